@@ -1,0 +1,859 @@
+//! The pure transition: `start` and `apply` compute an [`Outcome`] and perform nothing.
+//!
+//! The server persists the outcome (state, history, tasks, timers, slots and outbox rows) in
+//! one transaction and a worker carries the effects out afterwards.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::definition::{
+    slot_name, Definition, EffectDef, ReviewDef, Role, SlotPart, StateDef, StateKind, APPROVE,
+    REJECT, RETURN,
+};
+use crate::duration::parse_duration;
+use crate::form::{CodeLookup, Field, FieldError, FieldKind, Form};
+use crate::script::{GuardVerdict, ScriptContext, ScriptError};
+
+/// Who is acting, with the scope their account carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Actor {
+    pub role: Role,
+    pub account_id: i64,
+    #[serde(default)]
+    pub province: Option<String>,
+    #[serde(default)]
+    pub school_id: Option<i64>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub graduate_id: Option<i64>,
+    #[serde(default)]
+    pub employer_id: Option<i64>,
+}
+
+impl Actor {
+    /// The timer worker and event reactions.
+    pub fn system() -> Actor {
+        Actor {
+            role: Role::System,
+            account_id: 0,
+            province: None,
+            school_id: None,
+            department: None,
+            graduate_id: None,
+            employer_id: None,
+        }
+    }
+
+    /// The party this actor speaks for: initiator checks compare these.
+    pub fn party(&self) -> String {
+        match self.role {
+            Role::Graduate => format!("graduate:{}", self.graduate_id.unwrap_or_default()),
+            Role::Employer => format!("employer:{}", self.employer_id.unwrap_or_default()),
+            Role::School => format!("school:{}", self.school_id.unwrap_or_default()),
+            Role::Department => format!(
+                "department:{}/{}",
+                self.school_id.unwrap_or_default(),
+                self.department.clone().unwrap_or_default()
+            ),
+            Role::Province => format!("province:{}", self.province.clone().unwrap_or_default()),
+            Role::Initiator | Role::System => "system".to_string(),
+        }
+    }
+}
+
+/// The organisations and people an instance belongs to; they scope who may act on it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Parties {
+    pub province: String,
+    pub school_id: i64,
+    pub department: String,
+    pub graduate_id: i64,
+    #[serde(default)]
+    pub employer_id: Option<i64>,
+    /// [`Actor::party`] of whoever started the instance.
+    pub initiator: String,
+}
+
+/// Whether `actor` may act in `role` on an instance of `parties`.
+pub fn actor_matches(role: Role, actor: &Actor, parties: &Parties) -> bool {
+    let same_province = actor.province.as_deref() == Some(parties.province.as_str());
+    let same_school = actor.school_id == Some(parties.school_id);
+    match role {
+        Role::System => actor.role == Role::System,
+        Role::Initiator => actor.role != Role::System && actor.party() == parties.initiator,
+        Role::Province => actor.role == Role::Province && same_province,
+        Role::School => actor.role == Role::School && same_school,
+        Role::Department => {
+            actor.role == Role::Department
+                && same_school
+                && actor.department.as_deref() == Some(parties.department.as_str())
+        }
+        Role::Graduate => {
+            actor.role == Role::Graduate && actor.graduate_id == Some(parties.graduate_id)
+        }
+        Role::Employer => {
+            actor.role == Role::Employer
+                && actor.employer_id.is_some()
+                && actor.employer_id == parties.employer_id
+        }
+    }
+}
+
+/// Where a review stands: the levels chosen on entry and the current one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReviewPos {
+    pub levels: Vec<Role>,
+    pub index: usize,
+}
+
+impl ReviewPos {
+    pub fn level(&self) -> Role {
+        self.levels[self.index.min(self.levels.len() - 1)]
+    }
+}
+
+/// What the engine needs to know of an instance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Instance {
+    pub state: String,
+    #[serde(default)]
+    pub review: Option<ReviewPos>,
+    pub vars: Map<String, Value>,
+    pub params: Map<String, Value>,
+    pub parties: Parties,
+}
+
+/// A task to open for the new state: reviewers' inbox items, and the waiting party's to-do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskSpec {
+    pub role: Role,
+    /// For department tasks: the department that must take it.
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimerSpec {
+    pub action: String,
+    pub due: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SlotClaim {
+    /// The shared slot name (`agreement`).
+    pub slot: String,
+    /// The slot's key (`agreement:g42`), unique across all instances.
+    pub key: String,
+    /// The refusal shown when it is already held.
+    pub message: String,
+}
+
+/// A review decision as recorded in history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub level: Role,
+    pub decision: String,
+    pub reason_category: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Everything a transition changes. The engine computes it; the server persists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    pub action: String,
+    /// `None` when the instance is being started.
+    pub from: Option<String>,
+    pub to: String,
+    /// Display label of the new state.
+    pub label: String,
+    /// A detail shown next to the label (`学校审核不通过`).
+    pub status_detail: Option<String>,
+    pub review: Option<ReviewPos>,
+    pub vars: Map<String, Value>,
+    /// The validated (normalised) input of the action.
+    pub input: Map<String, Value>,
+    pub warnings: Vec<FieldError>,
+    pub decision: Option<Decision>,
+    /// Close every open task of the instance and open these.
+    pub tasks: Vec<TaskSpec>,
+    /// Whether the state's timers are cancelled (the state changed).
+    pub cancel_timers: bool,
+    pub timers: Vec<TimerSpec>,
+    pub acquire: Vec<SlotClaim>,
+    pub release: Vec<String>,
+    pub effects: Vec<EffectDef>,
+    pub is_final: bool,
+}
+
+/// Why a transition was refused. Each variant maps to one HTTP status in the server.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum EngineError {
+    #[error("当前状态（{label}）不能执行操作 {action}")]
+    NotAvailable { action: String, label: String },
+    #[error("无权执行此操作：{0}")]
+    Forbidden(String),
+    #[error("提交的信息有误")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Denied(String),
+    #[error("流程定义错误：{0}")]
+    Definition(String),
+    #[error("脚本错误：{0}")]
+    Script(#[from] ScriptError),
+}
+
+impl EngineError {
+    /// A stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::NotAvailable { .. } => "action_not_available",
+            EngineError::Forbidden(_) => "forbidden",
+            EngineError::Invalid(_) => "invalid_input",
+            EngineError::Denied(_) => "guard_denied",
+            EngineError::Definition(_) => "definition_error",
+            EngineError::Script(_) => "script_error",
+        }
+    }
+}
+
+/// Runs a named guard. The registry snapshot implements it with its compiled scripts.
+pub trait GuardRunner {
+    fn run_guard(&self, name: &str, ctx: &ScriptContext<'_>) -> Result<GuardVerdict, ScriptError>;
+}
+
+/// The world as the server sees it at the moment of the transition.
+pub struct Ctx<'a> {
+    pub actor: &'a Actor,
+    /// Facts loaded by the server: `graduate`, `school`, `review_mode`, `agreement_type`...
+    pub facts: &'a Value,
+    pub now: DateTime<Utc>,
+    pub guards: &'a dyn GuardRunner,
+    pub tables: &'a dyn CodeLookup,
+}
+
+/// China time (UTC+8), in which every date rule is evaluated.
+pub fn china_offset() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("valid offset")
+}
+
+fn now_value(now: DateTime<Utc>) -> Value {
+    let local = now.with_timezone(&china_offset());
+    json!({
+        "ts": now.timestamp(),
+        "date": local.format("%Y-%m-%d").to_string(),
+        "iso": local.to_rfc3339(),
+        "year": local.format("%Y").to_string().parse::<i64>().unwrap_or_default(),
+    })
+}
+
+/// The label of an approve/reject decision: 鉴证 for two-party agreements when the block asks.
+pub fn decision_label(review: &ReviewDef, decision: &str, facts: &Value) -> String {
+    let attest = review.attest_by_agreement_type
+        && facts.get("agreement_type").and_then(Value::as_str) == Some("two_party");
+    let verb = if attest { "鉴证" } else { "审核" };
+    match decision {
+        APPROVE => format!("{verb}通过"),
+        REJECT => format!("{verb}不通过"),
+        _ => "退回修改".to_string(),
+    }
+}
+
+fn level_name(level: Role) -> &'static str {
+    match level {
+        Role::Department => "学院",
+        Role::Province => "省级",
+        _ => "学校",
+    }
+}
+
+/// The form of a review decision: approve takes an optional comment; return and reject need
+/// a reason category and a reason text.
+pub fn review_form(review: &ReviewDef, decision: &str) -> Form {
+    let comment = |name: &str, label: &str, required: bool| Field {
+        name: name.to_string(),
+        label: label.to_string(),
+        kind: FieldKind::Text {
+            max: Some(500),
+            multiline: true,
+        },
+        required,
+        required_unless: None,
+        required_if: None,
+        help: None,
+    };
+    if decision == APPROVE {
+        return Form {
+            fields: vec![comment("comment", "审核意见", false)],
+        };
+    }
+    let (cat_label, text_label) = if decision == RETURN {
+        ("退回原因", "退回说明")
+    } else {
+        ("不通过原因", "具体问题")
+    };
+    Form {
+        fields: vec![
+            Field {
+                name: "reason_category".to_string(),
+                label: cat_label.to_string(),
+                kind: FieldKind::Choice {
+                    options: review.reasons.clone(),
+                },
+                required: true,
+                required_unless: None,
+                required_if: None,
+                help: None,
+            },
+            comment("reason", text_label, true),
+        ],
+    }
+}
+
+fn empty_form() -> Form {
+    Form { fields: Vec::new() }
+}
+
+fn form_of<'d>(
+    def: &'d Definition,
+    name: &Option<String>,
+) -> Result<std::borrow::Cow<'d, Form>, EngineError> {
+    match name {
+        None => Ok(std::borrow::Cow::Owned(empty_form())),
+        Some(n) => def
+            .forms
+            .get(n)
+            .map(std::borrow::Cow::Borrowed)
+            .ok_or_else(|| EngineError::Definition(format!("表单 {n} 未定义"))),
+    }
+}
+
+/// An action the actor may take now, with its input form.
+#[derive(Debug, Clone)]
+pub struct AvailableAction {
+    pub name: String,
+    pub label: String,
+    pub form: Form,
+}
+
+/// The actions `actor` may take on `inst` now (by role and scope; guards run on `act`).
+pub fn available_actions(
+    def: &Definition,
+    inst: &Instance,
+    actor: &Actor,
+    facts: &Value,
+) -> Vec<AvailableAction> {
+    let Some(st) = def.state(&inst.state) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let (Some(review), Some(pos)) = (&st.review, &inst.review) {
+        if actor_matches(pos.level(), actor, &inst.parties) {
+            for d in [APPROVE, RETURN, REJECT] {
+                if d == RETURN && review.return_.is_none() {
+                    continue;
+                }
+                out.push(AvailableAction {
+                    name: d.to_string(),
+                    label: decision_label(review, d, facts),
+                    form: review_form(review, d),
+                });
+            }
+        }
+    }
+    for (name, a) in &st.actions {
+        if a.roles
+            .iter()
+            .any(|r| *r != Role::System && actor_matches(*r, actor, &inst.parties))
+        {
+            let form = form_of(def, &a.form)
+                .map(|f| f.into_owned())
+                .unwrap_or_else(|_| empty_form());
+            out.push(AvailableAction {
+                name: name.clone(),
+                label: a.label.clone(),
+                form,
+            });
+        }
+    }
+    out
+}
+
+fn run_guard(
+    ctx: &Ctx<'_>,
+    name: &Option<String>,
+    input: &Value,
+    vars: &Value,
+    params: &Value,
+) -> Result<(), EngineError> {
+    let Some(name) = name else { return Ok(()) };
+    let actor = serde_json::to_value(ctx.actor).unwrap_or(Value::Null);
+    let now = now_value(ctx.now);
+    let sc = ScriptContext {
+        input,
+        vars,
+        actor: &actor,
+        params,
+        facts: ctx.facts,
+        now: &now,
+    };
+    match ctx.guards.run_guard(name, &sc)? {
+        GuardVerdict::Allow => Ok(()),
+        GuardVerdict::Deny(reason) => Err(EngineError::Denied(reason)),
+    }
+}
+
+fn validate(
+    form: &Form,
+    input: &Value,
+    tables: &dyn CodeLookup,
+) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
+    let input = if input.is_null() {
+        Value::Object(Map::new())
+    } else {
+        input.clone()
+    };
+    match form.validate(&input, tables) {
+        Ok(v) => Ok((v.values, v.warnings)),
+        Err(errors) => Err(EngineError::Invalid(errors)),
+    }
+}
+
+fn slot_claims(
+    def: &Definition,
+    st: &StateDef,
+    parties: &Parties,
+) -> Result<Vec<SlotClaim>, EngineError> {
+    st.holds
+        .iter()
+        .map(|h| {
+            let sd = def
+                .slots
+                .get(h)
+                .ok_or_else(|| EngineError::Definition(format!("槽位 {h} 未定义")))?;
+            let mut parts = Vec::new();
+            for p in &sd.per {
+                match p {
+                    SlotPart::Graduate => parts.push(format!("g{}", parties.graduate_id)),
+                    SlotPart::Employer => match parties.employer_id {
+                        Some(e) => parts.push(format!("e{e}")),
+                        None => {
+                            return Err(EngineError::Definition(format!(
+                                "槽位 {h} 需要用人单位，但该流程实例没有用人单位"
+                            )))
+                        }
+                    },
+                }
+            }
+            let name = slot_name(def, h).to_string();
+            Ok(SlotClaim {
+                key: format!("{}:{}", name, parts.join("/")),
+                slot: name,
+                message: sd.message.clone(),
+            })
+        })
+        .collect()
+}
+
+fn timer_specs(
+    st: &StateDef,
+    params: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TimerSpec>, EngineError> {
+    st.timers
+        .iter()
+        .map(|t| {
+            let spec = match t.after.strip_prefix("params.") {
+                Some(p) => params
+                    .get(p)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| EngineError::Definition(format!("参数 {p} 缺失或不是时长")))?
+                    .to_string(),
+                None => t.after.clone(),
+            };
+            let d = parse_duration(&spec).map_err(EngineError::Definition)?;
+            Ok(TimerSpec {
+                action: t.action.clone(),
+                due: now + d,
+            })
+        })
+        .collect()
+}
+
+/// The review levels for a review state: department then school when the school chose
+/// two-level review for the module (`facts.review_mode == "department_then_school"`),
+/// else the school alone; then any extra levels the definition (or an overlay) adds.
+pub fn review_levels(review: &ReviewDef, facts: &Value) -> Vec<Role> {
+    let mut levels = Vec::new();
+    if facts.get("review_mode").and_then(Value::as_str) == Some("department_then_school") {
+        levels.push(Role::Department);
+    }
+    levels.push(Role::School);
+    levels.extend(review.extra_levels.iter().copied());
+    levels
+}
+
+fn tasks_for(st: &StateDef, review: Option<&ReviewPos>, parties: &Parties) -> Vec<TaskSpec> {
+    if let Some(pos) = review {
+        let level = pos.level();
+        return vec![TaskSpec {
+            role: level,
+            department: (level == Role::Department).then(|| parties.department.clone()),
+        }];
+    }
+    if st.kind == StateKind::Final {
+        return Vec::new();
+    }
+    let mut roles: Vec<Role> = Vec::new();
+    for a in st.actions.values() {
+        for r in &a.roles {
+            if matches!(r, Role::System | Role::Initiator) || roles.contains(r) {
+                continue;
+            }
+            roles.push(*r);
+        }
+    }
+    roles
+        .into_iter()
+        .map(|role| TaskSpec {
+            role,
+            department: (role == Role::Department).then(|| parties.department.clone()),
+        })
+        .collect()
+}
+
+struct Entry {
+    to: String,
+    review: Option<ReviewPos>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    action: &str,
+    from: Option<&StateDef>,
+    from_name: Option<String>,
+    entry: Entry,
+    same_state: bool,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    vars: Map<String, Value>,
+    input: Map<String, Value>,
+    warnings: Vec<FieldError>,
+    decision: Option<Decision>,
+    status_detail: Option<String>,
+    effects: Vec<EffectDef>,
+) -> Result<Outcome, EngineError> {
+    let to_st = def
+        .state(&entry.to)
+        .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", entry.to)))?;
+    let (acquire, release, timers) = if same_state {
+        (Vec::new(), Vec::new(), Vec::new())
+    } else {
+        let new_claims = slot_claims(def, to_st, parties)?;
+        let old_claims = match from {
+            Some(f) => slot_claims(def, f, parties)?,
+            None => Vec::new(),
+        };
+        let acquire = new_claims
+            .iter()
+            .filter(|c| !old_claims.iter().any(|o| o.key == c.key))
+            .cloned()
+            .collect();
+        let release = old_claims
+            .iter()
+            .filter(|o| !new_claims.iter().any(|c| c.key == o.key))
+            .map(|o| o.key.clone())
+            .collect();
+        (acquire, release, timer_specs(to_st, params, ctx.now)?)
+    };
+    Ok(Outcome {
+        action: action.to_string(),
+        from: from_name,
+        label: to_st.label.clone(),
+        to: entry.to,
+        status_detail,
+        tasks: tasks_for(to_st, entry.review.as_ref(), parties),
+        review: entry.review,
+        vars,
+        input,
+        warnings,
+        decision,
+        cancel_timers: !same_state,
+        timers,
+        acquire,
+        release,
+        effects,
+        is_final: to_st.kind == StateKind::Final,
+    })
+}
+
+fn enter(def: &Definition, target: &str, facts: &Value) -> Result<Entry, EngineError> {
+    let st = def
+        .state(target)
+        .ok_or_else(|| EngineError::Definition(format!("状态 {target} 未定义")))?;
+    let review = st.review.as_ref().map(|r| ReviewPos {
+        levels: review_levels(r, facts),
+        index: 0,
+    });
+    Ok(Entry {
+        to: target.to_string(),
+        review,
+    })
+}
+
+/// Starts an instance of `def` for `parties` with the resolved `params`.
+pub fn start(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    input: &Value,
+) -> Result<Outcome, EngineError> {
+    if !def
+        .start
+        .roles
+        .iter()
+        .any(|r| actor_matches(*r, ctx.actor, parties))
+    {
+        return Err(EngineError::Forbidden(format!(
+            "只有{}可以发起{}",
+            def.start
+                .roles
+                .iter()
+                .map(|r| role_label(*r))
+                .collect::<Vec<_>>()
+                .join("、"),
+            def.title
+        )));
+    }
+    let form = form_of(def, &def.start.form)?;
+    let (values, warnings) = validate(&form, input, ctx.tables)?;
+    let params_v = Value::Object(params.clone());
+    let input_v = Value::Object(values.clone());
+    run_guard(ctx, &def.start.guard, &input_v, &json!({}), &params_v)?;
+    let entry = enter(def, &def.start.target, ctx.facts)?;
+    finish(
+        def,
+        ctx,
+        "start",
+        None,
+        None,
+        entry,
+        false,
+        parties,
+        params,
+        values.clone(),
+        values,
+        warnings,
+        None,
+        None,
+        def.start.effects.clone(),
+    )
+}
+
+/// The Chinese name of a role, for messages.
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Province => "省级用户",
+        Role::School => "学校用户",
+        Role::Department => "院系用户",
+        Role::Graduate => "毕业生",
+        Role::Employer => "用人单位",
+        Role::Initiator => "发起方",
+        Role::System => "系统",
+    }
+}
+
+/// Applies `action` to `inst`.
+pub fn apply(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+    action: &str,
+    input: &Value,
+) -> Result<Outcome, EngineError> {
+    let st = def
+        .state(&inst.state)
+        .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;
+    let not_available = || EngineError::NotAvailable {
+        action: action.to_string(),
+        label: st.label.clone(),
+    };
+    if let (Some(review), true) = (&st.review, [APPROVE, RETURN, REJECT].contains(&action)) {
+        let pos = inst.review.clone().ok_or_else(not_available)?;
+        let level = pos.level();
+        if !actor_matches(level, ctx.actor, &inst.parties) {
+            return Err(EngineError::Forbidden(format!(
+                "当前处于{}审核，需由{}处理",
+                level_name(level),
+                role_label(level)
+            )));
+        }
+        let decision_def = match action {
+            APPROVE => &review.approve,
+            REJECT => &review.reject,
+            _ => review.return_.as_ref().ok_or_else(not_available)?,
+        };
+        let form = review_form(review, action);
+        let (values, warnings) = validate(&form, input, ctx.tables)?;
+        let decision = Decision {
+            level,
+            decision: action.to_string(),
+            reason_category: values
+                .get("reason_category")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            reason: values
+                .get("reason")
+                .or_else(|| values.get("comment"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let mut vars = inst.vars.clone();
+        vars.insert(
+            "last_decision".into(),
+            serde_json::to_value(&decision).unwrap_or(Value::Null),
+        );
+        if action == APPROVE && pos.index + 1 < pos.levels.len() {
+            let next = ReviewPos {
+                levels: pos.levels.clone(),
+                index: pos.index + 1,
+            };
+            return finish(
+                def,
+                ctx,
+                action,
+                Some(st),
+                Some(inst.state.clone()),
+                Entry {
+                    to: inst.state.clone(),
+                    review: Some(next),
+                },
+                true,
+                &inst.parties,
+                &inst.params,
+                vars,
+                values,
+                warnings,
+                Some(decision),
+                None,
+                Vec::new(),
+            );
+        }
+        let detail = (action == REJECT).then(|| format!("{}审核不通过", level_name(level)));
+        let entry = enter(def, &decision_def.target, ctx.facts)?;
+        return finish(
+            def,
+            ctx,
+            action,
+            Some(st),
+            Some(inst.state.clone()),
+            entry,
+            false,
+            &inst.parties,
+            &inst.params,
+            vars,
+            values,
+            warnings,
+            Some(decision),
+            detail,
+            decision_def.effects.clone(),
+        );
+    }
+    let a = st.actions.get(action).ok_or_else(not_available)?;
+    if !a
+        .roles
+        .iter()
+        .any(|r| actor_matches(*r, ctx.actor, &inst.parties))
+    {
+        return Err(EngineError::Forbidden(format!(
+            "“{}”只能由{}操作",
+            a.label,
+            a.roles
+                .iter()
+                .map(|r| role_label(*r))
+                .collect::<Vec<_>>()
+                .join("、")
+        )));
+    }
+    let form = form_of(def, &a.form)?;
+    let (values, warnings) = validate(&form, input, ctx.tables)?;
+    let vars_v = Value::Object(inst.vars.clone());
+    run_guard(
+        ctx,
+        &a.guard,
+        &Value::Object(values.clone()),
+        &vars_v,
+        &Value::Object(inst.params.clone()),
+    )?;
+    let mut vars = inst.vars.clone();
+    for (k, v) in &values {
+        vars.insert(k.clone(), v.clone());
+    }
+    let entry = enter(def, &a.target, ctx.facts)?;
+    let same = a.target == inst.state && st.review.is_none();
+    finish(
+        def,
+        ctx,
+        action,
+        Some(st),
+        Some(inst.state.clone()),
+        entry,
+        same,
+        &inst.parties,
+        &inst.params,
+        vars,
+        values,
+        warnings,
+        None,
+        None,
+        a.effects.clone(),
+    )
+}
+
+/// Reacts to an event emitted elsewhere (e.g. `graduate.removed`). `None` when the
+/// definition has no reaction for the event in the instance's current state.
+pub fn react(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+    event: &str,
+) -> Result<Option<Outcome>, EngineError> {
+    let st = def
+        .state(&inst.state)
+        .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;
+    let Some(r) = def.reactions.iter().find(|r| {
+        r.event == event
+            && if r.states.is_empty() {
+                st.kind != StateKind::Final || !st.holds.is_empty()
+            } else {
+                r.states.contains(&inst.state)
+            }
+    }) else {
+        return Ok(None);
+    };
+    if r.target == inst.state {
+        return Ok(None);
+    }
+    let entry = enter(def, &r.target, ctx.facts)?;
+    finish(
+        def,
+        ctx,
+        &format!("on:{event}"),
+        Some(st),
+        Some(inst.state.clone()),
+        entry,
+        false,
+        &inst.parties,
+        &inst.params,
+        inst.vars.clone(),
+        Map::new(),
+        Vec::new(),
+        None,
+        None,
+        r.effects.clone(),
+    )
+    .map(Some)
+}

@@ -1,0 +1,734 @@
+//! Workflow definitions: the YAML shape (deserialized with serde) and its static checks.
+//!
+//! A definition is immutable per `(key, version, province)`. Instances pin the definition
+//! they started on, so a new version or a province overlay never changes a running instance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::duration::parse_duration;
+use crate::form::{CodeLookup, Form};
+
+/// The module a flow belongs to; it picks the permission level and the school's review mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Module {
+    /// 基本信息和就业信息 (destination & signing).
+    Employment,
+    /// 档案信息.
+    Archive,
+    /// 户口信息.
+    Hukou,
+}
+
+impl Module {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Module::Employment => "employment",
+            Module::Archive => "archive",
+            Module::Hukou => "hukou",
+        }
+    }
+}
+
+/// Who may take an action. `initiator` is whoever started the instance; `system` is the
+/// timer worker or a reaction to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Province,
+    School,
+    Department,
+    Graduate,
+    Employer,
+    Initiator,
+    System,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Province => "province",
+            Role::School => "school",
+            Role::Department => "department",
+            Role::Graduate => "graduate",
+            Role::Employer => "employer",
+            Role::Initiator => "initiator",
+            Role::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "province" => Role::Province,
+            "school" => Role::School,
+            "department" => Role::Department,
+            "graduate" => Role::Graduate,
+            "employer" => Role::Employer,
+            "initiator" => Role::Initiator,
+            "system" => Role::System,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of one immutable definition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DefId {
+    pub key: String,
+    pub version: u32,
+    /// `None` for the national definition, `Some(code)` for a province overlay.
+    pub province: Option<String>,
+}
+
+impl fmt::Display for DefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.province {
+            None => write!(f, "{}@{}", self.key, self.version),
+            Some(p) => write!(f, "{}@{}+{}", self.key, self.version, p),
+        }
+    }
+}
+
+impl DefId {
+    /// Parses the `Display` form back (`key@version` or `key@version+province`).
+    pub fn parse(s: &str) -> Option<DefId> {
+        let (key, rest) = s.split_once('@')?;
+        let (version, province) = match rest.split_once('+') {
+            Some((v, p)) => (v, Some(p.to_string())),
+            None => (rest, None),
+        };
+        Some(DefId {
+            key: key.to_string(),
+            version: version.parse().ok()?,
+            province,
+        })
+    }
+}
+
+/// A parameter a province may tune.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDef {
+    pub title: String,
+    #[serde(rename = "type")]
+    pub kind: ParamKind,
+    pub default: Value,
+    #[serde(default)]
+    pub min: Option<i64>,
+    #[serde(default)]
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    Int,
+    Bool,
+    Text,
+    /// `7d`, `12h`, `30m`.
+    Duration,
+    /// A list of strings.
+    List,
+}
+
+impl ParamDef {
+    /// Checks a value against the parameter's type and bounds; returns a Chinese message.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        match self.kind {
+            ParamKind::Int => {
+                let n = value
+                    .as_i64()
+                    .ok_or_else(|| format!("{}：应为整数", self.title))?;
+                if let Some(min) = self.min {
+                    if n < min {
+                        return Err(format!("{}：不能小于{}", self.title, min));
+                    }
+                }
+                if let Some(max) = self.max {
+                    if n > max {
+                        return Err(format!("{}：不能大于{}", self.title, max));
+                    }
+                }
+                Ok(())
+            }
+            ParamKind::Bool => value
+                .as_bool()
+                .map(|_| ())
+                .ok_or_else(|| format!("{}：应为 true 或 false", self.title)),
+            ParamKind::Text => value
+                .as_str()
+                .map(|_| ())
+                .ok_or_else(|| format!("{}：应为文本", self.title)),
+            ParamKind::Duration => {
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| format!("{}：应为时长，如 7d", self.title))?;
+                parse_duration(s)
+                    .map(|_| ())
+                    .map_err(|e| format!("{}：{}", self.title, e))
+            }
+            ParamKind::List => match value.as_array() {
+                Some(a) if a.iter().all(Value::is_string) => Ok(()),
+                _ => Err(format!("{}：应为文本列表", self.title)),
+            },
+        }
+    }
+}
+
+/// An exclusive slot: an invariant that spans instances, enforced by the store's unique index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotDef {
+    /// What the slot key is made of: `graduate`, `employer` (the instance's parties).
+    pub per: Vec<SlotPart>,
+    /// Shown when the slot is already held (409).
+    pub message: String,
+    /// Slots with the same `name` are shared across flows (e.g. `agreement` held by online,
+    /// offline and paper signing alike). Defaults to the slot's key.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotPart {
+    Graduate,
+    Employer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StateKind {
+    /// Waiting for a party (graduate, employer) or a timer.
+    #[default]
+    Wait,
+    /// A review block: one or more review levels.
+    Review,
+    /// The instance is over; nothing more can happen (a slot may still be held, e.g. signed).
+    Final,
+}
+
+/// One effect declared in YAML. The engine resolves it into an [`crate::apply::Effect`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum EffectDef {
+    /// Send a notification from a template to one party.
+    Notify {
+        to: Recipient,
+        template: String,
+        #[serde(default = "default_channels")]
+        channels: Vec<String>,
+    },
+    /// Push data to the employment management system (`op`: upsert or clear).
+    Sync { kind: String, op: String },
+    /// Generate a number (agreement number...) into a variable, inside the transaction.
+    Number {
+        kind: String,
+        var: String,
+        #[serde(default)]
+        channel: Option<String>,
+    },
+    /// Render a document from a template and keep it with the instance.
+    Render { template: String, document: String },
+    /// Emit an event that other flows may react to.
+    Emit { event: String },
+}
+
+/// serde_yaml reads externally tagged enums only from YAML tags (`!notify`); effects are
+/// written as one-key maps (`- notify: {...}`), so they go through a JSON value.
+fn de_effects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EffectDef>, D::Error> {
+    let raw = Vec::<Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn default_channels() -> Vec<String> {
+    vec!["wechat".to_string()]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    Graduate,
+    Employer,
+    School,
+    Department,
+    Initiator,
+}
+
+/// An action of a state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionDef {
+    pub label: String,
+    pub roles: Vec<Role>,
+    /// Name of a form in the definition's `forms`.
+    #[serde(default)]
+    pub form: Option<String>,
+    /// Name of a Rhai script under `scripts/` (without `.rhai`).
+    #[serde(default)]
+    pub guard: Option<String>,
+    pub target: String,
+    #[serde(default, deserialize_with = "de_effects")]
+    pub effects: Vec<EffectDef>,
+}
+
+/// A timer of a state: when the state has lasted `after`, the system takes `action`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerDef {
+    /// A literal duration (`7d`) or `params.NAME` naming a duration parameter.
+    pub after: String,
+    pub action: String,
+}
+
+/// One outcome of a review decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionDef {
+    pub target: String,
+    #[serde(default, deserialize_with = "de_effects")]
+    pub effects: Vec<EffectDef>,
+}
+
+/// A reusable review block: one school level, or department then school, chosen from the
+/// school's review mode for the flow's module; overlays may add levels after the school.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDef {
+    pub approve: DecisionDef,
+    #[serde(default, rename = "return")]
+    pub return_: Option<DecisionDef>,
+    pub reject: DecisionDef,
+    /// Label approve/reject 鉴证/审核 by the province's agreement type (two-party ⇒ 鉴证).
+    #[serde(default)]
+    pub attest_by_agreement_type: bool,
+    /// Levels appended after the school level (e.g. `province`).
+    #[serde(default)]
+    pub extra_levels: Vec<Role>,
+    /// Reason categories offered on rejection and return.
+    #[serde(default = "default_reject_reasons")]
+    pub reasons: Vec<String>,
+}
+
+fn default_reject_reasons() -> Vec<String> {
+    [
+        "单位信息有误",
+        "协议信息有误",
+        "学生信息有误",
+        "证明材料不符合要求",
+        "其他",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    /// The Chinese status text users see.
+    pub label: String,
+    #[serde(default)]
+    pub kind: StateKind,
+    /// Slots held while the instance is in this state.
+    #[serde(default)]
+    pub holds: Vec<String>,
+    #[serde(default)]
+    pub actions: IndexMap<String, ActionDef>,
+    #[serde(default)]
+    pub timers: Vec<TimerDef>,
+    #[serde(default)]
+    pub review: Option<ReviewDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartDef {
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub form: Option<String>,
+    #[serde(default)]
+    pub guard: Option<String>,
+    pub target: String,
+    #[serde(default, deserialize_with = "de_effects")]
+    pub effects: Vec<EffectDef>,
+}
+
+/// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionDef {
+    pub event: String,
+    /// States in which the reaction applies; empty = every non-final state.
+    #[serde(default)]
+    pub states: Vec<String>,
+    pub target: String,
+    #[serde(default, deserialize_with = "de_effects")]
+    pub effects: Vec<EffectDef>,
+}
+
+/// A workflow definition as written in YAML.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub key: String,
+    pub version: u32,
+    pub title: String,
+    pub module: Module,
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// Province code when this is a province overlay; `None` for the national definition.
+    #[serde(default)]
+    pub province: Option<String>,
+    /// Which management list shows the instances (`signing`, `supplement`, `termination`, `destination`...).
+    #[serde(default)]
+    pub list: Option<String>,
+    #[serde(default)]
+    pub params: IndexMap<String, ParamDef>,
+    #[serde(default)]
+    pub slots: IndexMap<String, SlotDef>,
+    #[serde(default)]
+    pub forms: IndexMap<String, Form>,
+    pub start: StartDef,
+    pub states: IndexMap<String, StateDef>,
+    #[serde(default)]
+    pub reactions: Vec<ReactionDef>,
+}
+
+fn default_subject() -> String {
+    "graduate".to_string()
+}
+
+/// The standard review decisions.
+pub const APPROVE: &str = "approve";
+pub const RETURN: &str = "return";
+pub const REJECT: &str = "reject";
+
+impl Definition {
+    pub fn id(&self) -> DefId {
+        DefId {
+            key: self.key.clone(),
+            version: self.version,
+            province: self.province.clone(),
+        }
+    }
+
+    pub fn state(&self, name: &str) -> Option<&StateDef> {
+        self.states.get(name)
+    }
+
+    /// The default parameters as a JSON object.
+    pub fn default_params(&self) -> serde_json::Map<String, Value> {
+        self.params
+            .iter()
+            .map(|(k, p)| (k.clone(), p.default.clone()))
+            .collect()
+    }
+
+    /// Defaults overridden by `overrides` (a province's settings); every override is checked.
+    pub fn resolve_params(
+        &self,
+        overrides: &serde_json::Map<String, Value>,
+    ) -> Result<serde_json::Map<String, Value>, Vec<String>> {
+        let mut out = self.default_params();
+        let mut errors = Vec::new();
+        for (k, v) in overrides {
+            match self.params.get(k) {
+                None => errors.push(format!("未知参数：{k}")),
+                Some(p) => match p.check(v) {
+                    Ok(()) => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                    Err(e) => errors.push(e),
+                },
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every guard script the definition names.
+    pub fn guards(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.start.guard.iter().map(String::as_str).collect();
+        for st in self.states.values() {
+            for a in st.actions.values() {
+                out.extend(a.guard.as_deref());
+            }
+        }
+        out
+    }
+
+    /// Every template the definition names (notifications and documents).
+    pub fn templates(&self) -> Vec<&str> {
+        fn push<'a>(out: &mut Vec<&'a str>, effects: &'a [EffectDef]) {
+            for e in effects {
+                if let EffectDef::Notify { template, .. } | EffectDef::Render { template, .. } = e {
+                    out.push(template.as_str());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        push(&mut out, &self.start.effects);
+        for st in self.states.values() {
+            for a in st.actions.values() {
+                push(&mut out, &a.effects);
+            }
+            if let Some(r) = &st.review {
+                push(&mut out, &r.approve.effects);
+                push(&mut out, &r.reject.effects);
+                if let Some(ret) = &r.return_ {
+                    push(&mut out, &ret.effects);
+                }
+            }
+        }
+        for r in &self.reactions {
+            push(&mut out, &r.effects);
+        }
+        out
+    }
+
+    /// Static problems: unknown targets, forms, slots, params, timer actions, review shape.
+    /// Returns `(message, needle)` pairs; the needle helps the loader find the line.
+    pub fn check(&self, tables: &dyn CodeLookup) -> Vec<(String, String)> {
+        let mut errs: Vec<(String, String)> = Vec::new();
+        let mut err = |m: String, needle: &str| errs.push((m, needle.to_string()));
+        if self.key.is_empty()
+            || !self
+                .key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            err(
+                format!("key 只能由字母、数字和下划线组成：{:?}", self.key),
+                "key:",
+            );
+        }
+        if self.version == 0 {
+            err("version 必须从 1 开始".into(), "version:");
+        }
+        for (name, p) in &self.params {
+            if let Err(e) = p.check(&p.default) {
+                err(format!("参数 {name} 的默认值无效：{e}"), name);
+            }
+        }
+        for (name, form) in &self.forms {
+            for problem in form.check(tables) {
+                err(format!("表单 {name}：{problem}"), name);
+            }
+        }
+        let check_form = |form: &Option<String>, at: &str, errs: &mut Vec<(String, String)>| {
+            if let Some(f) = form {
+                if !self.forms.contains_key(f) {
+                    errs.push((
+                        format!("{at}：引用了未定义的表单 {f}"),
+                        format!("form: {f}"),
+                    ));
+                }
+            }
+        };
+        let check_target = |t: &str, at: &str, errs: &mut Vec<(String, String)>| {
+            if !self.states.contains_key(t) {
+                errs.push((format!("{at}：目标状态 {t} 未定义"), format!("target: {t}")));
+            }
+        };
+        let check_effects = |effects: &[EffectDef], at: &str, errs: &mut Vec<(String, String)>| {
+            for e in effects {
+                if let EffectDef::Sync { op, .. } = e {
+                    if op != "upsert" && op != "clear" {
+                        errs.push((
+                            format!("{at}：sync 的 op 只能是 upsert 或 clear，而不是 {op}"),
+                            format!("op: {op}"),
+                        ));
+                    }
+                }
+            }
+        };
+        check_form(&self.start.form, "start", &mut errs);
+        check_target(&self.start.target, "start", &mut errs);
+        check_effects(&self.start.effects, "start", &mut errs);
+        if self.start.roles.is_empty() {
+            errs.push(("start：至少需要一个可发起的角色".into(), "start:".into()));
+        }
+        if self.start.roles.contains(&Role::Initiator) || self.start.roles.contains(&Role::System) {
+            errs.push((
+                "start：发起角色不能是 initiator 或 system".into(),
+                "start:".into(),
+            ));
+        }
+        for (sname, st) in &self.states {
+            for h in &st.holds {
+                if !self.slots.contains_key(h) {
+                    errs.push((format!("状态 {sname}：占用了未定义的槽位 {h}"), h.clone()));
+                }
+            }
+            match (&st.kind, &st.review) {
+                (StateKind::Review, None) => errs.push((
+                    format!("状态 {sname}：kind 为 review 时必须有 review 块"),
+                    format!("{sname}:"),
+                )),
+                (k, Some(_)) if *k != StateKind::Review => errs.push((
+                    format!("状态 {sname}：只有 kind 为 review 的状态可以有 review 块"),
+                    format!("{sname}:"),
+                )),
+                _ => {}
+            }
+            if st.kind == StateKind::Final && !st.timers.is_empty() {
+                errs.push((
+                    format!("状态 {sname}：终止状态不能有定时器"),
+                    format!("{sname}:"),
+                ));
+            }
+            if let Some(r) = &st.review {
+                let at = format!("状态 {sname} 的审核块");
+                check_target(&r.approve.target, &at, &mut errs);
+                check_target(&r.reject.target, &at, &mut errs);
+                check_effects(&r.approve.effects, &at, &mut errs);
+                check_effects(&r.reject.effects, &at, &mut errs);
+                if let Some(ret) = &r.return_ {
+                    check_target(&ret.target, &at, &mut errs);
+                    check_effects(&ret.effects, &at, &mut errs);
+                }
+                for l in &r.extra_levels {
+                    if !matches!(l, Role::Province | Role::School) {
+                        errs.push((
+                            format!("{at}：附加审核级别只能是 province 或 school，而不是 {l}"),
+                            "extra_levels".into(),
+                        ));
+                    }
+                }
+                if r.reasons.is_empty() {
+                    errs.push((format!("{at}：reasons 不能为空"), "reasons".into()));
+                }
+                for reserved in [APPROVE, RETURN, REJECT] {
+                    if st.actions.contains_key(reserved) {
+                        errs.push((
+                            format!("状态 {sname}：动作名 {reserved} 由审核块保留"),
+                            format!("{reserved}:"),
+                        ));
+                    }
+                }
+            }
+            for (aname, a) in &st.actions {
+                let at = format!("状态 {sname} 的动作 {aname}");
+                check_form(&a.form, &at, &mut errs);
+                check_target(&a.target, &at, &mut errs);
+                check_effects(&a.effects, &at, &mut errs);
+                if a.roles.is_empty() {
+                    errs.push((format!("{at}：至少需要一个角色"), format!("{aname}:")));
+                }
+            }
+            for t in &st.timers {
+                let at = format!("状态 {sname} 的定时器");
+                match st.actions.get(&t.action) {
+                    None => errs.push((
+                        format!("{at}：动作 {} 未定义", t.action),
+                        format!("action: {}", t.action),
+                    )),
+                    Some(a) if !a.roles.contains(&Role::System) => errs.push((
+                        format!("{at}：动作 {} 必须允许 system 角色", t.action),
+                        format!("action: {}", t.action),
+                    )),
+                    _ => {}
+                }
+                if let Some(p) = t.after.strip_prefix("params.") {
+                    match self.params.get(p) {
+                        Some(pd) if pd.kind == ParamKind::Duration => {}
+                        Some(_) => {
+                            errs.push((format!("{at}：参数 {p} 不是时长类型"), t.after.clone()))
+                        }
+                        None => errs.push((format!("{at}：参数 {p} 未定义"), t.after.clone())),
+                    }
+                } else if let Err(e) = parse_duration(&t.after) {
+                    errs.push((format!("{at}：{e}"), t.after.clone()));
+                }
+            }
+        }
+        for r in &self.reactions {
+            let at = format!("事件 {} 的响应", r.event);
+            check_target(&r.target, &at, &mut errs);
+            check_effects(&r.effects, &at, &mut errs);
+            for s in &r.states {
+                if !self.states.contains_key(s) {
+                    errs.push((format!("{at}：状态 {s} 未定义"), r.event.clone()));
+                }
+            }
+        }
+        // Every state must be reachable from the start.
+        let mut reached = std::collections::BTreeSet::new();
+        let mut stack = vec![self.start.target.clone()];
+        while let Some(s) = stack.pop() {
+            if !reached.insert(s.clone()) {
+                continue;
+            }
+            if let Some(st) = self.states.get(&s) {
+                stack.extend(st.actions.values().map(|a| a.target.clone()));
+                if let Some(r) = &st.review {
+                    stack.push(r.approve.target.clone());
+                    stack.push(r.reject.target.clone());
+                    stack.extend(r.return_.as_ref().map(|d| d.target.clone()));
+                }
+            }
+        }
+        for r in &self.reactions {
+            reached.insert(r.target.clone());
+        }
+        for s in self.states.keys() {
+            if !reached.contains(s) {
+                errs.push((format!("状态 {s} 无法到达"), format!("{s}:")));
+            }
+        }
+        errs
+    }
+
+    /// Each `(state, action)` pair the definition declares, including the review decisions;
+    /// used by the coverage report of the tests.
+    pub fn transitions(&self) -> Vec<(String, String)> {
+        let mut out = vec![("".to_string(), "start".to_string())];
+        for (s, st) in &self.states {
+            for a in st.actions.keys() {
+                out.push((s.clone(), a.clone()));
+            }
+            if let Some(r) = &st.review {
+                out.push((s.clone(), APPROVE.into()));
+                out.push((s.clone(), REJECT.into()));
+                if r.return_.is_some() {
+                    out.push((s.clone(), RETURN.into()));
+                }
+            }
+        }
+        for r in &self.reactions {
+            out.push(("*".into(), format!("on:{}", r.event)));
+        }
+        out
+    }
+}
+
+/// Slots map to shared names (see [`SlotDef::name`]).
+pub fn slot_name<'a>(def: &'a Definition, slot: &'a str) -> &'a str {
+    def.slots
+        .get(slot)
+        .and_then(|s| s.name.as_deref())
+        .unwrap_or(slot)
+}
+
+/// Parameter values keyed by name, as stored on an instance.
+pub type Params = serde_json::Map<String, Value>;
+
+/// A province's parameter overrides per definition key.
+pub type ParamOverrides = BTreeMap<String, Params>;

@@ -1,0 +1,466 @@
+//! The registry: definitions, scripts, templates and code tables loaded together into one
+//! immutable [`Snapshot`], which is swapped atomically on reload.
+//!
+//! Loading reports **every** problem at once, each with file and line, so `gradflow check`
+//! and a refused reload list everything that is wrong. A broken set never replaces a working
+//! one: [`Registry::reload`] keeps the old snapshot when the new one has problems.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use handlebars::Handlebars;
+use rhai::AST;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::apply::GuardRunner;
+use crate::definition::{DefId, Definition};
+use crate::form::{CodeLookup, CodeTables};
+use crate::script::{GuardVerdict, Limits, ScriptContext, ScriptEngine, ScriptError};
+
+/// One problem found while loading, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// A text file of the tree, by its path relative to the root.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// Everything the registry loads, already read from disk (or from the database).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Definitions: `workflows/*.yaml`, `workflows/overlays/<province>/*.yaml`, and uploaded ones.
+    pub definitions: Vec<SourceFile>,
+    /// Code tables: `workflows/codes/*.yaml` and `workflows/codes/regions.csv`.
+    pub codes: Vec<SourceFile>,
+    /// Handlebars templates: `workflows/templates/**/*.hbs`.
+    pub templates: Vec<SourceFile>,
+    /// Rhai scripts: `scripts/**/*.rhai`.
+    pub scripts: Vec<SourceFile>,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Reads `workflows/` and `scripts/` under `root`.
+pub fn read_tree(root: &Path) -> std::io::Result<Sources> {
+    let mut files = Vec::new();
+    walk(&root.join("workflows"), &mut files)?;
+    walk(&root.join("scripts"), &mut files)?;
+    let mut s = Sources::default();
+    for p in files {
+        let path = rel(root, &p);
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let bucket = if path.starts_with("scripts/") && ext == "rhai" {
+            &mut s.scripts
+        } else if path.starts_with("workflows/templates/") && ext == "hbs" {
+            &mut s.templates
+        } else if path.starts_with("workflows/codes/") && (ext == "yaml" || ext == "csv") {
+            &mut s.codes
+        } else if (ext == "yaml" || ext == "yml")
+            && (path.matches('/').count() == 1 || path.starts_with("workflows/overlays/"))
+        {
+            &mut s.definitions
+        } else {
+            continue;
+        };
+        bucket.push(SourceFile {
+            text: std::fs::read_to_string(&p)?,
+            path,
+        });
+    }
+    Ok(s)
+}
+
+/// The sha256 of a text, hex.
+pub fn content_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// A loaded definition with the text it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedDefinition {
+    pub def: Arc<Definition>,
+    pub origin: String,
+    pub source: String,
+    pub hash: String,
+}
+
+/// One consistent, immutable set of definitions, scripts, templates and code tables.
+pub struct Snapshot {
+    defs: BTreeMap<DefId, LoadedDefinition>,
+    scripts: Arc<ScriptEngine>,
+    asts: HashMap<String, Arc<AST>>,
+    templates: Handlebars<'static>,
+    pub codes: CodeTables,
+    /// A hash over everything loaded, to tell snapshots apart.
+    pub fingerprint: String,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("definitions", &self.defs.keys().collect::<Vec<_>>())
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+fn parse_code_yaml(
+    text: &str,
+) -> Result<(String, BTreeMap<String, String>), (String, Option<usize>)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Table {
+        table: String,
+        #[allow(dead_code)]
+        title: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        note: Option<String>,
+        codes: indexmap::IndexMap<String, String>,
+    }
+    let t: Table = serde_yaml::from_str(text).map_err(|e| {
+        (
+            format!("代码表格式错误：{e}"),
+            e.location().map(|l| l.line()),
+        )
+    })?;
+    Ok((t.table, t.codes.into_iter().collect()))
+}
+
+impl Snapshot {
+    /// Builds a snapshot from sources; every problem is collected, none stops the others.
+    pub fn build(sources: &Sources) -> Result<Snapshot, Vec<Diagnostic>> {
+        Self::build_with(sources, Arc::new(ScriptEngine::new(Limits::default())))
+    }
+
+    /// As [`Snapshot::build`], reusing a script engine (and so its compile cache).
+    pub fn build_with(
+        sources: &Sources,
+        scripts: Arc<ScriptEngine>,
+    ) -> Result<Snapshot, Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let mut hasher = Sha256::new();
+
+        // Code tables first: forms are checked against them.
+        let mut tables: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut regions: BTreeMap<String, String> = BTreeMap::new();
+        for f in &sources.codes {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            if f.path.ends_with(".csv") {
+                for (i, line) in f.text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || (i == 0 && line.starts_with("code")) {
+                        continue;
+                    }
+                    match line.split_once(',') {
+                        Some((code, name))
+                            if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) =>
+                        {
+                            regions.insert(code.to_string(), name.trim().to_string());
+                        }
+                        _ => diags.push(Diagnostic {
+                            file: f.path.clone(),
+                            line: Some(i + 1),
+                            message: format!(
+                                "行政区划代码行格式错误：{line:?}（应为 6 位代码,名称）"
+                            ),
+                        }),
+                    }
+                }
+                continue;
+            }
+            match parse_code_yaml(&f.text) {
+                Ok((name, codes)) => {
+                    if tables.insert(name.clone(), codes).is_some() {
+                        diags.push(Diagnostic {
+                            file: f.path.clone(),
+                            line: find_line(&f.text, "table:"),
+                            message: format!("代码表 {name} 重复定义"),
+                        });
+                    }
+                }
+                Err((message, line)) => diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line,
+                    message,
+                }),
+            }
+        }
+        let codes = CodeTables::new(tables, (!regions.is_empty()).then_some(regions));
+
+        // Scripts.
+        let mut asts = HashMap::new();
+        let mut script_sources: HashMap<String, &SourceFile> = HashMap::new();
+        for f in &sources.scripts {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            let name = f
+                .path
+                .trim_start_matches("scripts/")
+                .trim_end_matches(".rhai")
+                .to_string();
+            script_sources.insert(name.clone(), f);
+            match scripts.compile(&name, &f.text) {
+                Ok(ast) => {
+                    asts.insert(name, ast);
+                }
+                Err(e) => diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: e.line,
+                    message: e.message.clone(),
+                }),
+            }
+        }
+
+        // Templates.
+        let mut templates = Handlebars::new();
+        templates.set_strict_mode(true);
+        templates.register_escape_fn(handlebars::html_escape);
+        let mut template_names = Vec::new();
+        for f in &sources.templates {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            let name = f
+                .path
+                .trim_start_matches("workflows/templates/")
+                .trim_end_matches(".hbs")
+                .to_string();
+            match templates.register_template_string(&name, &f.text) {
+                Ok(()) => template_names.push(name),
+                Err(e) => diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: e.pos().map(|(line, _)| line),
+                    message: format!("模板语法错误：{}", e.reason()),
+                }),
+            }
+        }
+
+        // Definitions.
+        let mut defs: BTreeMap<DefId, LoadedDefinition> = BTreeMap::new();
+        for f in &sources.definitions {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            let mut def: Definition = match serde_yaml::from_str(&f.text) {
+                Ok(d) => d,
+                Err(e) => {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: e.location().map(|l| l.line()),
+                        message: format!("YAML 错误：{e}"),
+                    });
+                    continue;
+                }
+            };
+            if let Some(rest) = f.path.strip_prefix("workflows/overlays/") {
+                let dir = rest.split('/').next().unwrap_or_default().to_string();
+                match &def.province {
+                    None => def.province = Some(dir),
+                    Some(p) if *p != dir => diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: find_line(&f.text, "province:"),
+                        message: format!("覆盖定义的 province（{p}）与所在目录（{dir}）不一致"),
+                    }),
+                    _ => {}
+                }
+            }
+            let mut problems = def.check(&codes);
+            for g in def.guards() {
+                if !script_sources.contains_key(g) {
+                    problems.push((
+                        format!("守卫脚本 scripts/{g}.rhai 不存在"),
+                        format!("guard: {g}"),
+                    ));
+                }
+            }
+            for t in def.templates() {
+                if !template_names.iter().any(|n| n == t) {
+                    problems.push((
+                        format!("模板 workflows/templates/{t}.hbs 不存在"),
+                        format!("template: {t}"),
+                    ));
+                }
+            }
+            for (message, needle) in problems {
+                diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: find_line(&f.text, &needle),
+                    message,
+                });
+            }
+            let id = def.id();
+            let hash = content_hash(&f.text);
+            if let Some(prev) = defs.get(&id) {
+                if prev.hash != hash {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: find_line(&f.text, "version:"),
+                        message: format!(
+                            "定义 {id} 已由 {} 提供且内容不同：定义一经发布不可修改，请提升 version",
+                            prev.origin
+                        ),
+                    });
+                }
+                continue;
+            }
+            defs.insert(
+                id,
+                LoadedDefinition {
+                    def: Arc::new(def),
+                    origin: f.path.clone(),
+                    source: f.text.clone(),
+                    hash,
+                },
+            );
+        }
+        if !diags.is_empty() {
+            diags.sort();
+            diags.dedup();
+            return Err(diags);
+        }
+        Ok(Snapshot {
+            defs,
+            scripts,
+            asts,
+            templates,
+            codes,
+            fingerprint: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// The definition an instance pinned.
+    pub fn get(&self, id: &DefId) -> Option<&LoadedDefinition> {
+        self.defs.get(id)
+    }
+
+    /// The active definition of `key` for a province: the highest version of the province's
+    /// overlay if it has one, else the highest national version.
+    pub fn active(&self, key: &str, province: Option<&str>) -> Option<&LoadedDefinition> {
+        let pick = |prov: Option<&str>| {
+            self.defs
+                .iter()
+                .filter(|(id, _)| id.key == key && id.province.as_deref() == prov)
+                .map(|(_, d)| d)
+                .last()
+        };
+        province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
+    }
+
+    /// Every loaded definition.
+    pub fn definitions(&self) -> impl Iterator<Item = &LoadedDefinition> {
+        self.defs.values()
+    }
+
+    /// Every distinct definition key.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.defs.keys().map(|id| id.key.clone()).collect();
+        keys.dedup();
+        keys
+    }
+
+    /// Renders a template (strict: a missing variable is an error).
+    pub fn render(&self, template: &str, data: &Value) -> Result<String, String> {
+        self.templates
+            .render(template, data)
+            .map_err(|e| format!("模板 {template} 渲染失败：{e}"))
+    }
+
+    pub fn has_template(&self, template: &str) -> bool {
+        self.templates.has_template(template)
+    }
+
+    pub fn code_lookup(&self) -> &dyn CodeLookup {
+        &self.codes
+    }
+
+    pub fn script_engine(&self) -> &Arc<ScriptEngine> {
+        &self.scripts
+    }
+}
+
+impl GuardRunner for Snapshot {
+    fn run_guard(&self, name: &str, ctx: &ScriptContext<'_>) -> Result<GuardVerdict, ScriptError> {
+        let ast = self.asts.get(name).ok_or_else(|| ScriptError {
+            script: name.to_string(),
+            line: None,
+            column: None,
+            message: format!("守卫脚本 {name} 不存在"),
+        })?;
+        self.scripts.eval_guard(name, ast, ctx)
+    }
+}
+
+/// Holds the current snapshot and swaps it atomically.
+pub struct Registry {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Registry {
+    pub fn new(snapshot: Snapshot) -> Registry {
+        Registry {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
+    }
+
+    /// The snapshot in force; callers keep it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("registry lock").clone()
+    }
+
+    /// Builds a new snapshot from `sources` and swaps it in; on problems the old one stays.
+    pub fn reload(&self, sources: &Sources) -> Result<Arc<Snapshot>, Vec<Diagnostic>> {
+        let engine = self.snapshot().scripts.clone();
+        let snap = Arc::new(Snapshot::build_with(sources, engine)?);
+        *self.current.write().expect("registry lock") = snap.clone();
+        Ok(snap)
+    }
+}

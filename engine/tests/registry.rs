@@ -1,0 +1,221 @@
+//! The registry reports every problem at once with file and line, refuses a broken set on
+//! reload while the old one keeps serving, resolves province overlays, and the sandbox stops
+//! a guard that never ends.
+
+use std::path::Path;
+
+use chrono::Utc;
+use gradflow_engine::apply::{self, Actor, Ctx, EngineError, Parties};
+use gradflow_engine::definition::Role;
+use gradflow_engine::registry::{read_tree, Registry, Snapshot};
+use serde_json::json;
+
+const GOOD: &str = r#"key: demo
+version: 1
+title: 演示
+module: employment
+start:
+  roles: [graduate]
+  guard: demo/ok
+  target: waiting
+states:
+  waiting:
+    label: 等待
+    actions:
+      finish: {label: 完成, roles: [graduate], target: done}
+  done:
+    label: 完成
+    kind: final
+"#;
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn good_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "workflows/demo.yaml", GOOD);
+    write(dir.path(), "scripts/demo/ok.rhai", "true\n");
+    dir
+}
+
+#[test]
+fn every_problem_is_reported_with_file_and_line() {
+    let dir = good_tree();
+    let root = dir.path();
+    // YAML syntax error on line 3.
+    write(
+        root,
+        "workflows/broken.yaml",
+        "key: broken\nversion: 1\ntitle: [unclosed\n",
+    );
+    // A definition with an unknown target, a missing guard script and a missing template.
+    write(
+        root,
+        "workflows/bad_refs.yaml",
+        &GOOD
+            .replace("key: demo", "key: bad_refs")
+            .replace("guard: demo/ok", "guard: demo/missing")
+            .replace("target: done", "target: nowhere")
+            .replace(
+                "    kind: final\n",
+                "    kind: final\n  extra:\n    label: 孤立\n",
+            ),
+    );
+    // A Rhai syntax error on line 2.
+    write(root, "scripts/demo/bad.rhai", "let x = 1;\nlet y = ;\n");
+    // A template syntax error.
+    write(
+        root,
+        "workflows/templates/notify/bad.hbs",
+        "{{#if x}}never closed\n",
+    );
+    let diags = Snapshot::build(&read_tree(root).unwrap()).unwrap_err();
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    let has = |file: &str, line: Option<usize>, needle: &str| {
+        diags.iter().any(|d| {
+            d.file == file && (line.is_none() || d.line == line) && d.message.contains(needle)
+        })
+    };
+    assert!(has("workflows/broken.yaml", Some(3), "YAML"), "{text:#?}");
+    assert!(has("scripts/demo/bad.rhai", Some(2), ""), "{text:#?}");
+    assert!(
+        has("workflows/templates/notify/bad.hbs", None, "模板"),
+        "{text:#?}"
+    );
+    assert!(has("workflows/bad_refs.yaml", None, "nowhere"), "{text:#?}");
+    assert!(
+        has("workflows/bad_refs.yaml", Some(7), "demo/missing"),
+        "{text:#?}"
+    );
+    assert!(
+        has("workflows/bad_refs.yaml", None, "extra 无法到达"),
+        "{text:#?}"
+    );
+    // The unknown target is located on its line.
+    let target = diags
+        .iter()
+        .find(|d| d.message.contains("nowhere"))
+        .unwrap();
+    assert_eq!(target.line, Some(13), "{text:#?}");
+}
+
+#[test]
+fn a_broken_reload_is_refused_and_the_old_set_keeps_serving() {
+    let dir = good_tree();
+    let registry = Registry::new(Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap());
+    let before = registry.snapshot().fingerprint.clone();
+    write(
+        dir.path(),
+        "workflows/demo.yaml",
+        &GOOD.replace("target: done", "target: gone"),
+    );
+    let err = registry
+        .reload(&read_tree(dir.path()).unwrap())
+        .unwrap_err();
+    assert!(err.iter().any(|d| d.message.contains("gone")));
+    assert_eq!(
+        registry.snapshot().fingerprint,
+        before,
+        "old snapshot must stay"
+    );
+    // A fixed set swaps in.
+    write(
+        dir.path(),
+        "workflows/demo.yaml",
+        &GOOD.replace("version: 1", "version: 2"),
+    );
+    let snap = registry.reload(&read_tree(dir.path()).unwrap()).unwrap();
+    assert_ne!(snap.fingerprint, before);
+    assert_eq!(
+        registry
+            .snapshot()
+            .active("demo", None)
+            .unwrap()
+            .def
+            .version,
+        2
+    );
+}
+
+#[test]
+fn overlays_apply_to_their_province_only_and_versions_are_immutable() {
+    let dir = good_tree();
+    write(
+        dir.path(),
+        "workflows/overlays/32/demo.yaml",
+        &GOOD
+            .replace("label: 等待", "label: 等待（江苏）")
+            .replace("version: 1", "version: 5"),
+    );
+    let snap = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap();
+    assert_eq!(
+        snap.active("demo", Some("32")).unwrap().def.states["waiting"].label,
+        "等待（江苏）"
+    );
+    assert_eq!(
+        snap.active("demo", Some("11")).unwrap().def.states["waiting"].label,
+        "等待"
+    );
+    assert_eq!(snap.active("demo", None).unwrap().def.version, 1);
+    // The same (key, version) with other content is refused.
+    let mut sources = read_tree(dir.path()).unwrap();
+    sources
+        .definitions
+        .push(gradflow_engine::registry::SourceFile {
+            path: "db:demo@1".into(),
+            text: GOOD.replace("label: 完成\n    kind", "label: 已完成\n    kind"),
+        });
+    let diags = Snapshot::build(&sources).unwrap_err();
+    assert!(
+        diags.iter().any(|d| d.message.contains("提升 version")),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn an_endless_guard_is_stopped_with_a_clear_error() {
+    let dir = good_tree();
+    write(
+        dir.path(),
+        "scripts/demo/ok.rhai",
+        "let i = 0;\nloop { i += 1; }\n",
+    );
+    let snap = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap();
+    let def = snap.active("demo", None).unwrap().def.clone();
+    let actor = Actor {
+        role: Role::Graduate,
+        account_id: 1,
+        province: Some("32".into()),
+        school_id: Some(1),
+        department: None,
+        graduate_id: Some(5),
+        employer_id: None,
+    };
+    let parties = Parties {
+        province: "32".into(),
+        school_id: 1,
+        department: "d".into(),
+        graduate_id: 5,
+        employer_id: None,
+        initiator: actor.party(),
+    };
+    let facts = json!({});
+    let ctx = Ctx {
+        actor: &actor,
+        facts: &facts,
+        now: Utc::now(),
+        guards: &snap,
+        tables: snap.code_lookup(),
+    };
+    let err = apply::start(&def, &ctx, &parties, &def.default_params(), &json!({})).unwrap_err();
+    match err {
+        EngineError::Script(e) => {
+            assert_eq!(e.script, "demo/ok");
+            assert!(e.message.contains("运算次数超过上限"), "{}", e.message);
+        }
+        other => panic!("expected a script error, got {other:?}"),
+    }
+}

@@ -1,0 +1,46 @@
+//! Server configuration: defaults, then command-line flags and environment variables.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    pub bind: String,
+    /// Holds the SQLite file and uploads.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; `None` means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// The tree holding `workflows/` and `scripts/`.
+    pub root: PathBuf,
+    pub demo: bool,
+    /// Enables the manual clock and its admin endpoint (tests only).
+    pub test_clock: bool,
+    /// Token of the system administrator (bootstrap, admin API).
+    pub admin_token: Option<String>,
+    /// Where outbox messages (notifications, sync) are delivered.
+    pub webhook_url: Option<String>,
+    /// First retry delay of the outbox; doubles on each failure, capped at 10 minutes.
+    pub outbox_retry_base_ms: u64,
+    /// How often the workers look for due timers and pending messages.
+    pub worker_interval_ms: u64,
+    /// Database pool size.
+    pub max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            root: PathBuf::from("."),
+            demo: false,
+            test_clock: false,
+            admin_token: None,
+            webhook_url: None,
+            outbox_retry_base_ms: 1000,
+            worker_interval_ms: 200,
+            max_connections: 16,
+        }
+    }
+}

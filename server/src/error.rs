@@ -1,0 +1,112 @@
+//! Errors to HTTP in one place: every refusal has a status, a stable machine code and a
+//! Chinese message; 5xx details go to the log, never to the client.
+
+use gradflow_engine::apply::EngineError;
+use gradflow_engine::form::FieldError;
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// An API error: status + body.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status}: {} {}", body.code, body.message)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.to_string(),
+                message: message.into(),
+                errors: Vec::new(),
+            },
+        }
+    }
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized() -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "请先登录（缺少或无效的访问令牌）")
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn conflict(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn invalid(errors: Vec<FieldError>) -> ApiError {
+        let mut e = Self::unprocessable(
+            "invalid_input",
+            errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("；"),
+        );
+        e.body.errors = errors;
+        e
+    }
+    /// An internal error: logged with its detail, answered without it.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试")
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(errors) => ApiError::invalid(errors),
+            EngineError::NotAvailable { .. } => ApiError::conflict(e.code(), e.to_string()),
+            EngineError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            EngineError::Denied(_) => ApiError::unprocessable(e.code(), e.to_string()),
+            EngineError::Definition(_) | EngineError::Script(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&self.body).unwrap_or_default();
+        Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(body)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+    fn as_response(&self) -> Response {
+        self.clone().into_response()
+    }
+}

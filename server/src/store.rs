@@ -1,0 +1,420 @@
+//! Persisting a transition: one database transaction writes the instance (with an optimistic
+//! `row_version` check), its history row, tasks, timers, slots, numbers, documents and outbox
+//! rows together. Either all of it is stored or none of it.
+
+use chrono::{DateTime, Utc};
+use gradflow_engine::apply::{china_offset, Actor, Instance, Outcome, Parties, ReviewPos};
+use gradflow_engine::definition::{EffectDef, Recipient};
+use gradflow_engine::registry::{LoadedDefinition, Snapshot};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set, SqlErr, TransactionTrait,
+};
+use serde_json::{json, Map, Value};
+
+use crate::db::Db;
+use crate::entity::{document, history, instance, outbox, slot, task, timer};
+use crate::error::{ApiError, ApiResult};
+
+/// Reads an instance row into the engine's view of it.
+pub fn to_engine(row: &instance::Model) -> ApiResult<Instance> {
+    let parse = |s: &str| -> ApiResult<Map<String, Value>> {
+        serde_json::from_str(s).map_err(ApiError::internal)
+    };
+    let review: Option<ReviewPos> = match &row.review {
+        Some(r) => Some(serde_json::from_str(r).map_err(ApiError::internal)?),
+        None => None,
+    };
+    Ok(Instance {
+        state: row.state.clone(),
+        review,
+        vars: parse(&row.vars)?,
+        params: parse(&row.params)?,
+        parties: parties_of(row),
+    })
+}
+
+pub fn parties_of(row: &instance::Model) -> Parties {
+    Parties {
+        province: row.province_code.clone(),
+        school_id: row.school_id,
+        department: row.department.clone(),
+        graduate_id: row.graduate_id,
+        employer_id: row.employer_id,
+        initiator: row.initiator.clone(),
+    }
+}
+
+/// What the service hands the store for one transition.
+pub struct Transition<'a> {
+    pub snapshot: &'a Snapshot,
+    pub def: &'a LoadedDefinition,
+    pub actor: &'a Actor,
+    /// `None` when starting; else the row as it was read (its `row_version` is checked).
+    pub current: Option<&'a instance::Model>,
+    pub parties: &'a Parties,
+    pub params: &'a Map<String, Value>,
+    pub facts: &'a Value,
+    pub outcome: Outcome,
+    pub now: DateTime<Utc>,
+}
+
+fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Applies the transition in one transaction and returns the stored instance.
+pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
+    let _write = match &db.write_lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    let txn = db.conn.begin().await?;
+    let row = write(db, &txn, t).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResult<instance::Model> {
+    let Transition {
+        snapshot,
+        def,
+        actor,
+        current,
+        parties,
+        params,
+        facts,
+        mut outcome,
+        now,
+    } = t;
+    // Numbers first: they become variables that documents and messages show.
+    for e in &outcome.effects {
+        if let EffectDef::Number { kind, var, channel } = e {
+            let number = next_number(db, txn, kind, channel.as_deref(), facts, now).await?;
+            outcome.vars.insert(var.clone(), Value::String(number));
+        }
+    }
+    let vars = serde_json::to_string(&outcome.vars).map_err(ApiError::internal)?;
+    let review = match &outcome.review {
+        Some(r) => Some(serde_json::to_string(r).map_err(ApiError::internal)?),
+        None => None,
+    };
+    let row = match current {
+        None => {
+            let am = instance::ActiveModel {
+                def_id: Set(def.def.id().to_string()),
+                def_key: Set(def.def.key.clone()),
+                module: Set(def.def.module.as_str().to_string()),
+                list: Set(def.def.list.clone()),
+                state: Set(outcome.to.clone()),
+                label: Set(outcome.label.clone()),
+                status_detail: Set(outcome.status_detail.clone()),
+                review: Set(review),
+                vars: Set(vars),
+                params: Set(serde_json::to_string(params).map_err(ApiError::internal)?),
+                province_code: Set(parties.province.clone()),
+                school_id: Set(parties.school_id),
+                department: Set(parties.department.clone()),
+                graduate_id: Set(parties.graduate_id),
+                employer_id: Set(parties.employer_id),
+                initiator: Set(parties.initiator.clone()),
+                initiator_role: Set(actor.role.as_str().to_string()),
+                is_final: Set(outcome.is_final),
+                row_version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            };
+            am.insert(txn).await?
+        }
+        Some(cur) => {
+            let res = instance::Entity::update_many()
+                .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
+                .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
+                .col_expr(
+                    instance::Column::StatusDetail,
+                    Expr::value(outcome.status_detail.clone()),
+                )
+                .col_expr(instance::Column::Review, Expr::value(review))
+                .col_expr(instance::Column::Vars, Expr::value(vars))
+                .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final))
+                .col_expr(instance::Column::RowVersion, Expr::value(cur.row_version + 1))
+                .col_expr(instance::Column::UpdatedAt, Expr::value(now))
+                .filter(instance::Column::Id.eq(cur.id))
+                .filter(instance::Column::RowVersion.eq(cur.row_version))
+                .exec(txn)
+                .await?;
+            if res.rows_affected != 1 {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "该事项已被他人处理或已发生变化，请刷新后重试",
+                ));
+            }
+            instance::Entity::find_by_id(cur.id)
+                .one(txn)
+                .await?
+                .ok_or_else(|| ApiError::internal("instance vanished inside its transaction"))?
+        }
+    };
+    let id = row.id;
+    let seq = row.row_version;
+    let decision = outcome.decision.as_ref();
+    history::ActiveModel {
+        instance_id: Set(id),
+        seq: Set(seq),
+        action: Set(outcome.action.clone()),
+        actor_account_id: Set(actor.account_id),
+        actor_role: Set(actor.role.as_str().to_string()),
+        from_state: Set(outcome.from.clone()),
+        to_state: Set(outcome.to.clone()),
+        level: Set(decision.map(|d| d.level.as_str().to_string())),
+        decision: Set(decision.map(|d| d.decision.clone())),
+        reason_category: Set(decision.and_then(|d| d.reason_category.clone())),
+        reason: Set(decision.and_then(|d| d.reason.clone())),
+        input: Set(serde_json::to_string(&outcome.input).map_err(ApiError::internal)?),
+        at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+
+    // Tasks: the open ones are replaced by those of the new state (or review level).
+    task::Entity::delete_many()
+        .filter(task::Column::InstanceId.eq(id))
+        .exec(txn)
+        .await?;
+    if !outcome.tasks.is_empty() {
+        let rows = outcome.tasks.iter().map(|ts| task::ActiveModel {
+            instance_id: Set(id),
+            role: Set(ts.role.as_str().to_string()),
+            province_code: Set(parties.province.clone()),
+            school_id: Set(parties.school_id),
+            department: Set(ts.department.clone()),
+            graduate_id: Set(parties.graduate_id),
+            employer_id: Set(parties.employer_id),
+            def_key: Set(def.def.key.clone()),
+            state: Set(outcome.to.clone()),
+            opened_at: Set(now),
+            ..Default::default()
+        });
+        task::Entity::insert_many(rows).exec(txn).await?;
+    }
+
+    if outcome.cancel_timers {
+        timer::Entity::delete_many()
+            .filter(timer::Column::InstanceId.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    if !outcome.timers.is_empty() {
+        let rows = outcome.timers.iter().map(|ts| timer::ActiveModel {
+            instance_id: Set(id),
+            action: Set(ts.action.clone()),
+            state: Set(outcome.to.clone()),
+            due_at: Set(ts.due),
+            claimed_until: Set(None),
+            ..Default::default()
+        });
+        timer::Entity::insert_many(rows).exec(txn).await?;
+    }
+
+    if !outcome.release.is_empty() {
+        slot::Entity::delete_many()
+            .filter(slot::Column::InstanceId.eq(id))
+            .filter(slot::Column::SlotKey.is_in(outcome.release.clone()))
+            .exec(txn)
+            .await?;
+    }
+    for claim in &outcome.acquire {
+        let res = slot::ActiveModel {
+            slot_key: Set(claim.key.clone()),
+            slot: Set(claim.slot.clone()),
+            instance_id: Set(id),
+            graduate_id: Set(parties.graduate_id),
+            acquired_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::conflict("slot_taken", claim.message.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Documents and messages, rendered from templates with everything the transition knows.
+    let deadline = outcome.timers.first().map(|t| {
+        t.due
+            .with_timezone(&china_offset())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    });
+    let data = json!({
+        "instance_id": id,
+        "flow_title": def.def.title,
+        "action": outcome.action,
+        "state": outcome.to,
+        "label": outcome.label,
+        "status_detail": outcome.status_detail,
+        "decision": outcome.decision,
+        "vars": outcome.vars,
+        "graduate": facts.get("graduate").cloned().unwrap_or(Value::Null),
+        "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
+        "school": facts.get("school").cloned().unwrap_or(Value::Null),
+        "agreement_type": facts.get("agreement_type").cloned().unwrap_or(Value::Null),
+        "deadline": deadline,
+        "now": now.with_timezone(&china_offset()).format("%Y-%m-%d %H:%M").to_string(),
+    });
+    let mut messages = Vec::new();
+    for (idx, e) in outcome.effects.iter().enumerate() {
+        let key = format!("{id}-{seq}-{idx}");
+        match e {
+            EffectDef::Number { .. } => {}
+            EffectDef::Render { template, document: name } => {
+                let content = snapshot.render(template, &data).map_err(ApiError::internal)?;
+                document::Entity::delete_many()
+                    .filter(document::Column::InstanceId.eq(id))
+                    .filter(document::Column::Name.eq(name.clone()))
+                    .exec(txn)
+                    .await?;
+                document::ActiveModel {
+                    instance_id: Set(id),
+                    name: Set(name.clone()),
+                    content: Set(content),
+                    rendered_at: Set(now),
+                }
+                .insert(txn)
+                .await?;
+            }
+            EffectDef::Notify { to, template, channels } => {
+                let text = snapshot.render(template, &data).map_err(ApiError::internal)?;
+                for ch in channels {
+                    messages.push((
+                        format!("{key}-{ch}"),
+                        "notify",
+                        ch.clone(),
+                        json!({
+                            "kind": "notify",
+                            "channel": ch,
+                            "to": recipient(*to, parties, facts),
+                            "text": text.trim(),
+                            "instance_id": id,
+                            "flow": def.def.key,
+                            "action": outcome.action,
+                            "state": outcome.to,
+                        }),
+                    ));
+                }
+            }
+            EffectDef::Sync { kind, op } => messages.push((
+                key,
+                "sync",
+                "employment_management_system".to_string(),
+                json!({
+                    "kind": "sync",
+                    "data_kind": kind,
+                    "op": op,
+                    "instance_id": id,
+                    "flow": def.def.key,
+                    "state": outcome.to,
+                    "label": outcome.label,
+                    "graduate": facts.get("graduate").cloned().unwrap_or(Value::Null),
+                    "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
+                    "school_code": facts.pointer("/school/code").cloned().unwrap_or(Value::Null),
+                    "vars": outcome.vars,
+                    "at": now.to_rfc3339(),
+                }),
+            )),
+            EffectDef::Emit { event } => messages.push((
+                key,
+                "event",
+                "internal".to_string(),
+                json!({
+                    "kind": "event",
+                    "event": event,
+                    "instance_id": id,
+                    "graduate_id": parties.graduate_id,
+                    "flow": def.def.key,
+                }),
+            )),
+        }
+    }
+    if !messages.is_empty() {
+        let rows = messages.into_iter().map(|(key, kind, channel, payload)| outbox::ActiveModel {
+            instance_id: Set(Some(id)),
+            kind: Set(kind.to_string()),
+            channel: Set(channel),
+            idempotency_key: Set(key),
+            payload: Set(payload.to_string()),
+            attempts: Set(0),
+            next_attempt_at: Set(now.min(Utc::now())),
+            delivered_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        });
+        outbox::Entity::insert_many(rows).exec(txn).await?;
+    }
+    Ok(row)
+}
+
+fn recipient(to: Recipient, parties: &Parties, facts: &Value) -> Value {
+    match to {
+        Recipient::Graduate => json!({
+            "role": "graduate",
+            "graduate_id": parties.graduate_id,
+            "mobile": facts.pointer("/graduate/mobile").cloned().unwrap_or(Value::Null),
+        }),
+        Recipient::Employer => json!({"role": "employer", "employer_id": parties.employer_id}),
+        Recipient::School => json!({"role": "school", "school_id": parties.school_id}),
+        Recipient::Department => json!({
+            "role": "department",
+            "school_id": parties.school_id,
+            "department": parties.department,
+        }),
+        Recipient::Initiator => json!({"role": "initiator", "party": parties.initiator}),
+    }
+}
+
+/// The next number of a kind, generated inside the transaction.
+///
+/// Agreement numbers (SPEC.md 4.10): 4-digit year + 1-digit channel (1 = graduate-initiated
+/// e-agreement, 4 = employer-initiated online; set per flow in YAML) + 5-digit school code +
+/// 9-digit serial per year, channel and school. Other kinds: `<year><school code><serial>`.
+async fn next_number(
+    db: &Db,
+    txn: &DatabaseTransaction,
+    kind: &str,
+    channel: Option<&str>,
+    facts: &Value,
+    now: DateTime<Utc>,
+) -> ApiResult<String> {
+    let year = now.with_timezone(&china_offset()).format("%Y").to_string();
+    let school = facts
+        .pointer("/school/code")
+        .and_then(Value::as_str)
+        .unwrap_or("00000")
+        .to_string();
+    let channel = channel.unwrap_or("");
+    let name = format!("{kind}:{year}:{channel}:{school}");
+    let serial = bump_counter(db, txn, &name).await?;
+    Ok(format!("{year}{channel}{school}{serial:09}"))
+}
+
+/// Increments a named counter and returns the new value (works on SQLite and PostgreSQL).
+pub async fn bump_counter(db: &Db, txn: &DatabaseTransaction, name: &str) -> ApiResult<i64> {
+    let stmt = db.stmt(
+        "INSERT INTO counters (name, value) VALUES (?, 1) \
+         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+        vec![name.into()],
+    );
+    let row = txn
+        .query_one(stmt)
+        .await?
+        .ok_or_else(|| ApiError::internal("counter upsert returned nothing"))?;
+    row.try_get::<i64>("", "value").map_err(ApiError::internal)
+}
