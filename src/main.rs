@@ -1,1 +1,176 @@
-fn main(){}
+//! The `gradflow` binary: `serve`, `migrate`, `openapi`, `check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gradflow_engine::registry::{read_tree, Snapshot};
+use gradflow_server::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "gradflow",
+    version,
+    about = "Workflow service for China's graduate destination registration"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DbArgs {
+    /// Directory for the SQLite file and uploads.
+    #[arg(long, default_value = "./data", env = "GRADFLOW_DATA_DIR")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...); SQLite in --data-dir when absent.
+    #[arg(long, env = "GRADFLOW_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service and its workers.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080", env = "GRADFLOW_BIND")]
+        bind: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Directory holding workflows/ and scripts/.
+        #[arg(long, default_value = ".", env = "GRADFLOW_ROOT")]
+        root: PathBuf,
+        /// Load a demo province, school, graduates, employer and accounts; print their tokens.
+        #[arg(long)]
+        demo: bool,
+        /// Make the clock settable through POST /api/v1/admin/clock (tests only).
+        #[arg(long)]
+        test_clock: bool,
+        /// Bearer token of the system administrator.
+        #[arg(long, env = "GRADFLOW_ADMIN_TOKEN")]
+        admin_token: Option<String>,
+        /// Receiver of outbox messages (notifications and sync).
+        #[arg(long, env = "GRADFLOW_WEBHOOK_URL")]
+        webhook_url: Option<String>,
+        /// First outbox retry delay in milliseconds (doubles per failure, at most 10 minutes).
+        #[arg(long, default_value_t = 1000)]
+        outbox_retry_base_ms: u64,
+        /// Worker polling interval in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        worker_interval_ms: u64,
+        /// Database pool size.
+        #[arg(long, default_value_t = 16)]
+        max_connections: u32,
+    },
+    /// Run the database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print the OpenAPI spec (JSON).
+    Openapi,
+    /// Validate workflows/, scripts/ and templates; print every problem; non-zero exit if any.
+    Check {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRADFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            bind,
+            db,
+            root,
+            demo,
+            test_clock,
+            admin_token,
+            webhook_url,
+            outbox_retry_base_ms,
+            worker_interval_ms,
+            max_connections,
+        } => {
+            init_tracing();
+            let config = Config {
+                bind,
+                data_dir: db.data_dir,
+                database_url: db.database_url,
+                root,
+                demo,
+                test_clock,
+                admin_token,
+                webhook_url,
+                outbox_retry_base_ms,
+                worker_interval_ms,
+                max_connections,
+            };
+            match gradflow_server::serve(config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gradflow: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Migrate { db } => {
+            init_tracing();
+            let config = Config {
+                data_dir: db.data_dir,
+                database_url: db.database_url,
+                ..Config::default()
+            };
+            match gradflow_server::db::migrate(&config).await {
+                Ok(()) => {
+                    println!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gradflow migrate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Openapi => {
+            println!("{}", gradflow_server::api::service().spec());
+            ExitCode::SUCCESS
+        }
+        Command::Check { root } => {
+            let sources = match read_tree(&root) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{}: {e}", root.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match Snapshot::build(&sources) {
+                Ok(snap) => {
+                    let n = snap.definitions().count();
+                    println!(
+                        "ok: {n} definitions, {} scripts, {} templates, {} code files",
+                        sources.scripts.len(),
+                        sources.templates.len(),
+                        sources.codes.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(diags) => {
+                    for d in &diags {
+                        println!("{d}");
+                    }
+                    eprintln!("{} problem(s)", diags.len());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

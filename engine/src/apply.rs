@@ -218,7 +218,7 @@ impl EngineError {
 }
 
 /// Runs a named guard. The registry snapshot implements it with its compiled scripts.
-pub trait GuardRunner {
+pub trait GuardRunner: Sync {
     fn run_guard(&self, name: &str, ctx: &ScriptContext<'_>) -> Result<GuardVerdict, ScriptError>;
 }
 

@@ -291,7 +291,7 @@ pub struct Form {
 // Code tables.
 
 /// Read access to code tables and the region list.
-pub trait CodeLookup {
+pub trait CodeLookup: Sync {
     /// The label of `code` in `table`, `None` if the table or the code does not exist.
     fn label(&self, table: &str, code: &str) -> Option<String>;
     /// Whether a table of that name is loaded.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gradflow_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value,
+};
 
 use crate::config::Config;
 

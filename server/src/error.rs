@@ -41,7 +41,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn unauthorized() -> ApiError {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "请先登录（缺少或无效的访问令牌）")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "请先登录（缺少或无效的访问令牌）",
+        )
     }
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -70,7 +74,11 @@ impl ApiError {
     /// An internal error: logged with its detail, answered without it.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "服务器内部错误，请稍后重试",
+        )
     }
 }
 

@@ -1,1 +1,93 @@
+//! gradflow-server — the durable service around the engine: sea-orm store, poem API,
+//! workers for timers and the outbox, identity and facts.
 
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod entity;
+pub mod error;
+pub mod service;
+pub mod store;
+pub mod workers;
+
+use std::sync::Arc;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Tracing;
+use poem::{get, handler, EndpointExt, Route};
+
+use crate::auth::Auth;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::service::{build_snapshot, remember_definitions, AppState, State};
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Builds the application state: database (migrated), registry, clock, auth.
+pub async fn init(config: Config) -> anyhow::Result<State> {
+    let db = db::connect(&config).await?;
+    let snapshot = build_snapshot(&db, &config.root, Vec::new())
+        .await
+        .map_err(|diags| {
+            let list: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+            anyhow::anyhow!("definitions have problems:\n{}", list.join("\n"))
+        })?;
+    remember_definitions(&db, &snapshot).await?;
+    let clock = if config.test_clock {
+        Clock::manual()
+    } else {
+        Clock::System
+    };
+    let auth = Auth::new(config.admin_token.as_deref());
+    Ok(Arc::new(AppState {
+        db,
+        registry: gradflow_engine::registry::Registry::new(snapshot),
+        clock,
+        auth,
+        config,
+    }))
+}
+
+/// The HTTP application.
+pub fn app(state: State) -> impl poem::Endpoint {
+    let api = api::service().server("/");
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .at("/healthz", get(healthz))
+        .data(state)
+        .with(Tracing)
+}
+
+/// Runs the server until the process ends: workers plus HTTP.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let bind = config.bind.clone();
+    let demo = config.demo;
+    let state = init(config).await?;
+    if demo {
+        demo::load(&state).await?;
+    }
+    workers::spawn(state.clone());
+    let acceptor = TcpListener::bind(bind).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().cloned())
+        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
+    // Tests and scripts read this exact line to find the port.
+    println!("gradflow listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    poem::Server::new_with_acceptor(acceptor)
+        .run(app(state))
+        .await?;
+    Ok(())
+}

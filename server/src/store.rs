@@ -76,7 +76,11 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
     Ok(row)
 }
 
-async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResult<instance::Model> {
+async fn write(
+    db: &Db,
+    txn: &DatabaseTransaction,
+    t: Transition<'_>,
+) -> ApiResult<instance::Model> {
     let Transition {
         snapshot,
         def,
@@ -139,7 +143,10 @@ async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResu
                 .col_expr(instance::Column::Review, Expr::value(review))
                 .col_expr(instance::Column::Vars, Expr::value(vars))
                 .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final))
-                .col_expr(instance::Column::RowVersion, Expr::value(cur.row_version + 1))
+                .col_expr(
+                    instance::Column::RowVersion,
+                    Expr::value(cur.row_version + 1),
+                )
                 .col_expr(instance::Column::UpdatedAt, Expr::value(now))
                 .filter(instance::Column::Id.eq(cur.id))
                 .filter(instance::Column::RowVersion.eq(cur.row_version))
@@ -274,8 +281,13 @@ async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResu
         let key = format!("{id}-{seq}-{idx}");
         match e {
             EffectDef::Number { .. } => {}
-            EffectDef::Render { template, document: name } => {
-                let content = snapshot.render(template, &data).map_err(ApiError::internal)?;
+            EffectDef::Render {
+                template,
+                document: name,
+            } => {
+                let content = snapshot
+                    .render(template, &data)
+                    .map_err(ApiError::internal)?;
                 document::Entity::delete_many()
                     .filter(document::Column::InstanceId.eq(id))
                     .filter(document::Column::Name.eq(name.clone()))
@@ -290,8 +302,14 @@ async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResu
                 .insert(txn)
                 .await?;
             }
-            EffectDef::Notify { to, template, channels } => {
-                let text = snapshot.render(template, &data).map_err(ApiError::internal)?;
+            EffectDef::Notify {
+                to,
+                template,
+                channels,
+            } => {
+                let text = snapshot
+                    .render(template, &data)
+                    .map_err(ApiError::internal)?;
                 for ch in channels {
                     messages.push((
                         format!("{key}-{ch}"),
@@ -344,19 +362,21 @@ async fn write(db: &Db, txn: &DatabaseTransaction, t: Transition<'_>) -> ApiResu
         }
     }
     if !messages.is_empty() {
-        let rows = messages.into_iter().map(|(key, kind, channel, payload)| outbox::ActiveModel {
-            instance_id: Set(Some(id)),
-            kind: Set(kind.to_string()),
-            channel: Set(channel),
-            idempotency_key: Set(key),
-            payload: Set(payload.to_string()),
-            attempts: Set(0),
-            next_attempt_at: Set(now.min(Utc::now())),
-            delivered_at: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        });
+        let rows = messages
+            .into_iter()
+            .map(|(key, kind, channel, payload)| outbox::ActiveModel {
+                instance_id: Set(Some(id)),
+                kind: Set(kind.to_string()),
+                channel: Set(channel),
+                idempotency_key: Set(key),
+                payload: Set(payload.to_string()),
+                attempts: Set(0),
+                next_attempt_at: Set(now.min(Utc::now())),
+                delivered_at: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                ..Default::default()
+            });
         outbox::Entity::insert_many(rows).exec(txn).await?;
     }
     Ok(row)

@@ -1,0 +1,286 @@
+//! The generic flow API: definitions, start, act, withdraw, get, history, lists.
+
+use gradflow_engine::apply::{available_actions, role_label};
+use gradflow_engine::definition::Role;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{json, Value};
+
+use super::{caller, Tag, Token};
+use crate::auth::{AccountRole, Caller};
+use crate::entity::{history, instance};
+use crate::error::ApiError;
+use crate::service::{self, pinned, State};
+
+#[derive(Object, Debug)]
+pub struct StartRequest {
+    /// The graduate the instance is about (omit when the caller is the graduate).
+    pub graduate_id: Option<i64>,
+    /// The start form's input (see the flow's `start_schema`).
+    #[oai(default)]
+    pub input: Value,
+}
+
+#[derive(Object, Debug)]
+pub struct ActRequest {
+    /// The action's input (see `actions[].schema` of the instance).
+    #[oai(default)]
+    pub input: Value,
+    /// The `row_version` the caller saw; a different current version answers 409.
+    pub expected_version: Option<i32>,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// The instance was started.
+    #[oai(status = 201)]
+    Created(Json<Value>),
+}
+
+/// The view of an instance for a caller, with the actions they may take now.
+pub fn instance_view(
+    state: &crate::service::AppState,
+    caller: &Caller,
+    row: &instance::Model,
+) -> poem::Result<Value> {
+    let snap = state.registry.snapshot();
+    let def = pinned(&snap, row)?;
+    let inst = crate::store::to_engine(row)?;
+    let mut vars = inst.vars.clone();
+    vars.retain(|k, _| !k.starts_with('_'));
+    let facts = json!({"agreement_type": Value::Null});
+    let actions: Vec<Value> = if row.is_final {
+        Vec::new()
+    } else {
+        available_actions(&def.def, &inst, &caller.actor, &facts)
+            .into_iter()
+            .map(|a| {
+                json!({
+                    "name": a.name,
+                    "label": a.label,
+                    "schema": a.form.json_schema(snap.code_lookup()),
+                })
+            })
+            .collect()
+    };
+    let display = match &row.status_detail {
+        Some(d) => format!("{}（{}）", row.label, d),
+        None => row.label.clone(),
+    };
+    Ok(json!({
+        "id": row.id,
+        "flow": row.def_key,
+        "flow_title": def.def.title,
+        "definition": row.def_id,
+        "module": row.module,
+        "list": row.list,
+        "state": row.state,
+        "label": row.label,
+        "status_detail": row.status_detail,
+        "display_status": display,
+        "review_level": inst.review.as_ref().map(|r| r.level().as_str()),
+        "review_level_label": inst.review.as_ref().map(|r| role_label(r.level())),
+        "graduate_id": row.graduate_id,
+        "employer_id": row.employer_id,
+        "school_id": row.school_id,
+        "department": row.department,
+        "initiator_role": row.initiator_role,
+        "is_final": row.is_final,
+        "row_version": row.row_version,
+        "vars": vars,
+        "params": inst.params,
+        "actions": actions,
+        "created_at": row.created_at.to_rfc3339(),
+        "updated_at": row.updated_at.to_rfc3339(),
+    }))
+}
+
+pub struct FlowsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
+impl FlowsApi {
+    /// List the flows that can be started, with their start form schema.
+    #[oai(path = "/flows", method = "get")]
+    async fn list_flows(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let snap = state.registry.snapshot();
+        let province = c.actor.province.clone();
+        let flows: Vec<Value> = snap
+            .keys()
+            .iter()
+            .filter_map(|k| snap.active(k, province.as_deref()))
+            .map(|d| {
+                let form = d.def.start.form.as_ref().and_then(|f| d.def.forms.get(f));
+                json!({
+                    "key": d.def.key,
+                    "version": d.def.version,
+                    "definition": d.def.id().to_string(),
+                    "title": d.def.title,
+                    "module": d.def.module,
+                    "list": d.def.list,
+                    "start_roles": d.def.start.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                    "start_schema": form.map(|f| f.json_schema(snap.code_lookup())),
+                    "states": d.def.states.iter().map(|(k, s)| json!({"name": k, "label": s.label, "kind": s.kind})).collect::<Vec<_>>(),
+                    "params": d.def.default_params(),
+                })
+            })
+            .collect();
+        Ok(Json(json!({ "flows": flows })))
+    }
+
+    /// Start an instance of a flow.
+    #[oai(path = "/flows/:key/instances", method = "post")]
+    async fn start(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        key: Path<String>,
+        body: Json<StartRequest>,
+    ) -> poem::Result<Created> {
+        let c = caller(&state, &auth).await?;
+        let row = service::start(&state, &c, &key, body.graduate_id, &body.input).await?;
+        Ok(Created::Created(Json(instance_view(&state, &c, &row)?)))
+    }
+
+    /// An instance, with the actions the caller may take now and each action's input schema.
+    #[oai(path = "/instances/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        Ok(Json(instance_view(&state, &c, &row)?))
+    }
+
+    /// Take an action (accept, decline, approve, return, reject...).
+    #[oai(path = "/instances/:id/actions/:action", method = "post")]
+    async fn act(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+        action: Path<String>,
+        body: Json<ActRequest>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let row =
+            service::act(&state, &c, *id, &action, &body.input, body.expected_version).await?;
+        Ok(Json(instance_view(&state, &c, &row)?))
+    }
+
+    /// Withdraw an instance the caller started, before anyone else acted on it.
+    #[oai(path = "/instances/:id/withdraw", method = "post")]
+    async fn withdraw(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let row = service::act(&state, &c, *id, "withdraw", &Value::Null, None).await?;
+        Ok(Json(instance_view(&state, &c, &row)?))
+    }
+
+    /// The full history of an instance: who did what, when, with which decision and reason.
+    #[oai(path = "/instances/:id/history", method = "get")]
+    async fn history(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        let rows = history::Entity::find()
+            .filter(history::Column::InstanceId.eq(row.id))
+            .order_by_asc(history::Column::Seq)
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let items: Vec<Value> = rows
+            .into_iter()
+            .map(|h| {
+                json!({
+                    "seq": h.seq,
+                    "action": h.action,
+                    "actor_role": h.actor_role,
+                    "actor_role_label": Role::parse(&h.actor_role).map(role_label),
+                    "actor_account_id": h.actor_account_id,
+                    "from": h.from_state,
+                    "to": h.to_state,
+                    "level": h.level,
+                    "decision": h.decision,
+                    "reason_category": h.reason_category,
+                    "reason": h.reason,
+                    "input": serde_json::from_str::<Value>(&h.input).unwrap_or(Value::Null),
+                    "at": h.at.to_rfc3339(),
+                })
+            })
+            .collect();
+        Ok(Json(json!({ "items": items })))
+    }
+
+    /// Instances in the caller's scope (a graduate's or employer's own; a school's...).
+    #[oai(path = "/instances", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        flow: Query<Option<String>>,
+        state_name: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let a = &c.actor;
+        let mut q = instance::Entity::find();
+        q = match c.role {
+            AccountRole::Admin => q,
+            AccountRole::Integrator => {
+                return Err(ApiError::forbidden("集成账号不能查看流程事项").into())
+            }
+            AccountRole::Province => {
+                q.filter(instance::Column::ProvinceCode.eq(a.province.clone()))
+            }
+            AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
+            AccountRole::Department => q
+                .filter(instance::Column::SchoolId.eq(a.school_id))
+                .filter(instance::Column::Department.eq(a.department.clone())),
+            AccountRole::Graduate => q.filter(instance::Column::GraduateId.eq(a.graduate_id)),
+            AccountRole::Employer => q.filter(instance::Column::EmployerId.eq(a.employer_id)),
+        };
+        if let Some(f) = flow.0 {
+            q = q.filter(instance::Column::DefKey.eq(f));
+        }
+        if let Some(s) = state_name.0 {
+            q = q.filter(instance::Column::State.eq(s));
+        }
+        let size = page_size.0.unwrap_or(20).clamp(1, 200);
+        let page = page.0.unwrap_or(1).max(1);
+        let total = q
+            .clone()
+            .count(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let rows = q
+            .order_by_desc(instance::Column::Id)
+            .offset((page - 1) * size)
+            .limit(size)
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            items.push(instance_view(&state, &c, r)?);
+        }
+        Ok(Json(
+            json!({ "total": total, "page": page, "page_size": size, "items": items }),
+        ))
+    }
+}

@@ -1,0 +1,75 @@
+//! The HTTP API (poem-openapi): one `#[OpenApi]` struct per resource, combined into one
+//! service whose spec is served at `/openapi.json` with a docs UI at `/docs`.
+
+pub mod admin;
+pub mod flows;
+pub mod tasks;
+
+use poem::web::Data;
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, OpenApiService, SecurityScheme, Tags};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::service::State;
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Flows and their instances.
+    Flows,
+    /// Reviewers' task inbox.
+    Tasks,
+    /// Administration and bootstrap.
+    Admin,
+    /// The caller's identity.
+    Me,
+}
+
+/// A bearer token of an account (or the administrator's token).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct Token(pub Bearer);
+
+/// Resolves the request's token to a caller.
+pub async fn caller(state: &State, token: &Token) -> Result<Caller, crate::error::ApiError> {
+    state.auth.resolve(&state.db, Some(&token.0.token)).await
+}
+
+pub struct MeApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
+impl MeApi {
+    /// Who the token belongs to, with its scope and module permission levels.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        Ok(Json(json!({
+            "account_id": c.account_id,
+            "username": c.username,
+            "role": c.role.as_str(),
+            "province": c.actor.province,
+            "school_id": c.actor.school_id,
+            "department": c.actor.department,
+            "graduate_id": c.actor.graduate_id,
+            "employer_id": c.actor.employer_id,
+            "permissions": {
+                "employment": format!("{:?}", c.employment),
+                "archive": format!("{:?}", c.archive),
+                "hukou": format!("{:?}", c.hukou),
+            },
+        })))
+    }
+}
+
+pub type Apis = (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi);
+
+/// The OpenAPI service of every endpoint.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi),
+        "gradflow",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Workflow service for China's graduate destination registration (全国高校毕业生毕业去向登记).")
+}

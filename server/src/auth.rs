@@ -1,0 +1,279 @@
+//! Identity: bearer tokens for accounts of every role, each carrying its scope.
+//!
+//! Tokens are random, shown once, and stored only as their SHA-256. A resolved caller is
+//! cached for a short time (moka); logout and account changes invalidate the entry.
+//! This is the seam the full account and permission model builds on.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use gradflow_engine::apply::Actor;
+use gradflow_engine::definition::{Module, Role};
+use moka::future::Cache;
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+use crate::entity::{account, token};
+use crate::error::{ApiError, ApiResult};
+
+/// The kind of account. `Admin` is the system administrator (bootstrap token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRole {
+    Admin,
+    Province,
+    School,
+    Department,
+    Graduate,
+    Employer,
+    /// An integrator system (the employment management system of a province or school).
+    Integrator,
+}
+
+impl AccountRole {
+    pub fn parse(s: &str) -> Option<AccountRole> {
+        Some(match s {
+            "admin" => AccountRole::Admin,
+            "province" => AccountRole::Province,
+            "school" => AccountRole::School,
+            "department" => AccountRole::Department,
+            "graduate" => AccountRole::Graduate,
+            "employer" => AccountRole::Employer,
+            "integrator" => AccountRole::Integrator,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Admin => "admin",
+            AccountRole::Province => "province",
+            AccountRole::School => "school",
+            AccountRole::Department => "department",
+            AccountRole::Graduate => "graduate",
+            AccountRole::Employer => "employer",
+            AccountRole::Integrator => "integrator",
+        }
+    }
+
+    /// The engine role this account acts in.
+    pub fn engine_role(self) -> Role {
+        match self {
+            AccountRole::Province => Role::Province,
+            AccountRole::School => Role::School,
+            AccountRole::Department => Role::Department,
+            AccountRole::Graduate => Role::Graduate,
+            AccountRole::Employer => Role::Employer,
+            AccountRole::Admin | AccountRole::Integrator => Role::System,
+        }
+    }
+}
+
+/// A module permission level (SPEC.md 1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    None,
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Level {
+        match s {
+            "rw" => Level::ReadWrite,
+            "ro" => Level::ReadOnly,
+            _ => Level::None,
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: i64,
+    pub role: AccountRole,
+    pub username: String,
+    pub actor: Actor,
+    pub employment: Level,
+    pub archive: Level,
+    pub hukou: Level,
+}
+
+impl Caller {
+    pub fn admin() -> Caller {
+        Caller {
+            account_id: 0,
+            role: AccountRole::Admin,
+            username: "admin".into(),
+            actor: Actor::system(),
+            employment: Level::ReadWrite,
+            archive: Level::ReadWrite,
+            hukou: Level::ReadWrite,
+        }
+    }
+
+    /// The caller's level in a module. Graduates and employers act on their own items only,
+    /// which the engine's party checks enforce; for them the module level is read-write.
+    pub fn level(&self, module: Module) -> Level {
+        match self.role {
+            AccountRole::School | AccountRole::Department | AccountRole::Province => match module {
+                Module::Employment => self.employment,
+                Module::Archive => self.archive,
+                Module::Hukou => self.hukou,
+            },
+            _ => Level::ReadWrite,
+        }
+    }
+
+    /// Refuses unless the caller may enter the module.
+    pub fn require_view(&self, module: Module) -> ApiResult<()> {
+        if self.level(module) == Level::None {
+            return Err(ApiError::forbidden(format!(
+                "你的账号没有“{}”模块的权限",
+                module_label(module)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses unless the caller may change data in the module.
+    pub fn require_write(&self, module: Module) -> ApiResult<()> {
+        self.require_view(module)?;
+        if self.level(module) != Level::ReadWrite {
+            return Err(ApiError::forbidden(format!(
+                "你的账号在“{}”模块只有只读权限，只能查看和下载",
+                module_label(module)
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.role != AccountRole::Admin {
+            return Err(ApiError::forbidden("仅系统管理员可以执行此操作"));
+        }
+        Ok(())
+    }
+}
+
+pub fn module_label(m: Module) -> &'static str {
+    match m {
+        Module::Employment => "基本信息和就业信息",
+        Module::Archive => "档案信息",
+        Module::Hukou => "户口信息",
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token (256 bits, hex).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("gf_{}", hex::encode(bytes))
+}
+
+/// Resolves bearer tokens to callers, with a short-lived cache.
+#[derive(Clone)]
+pub struct Auth {
+    admin_hash: Option<String>,
+    cache: Cache<String, Caller>,
+}
+
+impl Auth {
+    pub fn new(admin_token: Option<&str>) -> Auth {
+        Auth {
+            admin_hash: admin_token.map(hash_token),
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The caller a bearer token belongs to.
+    pub async fn resolve(&self, db: &Db, bearer: Option<&str>) -> ApiResult<Caller> {
+        let token = bearer.ok_or_else(ApiError::unauthorized)?;
+        let hash = hash_token(token);
+        if self.admin_hash.as_deref() == Some(hash.as_str()) {
+            return Ok(Caller::admin());
+        }
+        if let Some(c) = self.cache.get(&hash).await {
+            return Ok(c);
+        }
+        let Some(tok) = token::Entity::find_by_id(hash.clone())
+            .one(&db.conn)
+            .await?
+        else {
+            return Err(ApiError::unauthorized());
+        };
+        if tok.expires_at.is_some_and(|e| e < Utc::now()) {
+            return Err(ApiError::new(
+                poem::http::StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "登录已过期，请重新登录",
+            ));
+        }
+        let acc = account::Entity::find_by_id(tok.account_id)
+            .one(&db.conn)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !acc.active {
+            return Err(ApiError::forbidden("账号已停用"));
+        }
+        let caller = caller_of(&acc)?;
+        self.cache.insert(hash, caller.clone()).await;
+        Ok(caller)
+    }
+
+    /// Forgets a token (logout).
+    pub async fn forget(&self, token: &str) {
+        self.cache.invalidate(&hash_token(token)).await;
+    }
+
+    /// Forgets every cached caller (after an account or permission change).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+/// Builds the caller (and the engine actor) from an account row.
+pub fn caller_of(acc: &account::Model) -> ApiResult<Caller> {
+    let role = AccountRole::parse(&acc.role)
+        .ok_or_else(|| ApiError::internal(format!("unknown account role {}", acc.role)))?;
+    Ok(Caller {
+        account_id: acc.id,
+        role,
+        username: acc.username.clone(),
+        actor: Actor {
+            role: role.engine_role(),
+            account_id: acc.id,
+            province: acc.province_code.clone(),
+            school_id: acc.school_id,
+            department: acc.department.clone(),
+            graduate_id: acc.graduate_id,
+            employer_id: acc.employer_id,
+        },
+        employment: Level::parse(&acc.perm_employment),
+        archive: Level::parse(&acc.perm_archive),
+        hukou: Level::parse(&acc.perm_hukou),
+    })
+}
+
+/// Issues a token for an account and stores its hash; returns the token (shown once).
+pub async fn issue_token(db: &Db, account_id: i64, kind: &str) -> ApiResult<String> {
+    let t = new_token();
+    token::ActiveModel {
+        token_hash: Set(hash_token(&t)),
+        account_id: Set(account_id),
+        kind: Set(kind.to_string()),
+        created_at: Set(Utc::now()),
+        expires_at: Set(None),
+    }
+    .insert(&db.conn)
+    .await?;
+    Ok(t)
+}

@@ -1,0 +1,519 @@
+//! The service layer: starting instances, taking actions, firing timers and reacting to events.
+//! It loads facts, asks the engine for an outcome and hands it to the store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gradflow_engine::apply::{self, Actor, Ctx, Parties};
+use gradflow_engine::definition::{DefId, Module};
+use gradflow_engine::registry::{
+    read_tree, Diagnostic, LoadedDefinition, Registry, Snapshot, SourceFile, Sources,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
+use serde_json::{json, Map, Value};
+
+use crate::auth::{AccountRole, Auth, Caller};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::entity::{
+    definition, employer, graduate, instance, province, province_param, school, slot,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{self, Transition};
+
+/// Everything a request handler or worker needs.
+pub struct AppState {
+    pub db: Db,
+    pub registry: Registry,
+    pub clock: Clock,
+    pub config: Config,
+    pub auth: Auth,
+}
+
+pub type State = Arc<AppState>;
+
+/// Reads the definition tree and every definition stored in the database (uploaded versions,
+/// overlays and every version an instance may still be pinned to). Stored ones come first so
+/// that a file which changed without a new version is reported against them.
+pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
+    let mut sources = read_tree(root)?;
+    let stored = definition::Entity::find().all(&db.conn).await?;
+    let mut defs: Vec<SourceFile> = stored
+        .into_iter()
+        .map(|d| SourceFile {
+            path: format!("db:{}", d.id),
+            text: d.source,
+        })
+        .collect();
+    defs.append(&mut sources.definitions);
+    sources.definitions = defs;
+    Ok(sources)
+}
+
+/// Stores every loaded definition that the database does not know yet, so it stays
+/// available for the instances pinned to it even after its file changes.
+pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_orm::DbErr> {
+    let known: std::collections::HashSet<String> = definition::Entity::find()
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    for d in snap.definitions() {
+        let id = d.def.id();
+        if known.contains(&id.to_string()) {
+            continue;
+        }
+        definition::ActiveModel {
+            id: Set(id.to_string()),
+            key: Set(id.key.clone()),
+            version: Set(id.version as i32),
+            province: Set(id.province.clone()),
+            source: Set(d.source.clone()),
+            hash: Set(d.hash.clone()),
+            origin: Set(d.origin.clone()),
+            created_at: Set(chrono::Utc::now()),
+        }
+        .insert(&db.conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Builds a snapshot from the tree and the database; the problems when it cannot.
+pub async fn build_snapshot(
+    db: &Db,
+    root: &Path,
+    extra: Vec<SourceFile>,
+) -> Result<Snapshot, Vec<Diagnostic>> {
+    let mut sources = load_sources(db, root).await.map_err(|e| {
+        vec![Diagnostic {
+            file: root.display().to_string(),
+            line: None,
+            message: format!("读取定义失败：{e}"),
+        }]
+    })?;
+    sources.definitions.extend(extra);
+    Snapshot::build(&sources)
+}
+
+/// Whether `caller` may see an instance of these parties at all.
+pub fn can_see(caller: &Caller, row: &instance::Model) -> bool {
+    let a = &caller.actor;
+    match caller.role {
+        AccountRole::Admin => true,
+        AccountRole::Integrator => false,
+        AccountRole::Province => a.province.as_deref() == Some(row.province_code.as_str()),
+        AccountRole::School => a.school_id == Some(row.school_id),
+        AccountRole::Department => {
+            a.school_id == Some(row.school_id)
+                && a.department.as_deref() == Some(row.department.as_str())
+        }
+        AccountRole::Graduate => a.graduate_id == Some(row.graduate_id),
+        AccountRole::Employer => a.employer_id.is_some() && a.employer_id == row.employer_id,
+    }
+}
+
+/// Whether `caller` may see a graduate (to start a flow for them, or see their data).
+fn can_see_graduate(caller: &Caller, g: &graduate::Model) -> bool {
+    let a = &caller.actor;
+    match caller.role {
+        AccountRole::Admin => true,
+        AccountRole::Integrator => false,
+        AccountRole::Province => a.province.as_deref() == Some(g.province_code.as_str()),
+        AccountRole::School => a.school_id == Some(g.school_id),
+        AccountRole::Department => {
+            a.school_id == Some(g.school_id)
+                && a.department.as_deref() == Some(g.department.as_str())
+        }
+        AccountRole::Graduate => a.graduate_id == Some(g.id),
+        // Employers invite graduates nationwide.
+        AccountRole::Employer => true,
+    }
+}
+
+/// The rows a transition needs, and the facts the guards see.
+pub struct Facts {
+    pub value: Value,
+    pub graduate: graduate::Model,
+    pub school: school::Model,
+    pub province: province::Model,
+}
+
+fn review_mode(s: &school::Model, module: Module) -> &str {
+    match module {
+        Module::Employment => &s.review_mode_employment,
+        Module::Archive => &s.review_mode_archive,
+        Module::Hukou => &s.review_mode_hukou,
+    }
+}
+
+/// Loads the facts of one graduate (and employer) for a flow of `module`.
+pub async fn load_facts<C: ConnectionTrait>(
+    conn: &C,
+    snap: &Snapshot,
+    graduate_id: i64,
+    employer_id: Option<i64>,
+    module: Module,
+) -> ApiResult<Facts> {
+    let g = graduate::Entity::find_by_id(graduate_id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
+    let s = school::Entity::find_by_id(g.school_id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "school {} of graduate {} missing",
+                g.school_id, g.id
+            ))
+        })?;
+    let p = province::Entity::find_by_id(s.province_code.clone())
+        .one(conn)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("province {} missing", s.province_code)))?;
+    let e = match employer_id {
+        Some(id) => employer::Entity::find_by_id(id).one(conn).await?,
+        None => None,
+    };
+    let has_agreement = slot::Entity::find()
+        .filter(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
+        .count(conn)
+        .await?
+        > 0;
+    let training_label = snap
+        .codes
+        .label("training_mode", &g.training_mode)
+        .unwrap_or_else(|| g.training_mode.clone());
+    let value = json!({
+        "graduate": {
+            "id": g.id,
+            "name": g.name,
+            "candidate_no": g.candidate_no,
+            "id_number": g.id_number,
+            "gender": g.gender,
+            "education_level": g.education_level,
+            "training_mode": g.training_mode,
+            "training_mode_label": training_label,
+            "department": g.department,
+            "major": g.major,
+            "cohort": g.cohort,
+            "graduation_date": g.graduation_date,
+            "origin_region": g.origin_region,
+            "mobile": g.mobile,
+            "removed": g.removed,
+        },
+        "school": {
+            "id": s.id,
+            "code": s.code,
+            "name": s.name,
+            "termination_cap": s.termination_cap,
+            "signing_enabled": s.signing_enabled,
+        },
+        "province": {"code": p.code, "name": p.name},
+        "employer": e.as_ref().map(|e| json!({
+            "id": e.id, "name": e.name, "credit_code": e.credit_code,
+        })),
+        "review_mode": review_mode(&s, module),
+        "agreement_type": p.agreement_type,
+        "graduate_has_agreement": has_agreement,
+    });
+    Ok(Facts {
+        value,
+        graduate: g,
+        school: s,
+        province: p,
+    })
+}
+
+/// Refuses when the province or the school has not switched the module on (SPEC.md 2).
+fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {
+    let (province_on, school_on, name) = match module {
+        Module::Employment => (
+            f.province.employment_enabled,
+            f.school.signing_enabled,
+            "毕业去向登记与网签",
+        ),
+        Module::Archive => (
+            f.province.archive_enabled,
+            f.school.archive_enabled,
+            "档案信息登记",
+        ),
+        Module::Hukou => (
+            f.province.hukou_enabled,
+            f.school.hukou_enabled,
+            "户口信息登记",
+        ),
+    };
+    if !province_on {
+        return Err(ApiError::unprocessable(
+            "module_disabled",
+            format!("本省尚未开启“{name}”功能"),
+        ));
+    }
+    if !school_on {
+        return Err(ApiError::unprocessable(
+            "module_disabled",
+            format!("学校尚未开启“{name}”功能，请联系学校就业部门"),
+        ));
+    }
+    if f.graduate.removed {
+        return Err(ApiError::unprocessable(
+            "graduate_removed",
+            "该毕业生已从学生名单中删除，不能再签约或登记",
+        ));
+    }
+    Ok(())
+}
+
+/// The province's parameter overrides for a definition key.
+async fn province_overrides(db: &Db, province: &str, key: &str) -> ApiResult<Map<String, Value>> {
+    let row = province_param::Entity::find_by_id((province.to_string(), key.to_string()))
+        .one(&db.conn)
+        .await?;
+    Ok(match row {
+        Some(r) => serde_json::from_str(&r.params).map_err(ApiError::internal)?,
+        None => Map::new(),
+    })
+}
+
+/// Starts an instance of flow `key` for a graduate.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    graduate_id: Option<i64>,
+    input: &Value,
+) -> ApiResult<instance::Model> {
+    let snap = state.registry.snapshot();
+    let graduate_id = match caller.role {
+        AccountRole::Graduate => caller
+            .actor
+            .graduate_id
+            .ok_or_else(ApiError::unauthorized)?,
+        _ => graduate_id.ok_or_else(|| {
+            ApiError::unprocessable("graduate_required", "graduate_id：请指定毕业生")
+        })?,
+    };
+    let g = graduate::Entity::find_by_id(graduate_id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|g| can_see_graduate(caller, g))
+        .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
+    let def = snap
+        .active(key, Some(&g.province_code))
+        .ok_or_else(|| ApiError::not_found(format!("流程 {key} 不存在")))?;
+    caller.require_write(def.def.module)?;
+    let employer_id = caller
+        .actor
+        .employer_id
+        .filter(|_| caller.role == AccountRole::Employer);
+    let facts = load_facts(
+        &state.db.conn,
+        &snap,
+        graduate_id,
+        employer_id,
+        def.def.module,
+    )
+    .await?;
+    require_enabled(&facts, def.def.module)?;
+    let overrides = province_overrides(&state.db, &g.province_code, key).await?;
+    let params = def.def.resolve_params(&overrides).map_err(|errs| {
+        ApiError::internal(format!(
+            "province params of {key} invalid: {}",
+            errs.join("; ")
+        ))
+    })?;
+    let parties = Parties {
+        province: g.province_code.clone(),
+        school_id: g.school_id,
+        department: g.department.clone(),
+        graduate_id,
+        employer_id,
+        initiator: caller.actor.party(),
+    };
+    let now = state.clock.now();
+    let ctx = Ctx {
+        actor: &caller.actor,
+        facts: &facts.value,
+        now,
+        guards: &*snap,
+        tables: snap.code_lookup(),
+    };
+    let outcome = {
+        let _span = tracing::info_span!("transition", flow = key, action = "start").entered();
+        apply::start(&def.def, &ctx, &parties, &params, input)?
+    };
+    store::persist(
+        &state.db,
+        Transition {
+            snapshot: &snap,
+            def,
+            actor: &caller.actor,
+            current: None,
+            parties: &parties,
+            params: &params,
+            facts: &facts.value,
+            outcome,
+            now,
+        },
+    )
+    .await
+}
+
+/// Loads an instance the caller may see, with its pinned definition.
+pub async fn visible_instance(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<(instance::Model, Arc<Snapshot>)> {
+    let row = instance::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|r| can_see(caller, r))
+        .ok_or_else(|| ApiError::not_found("事项不存在"))?;
+    let module = module_of(&row)?;
+    caller.require_view(module)?;
+    Ok((row, state.registry.snapshot()))
+}
+
+pub fn module_of(row: &instance::Model) -> ApiResult<Module> {
+    serde_json::from_value(Value::String(row.module.clone())).map_err(ApiError::internal)
+}
+
+pub fn pinned<'s>(snap: &'s Snapshot, row: &instance::Model) -> ApiResult<&'s LoadedDefinition> {
+    let id = DefId::parse(&row.def_id)
+        .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
+    snap.get(&id)
+        .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))
+}
+
+/// Takes `action` on instance `id` as `caller`.
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    action: &str,
+    input: &Value,
+    expected_version: Option<i32>,
+) -> ApiResult<instance::Model> {
+    let (row, snap) = visible_instance(state, caller, id).await?;
+    let def = pinned(&snap, &row)?;
+    caller.require_write(def.def.module)?;
+    if let Some(v) = expected_version {
+        if v != row.row_version {
+            return Err(ApiError::conflict(
+                "conflict",
+                "该事项已被他人处理或已发生变化，请刷新后重试",
+            ));
+        }
+    }
+    transition(state, &snap, def, &caller.actor, &row, action, input).await
+}
+
+/// Runs one action on a loaded instance and persists it.
+pub async fn transition(
+    state: &AppState,
+    snap: &Snapshot,
+    def: &LoadedDefinition,
+    actor: &Actor,
+    row: &instance::Model,
+    action: &str,
+    input: &Value,
+) -> ApiResult<instance::Model> {
+    let facts = load_facts(
+        &state.db.conn,
+        snap,
+        row.graduate_id,
+        row.employer_id,
+        def.def.module,
+    )
+    .await?;
+    let inst = store::to_engine(row)?;
+    let now = state.clock.now();
+    let ctx = Ctx {
+        actor,
+        facts: &facts.value,
+        now,
+        guards: snap,
+        tables: snap.code_lookup(),
+    };
+    let outcome = {
+        let _span =
+            tracing::info_span!("transition", instance = row.id, flow = %def.def.key, action)
+                .entered();
+        apply::apply(&def.def, &ctx, &inst, action, input)?
+    };
+    store::persist(
+        &state.db,
+        Transition {
+            snapshot: snap,
+            def,
+            actor,
+            current: Some(row),
+            parties: &inst.parties,
+            params: &inst.params,
+            facts: &facts.value,
+            outcome,
+            now,
+        },
+    )
+    .await
+}
+
+/// Delivers an event to every instance of the graduate whose definition reacts to it.
+pub async fn react_to_event(state: &AppState, graduate_id: i64, event: &str) -> ApiResult<usize> {
+    let snap = state.registry.snapshot();
+    let rows = instance::Entity::find()
+        .filter(instance::Column::GraduateId.eq(graduate_id))
+        .all(&state.db.conn)
+        .await?;
+    let mut n = 0;
+    for row in rows {
+        let def = pinned(&snap, &row)?;
+        if !def.def.reactions.iter().any(|r| r.event == event) {
+            continue;
+        }
+        let facts = load_facts(
+            &state.db.conn,
+            &snap,
+            row.graduate_id,
+            row.employer_id,
+            def.def.module,
+        )
+        .await?;
+        let inst = store::to_engine(&row)?;
+        let now = state.clock.now();
+        let actor = Actor::system();
+        let ctx = Ctx {
+            actor: &actor,
+            facts: &facts.value,
+            now,
+            guards: &*snap,
+            tables: snap.code_lookup(),
+        };
+        if let Some(outcome) = apply::react(&def.def, &ctx, &inst, event)? {
+            store::persist(
+                &state.db,
+                Transition {
+                    snapshot: &snap,
+                    def,
+                    actor: &actor,
+                    current: Some(&row),
+                    parties: &inst.parties,
+                    params: &inst.params,
+                    facts: &facts.value,
+                    outcome,
+                    now,
+                },
+            )
+            .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,224 @@
+//! Background workers: due timers become system actions; outbox rows are delivered to the
+//! configured webhook (notifications, sync) or dispatched internally (events).
+//!
+//! Both claim work with a lease (`UPDATE ... WHERE <still unclaimed>`), so several server
+//! processes sharing one PostgreSQL never take the same row twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use gradflow_engine::apply::Actor;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{json, Value};
+
+use crate::entity::{instance, outbox, timer};
+use crate::error::ApiResult;
+use crate::service::{pinned, react_to_event, transition, State};
+
+/// Starts both workers; they run until the process ends.
+pub fn spawn(state: State) {
+    let interval = Duration::from_millis(state.config.worker_interval_ms.max(10));
+    let s = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match fire_due_timers(&s).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.body.message, "timer worker"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    tokio::spawn(async move {
+        loop {
+            match deliver_outbox(&state, &client).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.body.message, "outbox worker"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+/// Fires every due timer once; returns how many were handled.
+pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
+    let now = state.clock.now();
+    let due = timer::Entity::find()
+        .filter(timer::Column::DueAt.lte(now))
+        .filter(
+            timer::Column::ClaimedUntil
+                .is_null()
+                .or(timer::Column::ClaimedUntil.lt(Utc::now())),
+        )
+        .order_by_asc(timer::Column::DueAt)
+        .limit(100)
+        .all(&state.db.conn)
+        .await?;
+    let mut handled = 0;
+    for t in due {
+        // Claim: only one worker (process) wins the lease.
+        let lease = Utc::now() + chrono::Duration::seconds(60);
+        let claimed = timer::Entity::update_many()
+            .col_expr(timer::Column::ClaimedUntil, Expr::value(Some(lease)))
+            .filter(timer::Column::Id.eq(t.id))
+            .filter(match t.claimed_until {
+                None => timer::Column::ClaimedUntil.is_null(),
+                Some(c) => timer::Column::ClaimedUntil.eq(c),
+            })
+            .exec(&state.db.conn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
+        handled += 1;
+        let Some(row) = instance::Entity::find_by_id(t.instance_id)
+            .one(&state.db.conn)
+            .await?
+        else {
+            timer::Entity::delete_by_id(t.id)
+                .exec(&state.db.conn)
+                .await?;
+            continue;
+        };
+        if row.state != t.state {
+            // The state moved on; the timer is stale.
+            timer::Entity::delete_by_id(t.id)
+                .exec(&state.db.conn)
+                .await?;
+            continue;
+        }
+        let snap = state.registry.snapshot();
+        let def = pinned(&snap, &row)?;
+        match transition(
+            state,
+            &snap,
+            def,
+            &Actor::system(),
+            &row,
+            &t.action,
+            &Value::Null,
+        )
+        .await
+        {
+            Ok(_) => tracing::info!(instance = row.id, action = %t.action, "timer fired"),
+            Err(e) if e.status.as_u16() == 409 => {
+                // Someone acted at the same moment; the next round sees the new state.
+                tracing::info!(instance = row.id, "timer raced with an action");
+            }
+            Err(e) => {
+                tracing::warn!(instance = row.id, error = %e.body.message, "timer action refused");
+                timer::Entity::delete_by_id(t.id)
+                    .exec(&state.db.conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(handled)
+}
+
+fn backoff(base_ms: u64, attempts: i32) -> chrono::Duration {
+    let ms = base_ms.saturating_mul(1u64 << attempts.clamp(0, 20) as u32);
+    chrono::Duration::milliseconds(ms.min(600_000) as i64)
+}
+
+/// Delivers pending outbox messages once; returns how many were attempted.
+pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResult<usize> {
+    let now = Utc::now();
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::DeliveredAt.is_null())
+        .filter(outbox::Column::NextAttemptAt.lte(now))
+        .order_by_asc(outbox::Column::Id)
+        .limit(50)
+        .all(&state.db.conn)
+        .await?;
+    let mut attempted = 0;
+    for m in pending {
+        let lease = now + chrono::Duration::seconds(30);
+        let claimed = outbox::Entity::update_many()
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(lease))
+            .filter(outbox::Column::Id.eq(m.id))
+            .filter(outbox::Column::NextAttemptAt.eq(m.next_attempt_at))
+            .filter(outbox::Column::DeliveredAt.is_null())
+            .exec(&state.db.conn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
+        attempted += 1;
+        let result = deliver_one(state, client, &m).await;
+        let attempts = m.attempts + 1;
+        match result {
+            Ok(()) => {
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(Utc::now())))
+                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                    .col_expr(
+                        outbox::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .filter(outbox::Column::Id.eq(m.id))
+                    .exec(&state.db.conn)
+                    .await?;
+            }
+            Err(err) => {
+                let next = Utc::now() + backoff(state.config.outbox_retry_base_ms, m.attempts);
+                tracing::warn!(id = m.id, attempts, error = %err, "outbox delivery failed");
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                    .col_expr(outbox::Column::LastError, Expr::value(Some(err)))
+                    .filter(outbox::Column::Id.eq(m.id))
+                    .exec(&state.db.conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(attempted)
+}
+
+async fn deliver_one(
+    state: &State,
+    client: &reqwest::Client,
+    m: &outbox::Model,
+) -> Result<(), String> {
+    let payload: Value = serde_json::from_str(&m.payload).map_err(|e| e.to_string())?;
+    if m.kind == "event" {
+        let graduate = payload
+            .get("graduate_id")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        let event = payload
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return react_to_event(state, graduate, event)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.body.message);
+    }
+    let Some(url) = &state.config.webhook_url else {
+        // No receiver configured: the message is kept as delivered to the log.
+        tracing::info!(key = %m.idempotency_key, payload = %m.payload, "outbox message (no webhook configured)");
+        return Ok(());
+    };
+    let body = json!({"idempotency_key": m.idempotency_key, "message": payload});
+    let resp = client
+        .post(url)
+        .header("Idempotency-Key", &m.idempotency_key)
+        .header("X-Gradflow-Kind", &m.kind)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("发送失败：{e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("接收方返回 {}", resp.status()))
+    }
+}
