@@ -1,5 +1,7 @@
 //! The generic flow API: definitions, start, act, withdraw, get, history, lists.
 
+use std::collections::HashMap;
+
 use gradflow_engine::apply::{available_actions, role_label};
 use gradflow_engine::definition::Role;
 use poem::web::Data;
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{history, instance};
+use crate::entity::{history, instance, province};
 use crate::error::ApiError;
 use crate::service::{self, pinned, State};
 
@@ -40,18 +42,62 @@ pub enum Created {
     Created(Json<Value>),
 }
 
+/// The agreement type (two-party ⇒ 鉴证 labels) of each province, in one query.
+async fn agreement_types(
+    state: &crate::service::AppState,
+    rows: &[instance::Model],
+) -> poem::Result<HashMap<String, Option<String>>> {
+    let mut codes: Vec<String> = rows.iter().map(|r| r.province_code.clone()).collect();
+    codes.sort();
+    codes.dedup();
+    Ok(province::Entity::find()
+        .filter(province::Column::Code.is_in(codes))
+        .all(&state.db.conn)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|p| (p.code, p.agreement_type))
+        .collect())
+}
+
+/// Views of several instances (one query for their provinces).
+pub async fn instance_views(
+    state: &crate::service::AppState,
+    caller: &Caller,
+    rows: &[instance::Model],
+) -> poem::Result<Vec<Value>> {
+    let types = agreement_types(state, rows).await?;
+    rows.iter()
+        .map(|r| {
+            let t = types.get(&r.province_code).cloned().flatten();
+            instance_view(state, caller, r, t.as_deref())
+        })
+        .collect()
+}
+
+async fn one_view(
+    state: &crate::service::AppState,
+    caller: &Caller,
+    row: &instance::Model,
+) -> poem::Result<Value> {
+    Ok(instance_views(state, caller, std::slice::from_ref(row))
+        .await?
+        .remove(0))
+}
+
 /// The view of an instance for a caller, with the actions they may take now.
 pub fn instance_view(
     state: &crate::service::AppState,
     caller: &Caller,
     row: &instance::Model,
+    agreement_type: Option<&str>,
 ) -> poem::Result<Value> {
     let snap = state.registry.snapshot();
     let def = pinned(&snap, row)?;
     let inst = crate::store::to_engine(row)?;
     let mut vars = inst.vars.clone();
     vars.retain(|k, _| !k.starts_with('_'));
-    let facts = json!({"agreement_type": Value::Null});
+    let facts = json!({ "agreement_type": agreement_type });
     let actions: Vec<Value> = if row.is_final {
         Vec::new()
     } else {
@@ -142,7 +188,7 @@ impl FlowsApi {
     ) -> poem::Result<Created> {
         let c = caller(&state, &auth).await?;
         let row = service::start(&state, &c, &key, body.graduate_id, &body.input).await?;
-        Ok(Created::Created(Json(instance_view(&state, &c, &row)?)))
+        Ok(Created::Created(Json(one_view(&state, &c, &row).await?)))
     }
 
     /// An instance, with the actions the caller may take now and each action's input schema.
@@ -155,7 +201,7 @@ impl FlowsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let (row, _) = service::visible_instance(&state, &c, *id).await?;
-        Ok(Json(instance_view(&state, &c, &row)?))
+        Ok(Json(one_view(&state, &c, &row).await?))
     }
 
     /// Take an action (accept, decline, approve, return, reject...).
@@ -171,7 +217,7 @@ impl FlowsApi {
         let c = caller(&state, &auth).await?;
         let row =
             service::act(&state, &c, *id, &action, &body.input, body.expected_version).await?;
-        Ok(Json(instance_view(&state, &c, &row)?))
+        Ok(Json(one_view(&state, &c, &row).await?))
     }
 
     /// Withdraw an instance the caller started, before anyone else acted on it.
@@ -184,7 +230,7 @@ impl FlowsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let row = service::act(&state, &c, *id, "withdraw", &Value::Null, None).await?;
-        Ok(Json(instance_view(&state, &c, &row)?))
+        Ok(Json(one_view(&state, &c, &row).await?))
     }
 
     /// The full history of an instance: who did what, when, with which decision and reason.
@@ -275,10 +321,7 @@ impl FlowsApi {
             .all(&state.db.conn)
             .await
             .map_err(ApiError::from)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
-            items.push(instance_view(&state, &c, r)?);
-        }
+        let items = instance_views(&state, &c, &rows).await?;
         Ok(Json(
             json!({ "total": total, "page": page, "page_size": size, "items": items }),
         ))

@@ -1,0 +1,586 @@
+//! End to end: the real `gradflow serve` binary on a temporary SQLite file and on a real
+//! PostgreSQL server, driven over HTTP through online signing (SPEC.md 4.1).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::app::{spawn_on, App, AppOptions, Backend};
+use support::webhook::{self, WebhookReceiver};
+
+/// Tokens and ids of a small world: one province, one school with two departments,
+/// graduates, two employers, and accounts of every role.
+struct World {
+    graduate: i64,
+    graduate_21: i64,
+    graduate_41: i64,
+    graduate_tok: String,
+    employer_tok: String,
+    employer2_tok: String,
+    school_tok: String,
+    school2_tok: String,
+    dept_tok: String,
+    other_dept_tok: String,
+}
+
+const DEPT: &str = "计算机科学与技术系";
+const OTHER_DEPT: &str = "外国语学院";
+
+async fn ok(app: &App, path: &str, body: Value) -> Value {
+    let r = app.post(path, &app.admin_token, body.clone()).await;
+    assert!(
+        r.status < 300,
+        "POST {path} {body} -> {} {}",
+        r.status,
+        r.text
+    );
+    r.body
+}
+
+async fn account(app: &App, body: Value) -> String {
+    ok(app, "/api/v1/admin/accounts", body).await["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+async fn world(app: &App, review_mode: &str) -> World {
+    ok(
+        app,
+        "/api/v1/admin/provinces",
+        json!({"code": "32", "name": "江苏省", "agreement_type": "two_party", "employment_enabled": true}),
+    )
+    .await;
+    let school_id = ok(
+        app,
+        "/api/v1/admin/schools",
+        json!({"code": "10284", "name": "南京大学", "province_code": "32",
+               "review_mode_employment": review_mode, "signing_enabled": true,
+               "departments": [DEPT, OTHER_DEPT]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let ids = ok(
+        app,
+        &format!("/api/v1/admin/schools/{school_id}/graduates"),
+        json!([
+            {"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三", "department": DEPT, "training_mode": "10", "mobile": "13800138000"},
+            {"candidate_no": "26320102150003", "id_number": "320102200002021233", "name": "王五", "department": OTHER_DEPT, "training_mode": "21"},
+            {"candidate_no": "26320102150004", "id_number": "320102200003031230", "name": "赵六", "department": OTHER_DEPT, "training_mode": "41"}
+        ]),
+    )
+    .await["ids"]
+        .clone();
+    let id = |i: usize| ids[i].as_i64().unwrap();
+    let emp1 = ok(
+        app,
+        "/api/v1/admin/employers",
+        json!({"name": "南京示例科技有限公司", "credit_code": "91350100M000100Y43"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let emp2 = ok(
+        app,
+        "/api/v1/admin/employers",
+        json!({"name": "苏州另一家公司", "credit_code": "91320500MA1N2P3Q4R"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    World {
+        graduate: id(0),
+        graduate_21: id(1),
+        graduate_41: id(2),
+        graduate_tok: account(app, json!({"username": "g1", "role": "graduate", "province_code": "32", "school_id": school_id, "department": DEPT, "graduate_id": id(0)})).await,
+        employer_tok: account(app, json!({"username": "e1", "role": "employer", "employer_id": emp1})).await,
+        employer2_tok: account(app, json!({"username": "e2", "role": "employer", "employer_id": emp2})).await,
+        school_tok: account(app, json!({"username": "s1", "role": "school", "province_code": "32", "school_id": school_id})).await,
+        school2_tok: account(app, json!({"username": "s2", "role": "school", "province_code": "32", "school_id": school_id})).await,
+        dept_tok: account(app, json!({"username": "d1", "role": "department", "province_code": "32", "school_id": school_id, "department": DEPT})).await,
+        other_dept_tok: account(app, json!({"username": "d2", "role": "department", "province_code": "32", "school_id": school_id, "department": OTHER_DEPT})).await,
+    }
+}
+
+fn invitation() -> Value {
+    json!({
+        "position": "软件工程师", "job_category": "13", "work_place": "320100",
+        "contact_person": "王经理", "contact_mobile": "13912345678", "regular_pay": 9000
+    })
+}
+
+async fn invite(app: &App, tok: &str, graduate: i64) -> support::app::Resp {
+    app.post(
+        "/api/v1/flows/online_signing/instances",
+        tok,
+        json!({"graduate_id": graduate, "input": invitation()}),
+    )
+    .await
+}
+
+async fn act(app: &App, tok: &str, id: i64, action: &str, input: Value) -> support::app::Resp {
+    app.post(
+        &format!("/api/v1/instances/{id}/actions/{action}"),
+        tok,
+        json!({"input": input}),
+    )
+    .await
+}
+
+async fn start_and_accept(app: &App, w: &World) -> i64 {
+    let r = invite(app, &w.employer_tok, w.graduate).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    let r = act(app, &w.graduate_tok, id, "accept", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["label"], "学生已同意签约，等待学院/学校审核");
+    id
+}
+
+async fn spawn(backend: Backend, hook: Option<&WebhookReceiver>) -> App {
+    spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: hook.map(|h| h.url()),
+            extra_args: vec![
+                "--outbox-retry-base-ms".into(),
+                "100".into(),
+                "--worker-interval-ms".into(),
+                "50".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn school_only_review(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, Some(&hook)).await;
+    let w = world(&app, "school").await;
+    let r = invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["label"], "单位发起签约，等待学生应约");
+    let id = r.body["id"].as_i64().unwrap();
+    // The graduate sees the invitation in their inbox with accept/decline.
+    let inbox = app.get("/api/v1/tasks", &w.graduate_tok).await;
+    assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
+    let view = app
+        .get(&format!("/api/v1/instances/{id}"), &w.graduate_tok)
+        .await;
+    let names: Vec<&str> = view.body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["accept", "decline"]);
+    act(&app, &w.graduate_tok, id, "accept", json!({})).await;
+    // A department user has nothing to review in school-only mode.
+    assert_eq!(app.get("/api/v1/tasks", &w.dept_tok).await.body["total"], 0);
+    let inbox = app
+        .get(
+            "/api/v1/tasks?flow=online_signing&initiator=employer",
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
+    assert_eq!(inbox.body["items"][0]["graduate"]["name"], "张三");
+    let view = app
+        .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+        .await;
+    let labels: Vec<&str> = view.body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["鉴证通过", "鉴证不通过"],
+        "two-party agreements are attested"
+    );
+    let r = act(
+        &app,
+        &w.school_tok,
+        id,
+        "approve",
+        json!({"comment": "材料齐全"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["label"], "签约审核通过");
+    let number = r.body["vars"]["agreement_no"].as_str().unwrap().to_string();
+    assert_eq!(number.len(), 19, "{number}");
+    assert!(
+        number.starts_with("2026410284") || number[4..].starts_with("410284"),
+        "{number}"
+    );
+    assert!(number.ends_with("000000001"), "{number}");
+    // History records every decision with its actor.
+    let h = app
+        .get(&format!("/api/v1/instances/{id}/history"), &w.school_tok)
+        .await;
+    let actions: Vec<&str> = h.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["start", "accept", "approve"]);
+    assert_eq!(h.body["items"][2]["level"], "school");
+    // The approval syncs to the employment management system and notifies both parties.
+    let got = hook
+        .wait_for(
+            |r| r.iter().any(|m| m.body["message"]["kind"] == "sync"),
+            20,
+        )
+        .await;
+    let sync = got
+        .iter()
+        .find(|m| m.body["message"]["kind"] == "sync")
+        .unwrap();
+    assert_eq!(
+        sync.body["message"]["vars"]["agreement_no"],
+        number.as_str()
+    );
+    assert_eq!(
+        sync.body["message"]["graduate"]["candidate_no"],
+        "26320102150001"
+    );
+    let got = hook
+        .wait_for(
+            |r| {
+                r.iter()
+                    .filter(|m| m.body["message"]["kind"] == "notify")
+                    .count()
+                    >= 4
+            },
+            20,
+        )
+        .await;
+    assert!(got.iter().any(|m| m.body["message"]["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("向你发起了签约邀请")));
+    assert!(got
+        .iter()
+        .all(|m| m.headers.get("idempotency-key").is_some()));
+}
+
+async fn department_then_school(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "department_then_school").await;
+    let id = start_and_accept(&app, &w).await;
+    // The school cannot skip the department; the other department cannot see it.
+    assert_eq!(
+        act(&app, &w.school_tok, id, "approve", json!({}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        act(&app, &w.other_dept_tok, id, "approve", json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get("/api/v1/tasks", &w.other_dept_tok).await.body["total"],
+        0
+    );
+    assert_eq!(app.get("/api/v1/tasks", &w.dept_tok).await.body["total"], 1);
+    let r = act(&app, &w.dept_tok, id, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["review_level"], "school");
+    assert_eq!(app.get("/api/v1/tasks", &w.dept_tok).await.body["total"], 0);
+    let counts = app.get("/api/v1/tasks/counts", &w.school_tok).await;
+    assert_eq!(counts.body["total"], 1, "{}", counts.text);
+    // Rejection needs a reason; with one it is recorded and shown with the level.
+    let r = act(&app, &w.school_tok, id, "reject", json!({})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["code"], "invalid_input");
+    assert!(r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["field"] == "reason"));
+    let r = act(
+        &app,
+        &w.school_tok,
+        id,
+        "reject",
+        json!({"reason_category": "单位信息有误", "reason": "单位名称与执照不符"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["display_status"], "签约审核不通过（学校审核不通过）");
+    // The agreement slot is free again: a new invitation can be accepted and approved.
+    let id2 = start_and_accept(&app, &w).await;
+    assert_eq!(
+        act(&app, &w.dept_tok, id2, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        act(&app, &w.school_tok, id2, "approve", json!({}))
+            .await
+            .body["label"],
+        "签约审核通过"
+    );
+}
+
+async fn decline_and_refusals(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "school").await;
+    // Training modes 21/41 cannot be invited.
+    for g in [w.graduate_21, w.graduate_41] {
+        let r = invite(&app, &w.employer_tok, g).await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.body["code"], "guard_denied");
+        assert!(
+            r.body["message"].as_str().unwrap().contains("不可网签"),
+            "{}",
+            r.text
+        );
+    }
+    // Bad input names each field.
+    let r = app
+        .post(
+            "/api/v1/flows/online_signing/instances",
+            &w.employer_tok,
+            json!({"graduate_id": w.graduate, "input": {"position": "", "work_place": "999999"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in ["position", "job_category", "work_place", "contact_person"] {
+        assert!(fields.contains(&f), "{fields:?}");
+    }
+    // A graduate cannot start online signing.
+    let r = invite(&app, &w.graduate_tok, w.graduate).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Decline.
+    let id = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    // The same employer cannot invite again while its invitation is open.
+    let again = invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.body["code"], "slot_taken");
+    let r = act(
+        &app,
+        &w.graduate_tok,
+        id,
+        "decline",
+        json!({"decline_reason": "已有其他打算"}),
+    )
+    .await;
+    assert_eq!(r.body["label"], "学生已拒绝签约");
+    // Acting on a finished instance is a conflict.
+    let r = act(&app, &w.graduate_tok, id, "accept", json!({})).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    // After declining, the employer may invite again.
+    assert_eq!(invite(&app, &w.employer_tok, w.graduate).await.status, 201);
+}
+
+async fn one_agreement_rule(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "school").await;
+    let a = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let b = invite(&app, &w.employer2_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        act(&app, &w.graduate_tok, a, "accept", json!({}))
+            .await
+            .status,
+        200
+    );
+    let r = act(&app, &w.graduate_tok, b, "accept", json!({})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("只能拒绝"),
+        "{}",
+        r.text
+    );
+    // Declining stays possible.
+    assert_eq!(
+        act(&app, &w.graduate_tok, b, "decline", json!({}))
+            .await
+            .status,
+        200
+    );
+    // Other employers can still invite, but with an agreement the guard refuses.
+    let r = invite(&app, &w.employer2_tok, w.graduate).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+async fn concurrent_approvals(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "school").await;
+    for _ in 0..3 {
+        let id = start_and_accept(&app, &w).await;
+        let (r1, r2) = tokio::join!(
+            act(&app, &w.school_tok, id, "approve", json!({})),
+            act(
+                &app,
+                &w.school2_tok,
+                id,
+                "reject",
+                json!({"reason_category": "其他", "reason": "重复"})
+            )
+        );
+        let mut statuses = [r1.status, r2.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{} / {}", r1.text, r2.text);
+        let h = app
+            .get(&format!("/api/v1/instances/{id}/history"), &w.school_tok)
+            .await;
+        assert_eq!(
+            h.body["items"].as_array().unwrap().len(),
+            3,
+            "exactly one decision: {}",
+            h.text
+        );
+        // Leave the slot free for the next round.
+        let v = app
+            .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+            .await;
+        if v.body["state"] == "signed" {
+            break;
+        }
+    }
+}
+
+async fn expiry_and_restart(backend: Backend) {
+    let hook = webhook::start().await;
+    let mut app = spawn(backend, Some(&hook)).await;
+    let w = world(&app, "school").await;
+    let id = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    // Restart in the middle: state and timer survive.
+    app.restart().await;
+    let v = app
+        .get(&format!("/api/v1/instances/{id}"), &w.graduate_tok)
+        .await;
+    assert_eq!(v.body["state"], "invited", "{}", v.text);
+    // Six days later nothing happened yet.
+    app.post(
+        "/api/v1/admin/clock",
+        &app.admin_token.clone(),
+        json!({"advance_seconds": 6 * 86400}),
+    )
+    .await;
+    hook.wait_for(
+        |r| r.iter().any(|m| m.body["message"]["kind"] == "notify"),
+        20,
+    )
+    .await;
+    let v = app
+        .get(&format!("/api/v1/instances/{id}"), &w.graduate_tok)
+        .await;
+    assert_eq!(v.body["state"], "invited");
+    // Past seven days the timer fires.
+    app.post(
+        "/api/v1/admin/clock",
+        &app.admin_token.clone(),
+        json!({"advance_seconds": 86400 + 60}),
+    )
+    .await;
+    let mut label = Value::Null;
+    for _ in 0..200 {
+        label = app
+            .get(&format!("/api/v1/instances/{id}"), &w.graduate_tok)
+            .await
+            .body["label"]
+            .clone();
+        if label == "签约逾期未回应 签约失败" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(label, "签约逾期未回应 签约失败");
+    let r = act(&app, &w.graduate_tok, id, "accept", json!({})).await;
+    assert_eq!(r.status, 409);
+    // The province can lengthen the deadline for new instances only.
+    let r = app
+        .put(
+            "/api/v1/admin/provinces/32/params/online_signing",
+            &app.admin_token.clone(),
+            json!({"response_deadline": "14d"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(v.body["params"]["response_deadline"], "14d");
+    let bad = app
+        .put(
+            "/api/v1/admin/provinces/32/params/online_signing",
+            &app.admin_token.clone(),
+            json!({"response_deadline": "soon"}),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+}
+
+async fn outbox_retries(backend: Backend) {
+    let hook = webhook::start().await;
+    hook.set_down(true);
+    let app = spawn(backend, Some(&hook)).await;
+    let w = world(&app, "school").await;
+    let r = invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(r.status, 201);
+    // While the receiver is down, deliveries are attempted and fail.
+    for _ in 0..200 {
+        if hook.attempts().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(hook.attempts().len() >= 2, "retried while down");
+    assert!(hook.received().is_empty());
+    hook.set_down(false);
+    let got = hook.wait_for(|r| !r.is_empty(), 30).await;
+    assert_eq!(got[0].body["message"]["kind"], "notify");
+    let key = got[0].headers.get("idempotency-key").cloned().unwrap();
+    assert!(
+        hook.attempts()
+            .iter()
+            .filter(|a| a.headers.get("idempotency-key") == Some(&key))
+            .count()
+            >= 2
+    );
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both!(
+    school_only_review,
+    department_then_school,
+    decline_and_refusals,
+    one_agreement_rule,
+    concurrent_approvals,
+    expiry_and_restart,
+    outbox_retries,
+);
