@@ -153,9 +153,10 @@ impl fmt::Debug for Snapshot {
     }
 }
 
-fn parse_code_yaml(
-    text: &str,
-) -> Result<(String, BTreeMap<String, String>), (String, Option<usize>)> {
+/// A code table by name, or a message with its line.
+type CodeTableResult = Result<(String, BTreeMap<String, String>), (String, Option<usize>)>;
+
+fn parse_code_yaml(text: &str) -> CodeTableResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Table {
@@ -390,7 +391,7 @@ impl Snapshot {
                 .iter()
                 .filter(|(id, _)| id.key == key && id.province.as_deref() == prov)
                 .map(|(_, d)| d)
-                .last()
+                .next_back()
         };
         province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
     }

@@ -221,7 +221,9 @@ fn spawn_watchdog(server: &PgServer, data: &Path, base: &Path) {
         pid = std::process::id(),
         base = base.display()
     );
-    Command::new("sh")
+    // The watchdog outlives this process on purpose; nobody waits for it.
+    #[allow(clippy::zombie_processes)]
+    let _watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
