@@ -16,9 +16,16 @@ fn write(root: &Path, rel: &str, text: &str) {
 
 #[test]
 fn check_accepts_the_shipped_definitions() {
-    let out = gradflow().args(["check", "--root", env!("CARGO_MANIFEST_DIR")]).output().unwrap();
+    let out = gradflow()
+        .args(["check", "--root", env!("CARGO_MANIFEST_DIR")])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("ok: "), "{stdout}");
 }
 
@@ -32,22 +39,47 @@ fn check_lists_every_problem_with_file_and_line() {
         copy_dir(&src.join(sub), &root.join(sub));
     }
     let flow = std::fs::read_to_string(src.join("workflows/online_signing.yaml")).unwrap();
-    write(root, "workflows/online_signing.yaml", &flow.replace("target: signed", "target: sined"));
-    write(root, "workflows/second.yaml", "key: second\nversion: 1\ntitle: [unclosed\n");
-    write(root, "scripts/online_signing/can_accept.rhai", "let a = 1;\nlet b = ;\n");
-    let out = gradflow().args(["check", "--root"]).arg(root).output().unwrap();
+    write(
+        root,
+        "workflows/online_signing.yaml",
+        &flow.replace("target: signed", "target: sined"),
+    );
+    write(
+        root,
+        "workflows/second.yaml",
+        "key: second\nversion: 1\ntitle: [unclosed\n",
+    );
+    write(
+        root,
+        "scripts/online_signing/can_accept.rhai",
+        "let a = 1;\nlet b = ;\n",
+    );
+    let out = gradflow()
+        .args(["check", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "a broken tree must fail: {stdout}");
     let line_of = |needle: &str| {
-        flow.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap()
+        flow.lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .unwrap()
     };
     let expect = [
-        format!("workflows/online_signing.yaml:{}: ", line_of("target: signed")),
+        format!(
+            "workflows/online_signing.yaml:{}: ",
+            line_of("target: signed")
+        ),
         "workflows/second.yaml:3: YAML".to_string(),
         "scripts/online_signing/can_accept.rhai:2:".to_string(),
     ];
     for e in &expect {
-        assert!(stdout.lines().any(|l| l.starts_with(e.as_str())), "missing {e:?} in:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(e.as_str())),
+            "missing {e:?} in:\n{stdout}"
+        );
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("problem"));
 }
@@ -71,7 +103,8 @@ fn the_committed_openapi_spec_matches_the_code() {
     assert!(out.status.success());
     let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let committed: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json")).unwrap(),
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json"))
+            .unwrap(),
     )
     .unwrap();
     assert!(
@@ -90,6 +123,10 @@ fn migrate_creates_the_sqlite_database() {
         .env_remove("GRADFLOW_DATABASE_URL")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("gradflow.sqlite").exists());
 }
