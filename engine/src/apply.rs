@@ -580,7 +580,8 @@ fn finish(
         input,
         warnings,
         decision,
-        cancel_timers: !same_state,
+        // Timers belong to the state that set them; only a state that had some cancels.
+        cancel_timers: !same_state && from.is_some_and(|f| !f.timers.is_empty()),
         timers,
         acquire,
         release,

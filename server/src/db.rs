@@ -21,6 +21,16 @@ pub struct Db {
 }
 
 impl Db {
+    /// Takes the SQLite writer lock (no-op on PostgreSQL). Every write outside a transition
+    /// (workers, admin) takes it too, so writers queue here instead of spinning in SQLite's
+    /// busy handler.
+    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()
     }

@@ -66,10 +66,7 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
 
 /// Applies the transition in one transaction and returns the stored instance.
 pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
-    let _write = match &db.write_lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
+    let _write = db.write_guard().await;
     let txn = db.conn.begin().await?;
     let row = write(db, &txn, t).await?;
     txn.commit().await?;
@@ -133,6 +130,7 @@ async fn write(
             am.insert(txn).await?
         }
         Some(cur) => {
+            let (review_json, vars_json) = (review.clone(), vars.clone());
             let res = instance::Entity::update_many()
                 .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
                 .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
@@ -140,8 +138,8 @@ async fn write(
                     instance::Column::StatusDetail,
                     Expr::value(outcome.status_detail.clone()),
                 )
-                .col_expr(instance::Column::Review, Expr::value(review))
-                .col_expr(instance::Column::Vars, Expr::value(vars))
+                .col_expr(instance::Column::Review, Expr::value(review.clone()))
+                .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
                 .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final))
                 .col_expr(
                     instance::Column::RowVersion,
@@ -158,10 +156,18 @@ async fn write(
                     "该事项已被他人处理或已发生变化，请刷新后重试",
                 ));
             }
-            instance::Entity::find_by_id(cur.id)
-                .one(txn)
-                .await?
-                .ok_or_else(|| ApiError::internal("instance vanished inside its transaction"))?
+            // The row as it now stands, without reading it back.
+            instance::Model {
+                state: outcome.to.clone(),
+                label: outcome.label.clone(),
+                status_detail: outcome.status_detail.clone(),
+                review: review_json,
+                vars: vars_json,
+                is_final: outcome.is_final,
+                row_version: cur.row_version + 1,
+                updated_at: now,
+                ..cur.clone()
+            }
         }
     };
     let id = row.id;

@@ -64,6 +64,7 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
     for t in due {
         // Claim: only one worker (process) wins the lease.
         let lease = Utc::now() + chrono::Duration::seconds(60);
+        let write = state.db.write_guard().await;
         let claimed = timer::Entity::update_many()
             .col_expr(timer::Column::ClaimedUntil, Expr::value(Some(lease)))
             .filter(timer::Column::Id.eq(t.id))
@@ -73,6 +74,7 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
             })
             .exec(&state.db.conn)
             .await?;
+        drop(write);
         if claimed.rows_affected != 1 {
             continue;
         }
@@ -81,16 +83,12 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
             .one(&state.db.conn)
             .await?
         else {
-            timer::Entity::delete_by_id(t.id)
-                .exec(&state.db.conn)
-                .await?;
+            drop_timer(state, t.id).await?;
             continue;
         };
         if row.state != t.state {
             // The state moved on; the timer is stale.
-            timer::Entity::delete_by_id(t.id)
-                .exec(&state.db.conn)
-                .await?;
+            drop_timer(state, t.id).await?;
             continue;
         }
         let snap = state.registry.snapshot();
@@ -113,13 +111,17 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
             }
             Err(e) => {
                 tracing::warn!(instance = row.id, error = %e.body.message, "timer action refused");
-                timer::Entity::delete_by_id(t.id)
-                    .exec(&state.db.conn)
-                    .await?;
+                drop_timer(state, t.id).await?;
             }
         }
     }
     Ok(handled)
+}
+
+async fn drop_timer(state: &State, id: i64) -> ApiResult<()> {
+    let _write = state.db.write_guard().await;
+    timer::Entity::delete_by_id(id).exec(&state.db.conn).await?;
+    Ok(())
 }
 
 fn backoff(base_ms: u64, attempts: i32) -> chrono::Duration {
@@ -140,6 +142,7 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
     let mut attempted = 0;
     for m in pending {
         let lease = now + chrono::Duration::seconds(30);
+        let write = state.db.write_guard().await;
         let claimed = outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(lease))
             .filter(outbox::Column::Id.eq(m.id))
@@ -147,12 +150,14 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
             .filter(outbox::Column::DeliveredAt.is_null())
             .exec(&state.db.conn)
             .await?;
+        drop(write);
         if claimed.rows_affected != 1 {
             continue;
         }
         attempted += 1;
         let result = deliver_one(state, client, &m).await;
         let attempts = m.attempts + 1;
+        let _write = state.db.write_guard().await;
         match result {
             Ok(()) => {
                 outbox::Entity::update_many()
@@ -204,7 +209,7 @@ async fn deliver_one(
     }
     let Some(url) = &state.config.webhook_url else {
         // No receiver configured: the message is kept as delivered to the log.
-        tracing::info!(key = %m.idempotency_key, payload = %m.payload, "outbox message (no webhook configured)");
+        tracing::debug!(key = %m.idempotency_key, payload = %m.payload, "outbox message (no webhook configured)");
         return Ok(());
     };
     let body = json!({"idempotency_key": m.idempotency_key, "message": payload});
