@@ -342,6 +342,74 @@ async fn concurrent_approvals(backend: Backend) {
     }
 }
 
+async fn concurrent_acceptances(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "school").await;
+    let a = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let b = invite(&app, &w.employer2_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        act(&app, &w.graduate_tok, a, "accept", json!({})),
+        act(&app, &w.graduate_tok, b, "accept", json!({}))
+    );
+    let oks = [&ra, &rb].iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        oks, 1,
+        "exactly one acceptance wins: {} / {}",
+        ra.text, rb.text
+    );
+    let loser = if ra.status == 200 { &rb } else { &ra };
+    // Either the slot's unique index (409) or the guard that saw the winner (422) refused it.
+    assert!([409, 422].contains(&loser.status), "{}", loser.text);
+    let reviewing = app
+        .get(
+            "/api/v1/instances?flow=online_signing&state_name=reviewing",
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!(reviewing.body["total"], 1, "{}", reviewing.text);
+}
+
+async fn inbox_filters(backend: Backend) {
+    let app = spawn(backend, None).await;
+    let w = world(&app, "school").await;
+    let id = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    act(&app, &w.graduate_tok, id, "accept", json!({})).await;
+    let total = |q: &'static str| {
+        let app = &app;
+        let tok = w.school_tok.clone();
+        async move { app.get(&format!("/api/v1/tasks?{q}"), &tok).await.body["total"].clone() }
+    };
+    assert_eq!(total("q=张三").await, 1);
+    assert_eq!(
+        total("q=11010519491231002x").await,
+        1,
+        "ID numbers match case-insensitively"
+    );
+    assert_eq!(total("q=26320102150001").await, 1);
+    assert_eq!(total("q=李四").await, 0);
+    assert_eq!(total("initiator=graduate").await, 0);
+    assert_eq!(total("state=reviewing&flow=online_signing").await, 1);
+    assert_eq!(total("state=invited").await, 0);
+    assert_eq!(total("department=外国语学院").await, 0);
+    assert_eq!(total("department=计算机科学与技术系").await, 1);
+    let page = app
+        .get("/api/v1/tasks?page=2&page_size=1", &w.school_tok)
+        .await;
+    assert_eq!(page.body["total"], 1);
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 0);
+    let bad = app
+        .get("/api/v1/tasks?initiator=someone", &w.school_tok)
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body["message"].as_str().unwrap().contains("initiator"));
+}
+
 async fn expiry_and_restart(backend: Backend) {
     let hook = webhook::start().await;
     let mut app = spawn(backend, Some(&hook)).await;
@@ -462,6 +530,8 @@ on_both!(
     decline_and_refusals,
     one_agreement_rule,
     concurrent_approvals,
+    concurrent_acceptances,
+    inbox_filters,
     expiry_and_restart,
     outbox_retries,
 );
