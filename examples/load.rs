@@ -300,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
         t.await?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let s = stats.lock().unwrap();
+    let s = std::mem::take(&mut *stats.lock().unwrap());
     let mut all: Vec<u32> = s.latencies.iter().flatten().copied().collect();
     all.sort_unstable();
     let per_step: Vec<String> = s

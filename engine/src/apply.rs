@@ -527,24 +527,47 @@ struct Entry {
     review: Option<ReviewPos>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    def: &Definition,
-    ctx: &Ctx<'_>,
-    action: &str,
-    from: Option<&StateDef>,
-    from_name: Option<String>,
+/// What a transition changes; [`finish`] derives slots, tasks and timers of the target state.
+struct Step<'d> {
+    action: String,
+    /// The state left, `None` when starting.
+    from: Option<&'d StateDef>,
     entry: Entry,
+    /// Moving between review levels of one state keeps its slots and timers.
     same_state: bool,
-    parties: &Parties,
-    params: &Map<String, Value>,
     vars: Map<String, Value>,
     input: Map<String, Value>,
     warnings: Vec<FieldError>,
     decision: Option<Decision>,
     status_detail: Option<String>,
     effects: Vec<EffectDef>,
+}
+
+fn finish(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    step: Step<'_>,
 ) -> Result<Outcome, EngineError> {
+    let Step {
+        action,
+        from,
+        entry,
+        same_state,
+        vars,
+        input,
+        warnings,
+        decision,
+        status_detail,
+        effects,
+    } = step;
+    let from_name = from.and_then(|f| {
+        def.states
+            .iter()
+            .find(|(_, s)| std::ptr::eq(*s, f))
+            .map(|(name, _)| name.clone())
+    });
     let to_st = def
         .state(&entry.to)
         .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", entry.to)))?;
@@ -569,7 +592,7 @@ fn finish(
         (acquire, release, timer_specs(to_st, params, ctx.now)?)
     };
     Ok(Outcome {
-        action: action.to_string(),
+        action,
         from: from_name,
         label: to_st.label.clone(),
         to: entry.to,
@@ -638,19 +661,20 @@ pub fn start(
     finish(
         def,
         ctx,
-        "start",
-        None,
-        None,
-        entry,
-        false,
         parties,
         params,
-        values.clone(),
-        values,
-        warnings,
-        None,
-        None,
-        def.start.effects.clone(),
+        Step {
+            action: "start".to_string(),
+            from: None,
+            entry,
+            same_state: false,
+            vars: values.clone(),
+            input: values,
+            warnings,
+            decision: None,
+            status_detail: None,
+            effects: def.start.effects.clone(),
+        },
     )
 }
 
@@ -725,22 +749,23 @@ pub fn apply(
             return finish(
                 def,
                 ctx,
-                action,
-                Some(st),
-                Some(inst.state.clone()),
-                Entry {
-                    to: inst.state.clone(),
-                    review: Some(next),
-                },
-                true,
                 &inst.parties,
                 &inst.params,
-                vars,
-                values,
-                warnings,
-                Some(decision),
-                None,
-                Vec::new(),
+                Step {
+                    action: action.to_string(),
+                    from: Some(st),
+                    entry: Entry {
+                        to: inst.state.clone(),
+                        review: Some(next),
+                    },
+                    same_state: true,
+                    vars,
+                    input: values,
+                    warnings,
+                    decision: Some(decision),
+                    status_detail: None,
+                    effects: Vec::new(),
+                },
             );
         }
         let detail = (action == REJECT).then(|| format!("{}审核不通过", level_name(level)));
@@ -748,19 +773,20 @@ pub fn apply(
         return finish(
             def,
             ctx,
-            action,
-            Some(st),
-            Some(inst.state.clone()),
-            entry,
-            false,
             &inst.parties,
             &inst.params,
-            vars,
-            values,
-            warnings,
-            Some(decision),
-            detail,
-            decision_def.effects.clone(),
+            Step {
+                action: action.to_string(),
+                from: Some(st),
+                entry,
+                same_state: false,
+                vars,
+                input: values,
+                warnings,
+                decision: Some(decision),
+                status_detail: detail,
+                effects: decision_def.effects.clone(),
+            },
         );
     }
     let a = st.actions.get(action).ok_or_else(not_available)?;
@@ -798,19 +824,20 @@ pub fn apply(
     finish(
         def,
         ctx,
-        action,
-        Some(st),
-        Some(inst.state.clone()),
-        entry,
-        same,
         &inst.parties,
         &inst.params,
-        vars,
-        values,
-        warnings,
-        None,
-        None,
-        a.effects.clone(),
+        Step {
+            action: action.to_string(),
+            from: Some(st),
+            entry,
+            same_state: same,
+            vars,
+            input: values,
+            warnings,
+            decision: None,
+            status_detail: None,
+            effects: a.effects.clone(),
+        },
     )
 }
 
@@ -842,19 +869,20 @@ pub fn react(
     finish(
         def,
         ctx,
-        &format!("on:{event}"),
-        Some(st),
-        Some(inst.state.clone()),
-        entry,
-        false,
         &inst.parties,
         &inst.params,
-        inst.vars.clone(),
-        Map::new(),
-        Vec::new(),
-        None,
-        None,
-        r.effects.clone(),
+        Step {
+            action: format!("on:{event}"),
+            from: Some(st),
+            entry,
+            same_state: false,
+            vars: inst.vars.clone(),
+            input: Map::new(),
+            warnings: Vec::new(),
+            decision: None,
+            status_detail: None,
+            effects: r.effects.clone(),
+        },
     )
     .map(Some)
 }

@@ -425,6 +425,27 @@ pub async fn transition(
     action: &str,
     input: &Value,
 ) -> ApiResult<instance::Model> {
+    let stored = step(state, snap, def, actor, row, action, |ctx, inst| {
+        apply::apply(&def.def, ctx, inst, action, input).map(Some)
+    })
+    .await?;
+    stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
+}
+
+/// Loads the facts, computes the outcome with `compute` (inside a transition span) and
+/// persists it; `None` when `compute` decides nothing happens.
+async fn step(
+    state: &AppState,
+    snap: &Snapshot,
+    def: &LoadedDefinition,
+    actor: &Actor,
+    row: &instance::Model,
+    action: &str,
+    compute: impl FnOnce(
+        &Ctx<'_>,
+        &apply::Instance,
+    ) -> Result<Option<apply::Outcome>, apply::EngineError>,
+) -> ApiResult<Option<instance::Model>> {
     let facts = load_facts(
         &state.db.conn,
         snap,
@@ -446,7 +467,10 @@ pub async fn transition(
         let _span =
             tracing::info_span!("transition", instance = row.id, flow = %def.def.key, action)
                 .entered();
-        apply::apply(&def.def, &ctx, &inst, action, input)?
+        compute(&ctx, &inst)?
+    };
+    let Some(outcome) = outcome else {
+        return Ok(None);
     };
     store::persist(
         &state.db,
@@ -463,6 +487,7 @@ pub async fn transition(
         },
     )
     .await
+    .map(Some)
 }
 
 /// Delivers an event to every instance of the graduate whose definition reacts to it.
@@ -472,48 +497,19 @@ pub async fn react_to_event(state: &AppState, graduate_id: i64, event: &str) -> 
         .filter(instance::Column::GraduateId.eq(graduate_id))
         .all(&state.db.conn)
         .await?;
+    let actor = Actor::system();
+    let action = format!("on:{event}");
     let mut n = 0;
     for row in rows {
         let def = pinned(&snap, &row)?;
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
-        let facts = load_facts(
-            &state.db.conn,
-            &snap,
-            row.graduate_id,
-            row.employer_id,
-            def.def.module,
-        )
+        let reacted = step(state, &snap, def, &actor, &row, &action, |ctx, inst| {
+            apply::react(&def.def, ctx, inst, event)
+        })
         .await?;
-        let inst = store::to_engine(&row)?;
-        let now = state.clock.now();
-        let actor = Actor::system();
-        let ctx = Ctx {
-            actor: &actor,
-            facts: &facts.value,
-            now,
-            guards: &*snap,
-            tables: snap.code_lookup(),
-        };
-        if let Some(outcome) = apply::react(&def.def, &ctx, &inst, event)? {
-            store::persist(
-                &state.db,
-                Transition {
-                    snapshot: &snap,
-                    def,
-                    actor: &actor,
-                    current: Some(&row),
-                    parties: &inst.parties,
-                    params: &inst.params,
-                    facts: &facts.value,
-                    outcome,
-                    now,
-                },
-            )
-            .await?;
-            n += 1;
-        }
+        n += usize::from(reacted.is_some());
     }
     Ok(n)
 }
