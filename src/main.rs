@@ -60,6 +60,9 @@ enum Command {
         /// Database pool size.
         #[arg(long, default_value_t = 16)]
         max_connections: u32,
+        /// Lifetime of a password login's session token, in hours.
+        #[arg(long, default_value_t = 12)]
+        session_hours: i64,
     },
     /// Run the database migrations and exit.
     Migrate {
@@ -99,6 +102,7 @@ async fn main() -> ExitCode {
             outbox_retry_base_ms,
             worker_interval_ms,
             max_connections,
+            session_hours,
         } => {
             init_tracing();
             let config = Config {
@@ -113,6 +117,7 @@ async fn main() -> ExitCode {
                 outbox_retry_base_ms,
                 worker_interval_ms,
                 max_connections,
+                session_hours,
             };
             match gradflow_server::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,

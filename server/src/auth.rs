@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use gradflow_engine::apply::Actor;
 use gradflow_engine::definition::{Module, Role};
 use moka::future::Cache;
@@ -92,6 +92,8 @@ impl Level {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub account_id: i64,
+    /// When the token expires (`None` for API keys and bootstrap tokens).
+    pub expires_at: Option<DateTime<Utc>>,
     pub role: AccountRole,
     pub username: String,
     pub actor: Actor,
@@ -104,6 +106,7 @@ impl Caller {
     pub fn admin() -> Caller {
         Caller {
             account_id: 0,
+            expires_at: None,
             role: AccountRole::Admin,
             username: "admin".into(),
             actor: Actor::system(),
@@ -194,38 +197,47 @@ impl Auth {
         }
     }
 
-    /// The caller a bearer token belongs to.
-    pub async fn resolve(&self, db: &Db, bearer: Option<&str>) -> ApiResult<Caller> {
+    /// The caller a bearer token belongs to, at `now` (the server's clock).
+    pub async fn resolve(
+        &self,
+        db: &Db,
+        bearer: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Caller> {
         let token = bearer.ok_or_else(ApiError::unauthorized)?;
         let hash = hash_token(token);
         if self.admin_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Caller::admin());
         }
-        if let Some(c) = self.cache.get(&hash).await {
-            return Ok(c);
-        }
-        let Some(tok) = token::Entity::find_by_id(hash.clone())
-            .one(&db.conn)
-            .await?
-        else {
-            return Err(ApiError::unauthorized());
+        let caller = match self.cache.get(&hash).await {
+            Some(c) => c,
+            None => {
+                let Some(tok) = token::Entity::find_by_id(hash.clone())
+                    .one(&db.conn)
+                    .await?
+                else {
+                    return Err(ApiError::unauthorized());
+                };
+                let acc = account::Entity::find_by_id(tok.account_id)
+                    .one(&db.conn)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                if !acc.active {
+                    return Err(ApiError::forbidden("账号已停用"));
+                }
+                let mut caller = caller_of(&acc)?;
+                caller.expires_at = tok.expires_at;
+                self.cache.insert(hash, caller.clone()).await;
+                caller
+            }
         };
-        if tok.expires_at.is_some_and(|e| e < Utc::now()) {
+        if caller.expires_at.is_some_and(|e| e <= now) {
             return Err(ApiError::new(
                 poem::http::StatusCode::UNAUTHORIZED,
                 "token_expired",
                 "登录已过期，请重新登录",
             ));
         }
-        let acc = account::Entity::find_by_id(tok.account_id)
-            .one(&db.conn)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        if !acc.active {
-            return Err(ApiError::forbidden("账号已停用"));
-        }
-        let caller = caller_of(&acc)?;
-        self.cache.insert(hash, caller.clone()).await;
         Ok(caller)
     }
 
@@ -246,6 +258,7 @@ pub fn caller_of(acc: &account::Model) -> ApiResult<Caller> {
         .ok_or_else(|| ApiError::internal(format!("unknown account role {}", acc.role)))?;
     Ok(Caller {
         account_id: acc.id,
+        expires_at: None,
         role,
         username: acc.username.clone(),
         actor: Actor {
@@ -265,15 +278,56 @@ pub fn caller_of(acc: &account::Model) -> ApiResult<Caller> {
 
 /// Issues a token for an account and stores its hash; returns the token (shown once).
 pub async fn issue_token(db: &Db, account_id: i64, kind: &str) -> ApiResult<String> {
+    issue_token_until(db, account_id, kind, None).await
+}
+
+/// Issues a token that expires at `expires_at` (sessions from a password login).
+pub async fn issue_token_until(
+    db: &Db,
+    account_id: i64,
+    kind: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> ApiResult<String> {
     let t = new_token();
     token::ActiveModel {
         token_hash: Set(hash_token(&t)),
         account_id: Set(account_id),
         kind: Set(kind.to_string()),
         created_at: Set(Utc::now()),
-        expires_at: Set(None),
+        expires_at: Set(expires_at),
     }
     .insert(&db.conn)
     .await?;
     Ok(t)
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches a stored PHC hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Removes a token (logout).
+pub async fn revoke_token(db: &Db, token: &str) -> ApiResult<()> {
+    token::Entity::delete_by_id(hash_token(token))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub worker_interval_ms: u64,
     /// Database pool size.
     pub max_connections: u32,
+    /// How long a password login's session token lasts.
+    pub session_hours: i64,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             outbox_retry_base_ms: 1000,
             worker_interval_ms: 200,
             max_connections: 16,
+            session_hours: 12,
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct AccountRequest {
     pub department: Option<String>,
     pub graduate_id: Option<i64>,
     pub employer_id: Option<i64>,
+    /// A password for login (at least 8 characters); stored as an argon2 hash.
+    pub password: Option<String>,
     /// rw / ro / none for the three modules.
     pub perm_employment: Option<String>,
     pub perm_archive: Option<String>,
@@ -511,6 +513,22 @@ impl AdminApi {
                 ))
             }
         };
+        let password_hash = match &body.password {
+            Some(p) if p.chars().count() < 8 => {
+                return Err(
+                    ApiError::unprocessable("weak_password", "password：密码至少 8 位").into(),
+                )
+            }
+            Some(p) => {
+                let p = p.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || crate::auth::hash_password(&p))
+                        .await
+                        .map_err(ApiError::internal)??,
+                )
+            }
+            None => None,
+        };
         let m = account::ActiveModel {
             username: Set(body.username.clone()),
             display_name: Set(body
@@ -518,7 +536,7 @@ impl AdminApi {
                 .clone()
                 .unwrap_or_else(|| body.username.clone())),
             role: Set(role.as_str().into()),
-            password_hash: Set(None),
+            password_hash: Set(password_hash),
             province_code: Set(body.province_code.clone()),
             school_id: Set(body.school_id),
             department: Set(body.department.clone()),

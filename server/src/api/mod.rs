@@ -2,6 +2,7 @@
 //! service whose spec is served at `/openapi.json` with a docs UI at `/docs`.
 
 pub mod admin;
+pub mod auth;
 pub mod flows;
 pub mod tasks;
 
@@ -24,6 +25,8 @@ pub enum Tag {
     Admin,
     /// The caller's identity.
     Me,
+    /// Login and logout.
+    Auth,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -33,7 +36,10 @@ pub struct Token(pub Bearer);
 
 /// Resolves the request's token to a caller.
 pub async fn caller(state: &State, token: &Token) -> Result<Caller, crate::error::ApiError> {
-    state.auth.resolve(&state.db, Some(&token.0.token)).await
+    state
+        .auth
+        .resolve(&state.db, Some(&token.0.token), state.clock.now())
+        .await
 }
 
 pub struct MeApi;
@@ -62,12 +68,18 @@ impl MeApi {
     }
 }
 
-pub type Apis = (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi);
+pub type Apis = (
+    flows::FlowsApi,
+    tasks::TasksApi,
+    admin::AdminApi,
+    MeApi,
+    auth::AuthApi,
+);
 
 /// The OpenAPI service of every endpoint.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi),
+        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi, auth::AuthApi),
         "gradflow",
         env!("CARGO_PKG_VERSION"),
     )
