@@ -1,6 +1,7 @@
 //! The HTTP API (poem-openapi): one `#[OpenApi]` struct per resource, combined into one
 //! service whose spec is served at `/openapi.json` with a docs UI at `/docs`.
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod flows;
@@ -27,6 +28,8 @@ pub enum Tag {
     Me,
     /// Login and logout.
     Auth,
+    /// Accounts and their module permissions.
+    Accounts,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -74,12 +77,13 @@ pub type Apis = (
     admin::AdminApi,
     MeApi,
     auth::AuthApi,
+    accounts::AccountsApi,
 );
 
 /// The OpenAPI service of every endpoint.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi, auth::AuthApi),
+        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi, auth::AuthApi, accounts::AccountsApi),
         "gradflow",
         env!("CARGO_PKG_VERSION"),
     )
