@@ -17,12 +17,38 @@ impl MigratorTrait for Migrator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    use sea_orm_migration::sea_orm::{
+        ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    };
 
-    async fn tables(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> Vec<String> {
-        db.query_all(Statement::from_string(
+    /// Every table the spine creates, in alphabetical order.
+    const TABLES: [&str; 18] = [
+        "accounts",
+        "counters",
+        "definitions",
+        "departments",
+        "documents",
+        "employers",
+        "graduates",
+        "history",
+        "instances",
+        "outbox",
+        "province_params",
+        "provinces",
+        "schools",
+        "slots",
+        "tasks",
+        "timers",
+        "tokens",
+        "uploads",
+    ];
+
+    async fn names(db: &DatabaseConnection, kind: &str) -> Vec<String> {
+        db.query_all(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'seaql_migrations' ORDER BY name",
+            "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' \
+             AND name != 'seaql_migrations' ORDER BY name",
+            [kind.into()],
         ))
         .await
         .unwrap()
@@ -31,18 +57,69 @@ mod tests {
         .collect()
     }
 
+    async fn tables(db: &DatabaseConnection) -> Vec<String> {
+        names(db, "table").await
+    }
+
     #[tokio::test]
     async fn up_down_up() {
         let db = Database::connect("sqlite::memory:").await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        let t = tables(&db).await;
-        assert_eq!(t.len(), 18, "{t:?}");
-        for name in ["instances", "slots", "outbox", "timers", "tasks", "history"] {
-            assert!(t.contains(&name.to_string()), "{name} missing: {t:?}");
+        assert_eq!(tables(&db).await, TABLES, "tables after up");
+
+        let indexes = names(&db, "index").await;
+        for name in [
+            "slot_unique",
+            "idx_schools_code",
+            "idx_graduates_candidate_no",
+            "idx_history_instance_seq",
+            "idx_outbox_key",
+            "idx_outbox_pending",
+            "idx_instances_list",
+            "idx_tasks_school_role",
+        ] {
+            assert!(
+                indexes.iter().any(|i| i == name),
+                "{name} missing: {indexes:?}"
+            );
         }
+
+        // Defaults apply when a row leaves the column out.
+        db.execute_unprepared(
+            "INSERT INTO schools (code, name, province_code) VALUES ('10001', 'S', '11')",
+        )
+        .await
+        .unwrap();
+        let row = db
+            .query_one(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT handler_info, termination_cap, review_mode_hukou, signing_enabled FROM schools",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<String>("", "handler_info").unwrap(), "{}");
+        assert_eq!(row.try_get::<i32>("", "termination_cap").unwrap(), 3);
+        assert_eq!(
+            row.try_get::<String>("", "review_mode_hukou").unwrap(),
+            "school"
+        );
+        assert!(!row.try_get::<bool>("", "signing_enabled").unwrap());
+
+        // slot_unique is what makes a second holder of the same slot fail.
+        let slot = "INSERT INTO slots (slot_key, slot, instance_id, graduate_id, acquired_at) \
+                    VALUES ('g1:employment', 'employment', 1, 1, '2026-11-23T00:00:00Z')";
+        db.execute_unprepared(slot).await.unwrap();
+        assert!(db.execute_unprepared(slot).await.is_err());
+
         Migrator::down(&db, None).await.unwrap();
-        assert!(tables(&db).await.is_empty());
+        assert!(tables(&db).await.is_empty(), "tables left after down");
+        assert!(
+            names(&db, "index").await.is_empty(),
+            "indexes left after down"
+        );
+
         Migrator::up(&db, None).await.unwrap();
-        assert_eq!(tables(&db).await.len(), 18);
+        assert_eq!(tables(&db).await, TABLES, "tables after second up");
     }
 }

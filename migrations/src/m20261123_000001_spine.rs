@@ -239,7 +239,12 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(3),
                     )
-                    .col(ColumnDef::new(Col::HandlerInfo).text().not_null())
+                    .col(
+                        ColumnDef::new(Col::HandlerInfo)
+                            .text()
+                            .not_null()
+                            .default("{}"),
+                    )
                     .col(
                         ColumnDef::new(Col::SettingsSaved)
                             .boolean()

@@ -1,9 +1,19 @@
-//! The end-to-end test harness: the real `gradflow` binary, a real PostgreSQL server started
-//! on a temporary directory, and a local webhook receiver standing in for WeChat/SMS and the
-//! employment management system.
-#![allow(dead_code)]
+//! The end-to-end test harness, shared by the test binaries under `tests/` (`mod support;`):
+//! - [`app`]: the real `gradflow serve` binary as a child process, driven over HTTP, on
+//!   SQLite or PostgreSQL ([`Backend`], [`spawn_on`], [`crate::both_backends!`]);
+//! - [`pg`]: a real PostgreSQL server started with `initdb`/`pg_ctl` for the test process;
+//! - [`webhook`]: a local HTTP receiver standing in for WeChat/SMS and the employment
+//!   management system, with outage injection;
+//! - [`world`]: a small province/school/graduates/employers world built through the admin API.
+//!
+//! Each test binary uses part of it, hence `allow(dead_code)`.
+#![allow(dead_code, unused_imports)]
 
 pub mod app;
 pub mod pg;
 pub mod webhook;
 pub mod world;
+
+pub use app::{spawn, spawn_on, App, AppOptions, Backend, Resp};
+pub use pg::{pg, pg_blocking, PgServer};
+pub use webhook::{Received, WebhookReceiver};
