@@ -338,13 +338,22 @@ impl CodeTables {
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Some(false);
         }
+        if regions.contains_key(code) {
+            return Some(true);
+        }
+        // A county-level code under a listed prefecture is accepted (county codes change more
+        // often than the list is refreshed); a province without listed prefectures (71, 81, 82)
+        // accepts any code under it. An unknown prefecture of a listed province is refused.
         let prefecture = format!("{}00", &code[..4]);
-        let province = format!("{}0000", &code[..2]);
-        Some(
-            regions.contains_key(code)
-                || regions.contains_key(&prefecture)
-                || regions.contains_key(&province),
-        )
+        if regions.contains_key(&prefecture) && !code.ends_with("00") {
+            return Some(true);
+        }
+        let pp = &code[..2];
+        let province_listed = regions.contains_key(&format!("{pp}0000"));
+        let has_prefectures = regions
+            .range(format!("{pp}0001")..format!("{pp}9999"))
+            .any(|(k, _)| k.ends_with("00"));
+        Some(province_listed && !has_prefectures)
     }
 
     /// The name of a region listed exactly.
@@ -1235,6 +1244,24 @@ mod tests {
         assert!(form()
             .validate(&with(json!({"region": "659999"})), &no_regions)
             .is_ok());
+    }
+
+    #[test]
+    fn region_rule_exact_county_under_prefecture_or_bare_province() {
+        let regions = BTreeMap::from([
+            ("410000".to_string(), "河南省".to_string()),
+            ("410100".to_string(), "郑州市".to_string()),
+            ("410102".to_string(), "中原区".to_string()),
+            ("810000".to_string(), "香港特别行政区".to_string()),
+        ]);
+        let t = CodeTables::new(BTreeMap::new(), Some(regions));
+        assert_eq!(t.region_known("410102"), Some(true), "listed exactly");
+        assert_eq!(t.region_known("410199"), Some(true), "county under a listed prefecture");
+        assert_eq!(t.region_known("419900"), Some(false), "unknown prefecture of 河南");
+        assert_eq!(t.region_known("419901"), Some(false), "county of an unknown prefecture");
+        assert_eq!(t.region_known("810101"), Some(true), "province listed without prefectures");
+        assert_eq!(t.region_known("990000"), Some(false), "unknown province");
+        assert_eq!(t.region_known("41010"), Some(false), "not six digits");
     }
 
     #[test]

@@ -200,7 +200,10 @@ impl Snapshot {
             if f.path.ends_with(".csv") {
                 for (i, line) in f.text.lines().enumerate() {
                     let line = line.trim();
-                    if line.is_empty() || (i == 0 && line.starts_with("code")) {
+                    if line.is_empty()
+                        || line.starts_with('#')
+                        || (i == 0 && line.starts_with("code"))
+                    {
                         continue;
                     }
                     match line.split_once(',') {

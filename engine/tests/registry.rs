@@ -219,3 +219,32 @@ fn an_endless_guard_is_stopped_with_a_clear_error() {
         other => panic!("expected a script error, got {other:?}"),
     }
 }
+
+/// The shipped region list covers every province and prefecture of GB/T 2260 (SPEC.md 6.2).
+#[test]
+fn shipped_region_list_has_every_province_and_prefecture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("workflows/codes/regions.csv")).unwrap();
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let provinces = codes.iter().filter(|c| c.ends_with("0000")).count();
+    let prefectures = codes
+        .iter()
+        .filter(|c| c.ends_with("00") && !c.ends_with("0000"))
+        .count();
+    assert_eq!(provinces, 34, "31 provinces + 台湾, 香港, 澳门");
+    assert!(prefectures >= 330, "only {prefectures} prefecture codes");
+    for (code, name) in [("320100", "南京市"), ("410100", "郑州市"), ("654300", "阿勒泰地区")] {
+        assert!(
+            text.contains(&format!("{code},{name}")),
+            "{code} {name} missing"
+        );
+    }
+    let sources = gradflow_engine::registry::read_tree(&root).unwrap();
+    let snap = gradflow_engine::registry::Snapshot::build(&sources).unwrap();
+    assert_eq!(snap.codes.region_name("410102").as_deref(), Some("中原区"));
+    assert_eq!(snap.codes.region_known("419900"), Some(false));
+}
