@@ -4,13 +4,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_spine;
+mod m20261123_000002_org;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_spine::Migration)]
+        vec![
+            Box::new(m20261123_000001_spine::Migration),
+            Box::new(m20261123_000002_org::Migration),
+        ]
     }
 }
 
@@ -22,12 +26,14 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 18] = [
+    const TABLES: [&str; 20] = [
         "accounts",
+        "audit_log",
         "counters",
         "definitions",
         "departments",
         "documents",
+        "employer_warnings",
         "employers",
         "graduates",
         "history",
@@ -77,6 +83,9 @@ mod tests {
             "idx_outbox_pending",
             "idx_instances_list",
             "idx_tasks_school_role",
+            "idx_employer_warnings_pair",
+            "idx_instances_school_module_final",
+            "idx_graduates_school_removed_cohort",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

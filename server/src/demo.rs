@@ -135,7 +135,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     origin_region: Set(Some("320100".into())),
                     enrolment_date: Set(Some("2022-09-01".into())),
                     graduation_date: Set(Some("2026-06-30".into())),
-                    cohort: Set(2026),
+                    cohort: Set(crate::scope::current_cohort(state.clock.now())),
                     student_no: Set(None),
                     department: Set(DEPARTMENTS[dept].into()),
                     major: Set(if dept == 0 {

@@ -2,6 +2,7 @@
 //! workers for timers and the outbox, identity and facts.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -9,6 +10,8 @@ pub mod db;
 pub mod demo;
 pub mod entity;
 pub mod error;
+pub mod org;
+pub mod scope;
 pub mod service;
 pub mod store;
 pub mod workers;

@@ -22,6 +22,7 @@ use crate::entity::{
     definition, employer, graduate, instance, province, province_param, school, slot,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::scope;
 use crate::store::{self, Transition};
 
 /// Everything a request handler or worker needs.
@@ -98,41 +99,6 @@ pub async fn build_snapshot(
     })?;
     sources.definitions.extend(extra);
     Snapshot::build(&sources)
-}
-
-/// Whether `caller` may see an instance of these parties at all.
-pub fn can_see(caller: &Caller, row: &instance::Model) -> bool {
-    let a = &caller.actor;
-    match caller.role {
-        AccountRole::Admin => true,
-        AccountRole::Integrator => false,
-        AccountRole::Province => a.province.as_deref() == Some(row.province_code.as_str()),
-        AccountRole::School => a.school_id == Some(row.school_id),
-        AccountRole::Department => {
-            a.school_id == Some(row.school_id)
-                && a.department.as_deref() == Some(row.department.as_str())
-        }
-        AccountRole::Graduate => a.graduate_id == Some(row.graduate_id),
-        AccountRole::Employer => a.employer_id.is_some() && a.employer_id == row.employer_id,
-    }
-}
-
-/// Whether `caller` may see a graduate (to start a flow for them, or see their data).
-fn can_see_graduate(caller: &Caller, g: &graduate::Model) -> bool {
-    let a = &caller.actor;
-    match caller.role {
-        AccountRole::Admin => true,
-        AccountRole::Integrator => false,
-        AccountRole::Province => a.province.as_deref() == Some(g.province_code.as_str()),
-        AccountRole::School => a.school_id == Some(g.school_id),
-        AccountRole::Department => {
-            a.school_id == Some(g.school_id)
-                && a.department.as_deref() == Some(g.department.as_str())
-        }
-        AccountRole::Graduate => a.graduate_id == Some(g.id),
-        // Employers invite graduates nationwide.
-        AccountRole::Employer => true,
-    }
 }
 
 /// The rows a transition needs, and the facts the guards see.
@@ -232,23 +198,12 @@ pub async fn load_facts<C: ConnectionTrait>(
 
 /// Refuses when the province or the school has not switched the module on (SPEC.md 2).
 fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {
-    let (province_on, school_on, name) = match module {
-        Module::Employment => (
-            f.province.employment_enabled,
-            f.school.signing_enabled,
-            "毕业去向登记与网签",
-        ),
-        Module::Archive => (
-            f.province.archive_enabled,
-            f.school.archive_enabled,
-            "档案信息登记",
-        ),
-        Module::Hukou => (
-            f.province.hukou_enabled,
-            f.school.hukou_enabled,
-            "户口信息登记",
-        ),
+    let (province_on, school_on) = match module {
+        Module::Employment => (f.province.employment_enabled, f.school.signing_enabled),
+        Module::Archive => (f.province.archive_enabled, f.school.archive_enabled),
+        Module::Hukou => (f.province.hukou_enabled, f.school.hukou_enabled),
     };
+    let name = crate::api::settings::module_title(module);
     if !province_on {
         return Err(ApiError::unprocessable(
             "module_disabled",
@@ -261,11 +216,32 @@ fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {
             format!("学校尚未开启“{name}”功能，请联系学校就业部门"),
         ));
     }
+    if module == Module::Employment && !f.school.settings_saved {
+        return Err(ApiError::unprocessable(
+            "settings_not_saved",
+            "学校尚未完成签约设置，毕业生暂不能使用该模块",
+        ));
+    }
+    if module == Module::Hukou && !f.graduate.hukou_in_school {
+        return Err(ApiError::unprocessable(
+            "hukou_not_in_school",
+            "该毕业生入学时户口未迁入学校，不能使用户口信息登记",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses people's actions for a graduate who left the roster or whose cohort closed
+/// (SPEC.md 3). System steps (timers, reactions) still run.
+fn require_active(f: &Facts, now: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
     if f.graduate.removed {
         return Err(ApiError::unprocessable(
             "graduate_removed",
-            "该毕业生已从学生名单中删除，不能再签约或登记",
+            "该毕业生已从学生名单中删除（见失效信息管理），不能再签约或登记",
         ));
+    }
+    if !scope::cohort_can_act(f.graduate.cohort, now) {
+        return Err(scope::cohort_closed(f.graduate.cohort));
     }
     Ok(())
 }
@@ -302,7 +278,7 @@ pub async fn start(
     let g = graduate::Entity::find_by_id(graduate_id)
         .one(&state.db.conn)
         .await?
-        .filter(|g| can_see_graduate(caller, g))
+        .filter(|g| scope::sees_graduate(caller, g))
         .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
     let def = snap
         .active(key, Some(&g.province_code))
@@ -321,6 +297,7 @@ pub async fn start(
     )
     .await?;
     require_enabled(&facts, def.def.module)?;
+    require_active(&facts, state.clock.now())?;
     let overrides = province_overrides(&state.db, &g.province_code, key).await?;
     let params = def.def.resolve_params(&overrides).map_err(|errs| {
         ApiError::internal(format!(
@@ -374,7 +351,7 @@ pub async fn visible_instance(
     let row = instance::Entity::find_by_id(id)
         .one(&state.db.conn)
         .await?
-        .filter(|r| can_see(caller, r))
+        .filter(|r| scope::sees_instance(caller, r))
         .ok_or_else(|| ApiError::not_found("事项不存在"))?;
     let module = module_of(&row)?;
     caller.require_view(module)?;
@@ -456,6 +433,9 @@ async fn step(
     .await?;
     let inst = store::to_engine(row)?;
     let now = state.clock.now();
+    if actor.role != gradflow_engine::definition::Role::System {
+        require_active(&facts, now)?;
+    }
     let ctx = Ctx {
         actor,
         facts: &facts.value,

@@ -422,7 +422,11 @@ impl AdminApi {
                 origin_region: Set(field("origin_region")),
                 enrolment_date: Set(field("enrolment_date")),
                 graduation_date: Set(field("graduation_date")),
-                cohort: Set(g.get("cohort").and_then(Value::as_i64).unwrap_or(2026) as i32),
+                cohort: Set(g
+                    .get("cohort")
+                    .and_then(Value::as_i64)
+                    .map(|c| c as i32)
+                    .unwrap_or_else(|| crate::scope::current_cohort(state.clock.now()))),
                 student_no: Set(field("student_no")),
                 department: Set(req("department", "院系")?),
                 major: Set(field("major").unwrap_or_default()),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod flows;
+pub mod settings;
 pub mod tasks;
 
 use poem::web::Data;
@@ -30,6 +31,8 @@ pub enum Tag {
     Auth,
     /// Accounts and their module permissions.
     Accounts,
+    /// Province module switches and school settings.
+    Settings,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -78,12 +81,21 @@ pub type Apis = (
     MeApi,
     auth::AuthApi,
     accounts::AccountsApi,
+    settings::SettingsApi,
 );
 
 /// The OpenAPI service of every endpoint.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (flows::FlowsApi, tasks::TasksApi, admin::AdminApi, MeApi, auth::AuthApi, accounts::AccountsApi),
+        (
+            flows::FlowsApi,
+            tasks::TasksApi,
+            admin::AdminApi,
+            MeApi,
+            auth::AuthApi,
+            accounts::AccountsApi,
+            settings::SettingsApi,
+        ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),
     )

@@ -34,6 +34,15 @@ pub struct Model {
     pub removed_at: Option<DateTimeUtc>,
     pub basic_info_confirmed: bool,
     pub updated_at: DateTimeUtc,
+    /// 定向/委培单位 from the roster (training modes 21/41).
+    pub directed_employer: Option<String>,
+    /// Re-uploaded while on the invalid list: the hourly worker restores it.
+    pub restore_pending: bool,
+    pub reuploaded_at: Option<DateTimeUtc>,
+    /// The graduate said the basic info is wrong (first-login check).
+    pub basic_info_disputed: bool,
+    pub basic_info_note: Option<String>,
+    pub basic_info_checked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

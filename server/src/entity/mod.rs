@@ -1,11 +1,13 @@
 //! sea-orm entities, one module per table (see `migrations/` for the schema).
 
 pub mod account;
+pub mod audit_log;
 pub mod counter;
 pub mod definition;
 pub mod department;
 pub mod document;
 pub mod employer;
+pub mod employer_warning;
 pub mod graduate;
 pub mod history;
 pub mod instance;
@@ -22,11 +24,13 @@ pub mod upload;
 /// The entities under their table-like names.
 pub mod prelude {
     pub use super::account::Entity as Account;
+    pub use super::audit_log::Entity as AuditLog;
     pub use super::counter::Entity as Counter;
     pub use super::definition::Entity as Definition;
     pub use super::department::Entity as Department;
     pub use super::document::Entity as Document;
     pub use super::employer::Entity as Employer;
+    pub use super::employer_warning::Entity as EmployerWarning;
     pub use super::graduate::Entity as Graduate;
     pub use super::history::Entity as History;
     pub use super::instance::Entity as Instance;
@@ -142,6 +146,12 @@ mod tests {
                 removed_at: Some(at),
                 basic_info_confirmed: true,
                 updated_at: at,
+                directed_employer: Some(s("Directed Co")),
+                restore_pending: true,
+                reuploaded_at: Some(at),
+                basic_info_disputed: true,
+                basic_info_note: Some(s("name wrong")),
+                basic_info_checked_at: Some(at),
             },
         )
         .await;
@@ -349,6 +359,37 @@ mod tests {
                 sha256: "c".repeat(64),
                 path: s("uploads/0000"),
                 created_at: at,
+            },
+        )
+        .await;
+        roundtrip::<employer_warning::Entity>(
+            &db,
+            employer_warning::Model {
+                id: 1,
+                employer_id: 1,
+                school_id: 1,
+                reason: s("fake"),
+                active: false,
+                marked_by: 2,
+                marked_at: at,
+                unmark_reason: Some(s("resolved")),
+                unmarked_by: Some(3),
+                unmarked_at: Some(at),
+            },
+        )
+        .await;
+        roundtrip::<audit_log::Entity>(
+            &db,
+            audit_log::Model {
+                id: 1,
+                at,
+                account_id: 1,
+                province_code: Some(s("32")),
+                school_id: Some(1),
+                action: s("settings.signing"),
+                target_kind: s("school"),
+                target_id: s("1"),
+                detail: s("{}"),
             },
         )
         .await;

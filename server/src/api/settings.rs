@@ -1,0 +1,578 @@
+//! Module switches and settings (SPEC.md 2): the province enables modules (irreversibly) and
+//! chooses the e-agreement type; a school saves its signing settings and its archive and
+//! hukou registration settings, with every refusal the guides name.
+
+use gradflow_engine::definition::Module;
+use gradflow_engine::form::{FieldError, Form};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use serde_json::{json, Value};
+
+use super::{caller, Tag, Token};
+use crate::auth::{module_label, AccountRole, Caller};
+use crate::entity::{province, school};
+use crate::error::{ApiError, ApiResult};
+use crate::org::{self, department_coverage, in_flight, parse_module};
+use crate::service::State;
+use crate::{audit, scope};
+
+/// The agreement handler form (就业协议经办人信息), one per education-level group.
+const HANDLER_FORM: &str = r#"
+- {name: name, label: 经办人姓名, type: text, max: 20, required: true}
+- {name: phone, label: 联系电话, type: phone, required: true}
+- {name: address, label: 学校通讯地址, type: text, max: 100, required: true}
+- {name: postal_code, label: 邮政编码, type: postal_code, required: true}
+"#;
+
+/// The education-level groups of handler info and their labels.
+const HANDLER_GROUPS: [(&str, &str); 3] = [
+    ("all", "全部"),
+    ("undergraduate", "本专科"),
+    ("postgraduate", "研究生"),
+];
+
+pub const SCHOOL_ONLY: &str = "school";
+pub const TWO_LEVEL: &str = "department_then_school";
+
+fn mode_label(m: &str) -> &'static str {
+    if m == TWO_LEVEL {
+        "先院系再校级审核"
+    } else {
+        "仅校级审核"
+    }
+}
+
+fn agreement_label(t: Option<&str>) -> Option<&'static str> {
+    match t {
+        Some("two_party") => Some("两方协议（学校鉴证）"),
+        Some("three_party") => Some("三方协议（学校审核）"),
+        _ => None,
+    }
+}
+
+#[derive(Object)]
+pub struct ProvinceSettings {
+    /// 毕业去向登记与网签: true enables it (never reversible); needs `agreement_type`.
+    pub employment_enabled: Option<bool>,
+    /// 电子就业协议书类型: two_party (两方协议, 学校鉴证) or three_party (三方协议, 学校审核).
+    pub agreement_type: Option<String>,
+    /// 档案信息登记 (never reversible once enabled).
+    pub archive_enabled: Option<bool>,
+    /// 户口信息登记 (never reversible once enabled).
+    pub hukou_enabled: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct SigningSettings {
+    /// 在线签约开关 (also opens 补登 and 填报去向登记).
+    pub online_signing: bool,
+    /// 审核方式: school (仅校级审核) or department_then_school (先院系再校级审核).
+    pub review_mode: String,
+    /// 可提交解约申请最大次数: 0–99.
+    pub termination_cap: i64,
+    /// 就业协议经办人信息 by education level: keys all / undergraduate / postgraduate, each
+    /// {name, phone, address, postal_code}.
+    pub handler_info: Value,
+}
+
+#[derive(Object)]
+pub struct RegistrationSettings {
+    /// 开启档案（户口）信息登记.
+    pub enabled: bool,
+    /// 审核方式: school or department_then_school.
+    pub review_mode: String,
+}
+
+fn school_view(s: &school::Model) -> Value {
+    let handler: Value = serde_json::from_str(&s.handler_info).unwrap_or_else(|_| json!({}));
+    json!({
+        "id": s.id,
+        "code": s.code,
+        "name": s.name,
+        "province_code": s.province_code,
+        "saved": s.settings_saved,
+        "signing": {
+            "online_signing": s.signing_enabled,
+            "review_mode": s.review_mode_employment,
+            "review_mode_label": mode_label(&s.review_mode_employment),
+            "termination_cap": s.termination_cap,
+            "handler_info": handler,
+        },
+        "archive": {
+            "enabled": s.archive_enabled,
+            "review_mode": s.review_mode_archive,
+            "review_mode_label": mode_label(&s.review_mode_archive),
+        },
+        "hukou": {
+            "enabled": s.hukou_enabled,
+            "review_mode": s.review_mode_hukou,
+            "review_mode_label": mode_label(&s.review_mode_hukou),
+        },
+    })
+}
+
+fn province_view(p: &province::Model) -> Value {
+    json!({
+        "code": p.code,
+        "name": p.name,
+        "agreement_type": p.agreement_type,
+        "agreement_type_label": agreement_label(p.agreement_type.as_deref()),
+        "modules": {
+            "employment": p.employment_enabled,
+            "archive": p.archive_enabled,
+            "hukou": p.hukou_enabled,
+        },
+    })
+}
+
+async fn load_province(state: &State, c: &Caller, code: &str) -> ApiResult<province::Model> {
+    let visible = match c.role {
+        AccountRole::Admin => true,
+        AccountRole::Province => c.actor.province.as_deref() == Some(code),
+        _ => false,
+    };
+    if !visible {
+        return Err(if c.role == AccountRole::Province {
+            ApiError::not_found("省份不存在或不归你管理")
+        } else {
+            ApiError::forbidden("只有省级用户可以查看和修改本省的功能设置")
+        });
+    }
+    province::Entity::find_by_id(code.to_string())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("省份不存在"))
+}
+
+/// Loads a school the caller may see.
+pub async fn visible_school(state: &State, c: &Caller, id: i64) -> ApiResult<school::Model> {
+    school::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|s| scope::sees_school(c, s))
+        .ok_or_else(|| ApiError::not_found("学校不存在或不在你的管理范围内"))
+}
+
+/// Refuses unless the caller is the school's own school user (or the administrator) with
+/// read-write level in `module`.
+fn require_school_user(c: &Caller, module: Module) -> ApiResult<()> {
+    match c.role {
+        AccountRole::Admin | AccountRole::School => c.require_write(module),
+        AccountRole::Department => Err(ApiError::forbidden(
+            "院系用户不能修改学校设置，请联系学校用户",
+        )),
+        _ => Err(ApiError::forbidden("只有学校用户可以修改本校的设置")),
+    }
+}
+
+/// Checks a review-mode change: a valid value; two-level review needs every roster department
+/// covered by a read-write department account of exactly that name; any change needs nothing
+/// in flight.
+async fn check_review_mode(
+    state: &State,
+    s: &school::Model,
+    module: Module,
+    current: &str,
+    wanted: &str,
+) -> ApiResult<()> {
+    if wanted != SCHOOL_ONLY && wanted != TWO_LEVEL {
+        return Err(ApiError::unprocessable(
+            "invalid_review_mode",
+            "review_mode：审核方式只能是 school（仅校级审核）或 department_then_school（先院系再校级审核）",
+        ));
+    }
+    if wanted == current {
+        return Ok(());
+    }
+    if wanted == TWO_LEVEL {
+        let coverage = department_coverage(&state.db, s.id, module).await?;
+        if coverage.is_empty() {
+            return Err(ApiError::unprocessable(
+                "departments_missing",
+                "学生名单中还没有院系，暂不能选择“先院系再校级审核”",
+            ));
+        }
+        let lacking: Vec<String> = coverage
+            .iter()
+            .filter(|d| d.read_write == 0)
+            .map(|d| {
+                if d.accounts == 0 {
+                    format!("{}（没有院系账号）", d.department)
+                } else {
+                    format!("{}（院系账号没有读写权限）", d.department)
+                }
+            })
+            .collect();
+        if !lacking.is_empty() {
+            let mut e = ApiError::unprocessable(
+                "department_accounts_missing",
+                format!(
+                    "选择“先院系再校级审核”需要学生名单中的每个院系都有名称完全一致、且至少一个有“{}”读写权限的院系账号。以下院系不满足：{}",
+                    module_label(module),
+                    lacking.join("、")
+                ),
+            );
+            e.body.errors = coverage
+                .iter()
+                .filter(|d| d.read_write == 0)
+                .map(|d| FieldError {
+                    field: "review_mode".into(),
+                    label: d.department.clone(),
+                    code: "department_account_missing".into(),
+                    message: format!("{}：没有名称完全一致且有读写权限的院系账号", d.department),
+                })
+                .collect();
+            return Err(e);
+        }
+    }
+    let f = in_flight(&state.db, s.id, module).await?;
+    if f.unfinished > 0 || f.pending_review > 0 {
+        return Err(ApiError::conflict(
+            "review_mode_in_flight",
+            format!(
+                "还有 {} 条处于流程中的数据（其中 {} 条待学校或院系审核），全部处理完成后才能修改审核方式",
+                f.unfinished, f.pending_review
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates handler info by education-level group; returns the normalised object.
+fn check_handler_info(state: &State, v: &Value) -> ApiResult<Value> {
+    let form: Form = serde_yaml::from_str(HANDLER_FORM).map_err(ApiError::internal)?;
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::unprocessable(
+            "invalid_handler_info",
+            "handler_info：应为按学历层次（all / undergraduate / postgraduate）填写的经办人信息",
+        ));
+    };
+    let mut errors = Vec::new();
+    let mut out = serde_json::Map::new();
+    for key in obj.keys() {
+        if !HANDLER_GROUPS.iter().any(|(k, _)| k == key) {
+            errors.push(FieldError {
+                field: format!("handler_info.{key}"),
+                label: key.clone(),
+                code: "unknown_field".into(),
+                message: format!(
+                    "handler_info.{key}：学历层次只能是 all（全部）、undergraduate（本专科）或 postgraduate（研究生）"
+                ),
+            });
+        }
+    }
+    let snap = state.registry.snapshot();
+    for (key, label) in HANDLER_GROUPS {
+        let Some(group) = obj.get(key).filter(|g| !g.is_null()) else {
+            continue;
+        };
+        match form.validate(group, snap.code_lookup()) {
+            Ok(valid) => {
+                out.insert(key.to_string(), Value::Object(valid.values));
+            }
+            Err(errs) => errors.extend(errs.into_iter().map(|e| FieldError {
+                field: format!("handler_info.{key}.{}", e.field),
+                message: format!("{label}经办人信息 {}", e.message),
+                ..e
+            })),
+        }
+    }
+    if errors.is_empty() && out.is_empty() {
+        errors.push(FieldError {
+            field: "handler_info".into(),
+            label: "就业协议经办人信息".into(),
+            code: "required".into(),
+            message: "就业协议经办人信息：至少填写“全部”或按学历层次填写一组".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Whether the province enabled the module.
+fn province_enabled(p: &province::Model, m: Module) -> bool {
+    match m {
+        Module::Employment => p.employment_enabled,
+        Module::Archive => p.archive_enabled,
+        Module::Hukou => p.hukou_enabled,
+    }
+}
+
+async fn province_of(state: &State, s: &school::Model) -> ApiResult<province::Model> {
+    province::Entity::find_by_id(s.province_code.clone())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("province {} missing", s.province_code)))
+}
+
+pub struct SettingsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Settings")]
+impl SettingsApi {
+    /// A province's module switches and e-agreement type (功能设置).
+    #[oai(path = "/provinces/:code/settings", method = "get")]
+    async fn province_settings(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        code: Path<String>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let p = load_province(&state, &c, &code).await?;
+        Ok(Json(province_view(&p)))
+    }
+
+    /// Enable modules for the province and choose the e-agreement type. Enabling is
+    /// irreversible; the agreement type is fixed once the signing module is enabled.
+    #[oai(path = "/provinces/:code/settings", method = "put")]
+    async fn set_province_settings(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        code: Path<String>,
+        body: Json<ProvinceSettings>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let p = load_province(&state, &c, &code).await?;
+        let wanted = [
+            (Module::Employment, body.employment_enabled),
+            (Module::Archive, body.archive_enabled),
+            (Module::Hukou, body.hukou_enabled),
+        ];
+        for (m, on) in wanted {
+            if on.is_some() {
+                c.require_write(m)?;
+            }
+            if on == Some(false) && province_enabled(&p, m) {
+                return Err(ApiError::conflict(
+                    "module_irreversible",
+                    format!("“{}”功能开启后不能关闭", module_title(m)),
+                )
+                .into());
+            }
+        }
+        let mut agreement_type = p.agreement_type.clone();
+        if let Some(t) = &body.agreement_type {
+            if agreement_label(Some(t)).is_none() {
+                return Err(ApiError::unprocessable(
+                    "invalid_agreement_type",
+                    "agreement_type：电子就业协议书类型只能是 two_party（两方协议）或 three_party（三方协议）",
+                )
+                .into());
+            }
+            if p.employment_enabled && p.agreement_type.as_deref() != Some(t.as_str()) {
+                return Err(ApiError::conflict(
+                    "agreement_type_fixed",
+                    "本省已开启“毕业去向登记与网签”，电子就业协议书类型不能再更改",
+                )
+                .into());
+            }
+            c.require_write(Module::Employment)?;
+            agreement_type = Some(t.clone());
+        }
+        let employment = body.employment_enabled.unwrap_or(p.employment_enabled);
+        if employment && agreement_type.is_none() {
+            return Err(ApiError::unprocessable(
+                "agreement_type_required",
+                "agreement_type：开启“毕业去向登记与网签”需先选择电子就业协议书类型（两方协议或三方协议）",
+            )
+            .into());
+        }
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let mut am: province::ActiveModel = p.clone().into();
+        am.agreement_type = Set(agreement_type);
+        am.employment_enabled = Set(employment);
+        am.archive_enabled = Set(body.archive_enabled.unwrap_or(p.archive_enabled));
+        am.hukou_enabled = Set(body.hukou_enabled.unwrap_or(p.hukou_enabled));
+        let m = am.update(&txn).await.map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            "province.settings",
+            ("province", m.code.clone()),
+            province_view(&m),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(province_view(&m)))
+    }
+
+    /// A school's signing and registration settings, with each roster department's account
+    /// coverage per module (what two-level review needs).
+    #[oai(path = "/schools/:id/settings", method = "get")]
+    async fn school_settings(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let s = visible_school(&state, &c, *id).await?;
+        let p = province_of(&state, &s).await?;
+        let mut v = school_view(&s);
+        v["province"] = province_view(&p);
+        let mut coverage = serde_json::Map::new();
+        for m in [Module::Employment, Module::Archive, Module::Hukou] {
+            coverage.insert(
+                org::module_key(m).into(),
+                serde_json::to_value(department_coverage(&state.db, s.id, m).await?)
+                    .map_err(ApiError::internal)?,
+            );
+        }
+        v["department_accounts"] = Value::Object(coverage);
+        Ok(Json(v))
+    }
+
+    /// Save the school's signing settings (签约设置). Graduates can use the module only after
+    /// this was saved once.
+    #[oai(path = "/schools/:id/settings/signing", method = "put")]
+    async fn set_signing(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+        body: Json<SigningSettings>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let s = visible_school(&state, &c, *id).await?;
+        require_school_user(&c, Module::Employment)?;
+        let p = province_of(&state, &s).await?;
+        if !p.employment_enabled || p.agreement_type.is_none() {
+            return Err(ApiError::unprocessable(
+                "module_disabled",
+                "本省尚未开启“毕业去向登记与网签”或尚未设置电子就业协议书类型，学校暂不能进行签约设置",
+            )
+            .into());
+        }
+        if !(0..=99).contains(&body.termination_cap) {
+            return Err(ApiError::invalid(vec![FieldError {
+                field: "termination_cap".into(),
+                label: "可提交解约申请最大次数".into(),
+                code: "out_of_range".into(),
+                message: "可提交解约申请最大次数：应为 0–99 的整数".into(),
+            }])
+            .into());
+        }
+        let handler = check_handler_info(&state, &body.handler_info)?;
+        if s.signing_enabled
+            && !body.online_signing
+            && org::any_activity(&state.db, s.id, Module::Employment).await?
+        {
+            return Err(ApiError::conflict(
+                "signing_irreversible",
+                "已有毕业生或用人单位进行过操作，在线签约不能再关闭",
+            )
+            .into());
+        }
+        check_review_mode(
+            &state,
+            &s,
+            Module::Employment,
+            &s.review_mode_employment,
+            &body.review_mode,
+        )
+        .await?;
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let mut am: school::ActiveModel = s.into();
+        am.signing_enabled = Set(body.online_signing);
+        am.review_mode_employment = Set(body.review_mode.clone());
+        am.termination_cap = Set(body.termination_cap as i32);
+        am.handler_info = Set(handler.to_string());
+        am.settings_saved = Set(true);
+        let m = am.update(&txn).await.map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            "school.settings.signing",
+            ("school", m.id.to_string()),
+            school_view(&m)["signing"].clone(),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(school_view(&m)))
+    }
+
+    /// Save the school's archive or hukou registration settings (登记设置); `module` is
+    /// `archive` or `hukou`.
+    #[oai(path = "/schools/:id/settings/registration/:module", method = "put")]
+    async fn set_registration(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+        module: Path<String>,
+        body: Json<RegistrationSettings>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let s = visible_school(&state, &c, *id).await?;
+        let m = parse_module(&module)
+            .filter(|m| *m != Module::Employment)
+            .ok_or_else(|| {
+                ApiError::not_found("登记设置只有 archive（档案）和 hukou（户口）两类")
+            })?;
+        require_school_user(&c, m)?;
+        let p = province_of(&state, &s).await?;
+        if !province_enabled(&p, m) {
+            return Err(ApiError::unprocessable(
+                "module_disabled",
+                format!("本省尚未开启“{}”功能", module_title(m)),
+            )
+            .into());
+        }
+        let (enabled_now, mode_now) = match m {
+            Module::Archive => (s.archive_enabled, s.review_mode_archive.clone()),
+            _ => (s.hukou_enabled, s.review_mode_hukou.clone()),
+        };
+        if enabled_now && !body.enabled && org::any_activity(&state.db, s.id, m).await? {
+            return Err(ApiError::conflict(
+                "registration_irreversible",
+                format!("已有毕业生进行过操作，“{}”不能再关闭", module_title(m)),
+            )
+            .into());
+        }
+        check_review_mode(&state, &s, m, &mode_now, &body.review_mode).await?;
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let mut am: school::ActiveModel = s.into();
+        match m {
+            Module::Archive => {
+                am.archive_enabled = Set(body.enabled);
+                am.review_mode_archive = Set(body.review_mode.clone());
+            }
+            _ => {
+                am.hukou_enabled = Set(body.enabled);
+                am.review_mode_hukou = Set(body.review_mode.clone());
+            }
+        }
+        let saved = am.update(&txn).await.map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            &format!("school.settings.{}", org::module_key(m)),
+            ("school", saved.id.to_string()),
+            school_view(&saved)[org::module_key(m)].clone(),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(school_view(&saved)))
+    }
+}
+
+/// The module's name as the province's 功能设置 page shows it.
+pub fn module_title(m: Module) -> &'static str {
+    match m {
+        Module::Employment => "毕业去向登记与网签",
+        Module::Archive => "档案信息登记",
+        Module::Hukou => "户口信息登记",
+    }
+}

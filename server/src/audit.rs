@@ -1,0 +1,35 @@
+//! The audit log of administrative acts: settings, permissions, accounts, roster changes and
+//! warning employers. Written in the same transaction as the change it records.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::entity::audit_log;
+use crate::error::ApiResult;
+
+/// Records that `caller` did `action` on `target_kind`/`target_id`.
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: &str,
+    target: (&str, String),
+    detail: Value,
+) -> ApiResult<()> {
+    audit_log::ActiveModel {
+        at: Set(now),
+        account_id: Set(caller.account_id),
+        province_code: Set(caller.actor.province.clone()),
+        school_id: Set(caller.actor.school_id),
+        action: Set(action.to_string()),
+        target_kind: Set(target.0.to_string()),
+        target_id: Set(target.1),
+        detail: Set(detail.to_string()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
