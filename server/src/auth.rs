@@ -312,6 +312,20 @@ pub fn hash_password(password: &str) -> ApiResult<String> {
         .map_err(ApiError::internal)
 }
 
+/// Checks the password rule and hashes it off the async runtime (argon2 is deliberately slow).
+pub async fn hash_new_password(field: &str, password: &str) -> ApiResult<String> {
+    if password.chars().count() < 8 {
+        return Err(ApiError::unprocessable(
+            "weak_password",
+            format!("{field}：密码至少 8 位"),
+        ));
+    }
+    let p = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&p))
+        .await
+        .map_err(ApiError::internal)?
+}
+
 /// Whether `password` matches a stored PHC hash.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};

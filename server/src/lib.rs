@@ -14,6 +14,7 @@ pub mod org;
 pub mod scope;
 pub mod service;
 pub mod store;
+pub mod warnings;
 pub mod workers;
 
 use std::sync::Arc;

@@ -50,7 +50,8 @@ pub fn sees(caller: &Caller, place: Place<'_>) -> bool {
         AccountRole::Province => a.province.as_deref() == Some(place.province),
         AccountRole::School => a.school_id == Some(place.school_id),
         AccountRole::Department => {
-            a.school_id == Some(place.school_id) && a.department.as_deref() == Some(place.department)
+            a.school_id == Some(place.school_id)
+                && a.department.as_deref() == Some(place.department)
         }
         AccountRole::Graduate => a.graduate_id.is_some() && a.graduate_id == place.graduate_id,
         AccountRole::Employer => a.employer_id.is_some() && a.employer_id == place.employer_id,
@@ -125,9 +126,7 @@ pub fn cohort_can_act(cohort: i32, now: DateTime<Utc>) -> bool {
 pub fn cohort_closed(cohort: i32) -> ApiError {
     ApiError::unprocessable(
         "cohort_closed",
-        format!(
-            "{cohort}届毕业生只能查看过往记录，不能再办理（上一届毕业生可操作到次年1月31日）"
-        ),
+        format!("{cohort}届毕业生只能查看过往记录，不能再办理（上一届毕业生可操作到次年1月31日）"),
     )
 }
 

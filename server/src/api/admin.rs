@@ -518,19 +518,7 @@ impl AdminApi {
             }
         };
         let password_hash = match &body.password {
-            Some(p) if p.chars().count() < 8 => {
-                return Err(
-                    ApiError::unprocessable("weak_password", "password：密码至少 8 位").into(),
-                )
-            }
-            Some(p) => {
-                let p = p.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || crate::auth::hash_password(&p))
-                        .await
-                        .map_err(ApiError::internal)??,
-                )
-            }
+            Some(p) => Some(crate::auth::hash_new_password("password", p).await?),
             None => None,
         };
         let m = account::ActiveModel {

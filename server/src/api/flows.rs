@@ -67,10 +67,21 @@ pub async fn instance_views(
     rows: &[instance::Model],
 ) -> poem::Result<Vec<Value>> {
     let types = agreement_types(state, rows).await?;
+    let employer_ids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
+    let marks = crate::warnings::active_marks(state, &employer_ids).await?;
+    let sees_all = matches!(caller.role, AccountRole::Admin | AccountRole::Province);
     rows.iter()
         .map(|r| {
             let t = types.get(&r.province_code).cloned().flatten();
-            instance_view(state, caller, r, t.as_deref())
+            let mut v = instance_view(state, caller, r, t.as_deref())?;
+            // The employer's warning, wherever it is shown (invitation, agreement, review).
+            if caller.role != AccountRole::Employer {
+                let m = r.employer_id.and_then(|e| marks.get(&e));
+                v["employer_warning"] =
+                    crate::warnings::warning_for(state, m, Some(r.school_id), sees_all)?
+                        .unwrap_or(Value::Null);
+            }
+            Ok(v)
         })
         .collect()
 }

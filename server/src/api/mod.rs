@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod codes;
+pub mod employers;
 pub mod flows;
 pub mod settings;
 pub mod tasks;
@@ -33,6 +35,10 @@ pub enum Tag {
     Accounts,
     /// Province module switches and school settings.
     Settings,
+    /// Employers and warning employers.
+    Employers,
+    /// Reference data: code tables and regions.
+    Codes,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -82,6 +88,8 @@ pub type Apis = (
     auth::AuthApi,
     accounts::AccountsApi,
     settings::SettingsApi,
+    employers::EmployersApi,
+    codes::CodesApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -95,6 +103,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             accounts::AccountsApi,
             settings::SettingsApi,
+            employers::EmployersApi,
+            codes::CodesApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,427 @@
+//! Employers (SPEC.md 5): self-registration with a unified social credit code (a malformed
+//! code is an error, a wrong check character a warning reviewers see), search by name or code,
+//! and warning employers (预警单位) marked and unmarked by schools.
+
+use std::collections::BTreeMap;
+
+use gradflow_engine::form::Form;
+use gradflow_engine::ident::CreditCode;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+use serde_json::{json, Value};
+
+use super::{caller, Tag, Token};
+use crate::auth::{hash_new_password, AccountRole, Caller};
+use crate::entity::{account, employer, employer_warning, graduate};
+use crate::error::{ApiError, ApiResult};
+use crate::service::State;
+use crate::{audit, warnings};
+
+/// The employer registration form (data the reviewers see on every agreement).
+const EMPLOYER_FORM: &str = r#"
+- {name: name, label: 单位名称, type: text, max: 100, required: true}
+- {name: credit_code, label: 统一社会信用代码, type: credit_code, required: true}
+- {name: nature, label: 单位性质, type: code, table: employer_nature, required: true}
+- {name: industry, label: 单位行业, type: code, table: industry, required: true}
+- {name: region, label: 单位所在地, type: region, required: true}
+- {name: address, label: 单位地址, type: text, max: 200}
+- {name: contact_name, label: 联系人, type: text, max: 20, required: true}
+- {name: contact_phone, label: 联系电话, type: phone, required: true}
+"#;
+
+#[derive(Object)]
+pub struct WarningRequest {
+    /// Why (违规单位、虚假单位、就业歧视、虚假宣传…), 1–200 characters.
+    pub reason: String,
+}
+
+/// The school whose marks a caller is warned about (their own), and whether they see every
+/// mark (province users and the administrator).
+async fn viewer(state: &State, c: &Caller) -> ApiResult<(Option<i64>, bool)> {
+    Ok(match c.role {
+        AccountRole::School | AccountRole::Department => (c.actor.school_id, false),
+        AccountRole::Graduate => {
+            let school = match c.actor.graduate_id {
+                Some(id) => graduate::Entity::find_by_id(id)
+                    .one(&state.db.conn)
+                    .await?
+                    .map(|g| g.school_id),
+                None => None,
+            };
+            (school.or(c.actor.school_id), false)
+        }
+        AccountRole::Admin | AccountRole::Province => (None, true),
+        _ => (None, false),
+    })
+}
+
+/// Employer views with their check-character status and the caller's warning (one query for
+/// the warnings of all of them).
+async fn views(state: &State, c: &Caller, rows: &[employer::Model]) -> ApiResult<Vec<Value>> {
+    let ids: Vec<i64> = rows.iter().map(|e| e.id).collect();
+    let marks = warnings::active_marks(state, &ids).await?;
+    let (school, sees_all) = viewer(state, c).await?;
+    let shows = c.role != AccountRole::Employer;
+    let snap = state.registry.snapshot();
+    rows.iter()
+        .map(|e| {
+            let warning = if shows {
+                warnings::warning_for(state, marks.get(&e.id), school, sees_all)?
+            } else {
+                None
+            };
+            let checksum_ok = CreditCode::parse(&e.credit_code)
+                .map(|c| c.checksum_ok())
+                .unwrap_or(false);
+            Ok(json!({
+                "id": e.id,
+                "name": e.name,
+                "credit_code": e.credit_code,
+                "credit_code_checksum_ok": checksum_ok,
+                "credit_code_warning": (!checksum_ok).then_some("统一社会信用代码校验位不正确，请核实单位信息"),
+                "nature": e.nature,
+                "nature_label": e.nature.as_deref().and_then(|n| snap.codes.label("employer_nature", n)),
+                "industry": e.industry,
+                "industry_label": e.industry.as_deref().and_then(|n| snap.codes.label("industry", n)),
+                "region": e.region,
+                "region_name": e.region.as_deref().and_then(|r| snap.codes.region_name(r)),
+                "address": e.address,
+                "warning": warning,
+            }))
+        })
+        .collect()
+}
+
+fn require_school_user(c: &Caller) -> ApiResult<i64> {
+    match (c.role, c.actor.school_id) {
+        (AccountRole::School, Some(id)) => {
+            c.require_write(gradflow_engine::definition::Module::Employment)?;
+            Ok(id)
+        }
+        (AccountRole::Department, _) => Err(ApiError::forbidden(
+            "院系用户不能管理预警单位，请联系学校用户",
+        )),
+        _ => Err(ApiError::forbidden("只有学校用户可以标记预警单位")),
+    }
+}
+
+fn check_reason(field: &str, reason: &str) -> ApiResult<String> {
+    let r = reason.trim();
+    if r.is_empty() || r.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_reason",
+            format!("{field}：原因不能为空，且不超过 200 个字"),
+        ));
+    }
+    Ok(r.to_string())
+}
+
+async fn find_employer(state: &State, id: i64) -> ApiResult<employer::Model> {
+    employer::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("用人单位不存在"))
+}
+
+pub struct EmployersApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Employers")]
+impl EmployersApi {
+    /// Register an employer and its login account (no token needed). Body: the employer
+    /// fields (name, credit_code, nature, industry, region, address, contact_name,
+    /// contact_phone) plus username and password. A wrong check character of the credit code
+    /// is accepted with a warning that reviewers see.
+    #[oai(path = "/employers/register", method = "post")]
+    async fn register(&self, state: Data<&State>, body: Json<Value>) -> poem::Result<Json<Value>> {
+        let mut input = body.0;
+        let obj = input
+            .as_object_mut()
+            .ok_or_else(|| ApiError::unprocessable("form_not_object", "请求内容应为 JSON 对象"))?;
+        let username = obj
+            .remove("username")
+            .and_then(|v| v.as_str().map(|s| s.trim().to_string()))
+            .filter(|u| (3..=50).contains(&u.chars().count()))
+            .ok_or_else(|| {
+                ApiError::unprocessable("invalid_username", "username：用户名应为 3–50 个字符")
+            })?;
+        let password = obj
+            .remove("password")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let form: Form = serde_yaml::from_str(EMPLOYER_FORM).map_err(ApiError::internal)?;
+        let snap = state.registry.snapshot();
+        let valid = form
+            .validate(&input, snap.code_lookup())
+            .map_err(ApiError::invalid)?;
+        let hash = hash_new_password("password", &password).await?;
+        let v = &valid.values;
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let e = employer::ActiveModel {
+            name: Set(s("name").unwrap_or_default()),
+            credit_code: Set(s("credit_code").unwrap_or_default()),
+            nature: Set(s("nature")),
+            industry: Set(s("industry")),
+            region: Set(s("region")),
+            address: Set(s("address")),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::conflict(
+                "credit_code_taken",
+                "credit_code：该统一社会信用代码已注册，请使用已有账号登录",
+            ),
+            _ => ApiError::from(e),
+        })?;
+        let a = account::ActiveModel {
+            username: Set(username),
+            display_name: Set(s("contact_name").unwrap_or_else(|| e.name.clone())),
+            role: Set("employer".into()),
+            password_hash: Set(Some(hash)),
+            employer_id: Set(Some(e.id)),
+            perm_employment: Set("rw".into()),
+            perm_archive: Set("none".into()),
+            perm_hukou: Set("none".into()),
+            active: Set(true),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ApiError::conflict("username_taken", "username：用户名已存在")
+            }
+            _ => ApiError::from(e),
+        })?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(json!({
+            "employer_id": e.id,
+            "account_id": a.id,
+            "warnings": valid.warnings,
+        })))
+    }
+
+    /// Search employers by name (contains) or unified social credit code (exact), paged.
+    #[oai(path = "/employers", method = "get")]
+    async fn search(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        q: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        per_page: Query<Option<u64>>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        if c.role == AccountRole::Integrator {
+            return Err(ApiError::forbidden("接口密钥不能查询用人单位").into());
+        }
+        let mut query = employer::Entity::find();
+        if let Some(q) = q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()) {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            query = query.filter(
+                Condition::any()
+                    .add(employer::Column::CreditCode.eq(q.to_uppercase()))
+                    .add(employer::Column::Name.like(format!("%{escaped}%"))),
+            );
+        }
+        let per_page = per_page.0.unwrap_or(20).clamp(1, 100);
+        let page = page.0.unwrap_or(1).max(1);
+        let pager = query
+            .order_by_asc(employer::Column::Name)
+            .order_by_asc(employer::Column::Id)
+            .paginate(&state.db.conn, per_page);
+        let total = pager.num_items().await.map_err(ApiError::from)?;
+        let rows = pager.fetch_page(page - 1).await.map_err(ApiError::from)?;
+        Ok(Json(json!({
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+            "items": views(&state, &c, &rows).await?,
+        })))
+    }
+
+    /// One employer, with the warning the caller should see.
+    #[oai(path = "/employers/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        if c.role == AccountRole::Integrator {
+            return Err(ApiError::forbidden("接口密钥不能查询用人单位").into());
+        }
+        if c.role == AccountRole::Employer && c.actor.employer_id != Some(*id) {
+            return Err(ApiError::not_found("用人单位不存在").into());
+        }
+        let e = find_employer(&state, *id).await?;
+        Ok(Json(
+            views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
+        ))
+    }
+
+    /// The school's warning employers (its active marks, newest first).
+    #[oai(path = "/warnings", method = "get")]
+    async fn list_warnings(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let school_id = match (c.role, c.actor.school_id) {
+            (AccountRole::School | AccountRole::Department, Some(id)) => {
+                c.require_view(gradflow_engine::definition::Module::Employment)?;
+                id
+            }
+            _ => {
+                return Err(
+                    ApiError::forbidden("只有学校（院系）用户可以查看本校的预警单位").into(),
+                )
+            }
+        };
+        let marks = employer_warning::Entity::find()
+            .filter(employer_warning::Column::SchoolId.eq(school_id))
+            .filter(employer_warning::Column::Active.eq(true))
+            .order_by_desc(employer_warning::Column::MarkedAt)
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let ids: Vec<i64> = marks.iter().map(|m| m.employer_id).collect();
+        let employers: BTreeMap<i64, employer::Model> = employer::Entity::find()
+            .filter(employer::Column::Id.is_in(ids.clone()))
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let all = warnings::active_marks(&state, &ids).await?;
+        let items: Vec<Value> = marks
+            .iter()
+            .map(|m| {
+                json!({
+                    "employer_id": m.employer_id,
+                    "employer_name": employers.get(&m.employer_id).map(|e| e.name.clone()),
+                    "credit_code": employers.get(&m.employer_id).map(|e| e.credit_code.clone()),
+                    "reason": m.reason,
+                    "marked_at": m.marked_at.to_rfc3339(),
+                    "schools_marking": all.get(&m.employer_id).map(|s| s.len()).unwrap_or(0),
+                })
+            })
+            .collect();
+        Ok(Json(json!({ "items": items })))
+    }
+
+    /// Mark an employer as a warning employer of the caller's school (school users only).
+    /// Marking again updates the reason.
+    #[oai(path = "/warnings/:employer_id", method = "put")]
+    async fn mark(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        employer_id: Path<i64>,
+        body: Json<WarningRequest>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let school_id = require_school_user(&c)?;
+        let reason = check_reason("reason", &body.reason)?;
+        let e = find_employer(&state, *employer_id).await?;
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let existing = employer_warning::Entity::find()
+            .filter(employer_warning::Column::EmployerId.eq(e.id))
+            .filter(employer_warning::Column::SchoolId.eq(school_id))
+            .one(&txn)
+            .await
+            .map_err(ApiError::from)?;
+        let am = employer_warning::ActiveModel {
+            employer_id: Set(e.id),
+            school_id: Set(school_id),
+            reason: Set(reason.clone()),
+            active: Set(true),
+            marked_by: Set(c.account_id),
+            marked_at: Set(now),
+            unmark_reason: Set(None),
+            unmarked_by: Set(None),
+            unmarked_at: Set(None),
+            ..Default::default()
+        };
+        match existing {
+            Some(x) => {
+                let mut am = am;
+                am.id = Set(x.id);
+                am.update(&txn).await
+            }
+            None => am.insert(&txn).await,
+        }
+        .map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            "warning.mark",
+            ("employer", e.id.to_string()),
+            json!({"reason": reason}),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(
+            views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
+        ))
+    }
+
+    /// Remove the caller's school's warning mark, with a reason.
+    #[oai(path = "/warnings/:employer_id/unmark", method = "post")]
+    async fn unmark(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        employer_id: Path<i64>,
+        body: Json<WarningRequest>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let school_id = require_school_user(&c)?;
+        let reason = check_reason("reason", &body.reason)?;
+        let e = find_employer(&state, *employer_id).await?;
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let mark = employer_warning::Entity::find()
+            .filter(employer_warning::Column::EmployerId.eq(e.id))
+            .filter(employer_warning::Column::SchoolId.eq(school_id))
+            .filter(employer_warning::Column::Active.eq(true))
+            .one(&txn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found("本校没有把该单位标记为预警单位"))?;
+        let mut am: employer_warning::ActiveModel = mark.into();
+        am.active = Set(false);
+        am.unmark_reason = Set(Some(reason.clone()));
+        am.unmarked_by = Set(Some(c.account_id));
+        am.unmarked_at = Set(Some(now));
+        am.update(&txn).await.map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            "warning.unmark",
+            ("employer", e.id.to_string()),
+            json!({"reason": reason}),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(
+            views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
+        ))
+    }
+}
