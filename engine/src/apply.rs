@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::definition::{
     slot_name, Definition, EffectDef, ReviewDef, Role, SlotPart, StateDef, StateKind, APPROVE,
-    REJECT, RETURN,
+    PREVIOUS_STATE, REJECT, RETURN, STATE_BEFORE_REACTION,
 };
 use crate::duration::parse_duration;
 use crate::form::{CodeLookup, Field, FieldError, FieldKind, Form};
@@ -862,10 +862,26 @@ pub fn react(
     }) else {
         return Ok(None);
     };
-    if r.target == inst.state {
+    let mut vars = inst.vars.clone();
+    let target = if r.target == PREVIOUS_STATE {
+        match vars.get(STATE_BEFORE_REACTION).and_then(Value::as_str) {
+            Some(t) => t.to_string(),
+            None => return Ok(None),
+        }
+    } else {
+        vars.insert(
+            STATE_BEFORE_REACTION.to_string(),
+            Value::String(inst.state.clone()),
+        );
+        r.target.clone()
+    };
+    if target == inst.state {
         return Ok(None);
     }
-    let entry = enter(def, &r.target, ctx.facts)?;
+    if r.target == PREVIOUS_STATE {
+        vars.remove(STATE_BEFORE_REACTION);
+    }
+    let entry = enter(def, &target, ctx.facts)?;
     finish(
         def,
         ctx,
@@ -876,7 +892,7 @@ pub fn react(
             from: Some(st),
             entry,
             same_state: false,
-            vars: inst.vars.clone(),
+            vars,
             input: Map::new(),
             warnings: Vec::new(),
             decision: None,

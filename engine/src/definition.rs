@@ -375,6 +375,8 @@ pub struct ReactionDef {
     /// States in which the reaction applies; empty = every non-final state.
     #[serde(default)]
     pub states: Vec<String>,
+    /// The state to move to, or `$previous`: back to the state the instance was in before the
+    /// last reaction moved it (e.g. `graduate.restored` undoing `graduate.removed`).
     pub target: String,
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
@@ -411,6 +413,12 @@ pub struct Definition {
 fn default_subject() -> String {
     "graduate".to_string()
 }
+
+/// The reaction target meaning "the state before the last reaction".
+pub const PREVIOUS_STATE: &str = "$previous";
+
+/// The instance variable in which a reaction records the state it left.
+pub const STATE_BEFORE_REACTION: &str = "_state_before_reaction";
 
 /// The standard review decisions.
 pub const APPROVE: &str = "approve";
@@ -661,7 +669,16 @@ impl Definition {
         }
         for r in &self.reactions {
             let at = format!("事件 {} 的响应", r.event);
-            check_target(&r.target, &at, &mut errs);
+            if r.target == PREVIOUS_STATE {
+                if r.states.is_empty() {
+                    errs.push((
+                        format!("{at}：target: $previous 需要用 states 指明从哪些状态恢复"),
+                        r.event.clone(),
+                    ));
+                }
+            } else {
+                check_target(&r.target, &at, &mut errs);
+            }
             check_effects(&r.effects, &at, &mut errs);
             for s in &r.states {
                 if !self.states.contains_key(s) {
