@@ -521,6 +521,9 @@ impl AdminApi {
             Some(p) => Some(crate::auth::hash_new_password("password", p).await?),
             None => None,
         };
+        // SPEC.md 1.1: school and department accounts start with archive and hukou "none";
+        // province accounts (managed by nobody above them) start with every module.
+        let default_other = if role == AccountRole::Province { "rw" } else { "none" };
         let m = account::ActiveModel {
             username: Set(body.username.clone()),
             display_name: Set(body
@@ -535,8 +538,8 @@ impl AdminApi {
             graduate_id: Set(body.graduate_id),
             employer_id: Set(body.employer_id),
             perm_employment: Set(perm(&body.perm_employment, "rw")?),
-            perm_archive: Set(perm(&body.perm_archive, "none")?),
-            perm_hukou: Set(perm(&body.perm_hukou, "none")?),
+            perm_archive: Set(perm(&body.perm_archive, default_other)?),
+            perm_hukou: Set(perm(&body.perm_hukou, default_other)?),
             active: Set(true),
             created_at: Set(Utc::now()),
             ..Default::default()
