@@ -11,6 +11,7 @@ pub mod demo;
 pub mod entity;
 pub mod error;
 pub mod org;
+pub mod roster;
 pub mod scope;
 pub mod service;
 pub mod store;

@@ -523,7 +523,11 @@ impl AdminApi {
         };
         // SPEC.md 1.1: school and department accounts start with archive and hukou "none";
         // province accounts (managed by nobody above them) start with every module.
-        let default_other = if role == AccountRole::Province { "rw" } else { "none" };
+        let default_other = if role == AccountRole::Province {
+            "rw"
+        } else {
+            "none"
+        };
         let m = account::ActiveModel {
             username: Set(body.username.clone()),
             display_name: Set(body

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod codes;
 pub mod employers;
 pub mod flows;
+pub mod roster;
 pub mod settings;
 pub mod tasks;
 
@@ -39,6 +40,8 @@ pub enum Tag {
     Employers,
     /// Reference data: code tables and regions.
     Codes,
+    /// The graduate roster and the graduate's basic-info check.
+    Roster,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -90,6 +93,7 @@ pub type Apis = (
     settings::SettingsApi,
     employers::EmployersApi,
     codes::CodesApi,
+    roster::RosterApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -105,6 +109,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             settings::SettingsApi,
             employers::EmployersApi,
             codes::CodesApi,
+            roster::RosterApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,644 @@
+//! The graduate roster file format (学生名单) and the validation of one roster row, shared by
+//! the JSON batch API and file uploads (CSV in UTF-8 or GBK, XLSX). Pure: no database.
+//!
+//! Columns (header row = the first non-blank row; Chinese header or English key):
+//! 考生号 candidate_no*, 姓名 name*, 身份证号 id_number*, 院校代码 school_code, 学历
+//! education_level*, 性别 gender, 民族 ethnicity, 政治面貌 political_status, 培养方式
+//! training_mode*, 生源所在地 origin_region, 入学日期 enrolment_date, 毕业日期 graduation_date,
+//! 届别 cohort, 学号 student_no, 院系 department*, 专业 major*, 学制 schooling_length,
+//! 档案是否转入学校 archive_in_school, 户口是否转入学校 hukou_in_school, 电子邮箱 email,
+//! 手机号码 mobile, 定向/委培单位 directed_employer (required for training modes 21/41).
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use gradflow_engine::form::CodeLookup;
+use gradflow_engine::ident::{CandidateNo, Email, IdNumber, Mobile};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One roster column.
+pub struct Column {
+    pub key: &'static str,
+    pub header: &'static str,
+    pub required: bool,
+}
+
+pub const COLUMNS: &[Column] = &[
+    Column {
+        key: "candidate_no",
+        header: "考生号",
+        required: true,
+    },
+    Column {
+        key: "name",
+        header: "姓名",
+        required: true,
+    },
+    Column {
+        key: "id_number",
+        header: "身份证号",
+        required: true,
+    },
+    Column {
+        key: "school_code",
+        header: "院校代码",
+        required: false,
+    },
+    Column {
+        key: "education_level",
+        header: "学历",
+        required: true,
+    },
+    Column {
+        key: "gender",
+        header: "性别",
+        required: false,
+    },
+    Column {
+        key: "ethnicity",
+        header: "民族",
+        required: false,
+    },
+    Column {
+        key: "political_status",
+        header: "政治面貌",
+        required: false,
+    },
+    Column {
+        key: "training_mode",
+        header: "培养方式",
+        required: true,
+    },
+    Column {
+        key: "origin_region",
+        header: "生源所在地",
+        required: false,
+    },
+    Column {
+        key: "enrolment_date",
+        header: "入学日期",
+        required: false,
+    },
+    Column {
+        key: "graduation_date",
+        header: "毕业日期",
+        required: false,
+    },
+    Column {
+        key: "cohort",
+        header: "届别",
+        required: false,
+    },
+    Column {
+        key: "student_no",
+        header: "学号",
+        required: false,
+    },
+    Column {
+        key: "department",
+        header: "院系",
+        required: true,
+    },
+    Column {
+        key: "major",
+        header: "专业",
+        required: true,
+    },
+    Column {
+        key: "schooling_length",
+        header: "学制",
+        required: false,
+    },
+    Column {
+        key: "archive_in_school",
+        header: "档案是否转入学校",
+        required: false,
+    },
+    Column {
+        key: "hukou_in_school",
+        header: "户口是否转入学校",
+        required: false,
+    },
+    Column {
+        key: "email",
+        header: "电子邮箱",
+        required: false,
+    },
+    Column {
+        key: "mobile",
+        header: "手机号码",
+        required: false,
+    },
+    Column {
+        key: "directed_employer",
+        header: "定向/委培单位",
+        required: false,
+    },
+];
+
+fn column(key: &str) -> &'static Column {
+    COLUMNS.iter().find(|c| c.key == key).unwrap_or(&COLUMNS[0])
+}
+
+/// A row as read: its row number as the user sees it, and its cells by column key.
+#[derive(Debug, Clone, Default)]
+pub struct RawRow {
+    pub row: usize,
+    pub cells: BTreeMap<String, String>,
+}
+
+/// A problem with one row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RowError {
+    pub row: usize,
+    pub candidate_no: Option<String>,
+    pub field: String,
+    pub label: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A valid roster row, normalised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RosterRow {
+    pub row: usize,
+    pub candidate_no: String,
+    pub id_number: String,
+    pub name: String,
+    pub school_code: Option<String>,
+    pub education_level: String,
+    pub gender: Option<String>,
+    pub ethnicity: Option<String>,
+    pub political_status: Option<String>,
+    pub training_mode: String,
+    pub origin_region: Option<String>,
+    pub enrolment_date: Option<String>,
+    pub graduation_date: Option<String>,
+    pub cohort: i32,
+    pub student_no: Option<String>,
+    pub department: String,
+    pub major: String,
+    pub schooling_length: Option<String>,
+    pub archive_in_school: bool,
+    pub hukou_in_school: bool,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub directed_employer: Option<String>,
+}
+
+/// A whole-file problem.
+#[derive(Debug, Clone)]
+pub struct FileError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A parsed file: its rows, how many were blank, which headers were not recognised.
+#[derive(Debug)]
+pub struct ParsedFile {
+    pub format: &'static str,
+    pub rows: Vec<RawRow>,
+    pub blank_rows: usize,
+    pub ignored_columns: Vec<String>,
+}
+
+fn normalise_header(h: &str) -> String {
+    h.trim()
+        .trim_end_matches('*')
+        .trim()
+        .replace('（', "(")
+        .replace('）', ")")
+        .replace(' ', "")
+}
+
+fn header_key(h: &str) -> Option<&'static str> {
+    let h = normalise_header(h);
+    COLUMNS
+        .iter()
+        .find(|c| c.header == h || c.key == h)
+        .map(|c| c.key)
+}
+
+/// Reads a CSV or XLSX file (detected by content) into raw rows.
+pub fn parse_file(bytes: &[u8], max_rows: usize) -> Result<ParsedFile, FileError> {
+    let (format, table) = if bytes.starts_with(b"PK\x03\x04") {
+        ("xlsx", read_xlsx(bytes)?)
+    } else {
+        ("csv", read_csv(bytes)?)
+    };
+    let mut lines = table
+        .into_iter()
+        .enumerate()
+        .map(|(i, cells)| (i + 1, cells))
+        .skip_while(|(_, cells)| cells.iter().all(|c| c.trim().is_empty()));
+    let Some((_, header)) = lines.next() else {
+        return Err(FileError {
+            code: "empty_file",
+            message: "文件中没有内容".into(),
+        });
+    };
+    let keys: Vec<Option<&'static str>> = header.iter().map(|h| header_key(h)).collect();
+    let ignored_columns: Vec<String> = header
+        .iter()
+        .zip(&keys)
+        .filter(|(h, k)| k.is_none() && !h.trim().is_empty())
+        .map(|(h, _)| h.trim().to_string())
+        .collect();
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .filter(|c| c.required && !keys.contains(&Some(c.key)))
+        .map(|c| c.header)
+        .collect();
+    if !missing.is_empty() {
+        return Err(FileError {
+            code: "missing_columns",
+            message: format!("缺少必填列：{}", missing.join("、")),
+        });
+    }
+    let mut rows = Vec::new();
+    let mut blank_rows = 0;
+    for (line, cells) in lines {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            blank_rows += 1;
+            continue;
+        }
+        if rows.len() == max_rows {
+            return Err(FileError {
+                code: "too_many_rows",
+                message: format!("一个文件最多 {max_rows} 行数据，请分批上传"),
+            });
+        }
+        let mut raw = RawRow {
+            row: line,
+            cells: BTreeMap::new(),
+        };
+        for (k, v) in keys.iter().zip(cells) {
+            if let Some(k) = k {
+                let v = v.trim();
+                if !v.is_empty() {
+                    raw.cells.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        rows.push(raw);
+    }
+    Ok(ParsedFile {
+        format,
+        rows,
+        blank_rows,
+        ignored_columns,
+    })
+}
+
+fn unsupported() -> FileError {
+    FileError {
+        code: "unsupported_file",
+        message: "文件格式无法识别：只接受 CSV（UTF-8 或 GBK 编码）或 XLSX 文件".into(),
+    }
+}
+
+fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
+    if bytes.contains(&0) {
+        return Err(unsupported());
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            let (t, _, bad) = encoding_rs::GBK.decode(bytes);
+            if bad {
+                return Err(unsupported());
+            }
+            t.into_owned()
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| FileError {
+            code: "invalid_csv",
+            message: format!("CSV 文件格式错误：{e}"),
+        })?;
+        out.push(rec.iter().map(str::to_string).collect());
+    }
+    Ok(out)
+}
+
+fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec()))
+        .map_err(|_| unsupported())?;
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| FileError {
+            code: "empty_file",
+            message: "XLSX 文件中没有工作表".into(),
+        })?
+        .map_err(|_| unsupported())?;
+    let cell = |d: &Data| -> String {
+        match d {
+            Data::Empty => String::new(),
+            Data::String(s) => s.clone(),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i64),
+            Data::Float(f) => f.to_string(),
+            Data::Int(i) => i.to_string(),
+            Data::Bool(b) => if *b { "是" } else { "否" }.to_string(),
+            // Excel serial dates count days from 1899-12-30.
+            Data::DateTime(dt) => NaiveDate::from_ymd_opt(1899, 12, 30)
+                .and_then(|base| {
+                    base.checked_add_signed(chrono::Duration::days(dt.as_f64() as i64))
+                })
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+            Data::Error(_) => String::new(),
+        }
+    };
+    // Rows as the user sees them: the range may start below row 1.
+    let start = range.start().map(|(r, _)| r as usize).unwrap_or(0);
+    let mut out = vec![Vec::new(); start];
+    out.extend(range.rows().map(|r| r.iter().map(cell).collect()));
+    Ok(out)
+}
+
+/// A JSON batch item (English keys; strings, numbers or booleans) as a raw row.
+pub fn raw_from_json(index: usize, obj: &Value) -> Result<RawRow, RowError> {
+    let Some(map) = obj.as_object() else {
+        return Err(RowError {
+            row: index + 1,
+            candidate_no: None,
+            field: String::new(),
+            label: String::new(),
+            code: "row_not_object".into(),
+            message: format!("第{}行：应为 JSON 对象", index + 1),
+        });
+    };
+    let mut raw = RawRow {
+        row: index + 1,
+        cells: BTreeMap::new(),
+    };
+    for (k, v) in map {
+        let s = match v {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => if *b { "是" } else { "否" }.to_string(),
+            _ => String::new(),
+        };
+        if !s.is_empty() {
+            raw.cells.insert(k.clone(), s);
+        }
+    }
+    Ok(raw)
+}
+
+struct Check<'a> {
+    raw: &'a RawRow,
+    errors: Vec<RowError>,
+}
+
+impl Check<'_> {
+    fn err(&mut self, key: &str, code: &str, problem: impl std::fmt::Display) {
+        let c = column(key);
+        self.errors.push(RowError {
+            row: self.raw.row,
+            candidate_no: self.raw.cells.get("candidate_no").cloned(),
+            field: key.to_string(),
+            label: c.header.to_string(),
+            code: code.to_string(),
+            message: format!("第{}行 {}：{problem}", self.raw.row, c.header),
+        });
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.raw.cells.get(key).map(String::as_str)
+    }
+    fn required(&mut self, key: &str) -> Option<String> {
+        let v = self.get(key).map(str::to_string);
+        if v.is_none() {
+            self.err(key, "required", "不能为空");
+        }
+        v
+    }
+    fn max(&mut self, key: &str, max: usize) -> Option<String> {
+        let v = self.get(key)?.to_string();
+        if v.chars().count() > max {
+            self.err(key, "too_long", format!("不能超过 {max} 个字"));
+            return None;
+        }
+        Some(v)
+    }
+    fn date(&mut self, key: &str) -> Option<NaiveDate> {
+        let v = self.get(key)?.to_string();
+        let d = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"]
+            .iter()
+            .find_map(|f| NaiveDate::parse_from_str(&v, f).ok());
+        if d.is_none() {
+            self.err(
+                key,
+                "invalid_date",
+                format!("“{v}”不是有效日期，应为 YYYY-MM-DD"),
+            );
+        }
+        d
+    }
+    fn yes_no(&mut self, key: &str) -> bool {
+        match self.get(key).map(str::to_lowercase).as_deref() {
+            None => false,
+            Some("是" | "y" | "yes" | "1" | "true") => true,
+            Some("否" | "n" | "no" | "0" | "false") => false,
+            Some(v) => {
+                let v = v.to_string();
+                self.err(key, "invalid_choice", format!("“{v}”应为“是”或“否”"));
+                false
+            }
+        }
+    }
+}
+
+fn leading_digits(s: &str) -> &str {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    &s[..end]
+}
+
+/// Validates one row against the rules of the roster columns; all errors of the row at once.
+pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<RowError>> {
+    let mut c = Check {
+        raw,
+        errors: Vec::new(),
+    };
+    let candidate_no = c
+        .required("candidate_no")
+        .and_then(|v| match CandidateNo::parse(&v) {
+            Ok(n) => Some(n.as_str().to_string()),
+            Err(e) => {
+                c.err("candidate_no", e.code, e.detail());
+                None
+            }
+        });
+    let name = c.required("name").and_then(|_| c.max("name", 50));
+    let id_number = c
+        .required("id_number")
+        .and_then(|v| match IdNumber::parse(&v) {
+            Ok(n) => Some(n.as_str().to_string()),
+            Err(e) => {
+                c.err("id_number", e.code, e.detail());
+                None
+            }
+        });
+    let school_code = c.get("school_code").map(str::to_string);
+    if let Some(s) = &school_code {
+        if s.len() != 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            c.err("school_code", "school_code_format", "应为5位数字");
+        }
+    }
+    let education_level = c.required("education_level").and_then(|v| {
+        let label = match v.as_str() {
+            "01" | "博士研究生" | "博士" => "博士研究生",
+            "11" | "硕士研究生" | "硕士" => "硕士研究生",
+            "31" | "本科" => "本科",
+            "41" | "专科" | "专科(高职)" | "专科（高职）" | "高职" => "专科",
+            _ => {
+                c.err(
+                    "education_level",
+                    "unknown_code",
+                    format!("“{v}”不是有效学历，应为博士研究生、硕士研究生、本科或专科"),
+                );
+                return None;
+            }
+        };
+        Some(label.to_string())
+    });
+    let gender = match c.get("gender") {
+        None => None,
+        Some("男" | "1") => Some("男".to_string()),
+        Some("女" | "2") => Some("女".to_string()),
+        Some(v) => {
+            let v = v.to_string();
+            c.err("gender", "invalid_choice", format!("“{v}”应为“男”或“女”"));
+            None
+        }
+    };
+    let ethnicity = c.max("ethnicity", 20);
+    let political_status = c.max("political_status", 20);
+    let training_mode = c.required("training_mode").and_then(|v| {
+        let code = leading_digits(&v).to_string();
+        if codes.label("training_mode", &code).is_none() {
+            c.err(
+                "training_mode",
+                "unknown_code",
+                format!("“{v}”不是有效的培养方式代码"),
+            );
+            return None;
+        }
+        Some(code)
+    });
+    let origin_region = c.get("origin_region").map(str::to_string).and_then(|v| {
+        let code = leading_digits(&v).to_string();
+        if code.len() != 6 || codes.region_known(&code) == Some(false) {
+            c.err(
+                "origin_region",
+                "unknown_region",
+                format!("“{v}”不是有效的行政区划代码（6位，GB/T 2260）"),
+            );
+            return None;
+        }
+        Some(code)
+    });
+    let enrolment = c.date("enrolment_date");
+    let graduation = c.date("graduation_date");
+    if let (Some(e), Some(g)) = (enrolment, graduation) {
+        if g <= e {
+            c.err("graduation_date", "out_of_range", "毕业日期应晚于入学日期");
+        }
+    }
+    let cohort = match c.get("cohort").map(str::to_string) {
+        Some(v) => {
+            let y = leading_digits(&v)
+                .parse::<i32>()
+                .ok()
+                .filter(|y| (2000..=2100).contains(y));
+            if y.is_none() {
+                c.err(
+                    "cohort",
+                    "invalid_int",
+                    format!("“{v}”不是有效届别，应为4位年份"),
+                );
+            }
+            y
+        }
+        None => match graduation {
+            Some(g) => Some(g.year()),
+            None => {
+                c.err("cohort", "required", "届别和毕业日期至少填写一项");
+                None
+            }
+        },
+    };
+    let student_no = c.max("student_no", 30);
+    let department = c
+        .required("department")
+        .and_then(|_| c.max("department", 50));
+    let major = c.required("major").and_then(|_| c.max("major", 50));
+    let schooling_length = c.max("schooling_length", 10);
+    let archive_in_school = c.yes_no("archive_in_school");
+    let hukou_in_school = c.yes_no("hukou_in_school");
+    let email = c
+        .get("email")
+        .map(str::to_string)
+        .and_then(|v| match Email::parse(&v) {
+            Ok(e) => Some(e.as_str().to_string()),
+            Err(e) => {
+                c.err("email", e.code, e.detail());
+                None
+            }
+        });
+    let mobile = c
+        .get("mobile")
+        .map(str::to_string)
+        .and_then(|v| match Mobile::parse(&v) {
+            Ok(m) => Some(m.as_str().to_string()),
+            Err(e) => {
+                c.err("mobile", e.code, e.detail());
+                None
+            }
+        });
+    let directed_employer = c.max("directed_employer", 100);
+    if matches!(training_mode.as_deref(), Some("21" | "41")) && directed_employer.is_none() {
+        c.err(
+            "directed_employer",
+            "required",
+            "培养方式为定向(不可网签)/委培(不可网签)时必须填写定向/委培单位",
+        );
+    }
+    if !c.errors.is_empty() {
+        return Err(c.errors);
+    }
+    Ok(RosterRow {
+        row: raw.row,
+        candidate_no: candidate_no.unwrap_or_default(),
+        id_number: id_number.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        school_code,
+        education_level: education_level.unwrap_or_default(),
+        gender,
+        ethnicity,
+        political_status,
+        training_mode: training_mode.unwrap_or_default(),
+        origin_region,
+        enrolment_date: enrolment.map(|d| d.to_string()),
+        graduation_date: graduation.map(|d| d.to_string()),
+        cohort: cohort.unwrap_or_default(),
+        student_no,
+        department: department.unwrap_or_default(),
+        major: major.unwrap_or_default(),
+        schooling_length,
+        archive_in_school,
+        hukou_in_school,
+        email,
+        mobile,
+        directed_employer,
+    })
+}
