@@ -571,6 +571,8 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
         }
         None => match graduation {
             Some(g) => Some(g.year()),
+            // An invalid graduation date was reported already.
+            None if c.get("graduation_date").is_some() => None,
             None => {
                 c.err("cohort", "required", "届别和毕业日期至少填写一项");
                 None

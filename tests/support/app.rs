@@ -349,6 +349,19 @@ impl App {
             .await
     }
 
+    /// POST a file's bytes as an `application/octet-stream` body.
+    pub async fn post_bytes(&self, path: &str, token: &str, bytes: Vec<u8>) -> Resp {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/octet-stream")
+            .body(bytes);
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        self.send(req, &reqwest::Method::POST, path).await
+    }
+
     /// POST with a `text/plain; charset=utf-8` body.
     pub async fn post_text(&self, path: &str, token: &str, body: &str) -> Resp {
         self.send_text(reqwest::Method::POST, path, token, body)
