@@ -116,6 +116,64 @@ async fn province_switches(backend: Backend) {
     );
     let r = app.put(url, &p41, json!({"archive_enabled": false})).await;
     assert_eq!(r.status, 409);
+    // The province adds its schools and sees which enabled what.
+    let r = app
+        .post(
+            "/api/v1/provinces/41/schools",
+            &p41,
+            json!({"code": "10459", "name": "郑州大学"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.post(
+            "/api/v1/provinces/41/schools",
+            &p11,
+            json!({"code": "10460", "name": "x"})
+        )
+        .await
+        .status,
+        404
+    );
+    let r = app
+        .post(
+            "/api/v1/provinces/41/schools",
+            &p41,
+            json!({"code": "1046", "name": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("school_code_format"))
+    );
+    ok(
+        &app,
+        "/api/v1/admin/schools",
+        json!({"code": "10001", "name": "北京大学", "province_code": "11"}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v1/provinces/41/schools",
+            &p41,
+            json!({"code": "10001", "name": "冒名"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("school_in_other_province"))
+    );
+    let r = app.get("/api/v1/provinces/41/schools", &p41).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["items"][0]["code"].as_str(),
+            r.body["items"][0]["signing"]["online_signing"].as_bool(),
+            r.body["items"][0]["saved"].as_bool()
+        ),
+        (Some("10459"), Some(false), Some(false))
+    );
+
     // Nothing was lost by the refusals.
     let r = app.get(url, &p41).await;
     assert_eq!(r.body["agreement_type"], "three_party");

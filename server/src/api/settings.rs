@@ -8,7 +8,9 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
@@ -63,6 +65,14 @@ pub struct ProvinceSettings {
     pub archive_enabled: Option<bool>,
     /// 户口信息登记 (never reversible once enabled).
     pub hukou_enabled: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct NewSchool {
+    /// 院校代码: 5 digits (10001 = 北京大学).
+    pub code: String,
+    /// 院校名称.
+    pub name: String,
 }
 
 #[derive(Object)]
@@ -402,6 +412,109 @@ impl SettingsApi {
         .await?;
         txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(province_view(&m)))
+    }
+
+    /// The province's schools with the modules each enabled and whether it saved its signing
+    /// settings (the province's view of which schools enabled what).
+    #[oai(path = "/provinces/:code/schools", method = "get")]
+    async fn province_schools(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        code: Path<String>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let p = load_province(&state, &c, &code).await?;
+        let rows = school::Entity::find()
+            .filter(school::Column::ProvinceCode.eq(p.code.clone()))
+            .order_by_asc(school::Column::Code)
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(json!({
+            "province": province_view(&p),
+            "items": rows.iter().map(school_view).collect::<Vec<_>>(),
+        })))
+    }
+
+    /// Add a school to the province (or rename it): 5-digit school code, name.
+    #[oai(path = "/provinces/:code/schools", method = "post")]
+    async fn add_school(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        code: Path<String>,
+        body: Json<NewSchool>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let p = load_province(&state, &c, &code).await?;
+        c.require_write(Module::Employment)?;
+        let school_code = body.code.trim().to_string();
+        if school_code.len() != 5 || !school_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(
+                ApiError::unprocessable("school_code_format", "code：院校代码应为5位数字").into(),
+            );
+        }
+        let name = body.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::unprocessable(
+                "invalid_name",
+                "name：院校名称不能为空，且不超过 100 个字",
+            )
+            .into());
+        }
+        let existing = school::Entity::find()
+            .filter(school::Column::Code.eq(school_code.clone()))
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let now = state.clock.now();
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let m = match existing {
+            Some(s) if s.province_code != p.code => {
+                return Err(ApiError::conflict(
+                    "school_in_other_province",
+                    format!("code：院校代码 {school_code} 已属于其他省份"),
+                )
+                .into())
+            }
+            Some(s) => {
+                let mut am: school::ActiveModel = s.into();
+                am.name = Set(name);
+                am.update(&txn).await
+            }
+            None => {
+                school::ActiveModel {
+                    code: Set(school_code),
+                    name: Set(name),
+                    province_code: Set(p.code.clone()),
+                    review_mode_employment: Set(SCHOOL_ONLY.into()),
+                    review_mode_archive: Set(SCHOOL_ONLY.into()),
+                    review_mode_hukou: Set(SCHOOL_ONLY.into()),
+                    signing_enabled: Set(false),
+                    archive_enabled: Set(false),
+                    hukou_enabled: Set(false),
+                    termination_cap: Set(3),
+                    handler_info: Set("{}".into()),
+                    settings_saved: Set(false),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+            }
+        }
+        .map_err(ApiError::from)?;
+        audit::record(
+            &txn,
+            &c,
+            now,
+            "school.upsert",
+            ("school", m.id.to_string()),
+            json!({"code": m.code, "name": m.name}),
+        )
+        .await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Json(school_view(&m)))
     }
 
     /// A school's signing and registration settings, with each roster department's account
