@@ -1256,10 +1256,26 @@ mod tests {
         ]);
         let t = CodeTables::new(BTreeMap::new(), Some(regions));
         assert_eq!(t.region_known("410102"), Some(true), "listed exactly");
-        assert_eq!(t.region_known("410199"), Some(true), "county under a listed prefecture");
-        assert_eq!(t.region_known("419900"), Some(false), "unknown prefecture of 河南");
-        assert_eq!(t.region_known("419901"), Some(false), "county of an unknown prefecture");
-        assert_eq!(t.region_known("810101"), Some(true), "province listed without prefectures");
+        assert_eq!(
+            t.region_known("410199"),
+            Some(true),
+            "county under a listed prefecture"
+        );
+        assert_eq!(
+            t.region_known("419900"),
+            Some(false),
+            "unknown prefecture of 河南"
+        );
+        assert_eq!(
+            t.region_known("419901"),
+            Some(false),
+            "county of an unknown prefecture"
+        );
+        assert_eq!(
+            t.region_known("810101"),
+            Some(true),
+            "province listed without prefectures"
+        );
         assert_eq!(t.region_known("990000"), Some(false), "unknown province");
         assert_eq!(t.region_known("41010"), Some(false), "not six digits");
     }

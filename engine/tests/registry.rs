@@ -237,7 +237,11 @@ fn shipped_region_list_has_every_province_and_prefecture() {
         .count();
     assert_eq!(provinces, 34, "31 provinces + 台湾, 香港, 澳门");
     assert!(prefectures >= 330, "only {prefectures} prefecture codes");
-    for (code, name) in [("320100", "南京市"), ("410100", "郑州市"), ("654300", "阿勒泰地区")] {
+    for (code, name) in [
+        ("320100", "南京市"),
+        ("410100", "郑州市"),
+        ("654300", "阿勒泰地区"),
+    ] {
         assert!(
             text.contains(&format!("{code},{name}")),
             "{code} {name} missing"

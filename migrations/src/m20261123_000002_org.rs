@@ -69,7 +69,10 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite adds one column per ALTER TABLE.
         let cols = [
-            ColumnDef::new(Graduates::DirectedEmployer).string().null().to_owned(),
+            ColumnDef::new(Graduates::DirectedEmployer)
+                .string()
+                .null()
+                .to_owned(),
             ColumnDef::new(Graduates::RestorePending)
                 .boolean()
                 .not_null()
@@ -84,7 +87,10 @@ impl MigrationTrait for Migration {
                 .not_null()
                 .default(false)
                 .to_owned(),
-            ColumnDef::new(Graduates::BasicInfoNote).string().null().to_owned(),
+            ColumnDef::new(Graduates::BasicInfoNote)
+                .string()
+                .null()
+                .to_owned(),
             ColumnDef::new(Graduates::BasicInfoCheckedAt)
                 .timestamp_with_time_zone()
                 .null()
@@ -159,18 +165,42 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(EmployerWarnings::EmployerId).big_integer().not_null())
-                    .col(ColumnDef::new(EmployerWarnings::SchoolId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(EmployerWarnings::EmployerId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(EmployerWarnings::SchoolId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(EmployerWarnings::Reason).string().not_null())
-                    .col(ColumnDef::new(EmployerWarnings::Active).boolean().not_null())
-                    .col(ColumnDef::new(EmployerWarnings::MarkedBy).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(EmployerWarnings::Active)
+                            .boolean()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(EmployerWarnings::MarkedBy)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(EmployerWarnings::MarkedAt)
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(EmployerWarnings::UnmarkReason).string().null())
-                    .col(ColumnDef::new(EmployerWarnings::UnmarkedBy).big_integer().null())
+                    .col(
+                        ColumnDef::new(EmployerWarnings::UnmarkReason)
+                            .string()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(EmployerWarnings::UnmarkedBy)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(EmployerWarnings::UnmarkedAt)
                             .timestamp_with_time_zone()

@@ -366,16 +366,16 @@ fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
 }
 
 /// A JSON batch item (English keys; strings, numbers or booleans) as a raw row.
-pub fn raw_from_json(index: usize, obj: &Value) -> Result<RawRow, RowError> {
+pub fn raw_from_json(index: usize, obj: &Value) -> Result<RawRow, Box<RowError>> {
     let Some(map) = obj.as_object() else {
-        return Err(RowError {
+        return Err(Box::new(RowError {
             row: index + 1,
             candidate_no: None,
             field: String::new(),
             label: String::new(),
             code: "row_not_object".into(),
             message: format!("第{}行：应为 JSON 对象", index + 1),
-        });
+        }));
     };
     let mut raw = RawRow {
         row: index + 1,

@@ -398,6 +398,9 @@ impl AccountsApi {
         body: Json<PasswordChange>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
+        if c.role == AccountRole::Admin {
+            return Err(ApiError::forbidden("系统管理员令牌没有密码，不能修改").into());
+        }
         let acc = account::Entity::find_by_id(c.account_id)
             .one(&state.db.conn)
             .await

@@ -119,7 +119,7 @@ pub async fn import(
     state: &AppState,
     c: &Caller,
     default_school: Option<String>,
-    raws: Vec<Result<RawRow, RowError>>,
+    raws: Vec<Result<RawRow, Box<RowError>>>,
     blank_rows: usize,
     source: &str,
 ) -> ApiResult<Value> {
@@ -129,7 +129,7 @@ pub async fn import(
     let mut valid: Vec<RosterRow> = Vec::new();
     for raw in raws {
         match raw.map(|r| roster::validate(&r, snap.code_lookup())) {
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(*e),
             Ok(Err(es)) => errors.extend(es),
             Ok(Ok(v)) => valid.push(v),
         }
@@ -685,6 +685,7 @@ impl RosterApi {
         auth: Token,
         body: Json<DisputeRequest>,
     ) -> poem::Result<Json<Value>> {
+        let g = own_graduate(&state, &auth).await?;
         let note = body.note.trim().to_string();
         if note.is_empty() || note.chars().count() > 200 {
             return Err(ApiError::unprocessable(
@@ -693,7 +694,6 @@ impl RosterApi {
             )
             .into());
         }
-        let g = own_graduate(&state, &auth).await?;
         let mut am: graduate::ActiveModel = g.into();
         am.basic_info_confirmed = Set(false);
         am.basic_info_disputed = Set(true);
