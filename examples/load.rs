@@ -11,14 +11,14 @@
 //! asserts nothing about speed.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+mod support;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -75,70 +75,14 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[idx] as f64 / 1000.0
 }
 
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-async fn serve_child(argv: Vec<String>) -> anyhow::Result<()> {
-    let get = |flag: &str| {
-        argv.iter()
-            .position(|a| a == flag)
-            .and_then(|i| argv.get(i + 1).cloned())
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_writer(std::io::stderr)
-        .init();
-    let config = gradflow_server::config::Config {
-        bind: get("--bind").unwrap_or_else(|| "127.0.0.1:0".into()),
-        data_dir: get("--data-dir").unwrap_or_else(|| "./data".into()).into(),
-        database_url: get("--database-url"),
-        root: env!("CARGO_MANIFEST_DIR").into(),
-        admin_token: get("--admin-token"),
-        max_connections: 16,
-        ..Default::default()
-    };
-    gradflow_server::serve(config).await
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("__serve") {
-        return serve_child(argv).await;
+    if let Some(r) = support::serve_if_child().await {
+        return r;
     }
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let admin = format!("load-admin-{}", std::process::id());
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.arg("__serve")
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--admin-token",
-            &admin,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(url) = &args.database_url {
-        cmd.args(["--database-url", url]);
-    }
-    let mut child = cmd.spawn()?;
-    let pid = child.id().unwrap_or_default();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = String::new();
-    while let Some(line) = lines.next_line().await? {
-        if let Some(url) = line.strip_prefix("gradflow listening on ") {
-            base = url.trim().to_string();
-            break;
-        }
-    }
-    anyhow::ensure!(!base.is_empty(), "server did not start");
+    let server = support::start(args.database_url.as_deref()).await?;
+    let (pid, base, admin) = (server.pid, server.base.clone(), server.admin.clone());
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(args.clients * 2)
@@ -338,10 +282,11 @@ async fn main() -> anyhow::Result<()> {
     for sample in &s.samples {
         println!("  {sample}");
     }
-    match peak_rss_mib(pid) {
+    match support::peak_rss_mib(pid) {
         Some(m) => println!("server peak RSS: {m:.1} MiB"),
         None => println!("server peak RSS: unknown"),
     }
-    child.kill().await.ok();
+    let mut server = server;
+    server.child.kill().await.ok();
     Ok(())
 }

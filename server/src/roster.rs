@@ -194,11 +194,11 @@ pub struct FileError {
     pub message: String,
 }
 
-/// A parsed file: its rows, how many were blank, which headers were not recognised.
+/// What reading a file found besides its rows.
 #[derive(Debug)]
-pub struct ParsedFile {
+pub struct FileSummary {
     pub format: &'static str,
-    pub rows: Vec<RawRow>,
+    pub rows: usize,
     pub blank_rows: usize,
     pub ignored_columns: Vec<String>,
 }
@@ -220,55 +220,54 @@ fn header_key(h: &str) -> Option<&'static str> {
         .map(|c| c.key)
 }
 
-/// Reads a CSV or XLSX file (detected by content) into raw rows.
-pub fn parse_file(bytes: &[u8], max_rows: usize) -> Result<ParsedFile, FileError> {
-    let (format, table) = if bytes.starts_with(b"PK\x03\x04") {
-        ("xlsx", read_xlsx(bytes)?)
-    } else {
-        ("csv", read_csv(bytes)?)
-    };
-    let mut lines = table
-        .into_iter()
-        .enumerate()
-        .map(|(i, cells)| (i + 1, cells))
-        .skip_while(|(_, cells)| cells.iter().all(|c| c.trim().is_empty()));
-    let Some((_, header)) = lines.next() else {
-        return Err(FileError {
-            code: "empty_file",
-            message: "文件中没有内容".into(),
-        });
-    };
-    let keys: Vec<Option<&'static str>> = header.iter().map(|h| header_key(h)).collect();
-    let ignored_columns: Vec<String> = header
-        .iter()
-        .zip(&keys)
-        .filter(|(h, k)| k.is_none() && !h.trim().is_empty())
-        .map(|(h, _)| h.trim().to_string())
-        .collect();
-    let missing: Vec<&str> = COLUMNS
-        .iter()
-        .filter(|c| c.required && !keys.contains(&Some(c.key)))
-        .map(|c| c.header)
-        .collect();
-    if !missing.is_empty() {
-        return Err(FileError {
-            code: "missing_columns",
-            message: format!("缺少必填列：{}", missing.join("、")),
-        });
-    }
-    let mut rows = Vec::new();
-    let mut blank_rows = 0;
-    for (line, cells) in lines {
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            blank_rows += 1;
-            continue;
+/// Turns the records of a table (line number, cells) into raw rows, handing each to `on_row`
+/// as soon as it is read: the header is the first non-blank record.
+struct Rows<'f> {
+    max_rows: usize,
+    keys: Option<Vec<Option<&'static str>>>,
+    summary: FileSummary,
+    on_row: &'f mut dyn FnMut(RawRow),
+}
+
+impl Rows<'_> {
+    fn record(&mut self, line: usize, cells: Vec<String>) -> Result<(), FileError> {
+        let blank = cells.iter().all(|c| c.trim().is_empty());
+        let Some(keys) = &self.keys else {
+            if blank {
+                return Ok(());
+            }
+            let keys: Vec<Option<&'static str>> = cells.iter().map(|h| header_key(h)).collect();
+            self.summary.ignored_columns = cells
+                .iter()
+                .zip(&keys)
+                .filter(|(h, k)| k.is_none() && !h.trim().is_empty())
+                .map(|(h, _)| h.trim().to_string())
+                .collect();
+            let missing: Vec<&str> = COLUMNS
+                .iter()
+                .filter(|c| c.required && !keys.contains(&Some(c.key)))
+                .map(|c| c.header)
+                .collect();
+            if !missing.is_empty() {
+                return Err(FileError {
+                    code: "missing_columns",
+                    message: format!("缺少必填列：{}", missing.join("、")),
+                });
+            }
+            self.keys = Some(keys);
+            return Ok(());
+        };
+        if blank {
+            self.summary.blank_rows += 1;
+            return Ok(());
         }
-        if rows.len() == max_rows {
+        if self.summary.rows == self.max_rows {
             return Err(FileError {
                 code: "too_many_rows",
-                message: format!("一个文件最多 {max_rows} 行数据，请分批上传"),
+                message: format!("一个文件最多 {} 行数据，请分批上传", self.max_rows),
             });
         }
+        self.summary.rows += 1;
         let mut raw = RawRow {
             row: line,
             cells: BTreeMap::new(),
@@ -281,14 +280,46 @@ pub fn parse_file(bytes: &[u8], max_rows: usize) -> Result<ParsedFile, FileError
                 }
             }
         }
-        rows.push(raw);
+        (self.on_row)(raw);
+        Ok(())
     }
-    Ok(ParsedFile {
-        format,
-        rows,
-        blank_rows,
-        ignored_columns,
-    })
+}
+
+/// Reads a CSV or XLSX file (detected by content), handing each data row to `on_row` as it is
+/// read, so a large file is never held as rows all at once.
+pub fn read_file(
+    bytes: &[u8],
+    max_rows: usize,
+    on_row: &mut dyn FnMut(RawRow),
+) -> Result<FileSummary, FileError> {
+    let format = if bytes.starts_with(b"PK\x03\x04") {
+        "xlsx"
+    } else {
+        "csv"
+    };
+    let mut rows = Rows {
+        max_rows,
+        keys: None,
+        summary: FileSummary {
+            format,
+            rows: 0,
+            blank_rows: 0,
+            ignored_columns: Vec::new(),
+        },
+        on_row,
+    };
+    if format == "xlsx" {
+        read_xlsx(bytes, &mut rows)?;
+    } else {
+        read_csv(bytes, &mut rows)?;
+    }
+    if rows.keys.is_none() {
+        return Err(FileError {
+            code: "empty_file",
+            message: "文件中没有内容".into(),
+        });
+    }
+    Ok(rows.summary)
 }
 
 fn unsupported() -> FileError {
@@ -298,40 +329,48 @@ fn unsupported() -> FileError {
     }
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
+fn read_csv(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
     if bytes.contains(&0) {
         return Err(unsupported());
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t.to_string(),
+    let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(bytes) {
+        Ok(t) => t.into(),
         Err(_) => {
             let (t, _, bad) = encoding_rs::GBK.decode(bytes);
             if bad {
                 return Err(unsupported());
             }
-            t.into_owned()
+            t
         }
     };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| FileError {
-            code: "invalid_csv",
-            message: format!("CSV 文件格式错误：{e}"),
-        })?;
-        out.push(rec.iter().map(str::to_string).collect());
+    let mut record = csv::StringRecord::new();
+    let mut line = 0;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                line += 1;
+                rows.record(line, record.iter().map(str::to_string).collect())?;
+            }
+            Err(e) => {
+                return Err(FileError {
+                    code: "invalid_csv",
+                    message: format!("CSV 文件格式错误：{e}"),
+                })
+            }
+        }
     }
-    Ok(out)
 }
 
-fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
+fn read_xlsx(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
     use calamine::{Data, Reader, Xlsx};
-    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec()))
-        .map_err(|_| unsupported())?;
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).map_err(|_| unsupported())?;
     let range = book
         .worksheet_range_at(0)
         .ok_or_else(|| FileError {
@@ -358,11 +397,12 @@ fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, FileError> {
             Data::Error(_) => String::new(),
         }
     };
-    // Rows as the user sees them: the range may start below row 1.
+    // Row numbers as the user sees them: the range may start below row 1.
     let start = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    let mut out = vec![Vec::new(); start];
-    out.extend(range.rows().map(|r| r.iter().map(cell).collect()));
-    Ok(out)
+    for (i, r) in range.rows().enumerate() {
+        rows.record(start + i + 1, r.iter().map(cell).collect())?;
+    }
+    Ok(())
 }
 
 /// A JSON batch item (English keys; strings, numbers or booleans) as a raw row.
@@ -643,4 +683,36 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
         mobile,
         directed_employer,
     })
+}
+
+/// Rows after validation: how many came in, the valid ones, and every error of the others.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub received: usize,
+    pub valid: Vec<RosterRow>,
+    pub errors: Vec<RowError>,
+}
+
+/// Validates every row, consuming the raw rows one by one.
+pub fn check_all(
+    raws: impl IntoIterator<Item = Result<RawRow, Box<RowError>>>,
+    codes: &dyn CodeLookup,
+) -> Checked {
+    let mut out = Checked::default();
+    for raw in raws {
+        out.push(raw, codes);
+    }
+    out
+}
+
+impl Checked {
+    /// Validates one more row.
+    pub fn push(&mut self, raw: Result<RawRow, Box<RowError>>, codes: &dyn CodeLookup) {
+        self.received += 1;
+        match raw.map(|r| validate(&r, codes)) {
+            Err(e) => self.errors.push(*e),
+            Ok(Err(es)) => self.errors.extend(es),
+            Ok(Ok(v)) => self.valid.push(v),
+        }
+    }
 }

@@ -22,7 +22,7 @@ use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, school};
 use crate::error::{ApiError, ApiResult};
-use crate::roster::{self, RawRow, RosterRow, RowError};
+use crate::roster::{self, RosterRow, RowError};
 use crate::service::{react_to_event, AppState, State};
 use crate::{audit, org, scope};
 
@@ -114,26 +114,21 @@ const UPSERT_COLUMNS: [graduate::Column; 22] = [
     graduate::Column::DirectedEmployer,
 ];
 
-/// Validates and upserts rows; returns the import report.
+/// Upserts validated rows (rows that failed validation come in `errors`); returns the import
+/// report.
 pub async fn import(
     state: &AppState,
     c: &Caller,
     default_school: Option<String>,
-    raws: Vec<Result<RawRow, Box<RowError>>>,
+    checked: roster::Checked,
     blank_rows: usize,
     source: &str,
 ) -> ApiResult<Value> {
-    let snap = state.registry.snapshot();
-    let received = raws.len();
-    let mut errors: Vec<RowError> = Vec::new();
-    let mut valid: Vec<RosterRow> = Vec::new();
-    for raw in raws {
-        match raw.map(|r| roster::validate(&r, snap.code_lookup())) {
-            Err(e) => errors.push(*e),
-            Ok(Err(es)) => errors.extend(es),
-            Ok(Ok(v)) => valid.push(v),
-        }
-    }
+    let roster::Checked {
+        received,
+        valid,
+        mut errors,
+    } = checked;
     // Schools: the key's own, or by code (one query).
     let key_school = match (c.role, c.actor.school_id) {
         (AccountRole::Integrator, Some(id)) => {
@@ -148,19 +143,27 @@ pub async fn import(
         .collect();
     codes.sort();
     codes.dedup();
-    let schools: HashMap<String, school::Model> = school::Entity::find()
+    let mut school_list: Vec<school::Model> = school::Entity::find()
         .filter(school::Column::Code.is_in(codes))
         .all(&state.db.conn)
-        .await?
-        .into_iter()
-        .map(|s| (s.code.clone(), s))
+        .await?;
+    let key_index = key_school.map(|k| {
+        school_list.push(k);
+        school_list.len() - 1
+    });
+    let schools: HashMap<&str, usize> = school_list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.code.as_str(), i))
         .collect();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut placed: Vec<(RosterRow, school::Model)> = Vec::new();
+    // Each row with the index of its school in `school_list`.
+    let mut placed: Vec<(RosterRow, usize)> = Vec::new();
     for r in valid {
         let code = r.school_code.clone().or_else(|| default_school.clone());
-        let s = match (&key_school, code) {
-            (Some(k), Some(code)) if code != k.code => {
+        let key = key_index.map(|i| (i, &school_list[i]));
+        let si = match (key, code) {
+            (Some((_, k)), Some(code)) if code != k.code => {
                 errors.push(row_error(
                     &r,
                     "school_code",
@@ -170,7 +173,7 @@ pub async fn import(
                 ));
                 continue;
             }
-            (Some(k), _) => k.clone(),
+            (Some((i, _)), _) => i,
             (None, None) => {
                 errors.push(row_error(
                     &r,
@@ -181,8 +184,8 @@ pub async fn import(
                 ));
                 continue;
             }
-            (None, Some(code)) => match schools.get(&code) {
-                Some(s) => s.clone(),
+            (None, Some(code)) => match schools.get(code.as_str()) {
+                Some(i) => *i,
                 None => {
                     errors.push(row_error(
                         &r,
@@ -195,7 +198,8 @@ pub async fn import(
                 }
             },
         };
-        if !scope::covers_roster(c, &s) {
+        let s = &school_list[si];
+        if !scope::covers_roster(c, s) {
             errors.push(row_error(
                 &r,
                 "school_code",
@@ -215,7 +219,7 @@ pub async fn import(
             ));
             continue;
         }
-        placed.push((r, s));
+        placed.push((r, si));
     }
 
     let now = state.clock.now();
@@ -248,7 +252,8 @@ pub async fn import(
         let mut upserts = Vec::new();
         let mut by_id_updates = Vec::new();
         let mut reuploaded: Vec<i64> = Vec::new();
-        for (r, s) in chunk {
+        for (r, si) in chunk {
+            let s = &school_list[*si];
             let existing = by_cand
                 .get(&r.candidate_no)
                 .or_else(|| by_id.get(&(s.id, r.id_number.clone())));
@@ -439,14 +444,16 @@ impl RosterApi {
             )
             .into());
         }
-        let raws = body
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, v)| roster::raw_from_json(i, v))
-            .collect();
+        let snap = state.registry.snapshot();
+        let checked = roster::check_all(
+            body.rows
+                .iter()
+                .enumerate()
+                .map(|(i, v)| roster::raw_from_json(i, v)),
+            snap.code_lookup(),
+        );
         Ok(Json(
-            import(&state, &c, body.school_code.clone(), raws, 0, "json").await?,
+            import(&state, &c, body.school_code.clone(), checked, 0, "json").await?,
         ))
     }
 
@@ -471,21 +478,28 @@ impl RosterApi {
             .into());
         }
         let bytes = body.0;
-        let parsed = tokio::task::spawn_blocking(move || roster::parse_file(&bytes, MAX_ROWS))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::unprocessable(e.code, e.message))?;
-        let raws = parsed.rows.into_iter().map(Ok).collect();
+        let snap = state.registry.snapshot();
+        // Parsing and validating are CPU work: off the async runtime, raw rows dropped as
+        // they are validated.
+        let (checked, summary) = tokio::task::spawn_blocking(move || {
+            let mut checked = roster::Checked::default();
+            let codes = snap.code_lookup();
+            roster::read_file(&bytes, MAX_ROWS, &mut |raw| checked.push(Ok(raw), codes))
+                .map(|summary| (checked, summary))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::unprocessable(e.code, e.message))?;
         let mut report = import(
             &state,
             &c,
             school_code.0,
-            raws,
-            parsed.blank_rows,
-            parsed.format,
+            checked,
+            summary.blank_rows,
+            summary.format,
         )
         .await?;
-        report["ignored_columns"] = json!(parsed.ignored_columns);
+        report["ignored_columns"] = json!(summary.ignored_columns);
         Ok(Json(report))
     }
 
