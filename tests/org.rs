@@ -136,6 +136,26 @@ async fn accounts_and_keys(backend: Backend) {
         app.get("/api/v1/accounts", &w.graduate_tok).await.status,
         403
     );
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["department_in_roster"] == true),
+        "{list}"
+    );
+    // An account whose department left the roster (here: made by the administrator's
+    // bootstrap) is flagged in the school's list.
+    ok(&app, "/api/v1/admin/accounts", json!({"username": "old-dept", "role": "department", "province_code": "32", "school_id": 1, "department": "已撤销的系"})).await;
+    let list = app
+        .get("/api/v1/accounts?department=已撤销的系", &w.school_tok)
+        .await
+        .body;
+    assert_eq!(list["items"][0]["department_in_roster"], false, "{list}");
+    assert!(list["items"][0]["department_warning"]
+        .as_str()
+        .unwrap()
+        .contains("无法进行审核"));
 
     // Disabling ends the sessions at once.
     let r = app

@@ -183,20 +183,34 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
         }
     };
     let mut accounts: Vec<(String, account::ActiveModel)> = vec![
-        (
-            "province".into(),
-            base(
+        ("province".into(), {
+            // Province accounts start with every module (SPEC.md 1.1 defaults are for
+            // school and department accounts).
+            let mut a = base(
                 "demo-province",
                 "江苏省就业指导中心",
                 "province",
                 Some(PROVINCE.into()),
-            ),
-        ),
+            );
+            a.perm_archive = Set("rw".into());
+            a.perm_hukou = Set("rw".into());
+            a
+        }),
         ("school".into(), {
             let mut a = base(
                 "demo-school",
                 "南京大学就业指导中心",
                 "school",
+                Some(PROVINCE.into()),
+            );
+            a.school_id = Set(Some(school.id));
+            a
+        }),
+        ("employment management system (API key)".into(), {
+            let mut a = base(
+                "demo-integrator",
+                "南京大学就业管理系统",
+                "integrator",
                 Some(PROVINCE.into()),
             );
             a.school_id = Set(Some(school.id));
@@ -255,7 +269,12 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
             Some(a) => a,
             None => am.insert(db).await?,
         };
-        let token = issue_token(&state.db, acc.id, "session").await?;
+        let kind = if acc.role == "integrator" {
+            "api_key"
+        } else {
+            "session"
+        };
+        let token = issue_token(&state.db, acc.id, kind).await?;
         println!("   {label:<48} token: {token}");
     }
     println!(

@@ -348,13 +348,20 @@ fn read_csv(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return Err(unsupported());
+    }
     let mut record = csv::StringRecord::new();
-    let mut line = 0;
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                line += 1;
+                // The line the record starts on, as an editor or Excel shows it (the reader
+                // skips empty lines, so counting records would drift).
+                let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
                 rows.record(line, record.iter().map(str::to_string).collect())?;
             }
             Err(e) => {
@@ -714,5 +721,272 @@ impl Checked {
             Ok(Err(es)) => self.errors.extend(es),
             Ok(Ok(v)) => self.valid.push(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gradflow_engine::form::CodeTables;
+
+    fn codes() -> CodeTables {
+        let training = [
+            ("10", "非定向"),
+            ("21", "定向(不可网签)"),
+            ("22", "定向(可签约)"),
+            ("41", "委培(不可网签)"),
+            ("42", "委培(可签约)"),
+        ]
+        .iter()
+        .map(|(c, l)| (c.to_string(), l.to_string()))
+        .collect();
+        let regions = [
+            ("320000", "江苏省"),
+            ("320100", "南京市"),
+            ("320106", "鼓楼区"),
+        ]
+        .iter()
+        .map(|(c, l)| (c.to_string(), l.to_string()))
+        .collect();
+        CodeTables::new(
+            BTreeMap::from([("training_mode".to_string(), training)]),
+            Some(regions),
+        )
+    }
+
+    fn read(bytes: &[u8]) -> Result<(Vec<RawRow>, FileSummary), FileError> {
+        let mut rows = Vec::new();
+        let summary = read_file(bytes, 10, &mut |r| rows.push(r))?;
+        Ok((rows, summary))
+    }
+
+    const HEADER: &str = "考生号,姓名,身份证号,学历,培养方式,院系,专业,届别";
+
+    #[test]
+    fn gbk_csv_as_excel_saves_it() {
+        let text = format!(
+            "{HEADER}\n26320102150001,张三,11010519491231002X,本科,10,计算机系,软件工程,2027\n"
+        );
+        let (gbk, _, bad) = encoding_rs::GBK.encode(&text);
+        assert!(!bad);
+        assert!(std::str::from_utf8(&gbk).is_err(), "really GBK");
+        let (rows, summary) = read(&gbk).unwrap();
+        assert_eq!(summary.format, "csv");
+        assert_eq!(rows[0].cells["name"], "张三");
+        assert_eq!(rows[0].cells["department"], "计算机系");
+        let v = validate(&rows[0], &codes()).unwrap();
+        assert_eq!(
+            (v.row, v.cohort, v.education_level.as_str()),
+            (2, 2027, "本科")
+        );
+    }
+
+    #[test]
+    fn headers_blank_rows_and_row_numbers() {
+        // Leading blank lines, a starred header with full-width parentheses, an English key,
+        // an unknown column, blank rows between data rows.
+        let text =
+            ",,\n\n考生号*,姓名,身份证号,学历,培养方式,院系,专业,届别,定向（委培）单位,备注\n\
+             26320102150001,张三,11010519491231002X,本科,10,计算机系,软件工程,2027,,x\n\
+             ,,,,,,,,,\n\
+             26320102150002,李四,320102200001011238,硕士,22,计算机系,软件工程,2027,,\n";
+        let (rows, summary) = read(text.as_bytes()).unwrap();
+        assert_eq!(summary.blank_rows, 1);
+        assert_eq!(summary.ignored_columns, ["定向（委培）单位", "备注"]);
+        assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [4, 6]);
+        let header =
+            "candidate_no,name,id_number,education_level,training_mode,department,major,cohort";
+        let (rows, _) = read(
+            format!("{header}\n26320102150001,张三,11010519491231002X,31,10,系,专业,2027")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            validate(&rows[0], &codes()).unwrap().education_level,
+            "本科"
+        );
+    }
+
+    #[test]
+    fn file_level_refusals() {
+        assert_eq!(read(b"").unwrap_err().code, "empty_file");
+        assert_eq!(read(b"\n,,\n").unwrap_err().code, "empty_file");
+        let e = read("姓名,院系\n张三,系\n".as_bytes()).unwrap_err();
+        assert_eq!(e.code, "missing_columns");
+        assert!(
+            e.message.contains("考生号") && e.message.contains("专业"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            read(b"\x89PNG\r\n\x1a\n\0\0").unwrap_err().code,
+            "unsupported_file"
+        );
+        assert_eq!(
+            read(&[0x01, 0x02, 0x7f, 0x1b]).unwrap_err().code,
+            "unsupported_file"
+        );
+        let many: String =
+            std::iter::once(HEADER.to_string())
+                .chain((0..11).map(|i| {
+                    format!("2632010215{i:04},张三,11010519491231002X,本科,10,系,专业,2027")
+                }))
+                .collect::<Vec<_>>()
+                .join("\n");
+        assert_eq!(read(many.as_bytes()).unwrap_err().code, "too_many_rows");
+        // A corrupt ZIP is not a workbook.
+        assert_eq!(
+            read(b"PK\x03\x04garbage").unwrap_err().code,
+            "unsupported_file"
+        );
+    }
+
+    fn raw(cells: &[(&str, &str)]) -> RawRow {
+        let mut r = RawRow {
+            row: 7,
+            cells: BTreeMap::new(),
+        };
+        for (k, v) in [
+            ("candidate_no", "26320102150001"),
+            ("name", "张三"),
+            ("id_number", "11010519491231002x"),
+            ("education_level", "本科"),
+            ("training_mode", "10"),
+            ("department", "计算机系"),
+            ("major", "软件工程"),
+            ("cohort", "2027"),
+        ]
+        .iter()
+        .chain(cells)
+        {
+            if v.is_empty() {
+                r.cells.remove(*k);
+            } else {
+                r.cells.insert(k.to_string(), v.to_string());
+            }
+        }
+        r
+    }
+
+    fn codes_of(cells: &[(&str, &str)]) -> Vec<(String, String)> {
+        match validate(&raw(cells), &codes()) {
+            Ok(_) => Vec::new(),
+            Err(es) => es.into_iter().map(|e| (e.field, e.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_rule_passes_and_fails() {
+        let ok = validate(&raw(&[]), &codes()).unwrap();
+        assert_eq!(ok.id_number, "11010519491231002X", "upper-cased");
+        let pair = |f: &str, c: &str| vec![(f.to_string(), c.to_string())];
+        assert_eq!(
+            codes_of(&[("candidate_no", "2632010215000")]),
+            pair("candidate_no", "candidate_no_format")
+        );
+        assert_eq!(
+            codes_of(&[("id_number", "110105194912310021")]),
+            pair("id_number", "id_number_checksum")
+        );
+        assert_eq!(codes_of(&[("name", "")]), pair("name", "required"));
+        assert_eq!(
+            codes_of(&[("name", &"名".repeat(51))]),
+            pair("name", "too_long")
+        );
+        assert_eq!(
+            codes_of(&[("school_code", "1028")]),
+            pair("school_code", "school_code_format")
+        );
+        assert_eq!(
+            codes_of(&[("education_level", "小学")]),
+            pair("education_level", "unknown_code")
+        );
+        assert_eq!(
+            codes_of(&[("gender", "未知")]),
+            pair("gender", "invalid_choice")
+        );
+        assert!(codes_of(&[("gender", "2")]).is_empty());
+        assert_eq!(
+            codes_of(&[("training_mode", "99")]),
+            pair("training_mode", "unknown_code")
+        );
+        assert!(codes_of(&[("training_mode", "22 定向(可签约)")]).is_empty());
+        assert_eq!(
+            codes_of(&[("origin_region", "329900")]),
+            pair("origin_region", "unknown_region")
+        );
+        assert!(codes_of(&[("origin_region", "320106 鼓楼区")]).is_empty());
+        assert_eq!(
+            codes_of(&[("enrolment_date", "2023-02-30")]),
+            pair("enrolment_date", "invalid_date")
+        );
+        assert_eq!(
+            codes_of(&[
+                ("enrolment_date", "2027.09.01"),
+                ("graduation_date", "20270630")
+            ]),
+            pair("graduation_date", "out_of_range")
+        );
+        assert_eq!(codes_of(&[("cohort", "27")]), pair("cohort", "invalid_int"));
+        assert_eq!(codes_of(&[("cohort", "")]), pair("cohort", "required"));
+        let from_graduation = validate(
+            &raw(&[("cohort", ""), ("graduation_date", "2028/06/30")]),
+            &codes(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                from_graduation.cohort,
+                from_graduation.graduation_date.as_deref()
+            ),
+            (2028, Some("2028-06-30"))
+        );
+        assert_eq!(
+            codes_of(&[("archive_in_school", "也许")]),
+            pair("archive_in_school", "invalid_choice")
+        );
+        assert!(
+            validate(&raw(&[("hukou_in_school", "Y")]), &codes())
+                .unwrap()
+                .hukou_in_school
+        );
+        assert_eq!(codes_of(&[("email", "a@")]), pair("email", "email_format"));
+        assert_eq!(
+            codes_of(&[("mobile", "12800138000")]),
+            pair("mobile", "mobile_format")
+        );
+        assert_eq!(
+            codes_of(&[("training_mode", "41")]),
+            pair("directed_employer", "required")
+        );
+        assert!(
+            codes_of(&[("training_mode", "21"), ("directed_employer", "某县教育局")]).is_empty()
+        );
+        // Several errors of one row come together, each naming its row and field.
+        let errs = validate(&raw(&[("mobile", "1"), ("email", "x")]), &codes()).unwrap_err();
+        assert_eq!(errs.len(), 2);
+        assert!(errs[0].message.starts_with("第7行 "), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn json_rows_accept_numbers_and_booleans() {
+        let v = serde_json::json!({"candidate_no": 26320102150001u64, "name": "张三", "id_number": "11010519491231002X",
+            "education_level": "本科", "training_mode": 10, "department": "系", "major": "专业", "cohort": 2027,
+            "hukou_in_school": true, "archive_in_school": false});
+        let r = raw_from_json(0, &v).unwrap();
+        let row = validate(&r, &codes()).unwrap();
+        assert_eq!(
+            (
+                row.row,
+                row.candidate_no.as_str(),
+                row.training_mode.as_str()
+            ),
+            (1, "26320102150001", "10")
+        );
+        assert!(row.hukou_in_school && !row.archive_in_school);
+        assert_eq!(
+            raw_from_json(4, &serde_json::json!([1])).unwrap_err().row,
+            5
+        );
     }
 }

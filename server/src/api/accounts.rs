@@ -246,11 +246,40 @@ impl AccountsApi {
             .paginate(&state.db.conn, per_page);
         let total = pager.num_items().await.map_err(ApiError::from)?;
         let items = pager.fetch_page(page - 1).await.map_err(ApiError::from)?;
+        // Department accounts whose name is not (or no longer) a roster department cannot
+        // review: say so on each (one query per school on the page).
+        let mut roster: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        for a in items.iter().filter(|a| a.role == "department") {
+            if let Some(s) = a.school_id {
+                if let std::collections::hash_map::Entry::Vacant(e) = roster.entry(s) {
+                    e.insert(org::roster_departments(&state.db, s).await?);
+                }
+            }
+        }
+        let views: Vec<Value> = items
+            .iter()
+            .map(|a| {
+                let mut v = account_view(a);
+                if a.role == "department" {
+                    let ok = a
+                        .school_id
+                        .and_then(|s| roster.get(&s))
+                        .zip(a.department.as_ref())
+                        .is_some_and(|(names, d)| names.contains(d));
+                    v["department_in_roster"] = json!(ok);
+                    if !ok {
+                        v["department_warning"] =
+                            json!("该院系账号的院系名称与学生名单中的院系名称不一致，无法进行审核");
+                    }
+                }
+                v
+            })
+            .collect();
         Ok(Json(json!({
             "total": total,
             "page": page,
             "per_page": per_page,
-            "items": items.iter().map(account_view).collect::<Vec<_>>(),
+            "items": views,
         })))
     }
 

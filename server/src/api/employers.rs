@@ -365,7 +365,13 @@ impl EmployersApi {
             }
             None => am.insert(&txn).await,
         }
-        .map_err(ApiError::from)?;
+        .map_err(|e| match e.sql_err() {
+            // Two reviewers of one school marking at the same moment: one wins.
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ApiError::conflict("conflict", "该单位刚被本校其他用户标记，请刷新后重试")
+            }
+            _ => ApiError::from(e),
+        })?;
         audit::record(
             &txn,
             &c,
