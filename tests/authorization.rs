@@ -302,6 +302,13 @@ async fn table(backend: Backend) {
             "*=401",
         ),
         r(
+            "POST",
+            "/api/v1/auth/graduate-sessions",
+            "/api/v1/auth/graduate-sessions".into(),
+            Some(json!({"candidate_no": "00000000000000"})),
+            "admin,int=404 anon=401 *=403",
+        ),
+        r(
             "PUT",
             "/api/v1/me/password",
             "/api/v1/me/password".into(),

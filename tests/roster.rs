@@ -460,6 +460,48 @@ async fn invalid_and_restore(backend: Backend) {
 async fn first_login_and_cohorts(backend: Backend) {
     let app = spawn_on(backend, AppOptions::default()).await;
     let w = world(&app, "school").await;
+
+    // Graduates sign in through the identity provider, whose key vouches for them.
+    let key = api_key(&app, &w).await;
+    let body = json!({"candidate_no": "26320102150001"});
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/graduate-sessions",
+            &w.school_tok,
+            body.clone()
+        )
+        .await
+        .status,
+        403
+    );
+    let r = app
+        .post(
+            "/api/v1/auth/graduate-sessions",
+            &key,
+            json!({"candidate_no": "26320102159999"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = app
+        .post("/api/v1/auth/graduate-sessions", &key, body.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sso_tok = r.body["token"].as_str().unwrap().to_string();
+    let account_id = r.body["account_id"].clone();
+    assert!(r.body["expires_at"].is_string());
+    let me = app.get("/api/v1/me/basic-info", &sso_tok).await;
+    assert_eq!(
+        (me.status, me.body["candidate_no"].as_str()),
+        (200, Some("26320102150001")),
+        "{}",
+        me.text
+    );
+    let again = app.post("/api/v1/auth/graduate-sessions", &key, body).await;
+    assert_eq!(
+        again.body["account_id"], account_id,
+        "one account per graduate"
+    );
+
     let r = app.get("/api/v1/me/basic-info", &w.graduate_tok).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["needs_check"], true);

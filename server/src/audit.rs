@@ -2,7 +2,7 @@
 //! warning employers. Written in the same transaction as the change it records.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, Set};
 use serde_json::Value;
 
 use crate::auth::Caller;
@@ -31,5 +31,19 @@ pub async fn record<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
+    Ok(())
+}
+
+/// Records the act in its transaction, then commits it: the change and its record land together.
+pub async fn commit(
+    txn: DatabaseTransaction,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: &str,
+    target: (&str, String),
+    detail: Value,
+) -> ApiResult<()> {
+    record(&txn, caller, now, action, target, detail).await?;
+    txn.commit().await?;
     Ok(())
 }

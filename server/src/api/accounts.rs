@@ -363,8 +363,8 @@ impl AccountsApi {
         .insert(&txn)
         .await
         .map_err(unique_username)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "account.create",
@@ -372,7 +372,6 @@ impl AccountsApi {
             account_view(&m),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(account_view(&m)))
     }
 
@@ -400,8 +399,8 @@ impl AccountsApi {
                 .await
                 .map_err(ApiError::from)?;
         }
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             if body.active {
@@ -413,7 +412,6 @@ impl AccountsApi {
             json!({}),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         state.auth.forget_all();
         Ok(Json(account_view(&m)))
     }
@@ -574,8 +572,8 @@ impl AccountsApi {
         let mut am: account::ActiveModel = target.into();
         am.active = Set(false);
         let m = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "api_key.revoke",
@@ -583,7 +581,6 @@ impl AccountsApi {
             json!({}),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         state.auth.forget_all();
         Ok(Json(key_view(&m)))
     }

@@ -372,8 +372,8 @@ impl EmployersApi {
             }
             _ => ApiError::from(e),
         })?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "warning.mark",
@@ -381,7 +381,6 @@ impl EmployersApi {
             json!({"reason": reason}),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(
             views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
         ))
@@ -416,8 +415,8 @@ impl EmployersApi {
         am.unmarked_by = Set(Some(c.account_id));
         am.unmarked_at = Set(Some(now));
         am.update(&txn).await.map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "warning.unmark",
@@ -425,7 +424,6 @@ impl EmployersApi {
             json!({"reason": reason}),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(
             views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
         ))

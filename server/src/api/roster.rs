@@ -524,8 +524,8 @@ impl RosterApi {
             am.removed_at = Set(Some(now));
             am.restore_pending = Set(false);
             am.update(&txn).await.map_err(ApiError::from)?;
-            audit::record(
-                &txn,
+            audit::commit(
+                txn,
                 &c,
                 now,
                 "roster.delete",
@@ -533,7 +533,6 @@ impl RosterApi {
                 json!({"candidate_no": g.candidate_no}),
             )
             .await?;
-            txn.commit().await.map_err(ApiError::from)?;
         }
         // Idempotent: a repeated delete re-delivers the event to anything still in flight.
         let invalidated = react_to_event(&state, g.id, "graduate.removed").await?;

@@ -401,8 +401,8 @@ impl SettingsApi {
         am.archive_enabled = Set(body.archive_enabled.unwrap_or(p.archive_enabled));
         am.hukou_enabled = Set(body.hukou_enabled.unwrap_or(p.hukou_enabled));
         let m = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "province.settings",
@@ -410,7 +410,6 @@ impl SettingsApi {
             province_view(&m),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(province_view(&m)))
     }
 
@@ -504,8 +503,8 @@ impl SettingsApi {
             }
         }
         .map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "school.upsert",
@@ -513,7 +512,6 @@ impl SettingsApi {
             json!({"code": m.code, "name": m.name}),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(school_view(&m)))
     }
 
@@ -601,8 +599,8 @@ impl SettingsApi {
         am.handler_info = Set(handler.to_string());
         am.settings_saved = Set(true);
         let m = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             "school.settings.signing",
@@ -610,7 +608,6 @@ impl SettingsApi {
             school_view(&m)["signing"].clone(),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(school_view(&m)))
     }
 
@@ -667,8 +664,8 @@ impl SettingsApi {
             }
         }
         let saved = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::record(
-            &txn,
+        audit::commit(
+            txn,
             &c,
             now,
             &format!("school.settings.{}", org::module_key(m)),
@@ -676,7 +673,6 @@ impl SettingsApi {
             school_view(&saved)[org::module_key(m)].clone(),
         )
         .await?;
-        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(school_view(&saved)))
     }
 }
