@@ -541,6 +541,21 @@ async fn table(backend: Backend) {
             Some(json!({"note": ""})),
             "g1=422 anon=401 *=403",
         ),
+        // Uploads: anyone signed in but integrators; files only to their owner (or admin).
+        r(
+            "POST",
+            "/api/v1/uploads",
+            "/api/v1/uploads".into(),
+            None,
+            "int=403 anon=401 *=422",
+        ),
+        r(
+            "GET",
+            "/api/v1/uploads/{id}",
+            "/api/v1/uploads/00000000-0000-4000-8000-000000000000".into(),
+            None,
+            "anon=401 *=404",
+        ),
         // Last: logging out ends each caller's session.
         r(
             "POST",

@@ -15,6 +15,7 @@ pub mod roster;
 pub mod scope;
 pub mod service;
 pub mod store;
+pub mod uploads;
 pub mod warnings;
 pub mod workers;
 

@@ -10,6 +10,7 @@ pub mod flows;
 pub mod roster;
 pub mod settings;
 pub mod tasks;
+pub mod uploads;
 
 use poem::web::Data;
 use poem_openapi::auth::Bearer;
@@ -42,6 +43,8 @@ pub enum Tag {
     Codes,
     /// The graduate roster and the graduate's basic-info check.
     Roster,
+    /// File uploads.
+    Uploads,
 }
 
 /// A bearer token of an account (or the administrator's token).
@@ -94,6 +97,7 @@ pub type Apis = (
     employers::EmployersApi,
     codes::CodesApi,
     roster::RosterApi,
+    uploads::UploadsApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -110,6 +114,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             employers::EmployersApi,
             codes::CodesApi,
             roster::RosterApi,
+            uploads::UploadsApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

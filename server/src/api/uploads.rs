@@ -1,0 +1,109 @@
+//! Uploading files (stamped agreements, termination letters, proof): checked by content, size
+//! limited, large images compressed; stored under the data directory with their SHA-256.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json, Response};
+use poem_openapi::OpenApi;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{caller, Tag, Token};
+use crate::auth::AccountRole;
+use crate::entity::upload;
+use crate::error::ApiError;
+use crate::service::State;
+use crate::uploads;
+
+fn view(u: &upload::Model) -> Value {
+    json!({
+        "id": u.id,
+        "content_type": u.content_type,
+        "size": u.size,
+        "sha256": u.sha256,
+        "created_at": u.created_at.to_rfc3339(),
+    })
+}
+
+pub struct UploadsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Uploads")]
+impl UploadsApi {
+    /// Upload a file as the request body (`application/octet-stream`). `purpose=image` (the
+    /// default) accepts png and jpg; `purpose=evidence` also mp3, mp4 and zip. The type is read
+    /// from the content; at most 20 MB; images over 300 KB are compressed. Answers the id to put
+    /// in a form's file field.
+    #[oai(path = "/uploads", method = "post")]
+    async fn upload(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        purpose: Query<Option<String>>,
+        body: Binary<Vec<u8>>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        if c.role == AccountRole::Integrator {
+            return Err(ApiError::forbidden("接口密钥不能上传文件").into());
+        }
+        let purpose = purpose.0.unwrap_or_else(|| "image".into());
+        if purpose != "image" && purpose != "evidence" {
+            return Err(ApiError::unprocessable(
+                "invalid_purpose",
+                "purpose：只能是 image（图片）或 evidence（证明材料）",
+            )
+            .into());
+        }
+        let bytes = body.0;
+        let (kind, stored) = tokio::task::spawn_blocking(move || uploads::accept(&purpose, bytes))
+            .await
+            .map_err(ApiError::internal)??;
+        let id = uuid::Uuid::new_v4().to_string();
+        let dir = state.config.data_dir.join("uploads");
+        let path = dir.join(format!("{id}.{}", kind.ext()));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::fs::write(&path, &stored)
+            .await
+            .map_err(ApiError::internal)?;
+        let m = upload::ActiveModel {
+            id: Set(id),
+            account_id: Set(c.account_id),
+            content_type: Set(kind.mime().into()),
+            size: Set(stored.len() as i64),
+            sha256: Set(hex::encode(Sha256::digest(&stored))),
+            path: Set(format!(
+                "uploads/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )),
+            created_at: Set(state.clock.now()),
+        }
+        .insert(&state.db.conn)
+        .await
+        .map_err(ApiError::from)?;
+        Ok(Json(view(&m)))
+    }
+
+    /// Download an upload: its uploader and the administrator. (Reviewers reach the files of
+    /// the items they review through those items.)
+    #[oai(path = "/uploads/:id", method = "get")]
+    async fn download(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<String>,
+    ) -> poem::Result<Response<Binary<Vec<u8>>>> {
+        let c = caller(&state, &auth).await?;
+        let u = upload::Entity::find_by_id(id.0.clone())
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|u| c.role == AccountRole::Admin || u.account_id == c.account_id)
+            .ok_or_else(|| ApiError::not_found("文件不存在"))?;
+        let bytes = tokio::fs::read(state.config.data_dir.join(&u.path))
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Response::new(Binary(bytes)).header("content-type", u.content_type.clone()))
+    }
+}
