@@ -361,7 +361,11 @@ pub fn available_actions(
             }
         }
     }
+    let reviewed = inst.review.as_ref().is_some_and(|p| p.index > 0);
     for (name, a) in &st.actions {
+        if a.until_reviewed && reviewed {
+            continue;
+        }
         if a.roles
             .iter()
             .any(|r| *r != Role::System && actor_matches(*r, actor, &inst.parties))
@@ -803,6 +807,12 @@ pub fn apply(
                 .map(|r| role_label(*r))
                 .collect::<Vec<_>>()
                 .join("、")
+        )));
+    }
+    if a.until_reviewed && inst.review.as_ref().is_some_and(|p| p.index > 0) {
+        return Err(EngineError::Denied(format!(
+            "已有审核人员处理过该申请，不能再{}",
+            a.label
         )));
     }
     let form = form_of(def, &a.form)?;

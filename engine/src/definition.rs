@@ -283,6 +283,10 @@ pub struct ActionDef {
     pub target: String,
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+    /// In a review state: available only until the first reviewer decided (withdraw or edit
+    /// "before any reviewer acted", SPEC.md 4).
+    #[serde(default)]
+    pub until_reviewed: bool,
 }
 
 /// A timer of a state: when the state has lasted `after`, the system takes `action`.

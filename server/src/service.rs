@@ -246,6 +246,78 @@ fn require_active(f: &Facts, now: chrono::DateTime<chrono::Utc>) -> ApiResult<()
     Ok(())
 }
 
+/// The form of `action` taken in `state` (`start` for a new instance), if it has one.
+fn action_form<'d>(
+    def: &'d gradflow_engine::definition::Definition,
+    state: Option<&str>,
+    action: &str,
+) -> Option<&'d gradflow_engine::form::Form> {
+    let name = match state {
+        None => def.start.form.as_ref()?,
+        Some(s) => def.state(s)?.actions.get(action)?.form.as_ref()?,
+    };
+    def.forms.get(name)
+}
+
+/// File fields must name uploads the acting account made, of an accepted type and size
+/// (SPEC.md 6.3); the engine only sees ids.
+async fn check_uploads(
+    state: &AppState,
+    form: Option<&gradflow_engine::form::Form>,
+    input: &Value,
+    actor: &Actor,
+) -> ApiResult<()> {
+    use gradflow_engine::form::{FieldError, FieldKind};
+    let Some(form) = form else { return Ok(()) };
+    let mut errors = Vec::new();
+    for f in &form.fields {
+        let FieldKind::File { accept, max_kb } = &f.kind else {
+            continue;
+        };
+        let Some(id) = input.get(&f.name).and_then(Value::as_str) else {
+            continue;
+        };
+        let err = |code: &str, problem: String| FieldError {
+            field: f.name.clone(),
+            label: f.label.clone(),
+            code: code.into(),
+            message: format!("{}：{problem}", f.label),
+        };
+        let up = crate::entity::upload::Entity::find_by_id(id.trim().to_string())
+            .one(&state.db.conn)
+            .await?
+            .filter(|u| u.account_id == actor.account_id);
+        let Some(up) = up else {
+            errors.push(err(
+                "upload_not_found",
+                "文件不存在或不是你上传的，请重新上传".into(),
+            ));
+            continue;
+        };
+        let ext = up.path.rsplit('.').next().unwrap_or_default();
+        let allowed = accept.is_empty()
+            || accept
+                .iter()
+                .any(|a| crate::uploads::Kind::from_ext(a).map(|k| k.ext()) == Some(ext));
+        if !allowed {
+            errors.push(err(
+                "upload_type",
+                format!("只能上传 {} 格式的文件", accept.join("、")),
+            ));
+        } else if max_kb.is_some_and(|kb| up.size as u64 > kb * 1024) {
+            errors.push(err(
+                "upload_too_large",
+                format!("文件不能超过 {} KB", max_kb.unwrap_or_default()),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
 /// The province's parameter overrides for a definition key.
 async fn province_overrides(db: &Db, province: &str, key: &str) -> ApiResult<Map<String, Value>> {
     let row = province_param::Entity::find_by_id((province.to_string(), key.to_string()))
@@ -313,6 +385,22 @@ pub async fn start(
         employer_id,
         initiator: caller.actor.party(),
     };
+    // Uploads are checked for those who may start at all (the engine answers the others).
+    if def
+        .def
+        .start
+        .roles
+        .iter()
+        .any(|r| apply::actor_matches(*r, &caller.actor, &parties))
+    {
+        check_uploads(
+            state,
+            action_form(&def.def, None, "start"),
+            input,
+            &caller.actor,
+        )
+        .await?;
+    }
     let now = state.clock.now();
     let ctx = Ctx {
         actor: &caller.actor,
@@ -402,6 +490,25 @@ pub async fn transition(
     action: &str,
     input: &Value,
 ) -> ApiResult<instance::Model> {
+    let parties = store::parties_of(row);
+    let allowed = def
+        .def
+        .state(&row.state)
+        .and_then(|s| s.actions.get(action))
+        .is_some_and(|a| {
+            a.roles
+                .iter()
+                .any(|r| apply::actor_matches(*r, actor, &parties))
+        });
+    if allowed {
+        check_uploads(
+            state,
+            action_form(&def.def, Some(&row.state), action),
+            input,
+            actor,
+        )
+        .await?;
+    }
     let stored = step(state, snap, def, actor, row, action, |ctx, inst| {
         apply::apply(&def.def, ctx, inst, action, input).map(Some)
     })
