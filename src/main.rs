@@ -51,6 +51,9 @@ enum Command {
         /// Receiver of outbox messages (notifications and sync).
         #[arg(long, env = "GRADFLOW_WEBHOOK_URL")]
         webhook_url: Option<String>,
+        /// The address users reach the service at; prefixes links sent by SMS.
+        #[arg(long, env = "GRADFLOW_PUBLIC_URL")]
+        public_url: Option<String>,
         /// First outbox retry delay in milliseconds (doubles per failure, at most 10 minutes).
         #[arg(long, default_value_t = 1000)]
         outbox_retry_base_ms: u64,
@@ -99,6 +102,7 @@ async fn main() -> ExitCode {
             test_clock,
             admin_token,
             webhook_url,
+            public_url,
             outbox_retry_base_ms,
             worker_interval_ms,
             max_connections,
@@ -113,6 +117,7 @@ async fn main() -> ExitCode {
                 demo,
                 test_clock,
                 admin_token,
+                public_url: public_url.unwrap_or_default(),
                 webhook_url,
                 outbox_retry_base_ms,
                 worker_interval_ms,

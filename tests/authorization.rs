@@ -192,6 +192,65 @@ async fn table(backend: Backend) {
             None,
             "admin,p32,s1,s1_ro,d1,g1,e1=200 s1_none=403 anon=401 *=404",
         ),
+        // Documents and files: only who sees the instance learns whether it has one.
+        r(
+            "GET",
+            "/api/v1/instances/{id}/documents/{name}",
+            format!("/api/v1/instances/{inst}/documents/e_agreement"),
+            None,
+            "s1_none=403 anon=401 *=404",
+        ),
+        r(
+            "GET",
+            "/api/v1/instances/{id}/files/{field}",
+            format!("/api/v1/instances/{inst}/files/stamped_image"),
+            None,
+            "s1_none=403 anon=401 *=404",
+        ),
+        r(
+            "GET",
+            "/api/v1/instances/{id}/review",
+            format!("/api/v1/instances/{inst}/review"),
+            None,
+            "admin,p32,s1,s1_ro,d1=200 g1,e1,e2,int,s1_none=403 anon=401 *=404",
+        ),
+        // Only the reviewer of the current level (the school here) pulls the latest roster data.
+        r(
+            "POST",
+            "/api/v1/instances/{id}/refresh-student",
+            format!("/api/v1/instances/{inst}/refresh-student"),
+            Some(json!({})),
+            "s1=200 admin,p32,s1_ro,s1_none,d1,g1,e1=403 anon=401 *=404",
+        ),
+        // Employer links need no account; an unknown token is simply not found.
+        r(
+            "GET",
+            "/api/v1/links/{token}",
+            "/api/v1/links/0123456789abcdef".into(),
+            None,
+            "*=404",
+        ),
+        r(
+            "GET",
+            "/api/v1/links/{token}/document",
+            "/api/v1/links/0123456789abcdef/document".into(),
+            None,
+            "*=404",
+        ),
+        r(
+            "POST",
+            "/api/v1/links/{token}/upload",
+            "/api/v1/links/0123456789abcdef/upload".into(),
+            None,
+            "*=404",
+        ),
+        r(
+            "GET",
+            "/api/v1/lists/{list}",
+            "/api/v1/lists/signing".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+        ),
         r(
             "GET",
             "/api/v1/instances",

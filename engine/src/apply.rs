@@ -411,11 +411,19 @@ fn validate(
     form: &Form,
     input: &Value,
     tables: &dyn CodeLookup,
+    partial: bool,
 ) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
     let input = if input.is_null() {
         Value::Object(Map::new())
     } else {
         input.clone()
+    };
+    let relaxed;
+    let form = if partial {
+        relaxed = form.without_presence_rules();
+        &relaxed
+    } else {
+        form
     };
     match form.validate(&input, tables) {
         Ok(v) => Ok((v.values, v.warnings)),
@@ -657,11 +665,11 @@ pub fn start(
         )));
     }
     let form = form_of(def, &def.start.form)?;
-    let (values, warnings) = validate(&form, input, ctx.tables)?;
+    let (values, warnings) = validate(&form, input, ctx.tables, def.start.partial)?;
     let params_v = Value::Object(params.clone());
     let input_v = Value::Object(values.clone());
     run_guard(ctx, &def.start.guard, &input_v, &json!({}), &params_v)?;
-    let entry = enter(def, &def.start.target, ctx.facts)?;
+    let entry = enter(def, def.start.target_for(ctx.actor.role), ctx.facts)?;
     finish(
         def,
         ctx,
@@ -726,7 +734,7 @@ pub fn apply(
             _ => review.return_.as_ref().ok_or_else(not_available)?,
         };
         let form = review_form(review, action);
-        let (values, warnings) = validate(&form, input, ctx.tables)?;
+        let (values, warnings) = validate(&form, input, ctx.tables, false)?;
         let decision = Decision {
             level,
             decision: action.to_string(),
@@ -816,7 +824,7 @@ pub fn apply(
         )));
     }
     let form = form_of(def, &a.form)?;
-    let (values, warnings) = validate(&form, input, ctx.tables)?;
+    let (values, warnings) = validate(&form, input, ctx.tables, a.partial)?;
     let vars_v = Value::Object(inst.vars.clone());
     run_guard(
         ctx,

@@ -241,8 +241,26 @@ pub enum EffectDef {
     },
     /// Render a document from a template and keep it with the instance.
     Render { template: String, document: String },
-    /// Emit an event that other flows may react to.
-    Emit { event: String },
+    /// Emit an event that other flows may react to. Without `to` it goes (through the outbox)
+    /// to every instance of the graduate; with `to` (a variable holding an instance id, e.g.
+    /// `agreement_id`) it is delivered to that instance in the same transaction.
+    Emit {
+        event: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// Issue a single-use link with which someone without an account (an employer invited
+    /// by SMS) takes `action` (a `system` action of the target state) within `ttl`. The link
+    /// is shown to the notifications of the same transition as `{{link}}`.
+    Link {
+        action: String,
+        #[serde(default = "default_link_ttl")]
+        ttl: String,
+    },
+}
+
+fn default_link_ttl() -> String {
+    "7d".to_string()
 }
 
 /// serde_yaml reads externally tagged enums only from YAML tags (`!notify`); effects are
@@ -266,6 +284,11 @@ pub enum Recipient {
     School,
     Department,
     Initiator,
+    /// The employer's contact person by SMS: the mobile in `helper_mobile`, else `contact_mobile`.
+    EmployerContact,
+    /// The other party of a two-party request: the employer when the graduate started the
+    /// instance, else the graduate.
+    Counterpart,
 }
 
 /// An action of a state.
@@ -287,6 +310,9 @@ pub struct ActionDef {
     /// "before any reviewer acted", SPEC.md 4).
     #[serde(default)]
     pub until_reviewed: bool,
+    /// A draft save (暂存): the form's presence rules are not enforced, formats still are.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A timer of a state: when the state has lasted `after`, the system takes `action`.
@@ -356,6 +382,21 @@ pub struct StateDef {
     pub timers: Vec<TimerDef>,
     #[serde(default)]
     pub review: Option<ReviewDef>,
+    /// Selected by default in the status filter of the flow's management list (SPEC.md 5).
+    #[serde(default)]
+    pub list_default: bool,
+}
+
+/// A flow that acts on an instance holding a slot (a termination acts on the graduate's
+/// valid agreement): the holder's id goes into `var`, its employer becomes the employer party.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartOn {
+    pub slot: String,
+    /// The variable receiving the holder's instance id.
+    pub var: String,
+    /// Shown when the graduate holds no such slot.
+    pub missing: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -367,8 +408,26 @@ pub struct StartDef {
     #[serde(default)]
     pub guard: Option<String>,
     pub target: String,
+    /// A different first state by the starter's role (e.g. who must answer next).
+    #[serde(default)]
+    pub target_by_role: IndexMap<Role, String>,
+    #[serde(default)]
+    pub on: Option<StartOn>,
+    /// The start saves a draft: presence rules are not enforced.
+    #[serde(default)]
+    pub partial: bool,
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+}
+
+impl StartDef {
+    /// The first state for a starter of `role`.
+    pub fn target_for(&self, role: Role) -> &str {
+        self.target_by_role
+            .get(&role)
+            .map(String::as_str)
+            .unwrap_or(&self.target)
+    }
 }
 
 /// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).
@@ -573,6 +632,20 @@ impl Definition {
         };
         check_form(&self.start.form, "start", &mut errs);
         check_target(&self.start.target, "start", &mut errs);
+        for (role, t) in &self.start.target_by_role {
+            check_target(t, "start.target_by_role", &mut errs);
+            if !self.start.roles.contains(role) {
+                errs.push((
+                    format!("start.target_by_role：角色 {role} 不在 start.roles 中"),
+                    "target_by_role".into(),
+                ));
+            }
+        }
+        if let Some(on) = &self.start.on {
+            if on.var.is_empty() || on.missing.is_empty() {
+                errs.push(("start.on：var 和 missing 不能为空".into(), "on:".into()));
+            }
+        }
         check_effects(&self.start.effects, "start", &mut errs);
         if self.start.roles.is_empty() {
             errs.push(("start：至少需要一个可发起的角色".into(), "start:".into()));
@@ -641,6 +714,24 @@ impl Definition {
                 check_form(&a.form, &at, &mut errs);
                 check_target(&a.target, &at, &mut errs);
                 check_effects(&a.effects, &at, &mut errs);
+                for e in &a.effects {
+                    if let EffectDef::Link { action, ttl } = e {
+                        let ok = self
+                            .states
+                            .get(&a.target)
+                            .and_then(|t| t.actions.get(action))
+                            .is_some_and(|la| la.roles.contains(&Role::System));
+                        if !ok {
+                            errs.push((
+                                format!("{at}：link 的动作 {action} 必须是目标状态中允许 system 角色的动作"),
+                                format!("action: {action}"),
+                            ));
+                        }
+                        if let Err(e) = parse_duration(ttl) {
+                            errs.push((format!("{at}：link 的 ttl {e}"), ttl.clone()));
+                        }
+                    }
+                }
                 if a.roles.is_empty() {
                     errs.push((format!("{at}：至少需要一个角色"), format!("{aname}:")));
                 }
@@ -693,6 +784,7 @@ impl Definition {
         // Every state must be reachable from the start.
         let mut reached = std::collections::BTreeSet::new();
         let mut stack = vec![self.start.target.clone()];
+        stack.extend(self.start.target_by_role.values().cloned());
         while let Some(s) = stack.pop() {
             if !reached.insert(s.clone()) {
                 continue;

@@ -785,6 +785,22 @@ impl Form {
     /// the field required when `other` is absent; `required_if` when the other field's value
     /// is in the list (compared after normalisation). Keys not declared in the form are
     /// errors (`unknown_field`).
+    /// The same form with every presence rule dropped (a draft save checks formats only).
+    pub fn without_presence_rules(&self) -> Form {
+        Form {
+            fields: self
+                .fields
+                .iter()
+                .map(|f| Field {
+                    required: false,
+                    required_unless: None,
+                    required_if: None,
+                    ..f.clone()
+                })
+                .collect(),
+        }
+    }
+
     pub fn validate(
         &self,
         input: &Value,

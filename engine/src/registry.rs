@@ -270,6 +270,34 @@ impl Snapshot {
         let mut templates = Handlebars::new();
         templates.set_strict_mode(true);
         templates.register_escape_fn(handlebars::html_escape);
+        // `{{code "industry" vars.industry}}`: the label of a code (`region`: the region's
+        // name with its province and prefecture); the code itself when unknown.
+        let tables = codes.clone();
+        templates.register_helper(
+            "code",
+            Box::new(
+                move |h: &handlebars::Helper<'_>,
+                      _: &Handlebars<'_>,
+                      _: &handlebars::Context,
+                      _: &mut handlebars::RenderContext<'_, '_>,
+                      out: &mut dyn handlebars::Output|
+                      -> handlebars::HelperResult {
+                    let table = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
+                    let value = match h.param(1).map(|p| p.value()) {
+                        Some(serde_json::Value::String(v)) => v.clone(),
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(v) => v.to_string(),
+                    };
+                    let label = if table == "region" {
+                        region_label(&tables, &value)
+                    } else {
+                        tables.label(table, &value)
+                    };
+                    out.write(&handlebars::html_escape(&label.unwrap_or(value)))?;
+                    Ok(())
+                },
+            ),
+        );
         let mut template_names = Vec::new();
         for f in &sources.templates {
             hasher.update(f.path.as_bytes());
@@ -467,4 +495,24 @@ impl Registry {
         *self.current.write().expect("registry lock") = snap.clone();
         Ok(snap)
     }
+}
+
+/// `江苏省 南京市 鼓楼区` for a region code: each listed level's name, most general first.
+fn region_label(tables: &CodeTables, code: &str) -> Option<String> {
+    if code.len() != 6 {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for c in [
+        format!("{}0000", &code[..2]),
+        format!("{}00", &code[..4]),
+        code.to_string(),
+    ] {
+        if let Some(n) = tables.region_name(&c) {
+            if !parts.contains(&n) {
+                parts.push(n);
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

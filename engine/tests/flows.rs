@@ -83,6 +83,7 @@ fn effect_kind(e: &EffectDef) -> &'static str {
         EffectDef::Number { .. } => "number",
         EffectDef::Render { .. } => "render",
         EffectDef::Emit { .. } => "emit",
+        EffectDef::Link { .. } => "link",
     }
 }
 

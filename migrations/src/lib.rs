@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_spine;
 mod m20261123_000002_org;
+mod m20261123_000003_links;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_spine::Migration),
             Box::new(m20261123_000002_org::Migration),
+            Box::new(m20261123_000003_links::Migration),
         ]
     }
 }
@@ -26,8 +28,9 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 20] = [
+    const TABLES: [&str; 21] = [
         "accounts",
+        "action_links",
         "audit_log",
         "counters",
         "definitions",
@@ -86,6 +89,8 @@ mod tests {
             "idx_employer_warnings_pair",
             "idx_instances_school_module_final",
             "idx_graduates_school_removed_cohort",
+            "idx_instances_school_list_label",
+            "idx_action_links_instance",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

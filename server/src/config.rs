@@ -19,6 +19,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Where outbox messages (notifications, sync) are delivered.
     pub webhook_url: Option<String>,
+    /// The address users reach the service at; prefixes links sent by SMS. Empty: the
+    /// address the server listens on.
+    pub public_url: String,
     /// First retry delay of the outbox; doubles on each failure, capped at 10 minutes.
     pub outbox_retry_base_ms: u64,
     /// How often the workers look for due timers and pending messages.
@@ -40,6 +43,7 @@ impl Default for Config {
             test_clock: false,
             admin_token: None,
             webhook_url: None,
+            public_url: String::new(),
             outbox_retry_base_ms: 1000,
             worker_interval_ms: 200,
             max_connections: 16,

@@ -75,20 +75,24 @@ pub fn app(state: State) -> impl poem::Endpoint {
 }
 
 /// Runs the server until the process ends: workers plus HTTP.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let bind = config.bind.clone();
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let acceptor = TcpListener::bind(config.bind.clone())
+        .into_acceptor()
+        .await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().cloned())
+        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{addr}");
+    }
     let demo = config.demo;
     let state = init(config).await?;
     if demo {
         demo::load(&state).await?;
     }
     workers::spawn(state.clone());
-    let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().cloned())
-        .ok_or_else(|| anyhow::anyhow!("no local address"))?;
     // Tests and scripts read this exact line to find the port.
     println!("gradflow listening on http://{addr}");
     tracing::info!(%addr, "listening");

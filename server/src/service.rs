@@ -151,6 +151,23 @@ pub async fn load_facts<C: ConnectionTrait>(
         .count(conn)
         .await?
         > 0;
+    let terminations = instance::Entity::find()
+        .filter(instance::Column::GraduateId.eq(graduate_id))
+        .filter(instance::Column::List.eq("termination"))
+        .filter(instance::Column::InitiatorRole.eq("graduate"))
+        .count(conn)
+        .await?;
+    let handler_info: Value = serde_json::from_str(&s.handler_info).unwrap_or(Value::Null);
+    let group = if g.education_level.contains("研究生") {
+        "postgraduate"
+    } else {
+        "undergraduate"
+    };
+    let handler = handler_info
+        .get(group)
+        .or_else(|| handler_info.get("all"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let training_label = snap
         .codes
         .label("training_mode", &g.training_mode)
@@ -179,6 +196,7 @@ pub async fn load_facts<C: ConnectionTrait>(
             "name": s.name,
             "termination_cap": s.termination_cap,
             "signing_enabled": s.signing_enabled,
+            "handler": handler,
         },
         "province": {"code": p.code, "name": p.name},
         "employer": e.as_ref().map(|e| json!({
@@ -187,12 +205,52 @@ pub async fn load_facts<C: ConnectionTrait>(
         "review_mode": review_mode(&s, module),
         "agreement_type": p.agreement_type,
         "graduate_has_agreement": has_agreement,
+        // Termination applications the graduate submitted (online started by them + offline).
+        "termination_count": terminations,
     });
     Ok(Facts {
         value,
         graduate: g,
         school: s,
         province: p,
+    })
+}
+
+/// Roster fields "get latest student info" may bring into a pending item (SPEC.md 3); the
+/// key fields (name, education level, ID number, school, major) are only compared: a
+/// mismatch there means rejecting and correcting the roster first.
+pub const REFRESHABLE: [(&str, &str); 7] = [
+    ("gender", "性别"),
+    ("ethnicity", "民族"),
+    ("political_status", "政治面貌"),
+    ("department", "所在院系"),
+    ("schooling_length", "学制"),
+    ("student_no", "学号"),
+    ("graduation_date", "毕业时间"),
+];
+pub const KEY_FIELDS: [(&str, &str); 4] = [
+    ("name", "姓名"),
+    ("education_level", "学历"),
+    ("id_number", "身份证号"),
+    ("major", "专业"),
+];
+
+/// The graduate as an instance shows them (e-agreement, review), taken when it starts.
+pub fn student_snapshot(g: &graduate::Model, training_label: &Value) -> Value {
+    json!({
+        "name": g.name,
+        "gender": g.gender,
+        "ethnicity": g.ethnicity,
+        "political_status": g.political_status,
+        "id_number": g.id_number,
+        "education_level": g.education_level,
+        "department": g.department,
+        "major": g.major,
+        "schooling_length": g.schooling_length,
+        "student_no": g.student_no,
+        "graduation_date": g.graduation_date,
+        "training_mode": g.training_mode,
+        "training_mode_label": training_label,
     })
 }
 
@@ -356,11 +414,38 @@ pub async fn start(
         .active(key, Some(&g.province_code))
         .ok_or_else(|| ApiError::not_found(format!("流程 {key} 不存在")))?;
     caller.require_write(def.def.module)?;
-    let employer_id = caller
-        .actor
-        .employer_id
-        .filter(|_| caller.role == AccountRole::Employer);
-    let facts = load_facts(
+    // A flow acting on a held slot (a termination on the valid agreement) binds its holder.
+    let subject = match &def.def.start.on {
+        Some(on) => {
+            let holder = slot::Entity::find()
+                .filter(slot::Column::SlotKey.eq(format!("{}:g{graduate_id}", on.slot)))
+                .one(&state.db.conn)
+                .await?;
+            let holder = match holder {
+                Some(h) => {
+                    instance::Entity::find_by_id(h.instance_id)
+                        .one(&state.db.conn)
+                        .await?
+                }
+                None => None,
+            };
+            Some((
+                on,
+                holder.ok_or_else(|| {
+                    ApiError::unprocessable("nothing_to_act_on", on.missing.clone())
+                })?,
+            ))
+        }
+        None => None,
+    };
+    let employer_id = match &subject {
+        Some((_, h)) => h.employer_id,
+        None => caller
+            .actor
+            .employer_id
+            .filter(|_| caller.role == AccountRole::Employer),
+    };
+    let mut facts = load_facts(
         &state.db.conn,
         &snap,
         graduate_id,
@@ -370,6 +455,17 @@ pub async fn start(
     .await?;
     require_enabled(&facts, def.def.module)?;
     require_active(&facts, state.clock.now())?;
+    if let Some((_, h)) = &subject {
+        let hv: Map<String, Value> = serde_json::from_str(&h.vars).map_err(ApiError::internal)?;
+        facts.value["subject"] = json!({
+            "id": h.id,
+            "flow": h.def_key,
+            "state": h.state,
+            "employer_id": h.employer_id,
+            "agreement_no": hv.get("agreement_no"),
+            "employer_name": hv.get("employer_name"),
+        });
+    }
     let overrides = province_overrides(&state.db, &g.province_code, key).await?;
     let params = def.def.resolve_params(&overrides).map_err(|errs| {
         ApiError::internal(format!(
@@ -413,6 +509,33 @@ pub async fn start(
         let _span = tracing::info_span!("transition", flow = key, action = "start").entered();
         apply::start(&def.def, &ctx, &parties, &params, input)?
     };
+    let mut outcome = outcome;
+    let training_label = facts.value["graduate"]["training_mode_label"].clone();
+    outcome.vars.insert(
+        store::STUDENT_VAR.into(),
+        student_snapshot(&facts.graduate, &training_label),
+    );
+    if let Some((on, h)) = &subject {
+        outcome.vars.insert(on.var.clone(), json!(h.id));
+        outcome
+            .vars
+            .insert("subject_flow".into(), json!(h.def_key.clone()));
+        for k in ["agreement_no", "employer_name"] {
+            if let Some(v) = facts.value["subject"].get(k).filter(|v| !v.is_null()) {
+                outcome.vars.entry(k.to_string()).or_insert(v.clone());
+            }
+        }
+        if let Some(name) = facts
+            .value
+            .pointer("/employer/name")
+            .filter(|v| !v.is_null())
+        {
+            outcome
+                .vars
+                .entry("employer_name".to_string())
+                .or_insert(name.clone());
+        }
+    }
     store::persist(
         &state.db,
         Transition {
@@ -425,6 +548,7 @@ pub async fn start(
             facts: &facts.value,
             outcome,
             now,
+            link_base: &state.config.public_url,
         },
     )
     .await
@@ -571,6 +695,7 @@ async fn step(
             facts: &facts.value,
             outcome,
             now,
+            link_base: &state.config.public_url,
         },
     )
     .await

@@ -3,8 +3,10 @@
 //! rows together. Either all of it is stored or none of it.
 
 use chrono::{DateTime, Utc};
-use gradflow_engine::apply::{china_offset, Actor, Instance, Outcome, Parties, ReviewPos};
-use gradflow_engine::definition::{EffectDef, Recipient};
+use gradflow_engine::apply::{
+    self, china_offset, Actor, Ctx, Instance, Outcome, Parties, ReviewPos,
+};
+use gradflow_engine::definition::{DefId, EffectDef, Recipient};
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,7 +16,7 @@ use sea_orm::{
 use serde_json::{json, Map, Value};
 
 use crate::db::Db;
-use crate::entity::{document, history, instance, outbox, slot, task, timer};
+use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer};
 use crate::error::{ApiError, ApiResult};
 
 /// Reads an instance row into the engine's view of it.
@@ -58,26 +60,124 @@ pub struct Transition<'a> {
     pub facts: &'a Value,
     pub outcome: Outcome,
     pub now: DateTime<Utc>,
+    /// Prefix of the single-use links the transition issues (the server's public URL).
+    pub link_base: &'a str,
 }
+
+/// The variable holding the graduate's data as the instance shows it (taken at start,
+/// replaced by "get latest student info" on approval).
+pub const STUDENT_VAR: &str = "_student";
+/// The latest roster data a reviewer pulled in, applied on approval.
+pub const STUDENT_PENDING_VAR: &str = "_student_pending";
 
 fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Applies the transition in one transaction and returns the stored instance.
+/// Events emitted with a target (`emit: {event, to: var}`) are delivered to that instance in
+/// the same transaction: a completed termination releases the agreement atomically.
 pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
     let _write = db.write_guard().await;
     let txn = db.conn.begin().await?;
-    let row = write(db, &txn, t).await?;
+    let (snapshot, facts, now, link_base) = (t.snapshot, t.facts, t.now, t.link_base);
+    let graduate_id = t.parties.graduate_id;
+    let (row, targeted) = write(db, &txn, t).await?;
+    for (event, target) in targeted {
+        react_in(
+            db,
+            &txn,
+            snapshot,
+            facts,
+            now,
+            link_base,
+            graduate_id,
+            target,
+            &event,
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(row)
 }
 
+/// Delivers `event` to instance `target` (of the same graduate) inside `txn`.
+#[allow(clippy::too_many_arguments)]
+async fn react_in(
+    db: &Db,
+    txn: &DatabaseTransaction,
+    snapshot: &Snapshot,
+    facts: &Value,
+    now: DateTime<Utc>,
+    link_base: &str,
+    graduate_id: i64,
+    target: i64,
+    event: &str,
+) -> ApiResult<()> {
+    let Some(row) = instance::Entity::find_by_id(target)
+        .one(txn)
+        .await?
+        .filter(|r| r.graduate_id == graduate_id)
+    else {
+        tracing::warn!(target, event, "targeted event: instance missing");
+        return Ok(());
+    };
+    let id = DefId::parse(&row.def_id)
+        .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
+    let def = snapshot
+        .get(&id)
+        .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))?;
+    let inst = to_engine(&row)?;
+    let actor = Actor::system();
+    let ctx = Ctx {
+        actor: &actor,
+        facts,
+        now,
+        guards: snapshot,
+        tables: snapshot.code_lookup(),
+    };
+    let Some(outcome) = apply::react(&def.def, &ctx, &inst, event)? else {
+        return Ok(());
+    };
+    write(
+        db,
+        txn,
+        Transition {
+            snapshot,
+            def,
+            actor: &actor,
+            current: Some(&row),
+            parties: &inst.parties,
+            params: &inst.params,
+            facts,
+            outcome,
+            now,
+            link_base,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// SHA-256 (hex) of a link token: only the hash is stored.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Writes one transition; returns the row and the targeted events still to deliver.
 async fn write(
     db: &Db,
     txn: &DatabaseTransaction,
     t: Transition<'_>,
-) -> ApiResult<instance::Model> {
+) -> ApiResult<(instance::Model, Vec<(String, i64)>)> {
     let Transition {
         snapshot,
         def,
@@ -88,12 +188,24 @@ async fn write(
         facts,
         mut outcome,
         now,
+        link_base,
     } = t;
     // Numbers first: they become variables that documents and messages show.
     for e in &outcome.effects {
         if let EffectDef::Number { kind, var, channel } = e {
             let number = next_number(db, txn, kind, channel.as_deref(), facts, now).await?;
             outcome.vars.insert(var.clone(), Value::String(number));
+        }
+    }
+    // "Get latest student info" is applied when the review approves (SPEC.md 3).
+    if outcome
+        .decision
+        .as_ref()
+        .is_some_and(|d| d.decision == "approve")
+        && outcome.from.as_deref() != Some(outcome.to.as_str())
+    {
+        if let Some(pending) = outcome.vars.remove(STUDENT_PENDING_VAR) {
+            outcome.vars.insert(STUDENT_VAR.into(), pending);
         }
     }
     let vars = serde_json::to_string(&outcome.vars).map_err(ApiError::internal)?;
@@ -266,6 +378,22 @@ async fn write(
             .format("%Y-%m-%d %H:%M")
             .to_string()
     });
+    // Every field any flow's form declares is present (null when not filled) so that strict
+    // templates (the e-agreement shows every agreement field) can show optional fields; the graduate as shown on documents is the instance's snapshot.
+    let mut shown_vars = outcome.vars.clone();
+    for d in snapshot.definitions() {
+        for form in d.def.forms.values() {
+            for f in &form.fields {
+                shown_vars.entry(f.name.clone()).or_insert(Value::Null);
+            }
+        }
+    }
+    let student = outcome
+        .vars
+        .get(STUDENT_VAR)
+        .cloned()
+        .or_else(|| facts.get("graduate").cloned())
+        .unwrap_or(Value::Null);
     let data = json!({
         "instance_id": id,
         "flow_title": def.def.title,
@@ -274,19 +402,62 @@ async fn write(
         "label": outcome.label,
         "status_detail": outcome.status_detail,
         "decision": outcome.decision,
-        "vars": outcome.vars,
+        "vars": shown_vars,
+        "student": student,
         "graduate": facts.get("graduate").cloned().unwrap_or(Value::Null),
         "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
         "school": facts.get("school").cloned().unwrap_or(Value::Null),
         "agreement_type": facts.get("agreement_type").cloned().unwrap_or(Value::Null),
+        "initiator": parties.initiator.split(':').next().unwrap_or_default(),
         "deadline": deadline,
         "now": now.with_timezone(&china_offset()).format("%Y-%m-%d %H:%M").to_string(),
     });
+    let mut data = data;
+    // Links first: the messages of the same transition carry them.
+    for e in &outcome.effects {
+        if let EffectDef::Link { action, ttl } = e {
+            let token = random_token();
+            let ttl = gradflow_engine::duration::parse_duration(ttl).map_err(ApiError::internal)?;
+            action_link::ActiveModel {
+                token_hash: Set(token_hash(&token)),
+                instance_id: Set(id),
+                action: Set(action.clone()),
+                state: Set(outcome.to.clone()),
+                expires_at: Set(now + ttl),
+                used_at: Set(None),
+                created_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            data["link"] = Value::String(format!(
+                "{}/api/v1/links/{token}",
+                link_base.trim_end_matches('/')
+            ));
+            data["link_expires"] = Value::String(
+                (now + ttl)
+                    .with_timezone(&china_offset())
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+            );
+        }
+    }
+    let mut targeted = Vec::new();
     let mut messages = Vec::new();
     for (idx, e) in outcome.effects.iter().enumerate() {
         let key = format!("{id}-{seq}-{idx}");
         match e {
-            EffectDef::Number { .. } => {}
+            EffectDef::Number { .. } | EffectDef::Link { .. } => {}
+            EffectDef::Emit {
+                event,
+                to: Some(var),
+            } => match outcome.vars.get(var).and_then(Value::as_i64) {
+                Some(target) => targeted.push((event.clone(), target)),
+                None => {
+                    return Err(ApiError::internal(format!(
+                        "emit {event}: variable {var} holds no instance id"
+                    )))
+                }
+            },
             EffectDef::Render {
                 template,
                 document: name,
@@ -324,7 +495,7 @@ async fn write(
                         json!({
                             "kind": "notify",
                             "channel": ch,
-                            "to": recipient(*to, parties, facts),
+                            "to": recipient(*to, parties, facts, &outcome.vars),
                             "text": text.trim(),
                             "instance_id": id,
                             "flow": def.def.key,
@@ -353,7 +524,7 @@ async fn write(
                     "at": now.to_rfc3339(),
                 }),
             )),
-            EffectDef::Emit { event } => messages.push((
+            EffectDef::Emit { event, to: None } => messages.push((
                 key,
                 "event",
                 "internal".to_string(),
@@ -385,10 +556,10 @@ async fn write(
             });
         outbox::Entity::insert_many(rows).exec(txn).await?;
     }
-    Ok(row)
+    Ok((row, targeted))
 }
 
-fn recipient(to: Recipient, parties: &Parties, facts: &Value) -> Value {
+fn recipient(to: Recipient, parties: &Parties, facts: &Value, vars: &Map<String, Value>) -> Value {
     match to {
         Recipient::Graduate => json!({
             "role": "graduate",
@@ -403,6 +574,20 @@ fn recipient(to: Recipient, parties: &Parties, facts: &Value) -> Value {
             "department": parties.department,
         }),
         Recipient::Initiator => json!({"role": "initiator", "party": parties.initiator}),
+        Recipient::Counterpart if parties.initiator.starts_with("graduate:") => {
+            recipient(Recipient::Employer, parties, facts, vars)
+        }
+        Recipient::Counterpart => recipient(Recipient::Graduate, parties, facts, vars),
+        Recipient::EmployerContact => json!({
+            "role": "employer_contact",
+            "mobile": vars
+                .get("helper_mobile")
+                .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                .or_else(|| vars.get("contact_mobile"))
+                .cloned()
+                .unwrap_or(Value::Null),
+            "name": vars.get("contact_person").cloned().unwrap_or(Value::Null),
+        }),
     }
 }
 
@@ -443,4 +628,62 @@ pub async fn bump_counter(db: &Db, txn: &DatabaseTransaction, name: &str) -> Api
         .await?
         .ok_or_else(|| ApiError::internal("counter upsert returned nothing"))?;
     row.try_get::<i64>("", "value").map_err(ApiError::internal)
+}
+
+/// Replaces an instance's variables outside a transition (a reviewer pulling the latest
+/// roster data), with a history row and the optimistic `row_version` check.
+pub async fn update_vars(
+    db: &Db,
+    cur: &instance::Model,
+    actor: &Actor,
+    action: &str,
+    vars: Map<String, Value>,
+    input: Value,
+    now: DateTime<Utc>,
+) -> ApiResult<instance::Model> {
+    let _write = db.write_guard().await;
+    let txn = db.conn.begin().await?;
+    let text = serde_json::to_string(&vars).map_err(ApiError::internal)?;
+    let res = instance::Entity::update_many()
+        .col_expr(instance::Column::Vars, Expr::value(text.clone()))
+        .col_expr(
+            instance::Column::RowVersion,
+            Expr::value(cur.row_version + 1),
+        )
+        .col_expr(instance::Column::UpdatedAt, Expr::value(now))
+        .filter(instance::Column::Id.eq(cur.id))
+        .filter(instance::Column::RowVersion.eq(cur.row_version))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(ApiError::conflict(
+            "conflict",
+            "该事项已被他人处理或已发生变化，请刷新后重试",
+        ));
+    }
+    history::ActiveModel {
+        instance_id: Set(cur.id),
+        seq: Set(cur.row_version + 1),
+        action: Set(action.to_string()),
+        actor_account_id: Set(actor.account_id),
+        actor_role: Set(actor.role.as_str().to_string()),
+        from_state: Set(Some(cur.state.clone())),
+        to_state: Set(cur.state.clone()),
+        level: Set(None),
+        decision: Set(None),
+        reason_category: Set(None),
+        reason: Set(None),
+        input: Set(input.to_string()),
+        at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(instance::Model {
+        vars: text,
+        row_version: cur.row_version + 1,
+        updated_at: now,
+        ..cur.clone()
+    })
 }

@@ -109,9 +109,8 @@ pub fn instance_view(
     let mut vars = inst.vars.clone();
     vars.retain(|k, _| !k.starts_with('_'));
     let facts = json!({ "agreement_type": agreement_type });
-    let actions: Vec<Value> = if row.is_final {
-        Vec::new()
-    } else {
+    // Final states may still offer actions (a school's modify or void after approval).
+    let actions: Vec<Value> = {
         available_actions(&def.def, &inst, &caller.actor, &facts)
             .into_iter()
             .map(|a| {

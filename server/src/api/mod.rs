@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod agreements;
 pub mod auth;
 pub mod codes;
 pub mod employers;
@@ -98,6 +99,7 @@ pub type Apis = (
     codes::CodesApi,
     roster::RosterApi,
     uploads::UploadsApi,
+    agreements::AgreementsApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -115,6 +117,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             codes::CodesApi,
             roster::RosterApi,
             uploads::UploadsApi,
+            agreements::AgreementsApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

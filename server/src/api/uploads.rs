@@ -26,6 +26,45 @@ fn view(u: &upload::Model) -> Value {
     })
 }
 
+/// Checks `bytes` by content for `purpose`, stores the file under the data directory and
+/// records it as uploaded by `account_id` (0: the system, e.g. an employer's SMS link).
+pub(crate) async fn save(
+    state: &State,
+    account_id: i64,
+    purpose: &str,
+    bytes: Vec<u8>,
+) -> Result<upload::Model, ApiError> {
+    let purpose = purpose.to_string();
+    let (kind, stored) = tokio::task::spawn_blocking(move || uploads::accept(&purpose, bytes))
+        .await
+        .map_err(ApiError::internal)??;
+    let id = uuid::Uuid::new_v4().to_string();
+    let dir = state.config.data_dir.join("uploads");
+    let path = dir.join(format!("{id}.{}", kind.ext()));
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(ApiError::internal)?;
+    tokio::fs::write(&path, &stored)
+        .await
+        .map_err(ApiError::internal)?;
+    let m = upload::ActiveModel {
+        id: Set(id),
+        account_id: Set(account_id),
+        content_type: Set(kind.mime().into()),
+        size: Set(stored.len() as i64),
+        sha256: Set(hex::encode(Sha256::digest(&stored))),
+        path: Set(format!(
+            "uploads/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        )),
+        created_at: Set(state.clock.now()),
+    }
+    .insert(&state.db.conn)
+    .await
+    .map_err(ApiError::from)?;
+    Ok(m)
+}
+
 pub struct UploadsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Uploads")]
@@ -54,34 +93,7 @@ impl UploadsApi {
             )
             .into());
         }
-        let bytes = body.0;
-        let (kind, stored) = tokio::task::spawn_blocking(move || uploads::accept(&purpose, bytes))
-            .await
-            .map_err(ApiError::internal)??;
-        let id = uuid::Uuid::new_v4().to_string();
-        let dir = state.config.data_dir.join("uploads");
-        let path = dir.join(format!("{id}.{}", kind.ext()));
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(ApiError::internal)?;
-        tokio::fs::write(&path, &stored)
-            .await
-            .map_err(ApiError::internal)?;
-        let m = upload::ActiveModel {
-            id: Set(id),
-            account_id: Set(c.account_id),
-            content_type: Set(kind.mime().into()),
-            size: Set(stored.len() as i64),
-            sha256: Set(hex::encode(Sha256::digest(&stored))),
-            path: Set(format!(
-                "uploads/{}",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            )),
-            created_at: Set(state.clock.now()),
-        }
-        .insert(&state.db.conn)
-        .await
-        .map_err(ApiError::from)?;
+        let m = save(&state, c.account_id, &purpose, body.0).await?;
         Ok(Json(view(&m)))
     }
 

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table (see `migrations/` for the schema).
 
 pub mod account;
+pub mod action_link;
 pub mod audit_log;
 pub mod counter;
 pub mod definition;
@@ -24,6 +25,7 @@ pub mod upload;
 /// The entities under their table-like names.
 pub mod prelude {
     pub use super::account::Entity as Account;
+    pub use super::action_link::Entity as ActionLink;
     pub use super::audit_log::Entity as AuditLog;
     pub use super::counter::Entity as Counter;
     pub use super::definition::Entity as Definition;
@@ -336,6 +338,19 @@ mod tests {
             counter::Model {
                 name: s("agreement_no"),
                 value: 1 << 40,
+            },
+        )
+        .await;
+        roundtrip::<action_link::Entity>(
+            &db,
+            action_link::Model {
+                token_hash: "d".repeat(64),
+                instance_id: 7,
+                action: s("employer_upload"),
+                state: s("awaiting_upload"),
+                expires_at: at,
+                used_at: Some(at),
+                created_at: at,
             },
         )
         .await;

@@ -1,0 +1,626 @@
+//! What reviewers and parties need around the signing and termination flows: rendered
+//! documents (the e-agreement), uploaded files of an instance, the reviewer's detail view,
+//! "get latest student info", the employer's single-use upload link, and the management lists
+//! with their default status filters (SPEC.md 4.1–4.5, 4.7, 5).
+
+use std::collections::BTreeSet;
+
+use gradflow_engine::apply::{actor_matches, Actor};
+use gradflow_engine::definition::Module;
+use gradflow_engine::form::FieldKind;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Html, Json, Response};
+use poem_openapi::OpenApi;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
+use serde_json::{json, Map, Value};
+
+use super::flows::instance_views;
+use super::{caller, Tag, Token};
+use crate::auth::{AccountRole, Caller};
+use crate::entity::{
+    action_link, document, employer, graduate, history, instance, outbox, school, upload,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::service::{self, pinned, State, KEY_FIELDS, REFRESHABLE};
+use crate::store::{self, STUDENT_PENDING_VAR, STUDENT_VAR};
+
+fn vars_of(row: &instance::Model) -> ApiResult<Map<String, Value>> {
+    serde_json::from_str(&row.vars).map_err(ApiError::internal)
+}
+
+async fn read_upload(state: &State, id: &str) -> ApiResult<(upload::Model, Vec<u8>)> {
+    let u = upload::Entity::find_by_id(id.to_string())
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("文件不存在"))?;
+    let bytes = tokio::fs::read(state.config.data_dir.join(&u.path))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((u, bytes))
+}
+
+/// The file fields of an instance's definition that hold an upload, with their labels.
+fn files_of(state: &State, row: &instance::Model) -> ApiResult<Vec<(String, String, String)>> {
+    let snap = state.registry.snapshot();
+    let def = pinned(&snap, row)?;
+    let vars = vars_of(row)?;
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for form in def.def.forms.values() {
+        for f in &form.fields {
+            if !matches!(f.kind, FieldKind::File { .. }) || !seen.insert(f.name.clone()) {
+                continue;
+            }
+            if let Some(id) = vars.get(&f.name).and_then(Value::as_str) {
+                out.push((f.name.clone(), f.label.clone(), id.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Compares the instance's snapshot of the graduate with the roster as it stands.
+fn comparison(snapshot: &Value, g: &graduate::Model) -> Vec<Value> {
+    let roster = service::student_snapshot(g, &Value::Null);
+    let mut out = Vec::new();
+    for (fields, refreshable) in [(&KEY_FIELDS[..], false), (&REFRESHABLE[..], true)] {
+        for (name, label) in fields {
+            let a = snapshot.get(*name).cloned().unwrap_or(Value::Null);
+            let b = roster.get(*name).cloned().unwrap_or(Value::Null);
+            out.push(json!({
+                "field": name,
+                "label": label,
+                "snapshot": a,
+                "roster": b,
+                "differs": a != b,
+                "refreshable": refreshable,
+            }));
+        }
+    }
+    out
+}
+
+/// A link token's row, refused when used, expired or no longer applicable.
+async fn live_link(state: &State, token: &str) -> ApiResult<(action_link::Model, instance::Model)> {
+    let gone = || {
+        ApiError::new(
+            poem::http::StatusCode::GONE,
+            "link_gone",
+            "链接已使用、已过期或该申请已发生变化，请联系毕业生重新发送",
+        )
+    };
+    let link = action_link::Entity::find_by_id(store::token_hash(token))
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("链接不存在"))?;
+    if link.used_at.is_some() || link.expires_at <= state.clock.now() {
+        return Err(gone());
+    }
+    let row = instance::Entity::find_by_id(link.instance_id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|r| r.state == link.state)
+        .ok_or_else(gone)?;
+    Ok((link, row))
+}
+
+fn reviewer(c: &Caller) -> ApiResult<()> {
+    match c.role {
+        AccountRole::Admin
+        | AccountRole::Province
+        | AccountRole::School
+        | AccountRole::Department => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "只有省级、学校和院系用户可以查看审核详情",
+        )),
+    }
+}
+
+pub struct AgreementsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
+impl AgreementsApi {
+    /// A document rendered for an instance (`e_agreement`: the printable e-agreement HTML),
+    /// for the graduate, the employer party and reviewers in scope.
+    #[oai(path = "/instances/:id/documents/:name", method = "get")]
+    async fn document(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+        name: Path<String>,
+    ) -> poem::Result<Html<String>> {
+        let c = caller(&state, &auth).await?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        let doc = document::Entity::find_by_id((row.id, name.0.clone()))
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found("该事项还没有生成这份文件"))?;
+        Ok(Html(doc.content))
+    }
+
+    /// A file an instance's form holds (the stamped agreement, a termination letter...), for
+    /// everyone who may see the instance.
+    #[oai(path = "/instances/:id/files/:field", method = "get")]
+    async fn file(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+        field: Path<String>,
+    ) -> poem::Result<Response<Binary<Vec<u8>>>> {
+        let c = caller(&state, &auth).await?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        let upload_id = files_of(&state, &row)?
+            .into_iter()
+            .find(|(f, _, _)| *f == field.0)
+            .map(|(_, _, id)| id)
+            .ok_or_else(|| ApiError::not_found("该事项没有这个文件"))?;
+        let (u, bytes) = read_upload(&state, &upload_id).await?;
+        Ok(Response::new(Binary(bytes)).header("content-type", u.content_type))
+    }
+
+    /// The reviewer's detail view: the item with its actions, the graduate on the roster
+    /// against the item's snapshot, the employer with its warning, the files and documents,
+    /// what was already sent to the employment management system, and the history.
+    #[oai(path = "/instances/:id/review", method = "get")]
+    async fn review(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        reviewer(&c)?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        let conn = &state.db.conn;
+        let item = instance_views(&state, &c, std::slice::from_ref(&row))
+            .await?
+            .remove(0);
+        let g = graduate::Entity::find_by_id(row.graduate_id)
+            .one(conn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::internal("graduate of instance missing"))?;
+        let vars = vars_of(&row)?;
+        let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(Value::Null);
+        let emp = match row.employer_id {
+            Some(e) => employer::Entity::find_by_id(e)
+                .one(conn)
+                .await
+                .map_err(ApiError::from)?,
+            None => None,
+        };
+        let employer = match emp {
+            Some(e) => json!({
+                "id": e.id, "name": e.name, "credit_code": e.credit_code,
+                "registered": true, "warning": item["employer_warning"],
+            }),
+            None => json!({
+                "name": vars.get("employer_name"),
+                "credit_code": vars.get("credit_code"),
+                "registered": false,
+                "warning": Value::Null,
+            }),
+        };
+        // What the management system already received for this graduate (delivered syncs).
+        let theirs: Vec<i64> = instance::Entity::find()
+            .select_only()
+            .column(instance::Column::Id)
+            .filter(instance::Column::GraduateId.eq(row.graduate_id))
+            .into_tuple()
+            .all(conn)
+            .await
+            .map_err(ApiError::from)?;
+        let sent: Vec<Value> = outbox::Entity::find()
+            .filter(outbox::Column::Kind.eq("sync"))
+            .filter(outbox::Column::InstanceId.is_in(theirs))
+            .filter(outbox::Column::DeliveredAt.is_not_null())
+            .order_by_desc(outbox::Column::Id)
+            .limit(20)
+            .all(conn)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|m| {
+                let p: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
+                json!({
+                    "instance_id": m.instance_id,
+                    "flow": p["flow"],
+                    "op": p["op"],
+                    "label": p["label"],
+                    "agreement_no": p["vars"]["agreement_no"],
+                    "employer_name": p["vars"]["employer_name"].as_str().map(Value::from)
+                        .unwrap_or_else(|| p["employer"]["name"].clone()),
+                    "delivered_at": m.delivered_at.map(|d| d.to_rfc3339()),
+                })
+            })
+            .collect();
+        let documents: Vec<String> = document::Entity::find()
+            .filter(document::Column::InstanceId.eq(row.id))
+            .all(conn)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        let files: Vec<Value> = files_of(&state, &row)?
+            .into_iter()
+            .map(|(field, label, _)| {
+                json!({"field": field, "label": label,
+                       "url": format!("/api/v1/instances/{}/files/{field}", row.id)})
+            })
+            .collect();
+        let history: Vec<Value> = history::Entity::find()
+            .filter(history::Column::InstanceId.eq(row.id))
+            .order_by_asc(history::Column::Seq)
+            .all(conn)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|h| {
+                json!({"seq": h.seq, "action": h.action, "actor_role": h.actor_role,
+                       "decision": h.decision, "reason_category": h.reason_category,
+                       "reason": h.reason, "at": h.at.to_rfc3339()})
+            })
+            .collect();
+        Ok(Json(json!({
+            "item": item,
+            "graduate": {
+                "id": g.id, "name": g.name, "candidate_no": g.candidate_no,
+                "id_number": g.id_number, "education_level": g.education_level,
+                "department": g.department, "major": g.major, "mobile": g.mobile,
+                "removed": g.removed,
+            },
+            "student_snapshot": snapshot,
+            "student_pending": vars.get(STUDENT_PENDING_VAR),
+            "comparison": comparison(&snapshot, &g),
+            "employer": employer,
+            "files": files,
+            "documents": documents,
+            "sent_to_management_system": sent,
+            "history": history,
+        })))
+    }
+
+    /// 获取最新学生信息: during a review, pull the roster's current gender, ethnicity,
+    /// political status, department, schooling length, student number and graduation date into
+    /// the item; they replace its snapshot when the review approves. Key fields (name,
+    /// education level, ID number, major) cannot change this way.
+    #[oai(path = "/instances/:id/refresh-student", method = "post")]
+    async fn refresh_student(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<i64>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        c.require_write(Module::Employment)?;
+        let inst = store::to_engine(&row)?;
+        let Some(pos) = inst.review.as_ref() else {
+            return Err(ApiError::unprocessable(
+                "not_in_review",
+                "只有审核中的事项可以获取最新学生信息",
+            )
+            .into());
+        };
+        if !actor_matches(pos.level(), &c.actor, &inst.parties) {
+            return Err(ApiError::forbidden("当前审核级别的审核人员才能获取最新学生信息").into());
+        }
+        let g = graduate::Entity::find_by_id(row.graduate_id)
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::internal("graduate of instance missing"))?;
+        let mut vars = inst.vars.clone();
+        let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(json!({}));
+        let mut pending = snapshot.clone();
+        let roster = service::student_snapshot(&g, &Value::Null);
+        let mut changed = Vec::new();
+        for (name, label) in REFRESHABLE {
+            if snapshot.get(name) != roster.get(name) {
+                changed.push(label);
+            }
+            pending[name] = roster[name].clone();
+        }
+        let key_differs: Vec<&str> = KEY_FIELDS
+            .iter()
+            .filter(|(n, _)| snapshot.get(*n) != roster.get(*n))
+            .map(|(_, l)| *l)
+            .collect();
+        vars.insert(STUDENT_PENDING_VAR.into(), pending.clone());
+        let row = store::update_vars(
+            &state.db,
+            &row,
+            &c.actor,
+            "refresh_student",
+            vars,
+            json!({ "changed": changed }),
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Json(json!({
+            "instance_id": row.id,
+            "row_version": row.row_version,
+            "changed": changed,
+            "pending": pending,
+            "key_fields_differ": key_differs,
+            "note": if key_differs.is_empty() {
+                "审核通过后将同步该毕业生的最新信息".to_string()
+            } else {
+                format!(
+                    "{}等关键信息无法以此方法同步，请审核不通过，在就业管理系统修改信息后让毕业生重新申请",
+                    key_differs.join("、")
+                )
+            },
+        })))
+    }
+
+    /// The employer's single-use link (sent by SMS): what it is for, without an account.
+    #[oai(path = "/links/:token", method = "get")]
+    async fn link(&self, state: Data<&State>, token: Path<String>) -> poem::Result<Json<Value>> {
+        let (link, row) = live_link(&state, &token).await?;
+        let snap = state.registry.snapshot();
+        let def = pinned(&snap, &row)?;
+        let vars = vars_of(&row)?;
+        let g = graduate::Entity::find_by_id(row.graduate_id)
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let s = school::Entity::find_by_id(row.school_id)
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let label = def
+            .def
+            .state(&row.state)
+            .and_then(|st| st.actions.get(&link.action))
+            .map(|a| a.label.clone());
+        Ok(Json(json!({
+            "flow_title": def.def.title,
+            "action": link.action,
+            "action_label": label,
+            "graduate_name": g.map(|g| g.name),
+            "school_name": s.map(|s| s.name),
+            "employer_name": vars.get("employer_name"),
+            "expires_at": link.expires_at.to_rfc3339(),
+            "document_url": format!("/api/v1/links/{}/document", token.0),
+            "upload_url": format!("/api/v1/links/{}/upload", token.0),
+            "accept": ["png", "jpg"],
+        })))
+    }
+
+    /// The e-agreement to print, through the employer's link.
+    #[oai(path = "/links/:token/document", method = "get")]
+    async fn link_document(
+        &self,
+        state: Data<&State>,
+        token: Path<String>,
+    ) -> poem::Result<Html<String>> {
+        let (_, row) = live_link(&state, &token).await?;
+        let doc = document::Entity::find_by_id((row.id, "e_agreement".to_string()))
+            .one(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found("电子就业协议书尚未生成"))?;
+        Ok(Html(doc.content))
+    }
+
+    /// The employer uploads the stamped agreement image (png/jpg, checked by content) through
+    /// the link; the link works once.
+    #[oai(path = "/links/:token/upload", method = "post")]
+    async fn link_upload(
+        &self,
+        state: Data<&State>,
+        token: Path<String>,
+        body: Binary<Vec<u8>>,
+    ) -> poem::Result<Json<Value>> {
+        let (link, row) = live_link(&state, &token).await?;
+        let up = super::uploads::save(&state, 0, "image", body.0).await?;
+        let snap = state.registry.snapshot();
+        let def = pinned(&snap, &row)?;
+        let field = def
+            .def
+            .state(&row.state)
+            .and_then(|st| st.actions.get(&link.action))
+            .and_then(|a| a.form.as_ref())
+            .and_then(|f| def.def.forms.get(f))
+            .and_then(|f| {
+                f.fields
+                    .iter()
+                    .find(|x| matches!(x.kind, FieldKind::File { .. }))
+            })
+            .map(|f| f.name.clone())
+            .ok_or_else(|| ApiError::internal("link action has no file field"))?;
+        let mut input = Map::new();
+        input.insert(field, Value::String(up.id.clone()));
+        let done = service::transition(
+            &state,
+            &snap,
+            def,
+            &Actor::system(),
+            &row,
+            &link.action,
+            &Value::Object(input),
+        )
+        .await?;
+        // Single use: only the first request marks it (a concurrent second one already lost
+        // the transition on the row version).
+        action_link::Entity::update_many()
+            .col_expr(
+                action_link::Column::UsedAt,
+                Expr::value(Some(state.clock.now())),
+            )
+            .filter(action_link::Column::TokenHash.eq(link.token_hash.clone()))
+            .filter(action_link::Column::UsedAt.is_null())
+            .exec(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(json!({
+            "instance_id": done.id,
+            "state": done.state,
+            "label": done.label,
+            "upload_id": up.id,
+        })))
+    }
+
+    /// A management list (`signing` 在线签约管理, `supplement` 补登管理, `termination`
+    /// 解约管理...) in the caller's scope. `status` takes status labels separated by commas;
+    /// left out, the list's documented default is selected; `all` shows every status.
+    /// `initiator` is 单位 or 学生 (签约发起方). Graduate filters: department, major,
+    /// education_level, candidate_no, name, id_number.
+    #[oai(path = "/lists/:list", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        list: Path<String>,
+        status: Query<Option<String>>,
+        initiator: Query<Option<String>>,
+        department: Query<Option<String>>,
+        major: Query<Option<String>>,
+        education_level: Query<Option<String>>,
+        candidate_no: Query<Option<String>>,
+        name: Query<Option<String>>,
+        id_number: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        reviewer(&c)?;
+        c.require_view(Module::Employment)?;
+        let snap = state.registry.snapshot();
+        let province = c.actor.province.clone();
+        let mut labels: Vec<String> = Vec::new();
+        let mut defaults: Vec<String> = Vec::new();
+        let mut flows = Vec::new();
+        for key in snap.keys() {
+            let Some(d) = snap.active(&key, province.as_deref()) else {
+                continue;
+            };
+            if d.def.list.as_deref() != Some(list.0.as_str()) {
+                continue;
+            }
+            flows.push(d.def.key.clone());
+            for st in d.def.states.values() {
+                if !labels.contains(&st.label) {
+                    labels.push(st.label.clone());
+                }
+                if st.list_default && !defaults.contains(&st.label) {
+                    defaults.push(st.label.clone());
+                }
+            }
+        }
+        if flows.is_empty() {
+            return Err(ApiError::not_found(format!("管理列表 {} 不存在", list.0)).into());
+        }
+        let selected: Vec<String> = match status.0.as_deref().map(str::trim) {
+            None | Some("") => defaults.clone(),
+            Some("all") => Vec::new(),
+            Some(s) => {
+                let chosen: Vec<String> = s.split(',').map(|x| x.trim().to_string()).collect();
+                if let Some(bad) = chosen.iter().find(|x| !labels.contains(x)) {
+                    return Err(ApiError::unprocessable(
+                        "invalid_status",
+                        format!("status：该列表没有状态“{bad}”，可选：{}", labels.join("；")),
+                    )
+                    .into());
+                }
+                chosen
+            }
+        };
+        let a = &c.actor;
+        let mut q = instance::Entity::find().filter(instance::Column::List.eq(list.0.clone()));
+        q = match c.role {
+            AccountRole::Admin => q,
+            AccountRole::Province => {
+                q.filter(instance::Column::ProvinceCode.eq(a.province.clone()))
+            }
+            AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
+            _ => q
+                .filter(instance::Column::SchoolId.eq(a.school_id))
+                .filter(instance::Column::Department.eq(a.department.clone())),
+        };
+        if !selected.is_empty() {
+            q = q.filter(instance::Column::Label.is_in(selected.clone()));
+        }
+        match initiator.0.as_deref() {
+            None | Some("") => {}
+            Some("单位") | Some("employer") => {
+                q = q.filter(instance::Column::InitiatorRole.eq("employer"))
+            }
+            Some("学生") | Some("graduate") => {
+                q = q.filter(instance::Column::InitiatorRole.eq("graduate"))
+            }
+            Some(other) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_initiator",
+                    format!("initiator：签约发起方只能是“单位”或“学生”，而不是“{other}”"),
+                )
+                .into())
+            }
+        }
+        if let Some(d) = department.0.filter(|d| !d.is_empty()) {
+            q = q.filter(instance::Column::Department.eq(d));
+        }
+        let mut cond = Condition::all();
+        let mut by_graduate = false;
+        for (col, v) in [
+            (graduate::Column::Major, major.0),
+            (graduate::Column::EducationLevel, education_level.0),
+            (graduate::Column::CandidateNo, candidate_no.0),
+            (graduate::Column::Name, name.0),
+            (graduate::Column::IdNumber, id_number.0),
+        ] {
+            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                cond = cond.add(col.eq(v.trim().to_string()));
+                by_graduate = true;
+            }
+        }
+        if by_graduate {
+            let mut sub = graduate::Entity::find()
+                .select_only()
+                .column(graduate::Column::Id)
+                .filter(cond);
+            if let Some(s) = a.school_id.filter(|_| c.role != AccountRole::Admin) {
+                sub = sub.filter(graduate::Column::SchoolId.eq(s));
+            }
+            q = q.filter(instance::Column::GraduateId.in_subquery(sub.into_query()));
+        }
+        let size = page_size.0.unwrap_or(20).clamp(1, 200);
+        let page = page.0.unwrap_or(1).max(1);
+        let total = q
+            .clone()
+            .count(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let rows = q
+            .order_by_desc(instance::Column::UpdatedAt)
+            .order_by_desc(instance::Column::Id)
+            .offset((page - 1) * size)
+            .limit(size)
+            .all(&state.db.conn)
+            .await
+            .map_err(ApiError::from)?;
+        let items = instance_views(&state, &c, &rows).await?;
+        Ok(Json(json!({
+            "list": list.0,
+            "flows": flows,
+            "status_options": labels,
+            "default_status": defaults,
+            "status": selected,
+            "total": total,
+            "page": page,
+            "page_size": size,
+            "items": items,
+        })))
+    }
+}
