@@ -1,0 +1,1419 @@
+//! End to end over HTTP, on SQLite and PostgreSQL: every signing and termination flow (SPEC.md
+//! 4.1–4.5, 4.7) driven through every state and every action, with the refusals the guides
+//! name (cap reached, second agreement, wrong role, department user trying a school-only
+//! action, withdraw after review began). The one graduate signs, terminates and signs again,
+//! so the one-agreement slot is exercised across the flows. At the end the run prints, per
+//! flow, which states and actions the instances' histories reached, and fails on any missed.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::path::Path;
+use std::time::Duration;
+
+use gradflow_engine::registry::{read_tree, Snapshot};
+use serde_json::{json, Value};
+use support::app::{spawn_on, App, AppOptions, Backend};
+use support::webhook::{self, WebhookReceiver};
+use support::world::{act, invite, world, World, DEPT};
+
+const FLOWS: [&str; 5] = [
+    "online_signing",
+    "offline_signing",
+    "paper_supplement",
+    "online_termination",
+    "offline_termination",
+];
+
+fn png(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, seed])
+    });
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+fn agreement() -> Value {
+    json!({
+        "employer_name": "南京未注册科技有限公司", "credit_code": "91350100M000100Y43",
+        "employer_nature": "39", "industry": "34", "employer_region": "320100",
+        "employer_address": "南京市鼓楼区汉口路22号", "job_category": "13", "position": "软件工程师",
+        "contact_person": "王经理", "contact_mobile": "13912345678",
+        "archive_transfer": "1", "hukou_migration": "4", "report_place": "南京市"
+    })
+}
+
+/// The test's view of the run: every instance it created, for the coverage report.
+struct Run<'a> {
+    app: &'a App,
+    w: &'a World,
+    hook: &'a WebhookReceiver,
+    ids: BTreeSet<i64>,
+}
+
+impl Run<'_> {
+    async fn upload(&self, tok: &str, seed: u8) -> String {
+        let r = self
+            .app
+            .post_bytes("/api/v1/uploads?purpose=image", tok, png(seed))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Starts `flow`; asserts the status and, on success, the first state.
+    async fn start(
+        &mut self,
+        flow: &str,
+        tok: &str,
+        body: Value,
+        status: u16,
+        state: &str,
+    ) -> Value {
+        let r = self
+            .app
+            .post(&format!("/api/v1/flows/{flow}/instances"), tok, body)
+            .await;
+        assert_eq!(r.status, status, "start {flow}: {}", r.text);
+        if status == 201 {
+            assert_eq!(r.body["state"], state, "start {flow}: {}", r.text);
+            self.ids.insert(r.body["id"].as_i64().unwrap());
+        } else {
+            assert_eq!(r.body["code"], state, "start {flow}: {}", r.text);
+        }
+        r.body
+    }
+
+    /// Takes an action; asserts the status and the new state (or the refusal code).
+    async fn act(
+        &self,
+        tok: &str,
+        id: i64,
+        action: &str,
+        input: Value,
+        want: (u16, &str),
+    ) -> Value {
+        let r = act(self.app, tok, id, action, input).await;
+        assert_eq!(r.status, want.0, "{action} on {id}: {}", r.text);
+        if want.0 == 200 {
+            assert_eq!(r.body["state"], want.1, "{action} on {id}: {}", r.text);
+        } else {
+            assert_eq!(r.body["code"], want.1, "{action} on {id}: {}", r.text);
+        }
+        r.body
+    }
+
+    async fn state(&self, id: i64) -> String {
+        let r = self
+            .app
+            .get(&format!("/api/v1/instances/{id}"), &self.app.admin_token)
+            .await;
+        r.body["state"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits for an outbox-delivered event to move an instance (bounded to end a hang).
+    async fn eventually(&self, id: i64, state: &str) {
+        for _ in 0..300 {
+            if self.state(id).await == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "instance {id} never reached {state}: {}",
+            self.state(id).await
+        );
+    }
+
+    fn g(&self) -> &str {
+        &self.w.graduate_tok
+    }
+    fn s(&self) -> &str {
+        &self.w.school_tok
+    }
+    /// An online agreement between the graduate and employer `tok`, approved.
+    async fn online_agreement(&mut self, tok: &str) -> i64 {
+        let r = invite(self.app, tok, self.w.graduate).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id = r.body["id"].as_i64().unwrap();
+        self.ids.insert(id);
+        self.act(self.g(), id, "accept", json!({}), (200, "reviewing"))
+            .await;
+        self.act(self.s(), id, "approve", json!({}), (200, "signed"))
+            .await;
+        id
+    }
+
+    /// An offline e-agreement application, submitted and approved: waiting for the upload.
+    async fn offline_until_upload(&mut self) -> i64 {
+        let id = self
+            .start(
+                "offline_signing",
+                self.w.graduate_tok.clone().as_str(),
+                json!({"input": agreement()}),
+                201,
+                "draft",
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        self.act(
+            self.g(),
+            id,
+            "submit",
+            agreement(),
+            (200, "agreement_review"),
+        )
+        .await;
+        self.act(self.s(), id, "approve", json!({}), (200, "awaiting_upload"))
+            .await;
+        id
+    }
+
+    async fn paper(&mut self) -> i64 {
+        let img = self.upload(self.g(), 40).await;
+        let mut input = agreement();
+        input["paper_image"] = json!(img);
+        self.start(
+            "paper_supplement",
+            self.w.graduate_tok.clone().as_str(),
+            json!({ "input": input }),
+            201,
+            "reviewing",
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    async fn offline_termination(&mut self, explanation: &str) -> Value {
+        let img = self.upload(self.g(), 50).await;
+        let input = json!({"termination_reason": "个人原因", "explanation": explanation, "letter_image": img});
+        let r = self
+            .app
+            .post(
+                "/api/v1/flows/offline_termination/instances",
+                self.g(),
+                json!({ "input": input }),
+            )
+            .await;
+        if r.status == 201 {
+            self.ids.insert(r.body["id"].as_i64().unwrap());
+        }
+        json!({"status": r.status, "body": r.body, "input": input})
+    }
+
+    /// The SMS with the employer's upload link, sent after `after` messages.
+    async fn sms_link(&self, after: usize) -> String {
+        let got = self
+            .hook
+            .wait_for(
+                |r| {
+                    r.iter()
+                        .filter(|m| m.body["message"]["channel"] == "sms")
+                        .count()
+                        > after
+                },
+                20,
+            )
+            .await;
+        let text = got
+            .iter()
+            .filter(|m| m.body["message"]["channel"] == "sms")
+            .nth(after)
+            .unwrap()
+            .body["message"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.contains("南京未注册科技有限公司"), "{text}");
+        let start = text.find("/api/v1/links/").expect("link in SMS");
+        text[start..]
+            .split(|c: char| c.is_whitespace())
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
+
+async fn every_state_and_action(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            extra_args: vec!["--worker-interval-ms".into(), "50".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    // Handler info shows on the e-agreement; the termination cap starts generous.
+    let r = app
+        .put(
+            "/api/v1/schools/1/settings/signing",
+            &w.school_tok,
+            json!({"online_signing": true, "review_mode": "school", "termination_cap": 20,
+                   "handler_info": {"all": {"name": "李老师", "phone": "025-83592233",
+                   "address": "南京市鼓楼区汉口路22号", "postal_code": "210093"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &hook,
+        ids: BTreeSet::new(),
+    };
+    let (g, s, d, e1, e2) = (
+        w.graduate_tok.clone(),
+        w.school_tok.clone(),
+        w.dept_tok.clone(),
+        w.employer_tok.clone(),
+        w.employer2_tok.clone(),
+    );
+    let term = |reason: &str| json!({"input": {"termination_reason": reason, "explanation": "已与单位协商"}});
+    let for_g =
+        |reason: &str| json!({"graduate_id": w.graduate, "input": {"termination_reason": reason}});
+
+    // ---- Online signing, then every way an online termination can go. ----
+    let a1 = run.online_agreement(&e1).await;
+    // Nothing to terminate offline: an online agreement goes through online termination.
+    let r = run.offline_termination("单位同意").await;
+    assert_eq!(
+        (r["status"].as_u64(), r["body"]["code"].as_str()),
+        (Some(422), Some("guard_denied")),
+        "{r}"
+    );
+    // Graduate asks; the other employer cannot answer; the employer declines.
+    let t = run
+        .start(
+            "online_termination",
+            &g,
+            term("个人原因"),
+            201,
+            "graduate_requested",
+        )
+        .await;
+    let t = t["id"].as_i64().unwrap();
+    assert_eq!(act(&app, &e2, t, "accept", json!({})).await.status, 404);
+    // One termination at a time.
+    run.start(
+        "online_termination",
+        &e1,
+        for_g("用人单位原因"),
+        409,
+        "slot_taken",
+    )
+    .await;
+    run.act(
+        &e1,
+        t,
+        "decline",
+        json!({"decline_reason": "项目需要"}),
+        (200, "declined"),
+    )
+    .await;
+    assert_eq!(
+        run.state(a1).await,
+        "signed",
+        "a declined termination leaves the agreement"
+    );
+    // The employer asks; the graduate accepts; the school rejects: still valid.
+    let t = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("用人单位原因"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, t, "accept", json!({}), (200, "reviewing"))
+        .await;
+    run.act(
+        &s,
+        t,
+        "reject",
+        json!({"reason_category": "双方未达成一致", "reason": "请再协商"}),
+        (200, "review_rejected"),
+    )
+    .await;
+    assert_eq!(run.state(a1).await, "signed");
+    let t = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("双方协商一致"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, t, "decline", json!({}), (200, "declined"))
+        .await;
+    let t = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("双方协商一致"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, t, "withdraw", json!({}), (403, "forbidden"))
+        .await;
+    run.act(&e1, t, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    let t = run
+        .start(
+            "online_termination",
+            &g,
+            term("个人原因"),
+            201,
+            "graduate_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, t, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    // The employer never answers: a department user cannot force, the school can.
+    let t = run
+        .start(
+            "online_termination",
+            &g,
+            term("考取研究生或出国留学"),
+            201,
+            "graduate_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(
+        &d,
+        t,
+        "force",
+        json!({"force_explanation": "单位长期未处理"}),
+        (403, "forbidden"),
+    )
+    .await;
+    run.act(&s, t, "force", json!({}), (422, "invalid_input"))
+        .await;
+    run.act(
+        &s,
+        t,
+        "force",
+        json!({"force_explanation": "单位长期未处理，已电话核实"}),
+        (200, "forced"),
+    )
+    .await;
+    // Released in the same transaction: the graduate can sign again at once.
+    assert_eq!(run.state(a1).await, "terminated");
+    let a2 = run.online_agreement(&e2).await;
+    let t = run
+        .start(
+            "online_termination",
+            &g,
+            term("个人原因"),
+            201,
+            "graduate_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&e2, t, "accept", json!({}), (200, "reviewing"))
+        .await;
+    let r = run
+        .act(&s, t, "approve", json!({}), (200, "terminated"))
+        .await;
+    assert_eq!(r["label"], "解约审核通过，已解约");
+    assert_eq!(run.state(a2).await, "terminated");
+    // The employer was told of the request and of the answer.
+    hook.wait_for(
+        |r| {
+            r.iter().any(|m| {
+                m.body["message"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("向你单位发起了解约申请"))
+            })
+        },
+        20,
+    )
+    .await;
+
+    // ---- Online signing's other outcomes; modify and void after approval. ----
+    let declined = invite(&app, &e1, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    run.ids.insert(declined);
+    run.act(
+        &g,
+        declined,
+        "decline",
+        json!({"decline_reason": "已有其他选择"}),
+        (200, "declined"),
+    )
+    .await;
+    let withdrawn = invite(&app, &e1, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    run.ids.insert(withdrawn);
+    run.act(&e1, withdrawn, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    let rejected = invite(&app, &e1, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    run.ids.insert(rejected);
+    run.act(&g, rejected, "accept", json!({}), (200, "reviewing"))
+        .await;
+    run.act(
+        &s,
+        rejected,
+        "reject",
+        json!({"reason_category": "单位经营异常", "reason": "经营异常名录"}),
+        (200, "rejected"),
+    )
+    .await;
+    let a3 = run.online_agreement(&e1).await;
+    // A second agreement is refused while one is valid: no invitation, no e-agreement.
+    let r = invite(&app, &e2, w.graduate).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("guard_denied")),
+        "{}",
+        r.text
+    );
+    run.start(
+        "offline_signing",
+        &g,
+        json!({"input": {}}),
+        422,
+        "guard_denied",
+    )
+    .await;
+    run.act(
+        &d,
+        a3,
+        "modify",
+        json!({"position": "架构师", "modify_note": "岗位调整"}),
+        (403, "forbidden"),
+    )
+    .await;
+    run.act(
+        &s,
+        a3,
+        "modify",
+        json!({"position": "架构师", "modify_note": "岗位调整"}),
+        (200, "signed"),
+    )
+    .await;
+    let doc = app
+        .get(&format!("/api/v1/instances/{a3}/documents/e_agreement"), &g)
+        .await;
+    assert_eq!(doc.status, 200);
+    assert!(
+        doc.text.contains("架构师") && doc.text.contains("鉴证方（学校）"),
+        "{}",
+        doc.text
+    );
+    // A pending termination ends when the school voids the agreement.
+    let pending = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("用人单位原因"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(
+        &s,
+        a3,
+        "void",
+        json!({"void_reason": "单位与学生协商一致"}),
+        (200, "voided"),
+    )
+    .await;
+    run.eventually(pending, "obsolete").await;
+    hook.wait_for(
+        |r| {
+            r.iter()
+                .any(|m| m.body["message"]["kind"] == "sync" && m.body["message"]["op"] == "clear")
+        },
+        20,
+    )
+    .await;
+
+    // ---- Offline signing with the school-issued e-agreement. ----
+    let o1 = run
+        .start(
+            "offline_signing",
+            &g,
+            json!({"input": {"employer_name": "南京未注册科技有限公司"}}),
+            201,
+            "draft",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    // One e-agreement application at a time.
+    run.start(
+        "offline_signing",
+        &g,
+        json!({"input": {}}),
+        409,
+        "slot_taken",
+    )
+    .await;
+    run.act(
+        &g,
+        o1,
+        "save",
+        json!({"position": "软件工程师", "contact_mobile": "123"}),
+        (422, "invalid_input"),
+    )
+    .await;
+    run.act(
+        &g,
+        o1,
+        "save",
+        json!({"position": "软件工程师"}),
+        (200, "draft"),
+    )
+    .await;
+    let mut bad = agreement();
+    bad.as_object_mut().unwrap().remove("contact_mobile");
+    let r = act(&app, &g, o1, "submit", bad).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"contact_mobile") && fields.contains(&"contact_landline"),
+        "{}",
+        r.text
+    );
+    run.act(&g, o1, "submit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(&g, o1, "edit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(&g, o1, "withdraw", json!({}), (200, "draft")).await;
+    run.act(&g, o1, "submit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(
+        &s,
+        o1,
+        "return",
+        json!({"reason_category": "协议信息有误", "reason": "岗位不清楚"}),
+        (200, "returned"),
+    )
+    .await;
+    run.act(&g, o1, "resubmit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(&s, o1, "approve", json!({}), (200, "awaiting_upload"))
+        .await;
+    let doc = app
+        .get(&format!("/api/v1/instances/{o1}/documents/e_agreement"), &s)
+        .await;
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    for want in [
+        "南京未注册科技有限公司",
+        "签约信息生效后生成",
+        "李老师",
+        "南京大学",
+        "江苏省 南京市",
+        "鉴证",
+    ] {
+        assert!(doc.text.contains(want), "e-agreement lacks {want}");
+    }
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/instances/{o1}/documents/e_agreement"),
+            &e1
+        )
+        .await
+        .status,
+        404
+    );
+    // The employer helps by SMS: a single-use link, no account.
+    let sent = hook
+        .received()
+        .iter()
+        .filter(|m| m.body["message"]["channel"] == "sms")
+        .count();
+    run.act(
+        &g,
+        o1,
+        "invite_employer",
+        json!({"helper_mobile": "13912345678"}),
+        (200, "awaiting_upload"),
+    )
+    .await;
+    let link = run.sms_link(sent).await;
+    let info = app.get(&link, "").await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert_eq!(info.body["graduate_name"], "张三");
+    let printable = app.get(&format!("{link}/document"), "").await;
+    assert!(printable.text.contains("南京未注册科技有限公司"));
+    let r = app
+        .post_bytes(
+            &format!("{link}/upload"),
+            "",
+            b"GIF89a not an image".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = app.post_bytes(&format!("{link}/upload"), "", png(7)).await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (200, Some("signing_review")),
+        "{}",
+        r.text
+    );
+    let r = app.post_bytes(&format!("{link}/upload"), "", png(8)).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (410, Some("link_gone")),
+        "{}",
+        r.text
+    );
+    let img = app
+        .get(&format!("/api/v1/instances/{o1}/files/stamped_image"), &s)
+        .await;
+    assert_eq!(img.status, 200);
+    let other_img = run.upload(&g, 9).await;
+    run.act(
+        &g,
+        o1,
+        "reupload",
+        json!({"stamped_image": other_img}),
+        (200, "signing_review"),
+    )
+    .await;
+    run.act(
+        &s,
+        o1,
+        "return",
+        json!({"reason_category": "未加盖单位公章", "reason": "缺公章"}),
+        (200, "upload_returned"),
+    )
+    .await;
+    let img2 = run.upload(&g, 10).await;
+    run.act(
+        &g,
+        o1,
+        "upload",
+        json!({"stamped_image": img2}),
+        (200, "signing_review"),
+    )
+    .await;
+    // The reviewer's view: agreement, unregistered employer, roster comparison, file.
+    let v = app.get(&format!("/api/v1/instances/{o1}/review"), &s).await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    assert_eq!(v.body["employer"]["registered"], false);
+    assert_eq!(v.body["files"][0]["field"], "stamped_image");
+    assert!(
+        v.body["comparison"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["differs"] == false),
+        "{}",
+        v.text
+    );
+    let r = run.act(&s, o1, "approve", json!({}), (200, "signed")).await;
+    let no = r["vars"]["agreement_no"].as_str().unwrap().to_string();
+    assert!(no.starts_with("2026110284"), "{no}");
+    let doc = app
+        .get(&format!("/api/v1/instances/{o1}/documents/e_agreement"), &g)
+        .await;
+    assert!(
+        doc.text.contains(&no),
+        "the effective e-agreement shows its number"
+    );
+    run.act(
+        &s,
+        o1,
+        "modify",
+        json!({"report_place": "苏州市", "modify_note": "报到地点变更"}),
+        (200, "signed"),
+    )
+    .await;
+    let doc = app
+        .get(&format!("/api/v1/instances/{o1}/documents/e_agreement"), &g)
+        .await;
+    assert!(
+        doc.text.contains("苏州市"),
+        "re-rendered after the modification"
+    );
+    // Offline agreements terminate offline: edit/withdraw before review, return, reject...
+    let r = run
+        .start(
+            "online_termination",
+            &g,
+            term("个人原因"),
+            422,
+            "guard_denied",
+        )
+        .await;
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("线上解约只适用于线上签约"),
+        "{r}"
+    );
+    let r = run.offline_termination("单位同意解约").await;
+    let t = r["body"]["id"].as_i64().unwrap();
+    assert_eq!(r["body"]["state"], "reviewing", "{r}");
+    run.act(&g, t, "edit", r["input"].clone(), (200, "reviewing"))
+        .await;
+    run.act(&g, t, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    let r = run.offline_termination("单位同意解约").await;
+    let t = r["body"]["id"].as_i64().unwrap();
+    run.act(
+        &s,
+        t,
+        "return",
+        json!({"reason_category": "解约函图片不清晰", "reason": "看不清"}),
+        (200, "returned"),
+    )
+    .await;
+    run.act(&g, t, "resubmit", r["input"].clone(), (200, "reviewing"))
+        .await;
+    run.act(
+        &s,
+        t,
+        "reject",
+        json!({"reason_category": "单位不同意解约", "reason": "单位未盖章"}),
+        (200, "review_rejected"),
+    )
+    .await;
+    let r = run.offline_termination("单位同意解约").await;
+    let t = r["body"]["id"].as_i64().unwrap();
+    run.act(
+        &s,
+        t,
+        "return",
+        json!({"reason_category": "其他", "reason": "补充说明"}),
+        (200, "returned"),
+    )
+    .await;
+    run.act(&g, t, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    let r = run.offline_termination("单位同意解约").await;
+    let t = r["body"]["id"].as_i64().unwrap();
+    run.act(&s, t, "approve", json!({}), (200, "terminated"))
+        .await;
+    assert_eq!(run.state(o1).await, "terminated");
+
+    // Offline signing's other ends.
+    let o = run
+        .start("offline_signing", &g, json!({"input": {}}), 201, "draft")
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, o, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let o = run
+        .start(
+            "offline_signing",
+            &g,
+            json!({"input": agreement()}),
+            201,
+            "draft",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, o, "submit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(
+        &s,
+        o,
+        "reject",
+        json!({"reason_category": "单位信息有误", "reason": "查无此单位"}),
+        (200, "agreement_rejected"),
+    )
+    .await;
+    let o = run.offline_until_upload().await;
+    run.act(&g, o, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let o = run.offline_until_upload().await;
+    let img = run.upload(&g, 11).await;
+    run.act(
+        &g,
+        o,
+        "upload",
+        json!({"stamped_image": img}),
+        (200, "signing_review"),
+    )
+    .await;
+    run.act(
+        &s,
+        o,
+        "reject",
+        json!({"reason_category": "协议信息有误", "reason": "信息不符"}),
+        (200, "signing_rejected"),
+    )
+    .await;
+    let o = run.offline_until_upload().await;
+    let img = run.upload(&g, 12).await;
+    run.act(
+        &g,
+        o,
+        "upload",
+        json!({"stamped_image": img}),
+        (200, "signing_review"),
+    )
+    .await;
+    run.act(
+        &s,
+        o,
+        "return",
+        json!({"reason_category": "其他", "reason": "重新上传"}),
+        (200, "upload_returned"),
+    )
+    .await;
+    let sent = hook
+        .received()
+        .iter()
+        .filter(|m| m.body["message"]["channel"] == "sms")
+        .count();
+    run.act(&g, o, "invite_employer", json!({}), (422, "invalid_input"))
+        .await;
+    run.act(
+        &g,
+        o,
+        "invite_employer",
+        json!({"helper_mobile": "13812345678"}),
+        (200, "upload_returned"),
+    )
+    .await;
+    let link = run.sms_link(sent).await;
+    let r = app.post_bytes(&format!("{link}/upload"), "", png(13)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    run.act(
+        &s,
+        o,
+        "return",
+        json!({"reason_category": "其他", "reason": "还是不清楚"}),
+        (200, "upload_returned"),
+    )
+    .await;
+    run.act(&g, o, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let o = run.offline_until_upload().await;
+    let img = run.upload(&g, 14).await;
+    run.act(
+        &g,
+        o,
+        "upload",
+        json!({"stamped_image": img}),
+        (200, "signing_review"),
+    )
+    .await;
+    run.act(&s, o, "approve", json!({}), (200, "signed")).await;
+    run.act(
+        &s,
+        o,
+        "void",
+        json!({"void_reason": "协商一致作废"}),
+        (200, "voided"),
+    )
+    .await;
+
+    // ---- Paper supplement, and a unilateral termination of it. ----
+    let p = run.paper().await;
+    let img = run.upload(&g, 41).await;
+    let mut edited = agreement();
+    edited["paper_image"] = json!(img);
+    run.act(&g, p, "edit", edited.clone(), (200, "reviewing"))
+        .await;
+    run.act(&g, p, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    run.act(&g, p, "resubmit", edited.clone(), (200, "reviewing"))
+        .await;
+    run.act(
+        &s,
+        p,
+        "return",
+        json!({"reason_category": "其他", "reason": "补充"}),
+        (200, "returned"),
+    )
+    .await;
+    run.act(&g, p, "resubmit", edited.clone(), (200, "reviewing"))
+        .await;
+    run.act(&s, p, "approve", json!({}), (200, "signed")).await;
+    run.act(
+        &s,
+        p,
+        "modify",
+        json!({"position": "测试工程师", "modify_note": "岗位调整"}),
+        (200, "signed"),
+    )
+    .await;
+    let r = run.offline_termination("单位已注销，无法出具解约函").await;
+    let t = r["body"]["id"].as_i64().unwrap();
+    run.act(
+        &d,
+        t,
+        "unilateral",
+        json!({"unilateral_explanation": "单位已注销"}),
+        (403, "forbidden"),
+    )
+    .await;
+    run.act(
+        &s,
+        t,
+        "unilateral",
+        json!({"unilateral_explanation": "单位已注销，学生上传了情况说明"}),
+        (200, "unilateral_terminated"),
+    )
+    .await;
+    assert_eq!(run.state(p).await, "terminated");
+    let p = run.paper().await;
+    run.act(&g, p, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    run.act(&g, p, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let p = run.paper().await;
+    run.act(
+        &s,
+        p,
+        "return",
+        json!({"reason_category": "其他", "reason": "补充"}),
+        (200, "returned"),
+    )
+    .await;
+    run.act(&g, p, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let p = run.paper().await;
+    run.act(
+        &s,
+        p,
+        "reject",
+        json!({"reason_category": "单位信息有误", "reason": "单位不存在"}),
+        (200, "rejected"),
+    )
+    .await;
+    let p = run.paper().await;
+    run.act(&s, p, "approve", json!({}), (200, "signed")).await;
+    run.act(
+        &s,
+        p,
+        "void",
+        json!({"void_reason": "协议无效"}),
+        (200, "voided"),
+    )
+    .await;
+
+    // ---- A voided agreement ends its pending termination (event through the outbox). ----
+    let p = run.paper().await;
+    run.act(&s, p, "approve", json!({}), (200, "signed")).await;
+    let t = run.offline_termination("单位同意").await["body"]["id"]
+        .as_i64()
+        .unwrap();
+    run.act(
+        &s,
+        p,
+        "void",
+        json!({"void_reason": "重复登记"}),
+        (200, "voided"),
+    )
+    .await;
+    run.eventually(t, "obsolete").await;
+
+    // ---- Leaving the roster invalidates what is in flight; re-upload restores it. ----
+    let p = run.paper().await;
+    run.act(&s, p, "approve", json!({}), (200, "signed")).await;
+    let t = run.offline_termination("单位同意").await["body"]["id"]
+        .as_i64()
+        .unwrap();
+    remove_and_restore(&app, || async {
+        assert_eq!(run.state(p).await, "invalidated");
+        assert_eq!(run.state(t).await, "obsolete");
+    })
+    .await;
+    assert_eq!(run.state(p).await, "signed", "restored and re-synced");
+    assert_eq!(
+        run.state(t).await,
+        "obsolete",
+        "a termination does not come back"
+    );
+    run.act(
+        &s,
+        p,
+        "void",
+        json!({"void_reason": "改签线上协议"}),
+        (200, "voided"),
+    )
+    .await;
+    let o = run
+        .start("offline_signing", &g, json!({"input": {}}), 201, "draft")
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let pending_invite = invite(&app, &e2, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    run.ids.insert(pending_invite);
+    let a4 = run.online_agreement(&e1).await;
+    let t = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("用人单位原因"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    remove_and_restore(&app, || async {
+        for id in [o, pending_invite, a4] {
+            assert_eq!(run.state(id).await, "invalidated");
+        }
+        assert_eq!(run.state(t).await, "obsolete");
+        // Nothing moves for a graduate who left the roster.
+        let r = act(&app, &g, o, "save", json!({})).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("graduate_removed")),
+            "{}",
+            r.text
+        );
+    })
+    .await;
+    assert_eq!(run.state(o).await, "draft");
+    assert_eq!(run.state(pending_invite).await, "invited");
+    assert_eq!(run.state(a4).await, "signed");
+
+    // ---- The termination cap: the graduate's own applications count, the employer's not. ----
+    let counted = app.get("/api/v1/instances?page_size=200", &g).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["list"] == "termination" && i["initiator_role"] == "graduate")
+        .count();
+    let r = app
+        .put(
+            "/api/v1/schools/1/settings/signing",
+            &s,
+            json!({"online_signing": true, "review_mode": "school", "termination_cap": counted,
+                   "handler_info": {"all": {"name": "李老师", "phone": "025-83592233",
+                   "address": "南京市鼓楼区汉口路22号", "postal_code": "210093"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = run
+        .start(
+            "online_termination",
+            &g,
+            term("个人原因"),
+            422,
+            "guard_denied",
+        )
+        .await;
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("上限（{counted}次）")), "{msg}");
+    let t = run
+        .start(
+            "online_termination",
+            &e1,
+            for_g("用人单位原因"),
+            201,
+            "employer_requested",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, t, "decline", json!({}), (200, "declined"))
+        .await;
+
+    // ---- Management lists: default status filter and the initiator filter. ----
+    let l = app.get("/api/v1/lists/termination", &s).await;
+    assert_eq!(l.status, 200, "{}", l.text);
+    assert_eq!(
+        l.body["default_status"],
+        json!(["解约中，等待学院/学校审核"])
+    );
+    assert!(l.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["label"] == "解约中，等待学院/学校审核"));
+    let all = app
+        .get("/api/v1/lists/termination?status=all&initiator=单位", &s)
+        .await;
+    let items = all.body["items"].as_array().unwrap();
+    assert!(
+        !items.is_empty() && items.iter().all(|i| i["initiator_role"] == "employer"),
+        "{}",
+        all.text
+    );
+    let signing = app.get("/api/v1/lists/signing", &s).await;
+    assert_eq!(
+        signing.body["default_status"],
+        json!(["就业协议审核中，等待学院/学校审核"])
+    );
+    let r = app.get("/api/v1/lists/signing?initiator=学校", &s).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_initiator"))
+    );
+    let r = app
+        .get("/api/v1/lists/signing?status=没有这个状态", &s)
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_status"))
+    );
+    let r = app
+        .get("/api/v1/lists/supplement?status=all&name=张三", &s)
+        .await;
+    assert!(r.body["total"].as_u64().unwrap() >= 6, "{}", r.text);
+    let r = app
+        .get("/api/v1/lists/supplement?status=all&name=李四", &s)
+        .await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+
+    // ---- Online signing's deadline: past it, the invitation expires. ----
+    let x = pending_invite;
+    app.post(
+        "/api/v1/admin/clock",
+        &app.admin_token,
+        json!({"advance_seconds": 8 * 86400}),
+    )
+    .await;
+    run.eventually(x, "expired").await;
+
+    coverage(&app, &run.ids).await;
+}
+
+/// Deletes the graduate from the roster, runs `check`, re-uploads them and restores at once.
+async fn remove_and_restore<F, Fut>(app: &App, check: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let r = app
+        .delete("/api/v1/roster/graduates/26320102150001", &app.admin_token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    check().await;
+    let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
+                     "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
+                     "cohort": 2027, "origin_region": "320102", "hukou_in_school": true, "mobile": "13800138000"});
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &app.admin_token,
+            json!({"school_code": "10284", "rows": [row]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["errors"], json!([]), "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/roster/graduates/26320102150001/restore",
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Reads every instance's history and compares it with the definitions: every state entered
+/// and every action taken, per flow. Prints the report; fails on anything missed.
+async fn coverage(app: &App, ids: &BTreeSet<i64>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let snap = Snapshot::build(&read_tree(root).unwrap()).unwrap();
+    let mut states: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for id in ids {
+        let v = app
+            .get(&format!("/api/v1/instances/{id}"), &app.admin_token)
+            .await;
+        let flow = v.body["flow"].as_str().unwrap().to_string();
+        let h = app
+            .get(&format!("/api/v1/instances/{id}/history"), &app.admin_token)
+            .await;
+        for item in h.body["items"].as_array().unwrap() {
+            states
+                .entry(flow.clone())
+                .or_default()
+                .insert(item["to"].as_str().unwrap().into());
+            actions
+                .entry(flow.clone())
+                .or_default()
+                .insert(item["action"].as_str().unwrap().into());
+        }
+    }
+    let mut missed = Vec::new();
+    for flow in FLOWS {
+        let def = &snap.active(flow, None).unwrap().def;
+        let mut want_actions: BTreeSet<String> = ["start".to_string()].into();
+        for st in def.states.values() {
+            want_actions.extend(st.actions.keys().cloned());
+            if let Some(r) = &st.review {
+                want_actions.extend(["approve".to_string(), "reject".to_string()]);
+                if r.return_.is_some() {
+                    want_actions.insert("return".into());
+                }
+            }
+        }
+        want_actions.extend(def.reactions.iter().map(|r| format!("on:{}", r.event)));
+        let got_s = states.get(flow).cloned().unwrap_or_default();
+        let got_a = actions.get(flow).cloned().unwrap_or_default();
+        let want_states: BTreeSet<String> = def.states.keys().cloned().collect();
+        println!(
+            "flow {flow}: {}/{} states, {}/{} actions reached",
+            want_states.intersection(&got_s).count(),
+            want_states.len(),
+            want_actions.intersection(&got_a).count(),
+            want_actions.len()
+        );
+        for s in &want_states {
+            let mark = if got_s.contains(s) {
+                "reached"
+            } else {
+                "MISSED"
+            };
+            println!("  state  {mark:8} {s}");
+            if !got_s.contains(s) {
+                missed.push(format!("{flow}: state {s}"));
+            }
+        }
+        for a in &want_actions {
+            let mark = if got_a.contains(a) { "taken" } else { "MISSED" };
+            println!("  action {mark:8} {a}");
+            if !got_a.contains(a) {
+                missed.push(format!("{flow}: action {a}"));
+            }
+        }
+    }
+    assert!(missed.is_empty(), "never reached over HTTP: {missed:#?}");
+}
+
+/// 获取最新学生信息 (SPEC.md 3): the management system changes the graduate's gender and
+/// student number while an e-agreement is in review; the reviewer sees the difference, pulls
+/// it in, and the approved e-agreement shows the new data. Key fields are never pulled.
+async fn latest_student_info(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "department_then_school").await;
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &webhook::start().await,
+        ids: BTreeSet::new(),
+    };
+    let (g, s, d) = (
+        w.graduate_tok.clone(),
+        w.school_tok.clone(),
+        w.dept_tok.clone(),
+    );
+    let o = run
+        .start(
+            "offline_signing",
+            &g,
+            json!({"input": agreement()}),
+            201,
+            "draft",
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    run.act(&g, o, "submit", agreement(), (200, "agreement_review"))
+        .await;
+    run.act(&d, o, "approve", json!({}), (200, "agreement_review"))
+        .await;
+    run.act(&s, o, "approve", json!({}), (200, "awaiting_upload"))
+        .await;
+    let img = run.upload(&g, 3).await;
+    run.act(
+        &g,
+        o,
+        "upload",
+        json!({"stamped_image": img}),
+        (200, "signing_review"),
+    )
+    .await;
+    // The management system re-uploads the graduate with a new gender, student number and name.
+    let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三丰",
+                     "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
+                     "cohort": 2027, "gender": "女", "student_no": "MF2633001"});
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &app.admin_token,
+            json!({"school_code": "10284", "rows": [row]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["errors"]),
+        (200, &json!([])),
+        "{}",
+        r.text
+    );
+    let v = app.get(&format!("/api/v1/instances/{o}/review"), &d).await;
+    let differs: Vec<&str> = v.body["comparison"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["differs"] == true)
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    // The world's graduate had no major: the roster's new one is a key field too.
+    assert_eq!(differs, ["姓名", "专业", "性别", "学号"], "{}", v.text);
+    // Only the reviewer of the current level pulls it in (the department first).
+    let url = format!("/api/v1/instances/{o}/refresh-student");
+    assert_eq!(app.post(&url, &s, json!({})).await.status, 403);
+    let r = app.post(&url, &d, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["changed"], json!(["性别", "学号"]));
+    assert_eq!(r.body["key_fields_differ"], json!(["姓名", "专业"]));
+    assert!(r.body["note"]
+        .as_str()
+        .unwrap()
+        .contains("关键信息无法以此方法同步"));
+    // Applied when the review approves, not before.
+    run.act(&d, o, "approve", json!({}), (200, "signing_review"))
+        .await;
+    let doc = app
+        .get(&format!("/api/v1/instances/{o}/documents/e_agreement"), &g)
+        .await;
+    assert!(!doc.text.contains("MF2633001"));
+    run.act(&s, o, "approve", json!({}), (200, "signed")).await;
+    let v = app.get(&format!("/api/v1/instances/{o}/review"), &s).await;
+    assert_eq!(v.body["student_snapshot"]["gender"], "女", "{}", v.text);
+    assert_eq!(v.body["student_snapshot"]["student_no"], "MF2633001");
+    assert_eq!(
+        v.body["student_snapshot"]["name"], "张三",
+        "key fields stay"
+    );
+    assert_eq!(v.body["student_pending"], Value::Null);
+    let doc = app
+        .get(&format!("/api/v1/instances/{o}/documents/e_agreement"), &g)
+        .await;
+    assert!(doc.text.contains("<td>女</td>"), "{}", doc.text);
+    assert!(doc.text.contains("MF2633001"), "{}", doc.text);
+}
+
+crate::both_backends!(every_state_and_action, latest_student_info);
