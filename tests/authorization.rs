@@ -246,6 +246,13 @@ async fn table(backend: Backend) {
         ),
         r(
             "GET",
+            "/api/v1/audit-log",
+            "/api/v1/audit-log".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
             "/api/v1/lists/{list}",
             "/api/v1/lists/signing".into(),
             None,

@@ -409,14 +409,73 @@ async fn every_state_and_action(backend: Backend) {
     .await;
     run.act(&s, t, "force", json!({}), (422, "invalid_input"))
         .await;
-    run.act(
-        &s,
-        t,
-        "force",
-        json!({"force_explanation": "单位长期未处理，已电话核实"}),
-        (200, "forced"),
-    )
-    .await;
+    // Waiting for the employer is the employer's to-do, not the school's.
+    let inbox = app.get("/api/v1/tasks?flow=online_termination", &s).await;
+    assert_eq!(inbox.body["total"], 0, "{}", inbox.text);
+    let inbox = app.get("/api/v1/tasks?flow=online_termination", &e1).await;
+    assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
+    // Another employer learns nothing of this graduate's agreement.
+    let r = app
+        .post(
+            "/api/v1/flows/online_termination/instances",
+            &e2,
+            for_g("用人单位原因"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("nothing_to_act_on")),
+        "{}",
+        r.text
+    );
+    // The school forces while the employer finally accepts: exactly one wins.
+    let (forced, accepted) = tokio::join!(
+        act(
+            &app,
+            &s,
+            t,
+            "force",
+            json!({"force_explanation": "单位长期未处理，已电话核实"})
+        ),
+        act(&app, &e1, t, "accept", json!({})),
+    );
+    let mut statuses = [forced.status, accepted.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", forced.text, accepted.text);
+    if accepted.status == 200 {
+        // The acceptance won: finish it the normal way, then force is no longer offered.
+        run.act(&s, t, "approve", json!({}), (200, "terminated"))
+            .await;
+        // Force once more on a fresh request so the action is still exercised.
+        let a = run.online_agreement(&e1).await;
+        let t2 = run
+            .start(
+                "online_termination",
+                &g,
+                term("个人原因"),
+                201,
+                "graduate_requested",
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        run.act(
+            &s,
+            t2,
+            "force",
+            json!({"force_explanation": "单位长期未处理，已电话核实"}),
+            (200, "forced"),
+        )
+        .await;
+        assert_eq!(run.state(a).await, "terminated");
+    } else {
+        assert_eq!(forced.body["state"], "forced", "{}", forced.text);
+    }
+    // Forcing is on the school's audit log.
+    let log = app
+        .get("/api/v1/audit-log?action=online_termination.force", &s)
+        .await;
+    assert_eq!(log.body["total"], 1, "{}", log.text);
     // Released in the same transaction: the graduate can sign again at once.
     assert_eq!(run.state(a1).await, "terminated");
     let a2 = run.online_agreement(&e2).await;
@@ -547,6 +606,40 @@ async fn every_state_and_action(backend: Backend) {
     )
     .await;
     run.eventually(pending, "obsolete").await;
+    let log = app
+        .get(
+            &format!("/api/v1/audit-log?target_kind=instance&target_id={a3}"),
+            &s,
+        )
+        .await;
+    let acts: Vec<&str> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        acts,
+        ["online_signing.void", "online_signing.modify"],
+        "{}",
+        log.text
+    );
+    // The graduate (and the employer) heard of both.
+    let texts = hook
+        .wait_for(
+            |r| {
+                r.iter().any(|m| {
+                    m.body["message"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("学校已作废你与"))
+                })
+            },
+            20,
+        )
+        .await;
+    assert!(texts.iter().any(|m| m.body["message"]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("学校修改了你与") && t.contains("岗位调整"))));
     hook.wait_for(
         |r| {
             r.iter()
@@ -1102,6 +1195,36 @@ async fn every_state_and_action(backend: Backend) {
     })
     .await;
     assert_eq!(run.state(o).await, "draft");
+    // Restoring re-syncs approved agreements only, never a draft or an invitation.
+    let syncs = hook
+        .wait_for(
+            |r| {
+                r.iter().any(|m| {
+                    m.body["message"]["kind"] == "sync"
+                        && m.body["message"]["instance_id"] == a4
+                        && m.body["message"]["state"] == "signed"
+                })
+            },
+            20,
+        )
+        .await;
+    assert!(
+        syncs.iter().all(|m| m.body["message"]["kind"] != "sync"
+            || m.body["message"]["state"] == "signed"
+            || m.body["message"]["op"] == "clear"),
+        "a sync of an item not in force"
+    );
+    // What the management system already has shows in the reviewer's view.
+    let v = app.get(&format!("/api/v1/instances/{a4}/review"), &s).await;
+    assert!(
+        v.body["sent_to_management_system"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["instance_id"] == a4 && x["op"] == "upsert"),
+        "{}",
+        v.text
+    );
     assert_eq!(run.state(pending_invite).await, "invited");
     assert_eq!(run.state(a4).await, "signed");
 

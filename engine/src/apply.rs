@@ -517,7 +517,7 @@ fn tasks_for(st: &StateDef, review: Option<&ReviewPos>, parties: &Parties) -> Ve
         return Vec::new();
     }
     let mut roles: Vec<Role> = Vec::new();
-    for a in st.actions.values() {
+    for a in st.actions.values().filter(|a| a.inbox) {
         for r in &a.roles {
             if matches!(r, Role::System | Role::Initiator) || roles.contains(r) {
                 continue;
@@ -899,6 +899,11 @@ pub fn react(
     if r.target == PREVIOUS_STATE {
         vars.remove(STATE_BEFORE_REACTION);
     }
+    let effects = if r.effects_in.is_empty() || r.effects_in.contains(&target) {
+        r.effects.clone()
+    } else {
+        Vec::new()
+    };
     let entry = enter(def, &target, ctx.facts)?;
     finish(
         def,
@@ -915,7 +920,7 @@ pub fn react(
             warnings: Vec::new(),
             decision: None,
             status_detail: None,
-            effects: r.effects.clone(),
+            effects,
         },
     )
     .map(Some)

@@ -313,6 +313,18 @@ pub struct ActionDef {
     /// A draft save (暂存): the form's presence rules are not enforced, formats still are.
     #[serde(default)]
     pub partial: bool,
+    /// Whether the roles of this action get an inbox task while the instance waits in the
+    /// state. `false` for overrides (a school's forced termination) that are not a to-do.
+    #[serde(default = "yes")]
+    pub inbox: bool,
+    /// Also write the audit log (an administrative act on data already in force, e.g. a
+    /// school's modify or void after approval), in the same transaction.
+    #[serde(default)]
+    pub audit: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A timer of a state: when the state has lasted `after`, the system takes `action`.
@@ -443,6 +455,10 @@ pub struct ReactionDef {
     pub target: String,
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+    /// The effects apply only when the instance lands in one of these states (empty: always),
+    /// e.g. re-sync a restored agreement only if it was approved.
+    #[serde(default)]
+    pub effects_in: Vec<String>,
 }
 
 /// A workflow definition as written in YAML.
@@ -775,7 +791,7 @@ impl Definition {
                 check_target(&r.target, &at, &mut errs);
             }
             check_effects(&r.effects, &at, &mut errs);
-            for s in &r.states {
+            for s in r.states.iter().chain(&r.effects_in) {
                 if !self.states.contains_key(s) {
                     errs.push((format!("{at}：状态 {s} 未定义"), r.event.clone()));
                 }

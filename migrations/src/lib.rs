@@ -91,6 +91,8 @@ mod tests {
             "idx_graduates_school_removed_cohort",
             "idx_instances_school_list_label",
             "idx_action_links_instance",
+            "idx_audit_log_school",
+            "idx_audit_log_province",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

@@ -19,6 +19,14 @@ enum ActionLinks {
 }
 
 #[derive(DeriveIden)]
+enum AuditLog {
+    Table,
+    SchoolId,
+    ProvinceCode,
+    Id,
+}
+
+#[derive(DeriveIden)]
 enum Instances {
     Table,
     SchoolId,
@@ -85,10 +93,32 @@ impl MigrationTrait for Migration {
                     .col(Instances::Label)
                     .to_owned(),
             )
-            .await
+            .await?;
+        // The audit log as a school or a province reads it.
+        for (name, col) in [
+            ("idx_audit_log_school", AuditLog::SchoolId),
+            ("idx_audit_log_province", AuditLog::ProvinceCode),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(AuditLog::Table)
+                        .col(col)
+                        .col(AuditLog::Id)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["idx_audit_log_school", "idx_audit_log_province"] {
+            manager
+                .drop_index(Index::drop().name(name).table(AuditLog::Table).to_owned())
+                .await?;
+        }
         manager
             .drop_index(
                 Index::drop()

@@ -429,6 +429,10 @@ pub async fn start(
                 }
                 None => None,
             };
+            // An employer only learns of agreements it is party to.
+            let holder = holder.filter(|h| {
+                caller.role != AccountRole::Employer || h.employer_id == caller.actor.employer_id
+            });
             Some((
                 on,
                 holder.ok_or_else(|| {

@@ -304,6 +304,33 @@ async fn write(
     .insert(txn)
     .await?;
 
+    // Acts on data already in force (a school's modify or void) also go to the audit log.
+    let audited = current
+        .and_then(|c| def.def.state(&c.state))
+        .and_then(|st| st.actions.get(&outcome.action))
+        .is_some_and(|a| a.audit);
+    if audited {
+        crate::entity::audit_log::ActiveModel {
+            at: Set(now),
+            account_id: Set(actor.account_id),
+            province_code: Set(actor.province.clone()),
+            school_id: Set(actor.school_id),
+            action: Set(format!("{}.{}", def.def.key, outcome.action)),
+            target_kind: Set("instance".to_string()),
+            target_id: Set(id.to_string()),
+            detail: Set(json!({
+                "from": outcome.from,
+                "to": outcome.to,
+                "input": outcome.input,
+                "graduate_id": parties.graduate_id,
+            })
+            .to_string()),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+
     // Tasks: the open ones are replaced by those of the new state (or review level).
     task::Entity::delete_many()
         .filter(task::Column::InstanceId.eq(id))

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod agreements;
+pub mod audit;
 pub mod auth;
 pub mod codes;
 pub mod employers;
@@ -100,6 +101,7 @@ pub type Apis = (
     roster::RosterApi,
     uploads::UploadsApi,
     agreements::AgreementsApi,
+    audit::AuditApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -118,6 +120,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             roster::RosterApi,
             uploads::UploadsApi,
             agreements::AgreementsApi,
+            audit::AuditApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),
