@@ -23,6 +23,7 @@ impl AuditApi {
     /// Audit records, newest first: a province user sees its province's, a school user its
     /// school's. Filters: `target_kind` with `target_id` (e.g. `instance` and an id), `action`.
     #[oai(path = "/audit-log", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&State>,
