@@ -258,9 +258,14 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                             vars,
                             params: inst
                                 .as_ref()
+                                .filter(|_| step.action != "start")
                                 .map(|i| i.params.clone())
                                 .unwrap_or_else(|| def.default_params()),
-                            parties: inst.as_ref().map(|i| i.parties.clone()).unwrap_or(parties),
+                            // A start within a case begins a new instance with its own initiator.
+                            parties: match inst.as_ref() {
+                                Some(i) if step.action != "start" => i.parties.clone(),
+                                _ => parties,
+                            },
                         });
                     }
                 }
