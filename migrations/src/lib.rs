@@ -92,6 +92,7 @@ mod tests {
             "idx_instances_school_list_label",
             "idx_action_links_instance",
             "idx_audit_log_school",
+            "idx_instances_province_list_label",
             "idx_audit_log_province",
         ] {
             assert!(

@@ -29,6 +29,7 @@ enum AuditLog {
 #[derive(DeriveIden)]
 enum Instances {
     Table,
+    ProvinceCode,
     SchoolId,
     List,
     Label,
@@ -94,6 +95,18 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // A province's read-only view of the same lists.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_instances_province_list_label")
+                    .table(Instances::Table)
+                    .col(Instances::ProvinceCode)
+                    .col(Instances::List)
+                    .col(Instances::Label)
+                    .to_owned(),
+            )
+            .await?;
         // The audit log as a school or a province reads it.
         for (name, col) in [
             ("idx_audit_log_school", AuditLog::SchoolId),
@@ -114,6 +127,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_instances_province_list_label")
+                    .table(Instances::Table)
+                    .to_owned(),
+            )
+            .await?;
         for name in ["idx_audit_log_school", "idx_audit_log_province"] {
             manager
                 .drop_index(Index::drop().name(name).table(AuditLog::Table).to_owned())

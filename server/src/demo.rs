@@ -94,7 +94,12 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                 archive_enabled: Set(false),
                 hukou_enabled: Set(false),
                 termination_cap: Set(3),
-                handler_info: Set("{}".into()),
+                // The agreement handler shown on e-agreements (就业协议经办人信息).
+                handler_info: Set(
+                    serde_json::json!({"all": {"name": "李老师", "phone": "025-83592233",
+                    "address": "南京市鼓楼区汉口路22号", "postal_code": "210093"}})
+                    .to_string(),
+                ),
                 settings_saved: Set(true),
                 ..Default::default()
             }
