@@ -253,6 +253,20 @@ async fn table(backend: Backend) {
         ),
         r(
             "GET",
+            "/api/v1/lists/{list}/export",
+            "/api/v1/lists/termination/export?status=all".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+        ),
+        r(
+            "GET",
+            "/api/v1/lists/{list}/returned-export",
+            "/api/v1/lists/signing/returned-export".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+        ),
+        r(
+            "GET",
             "/api/v1/lists/{list}",
             "/api/v1/lists/signing".into(),
             None,

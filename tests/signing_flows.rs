@@ -716,6 +716,12 @@ async fn every_state_and_action(backend: Backend) {
         (200, "returned"),
     )
     .await;
+    // 导出退回修改学生名单: exactly this item, with the reason.
+    let rows = sheet(&app, "/api/v1/lists/signing/returned-export", &s).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][1], "张三");
+    assert_eq!(rows[1][9], "协议待提交(退回)");
+    assert_eq!(rows[1][10], "岗位不清楚");
     run.act(&g, o1, "resubmit", agreement(), (200, "agreement_review"))
         .await;
     run.act(&s, o1, "approve", json!({}), (200, "awaiting_upload"))
@@ -1270,6 +1276,36 @@ async fn every_state_and_action(backend: Backend) {
     run.act(&g, t, "decline", json!({}), (200, "declined"))
         .await;
 
+    // ---- 下载当前查询数据: the export is the list's query, every row. ----
+    let listed = app
+        .get("/api/v1/lists/termination?status=all&page_size=200", &s)
+        .await;
+    let rows = sheet(&app, "/api/v1/lists/termination/export?status=all", &s).await;
+    assert_eq!(rows[0][0], "签约发起方");
+    assert_eq!(
+        rows.len() as u64 - 1,
+        listed.body["total"].as_u64().unwrap()
+    );
+    assert!(rows[1..].iter().all(|r| r[1] == "张三" && r[4] == DEPT));
+    let employer_rows = sheet(
+        &app,
+        "/api/v1/lists/termination/export?status=all&initiator=单位",
+        &s,
+    )
+    .await;
+    assert!(employer_rows.len() > 1 && employer_rows[1..].iter().all(|r| r[0] == "单位"));
+    // The other department's export is empty: scoped like the list.
+    assert_eq!(
+        sheet(
+            &app,
+            "/api/v1/lists/termination/export?status=all",
+            &w.other_dept_tok
+        )
+        .await
+        .len(),
+        1
+    );
+
     // ---- Management lists: default status filter and the initiator filter. ----
     let l = app.get("/api/v1/lists/termination", &s).await;
     assert_eq!(l.status, 200, "{}", l.text);
@@ -1328,6 +1364,23 @@ async fn every_state_and_action(backend: Backend) {
     run.eventually(x, "expired").await;
 
     coverage(&app, &run.ids).await;
+}
+
+/// Downloads an XLSX export and reads its first sheet back as text cells.
+async fn sheet(app: &App, path: &str, tok: &str) -> Vec<Vec<String>> {
+    use calamine::{open_workbook_from_rs, Reader, Xlsx};
+    let (status, bytes, ct) = app.get_bytes(path, tok).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("an xlsx file");
+    let range = wb
+        .worksheet_range_at(0)
+        .expect("a sheet")
+        .expect("readable");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
 }
 
 /// Deletes the graduate from the roster, runs `check`, re-uploads them and restores at once.

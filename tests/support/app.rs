@@ -325,6 +325,30 @@ impl App {
         self.send(req, &method, path).await
     }
 
+    /// GET returning the raw body (files: XLSX exports, images) and its content type.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>, String) {
+        let mut req = self.client.get(self.url(path));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = r
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: reading the body: {e}"));
+        (status, bytes.to_vec(), ct)
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.request(reqwest::Method::GET, path, token, None).await
     }

@@ -1,7 +1,6 @@
 //! What reviewers and parties need around the signing and termination flows: rendered
 //! documents (the e-agreement), uploaded files of an instance, the reviewer's detail view,
-//! "get latest student info", the employer's single-use upload link, and the management lists
-//! with their default status filters (SPEC.md 4.1–4.5, 4.7, 5).
+//! "get latest student info" and the employer's single-use upload link (SPEC.md 4.1–4.5, 4.7).
 
 use std::collections::BTreeSet;
 
@@ -9,14 +8,11 @@ use gradflow_engine::apply::{actor_matches, Actor};
 use gradflow_engine::definition::Module;
 use gradflow_engine::form::FieldKind;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Html, Json, Response};
 use poem_openapi::OpenApi;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{json, Map, Value};
 
 use super::flows::instance_views;
@@ -468,159 +464,6 @@ impl AgreementsApi {
             "state": done.state,
             "label": done.label,
             "upload_id": up.id,
-        })))
-    }
-
-    /// A management list (`signing` 在线签约管理, `supplement` 补登管理, `termination`
-    /// 解约管理...) in the caller's scope. `status` takes status labels separated by commas;
-    /// left out, the list's documented default is selected; `all` shows every status.
-    /// `initiator` is 单位 or 学生 (签约发起方). Graduate filters: department, major,
-    /// education_level, candidate_no, name, id_number.
-    #[oai(path = "/lists/:list", method = "get")]
-    #[allow(clippy::too_many_arguments)]
-    async fn list(
-        &self,
-        state: Data<&State>,
-        auth: Token,
-        list: Path<String>,
-        status: Query<Option<String>>,
-        initiator: Query<Option<String>>,
-        department: Query<Option<String>>,
-        major: Query<Option<String>>,
-        education_level: Query<Option<String>>,
-        candidate_no: Query<Option<String>>,
-        name: Query<Option<String>>,
-        id_number: Query<Option<String>>,
-        page: Query<Option<u64>>,
-        page_size: Query<Option<u64>>,
-    ) -> poem::Result<Json<Value>> {
-        let c = caller(&state, &auth).await?;
-        reviewer(&c)?;
-        c.require_view(Module::Employment)?;
-        let snap = state.registry.snapshot();
-        let province = c.actor.province.clone();
-        let mut labels: Vec<String> = Vec::new();
-        let mut defaults: Vec<String> = Vec::new();
-        let mut flows = Vec::new();
-        for key in snap.keys() {
-            let Some(d) = snap.active(&key, province.as_deref()) else {
-                continue;
-            };
-            if d.def.list.as_deref() != Some(list.0.as_str()) {
-                continue;
-            }
-            flows.push(d.def.key.clone());
-            for st in d.def.states.values() {
-                if !labels.contains(&st.label) {
-                    labels.push(st.label.clone());
-                }
-                if st.list_default && !defaults.contains(&st.label) {
-                    defaults.push(st.label.clone());
-                }
-            }
-        }
-        if flows.is_empty() {
-            return Err(ApiError::not_found(format!("管理列表 {} 不存在", list.0)).into());
-        }
-        let selected: Vec<String> = match status.0.as_deref().map(str::trim) {
-            None | Some("") => defaults.clone(),
-            Some("all") => Vec::new(),
-            Some(s) => {
-                let chosen: Vec<String> = s.split(',').map(|x| x.trim().to_string()).collect();
-                if let Some(bad) = chosen.iter().find(|x| !labels.contains(x)) {
-                    return Err(ApiError::unprocessable(
-                        "invalid_status",
-                        format!("status：该列表没有状态“{bad}”，可选：{}", labels.join("；")),
-                    )
-                    .into());
-                }
-                chosen
-            }
-        };
-        let a = &c.actor;
-        let mut q = instance::Entity::find().filter(instance::Column::List.eq(list.0.clone()));
-        q = match c.role {
-            AccountRole::Admin => q,
-            AccountRole::Province => {
-                q.filter(instance::Column::ProvinceCode.eq(a.province.clone()))
-            }
-            AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
-            _ => q
-                .filter(instance::Column::SchoolId.eq(a.school_id))
-                .filter(instance::Column::Department.eq(a.department.clone())),
-        };
-        if !selected.is_empty() {
-            q = q.filter(instance::Column::Label.is_in(selected.clone()));
-        }
-        match initiator.0.as_deref() {
-            None | Some("") => {}
-            Some("单位") | Some("employer") => {
-                q = q.filter(instance::Column::InitiatorRole.eq("employer"))
-            }
-            Some("学生") | Some("graduate") => {
-                q = q.filter(instance::Column::InitiatorRole.eq("graduate"))
-            }
-            Some(other) => {
-                return Err(ApiError::unprocessable(
-                    "invalid_initiator",
-                    format!("initiator：签约发起方只能是“单位”或“学生”，而不是“{other}”"),
-                )
-                .into())
-            }
-        }
-        if let Some(d) = department.0.filter(|d| !d.is_empty()) {
-            q = q.filter(instance::Column::Department.eq(d));
-        }
-        let mut cond = Condition::all();
-        let mut by_graduate = false;
-        for (col, v) in [
-            (graduate::Column::Major, major.0),
-            (graduate::Column::EducationLevel, education_level.0),
-            (graduate::Column::CandidateNo, candidate_no.0),
-            (graduate::Column::Name, name.0),
-            (graduate::Column::IdNumber, id_number.0),
-        ] {
-            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
-                cond = cond.add(col.eq(v.trim().to_string()));
-                by_graduate = true;
-            }
-        }
-        if by_graduate {
-            let mut sub = graduate::Entity::find()
-                .select_only()
-                .column(graduate::Column::Id)
-                .filter(cond);
-            if let Some(s) = a.school_id.filter(|_| c.role != AccountRole::Admin) {
-                sub = sub.filter(graduate::Column::SchoolId.eq(s));
-            }
-            q = q.filter(instance::Column::GraduateId.in_subquery(sub.into_query()));
-        }
-        let size = page_size.0.unwrap_or(20).clamp(1, 200);
-        let page = page.0.unwrap_or(1).max(1);
-        let total = q
-            .clone()
-            .count(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let rows = q
-            .order_by_desc(instance::Column::UpdatedAt)
-            .order_by_desc(instance::Column::Id)
-            .offset((page - 1) * size)
-            .limit(size)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let items = instance_views(&state, &c, &rows).await?;
-        Ok(Json(json!({
-            "list": list.0,
-            "flows": flows,
-            "status_options": labels,
-            "default_status": defaults,
-            "status": selected,
-            "total": total,
-            "page": page,
-            "page_size": size,
-            "items": items,
         })))
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod codes;
 pub mod employers;
 pub mod flows;
+pub mod lists;
 pub mod roster;
 pub mod settings;
 pub mod tasks;
@@ -102,6 +103,7 @@ pub type Apis = (
     uploads::UploadsApi,
     agreements::AgreementsApi,
     audit::AuditApi,
+    lists::ListsApi,
 );
 
 /// The OpenAPI service of every endpoint.
@@ -121,6 +123,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             uploads::UploadsApi,
             agreements::AgreementsApi,
             audit::AuditApi,
+            lists::ListsApi,
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),
