@@ -17,7 +17,6 @@ use serde_json::{json, Map, Value};
 
 use super::flows::instance_views;
 use super::{caller, Tag, Token};
-use crate::auth::{AccountRole, Caller};
 use crate::entity::{
     action_link, document, employer, graduate, history, instance, outbox, school, upload,
 };
@@ -105,16 +104,13 @@ async fn live_link(state: &State, token: &str) -> ApiResult<(action_link::Model,
     Ok((link, row))
 }
 
-fn reviewer(c: &Caller) -> ApiResult<()> {
-    match c.role {
-        AccountRole::Admin
-        | AccountRole::Province
-        | AccountRole::School
-        | AccountRole::Department => Ok(()),
-        _ => Err(ApiError::forbidden(
-            "只有省级、学校和院系用户可以查看审核详情",
-        )),
-    }
+/// A rendered document of an instance, as HTML.
+async fn document_of(state: &State, id: i64, name: &str) -> ApiResult<Html<String>> {
+    let doc = document::Entity::find_by_id((id, name.to_string()))
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("该事项还没有生成这份文件"))?;
+    Ok(Html(doc.content))
 }
 
 pub struct AgreementsApi;
@@ -133,12 +129,7 @@ impl AgreementsApi {
     ) -> poem::Result<Html<String>> {
         let c = caller(&state, &auth).await?;
         let (row, _) = service::visible_instance(&state, &c, *id).await?;
-        let doc = document::Entity::find_by_id((row.id, name.0.clone()))
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("该事项还没有生成这份文件"))?;
-        Ok(Html(doc.content))
+        Ok(document_of(&state, row.id, &name).await?)
     }
 
     /// A file an instance's form holds (the stamped agreement, a termination letter...), for
@@ -173,7 +164,7 @@ impl AgreementsApi {
         id: Path<i64>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
-        reviewer(&c)?;
+        super::lists::reviewer(&c)?;
         let (row, _) = service::visible_instance(&state, &c, *id).await?;
         let conn = &state.db.conn;
         let item = instance_views(&state, &c, std::slice::from_ref(&row))
@@ -401,12 +392,7 @@ impl AgreementsApi {
         token: Path<String>,
     ) -> poem::Result<Html<String>> {
         let (_, row) = live_link(&state, &token).await?;
-        let doc = document::Entity::find_by_id((row.id, "e_agreement".to_string()))
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("电子就业协议书尚未生成"))?;
-        Ok(Html(doc.content))
+        Ok(document_of(&state, row.id, "e_agreement").await?)
     }
 
     /// The employer uploads the stamped agreement image (png/jpg, checked by content) through

@@ -31,12 +31,18 @@ const MAX_EXPORT: u64 = 100_000;
 struct Filter {
     initiator: Option<String>,
     department: Option<String>,
-    major: Option<String>,
-    education_level: Option<String>,
-    candidate_no: Option<String>,
-    name: Option<String>,
-    id_number: Option<String>,
+    /// major, education level, candidate number, name, ID number (see [`GRADUATE_FILTERS`]).
+    graduate: [Option<String>; 5],
 }
+
+/// The graduate columns the list filters by, in the order of [`Filter::graduate`].
+const GRADUATE_FILTERS: [graduate::Column; 5] = [
+    graduate::Column::Major,
+    graduate::Column::EducationLevel,
+    graduate::Column::CandidateNo,
+    graduate::Column::Name,
+    graduate::Column::IdNumber,
+];
 
 /// What a list offers: its flows, every status label, the default ones, the labels of the
 /// states a 退回修改 leads to.
@@ -47,14 +53,15 @@ struct ListMeta {
     returned: Vec<String>,
 }
 
-fn reviewer(c: &Caller) -> ApiResult<()> {
+/// Lists, exports and review details are for province, school and department users.
+pub(crate) fn reviewer(c: &Caller) -> ApiResult<()> {
     match c.role {
         AccountRole::Admin
         | AccountRole::Province
         | AccountRole::School
         | AccountRole::Department => Ok(()),
         _ => Err(ApiError::forbidden(
-            "只有省级、学校和院系用户可以查看管理列表",
+            "只有省级、学校和院系用户可以查看管理列表和审核详情",
         )),
     }
 }
@@ -161,13 +168,7 @@ fn query(
     }
     let mut cond = Condition::all();
     let mut by_graduate = false;
-    for (col, v) in [
-        (graduate::Column::Major, &f.major),
-        (graduate::Column::EducationLevel, &f.education_level),
-        (graduate::Column::CandidateNo, &f.candidate_no),
-        (graduate::Column::Name, &f.name),
-        (graduate::Column::IdNumber, &f.id_number),
-    ] {
+    for (col, v) in GRADUATE_FILTERS.into_iter().zip(&f.graduate) {
         if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
             cond = cond.add(col.eq(v.trim().to_string()));
             by_graduate = true;
@@ -364,11 +365,13 @@ impl ListsApi {
         let f = Filter {
             initiator: initiator.0,
             department: department.0,
-            major: major.0,
-            education_level: education_level.0,
-            candidate_no: candidate_no.0,
-            name: name.0,
-            id_number: id_number.0,
+            graduate: [
+                major.0,
+                education_level.0,
+                candidate_no.0,
+                name.0,
+                id_number.0,
+            ],
         };
         let q = query(&c, &list, &sel, &f)?;
         let size = page_size.0.unwrap_or(20).clamp(1, 200);
@@ -424,11 +427,13 @@ impl ListsApi {
         let f = Filter {
             initiator: initiator.0,
             department: department.0,
-            major: major.0,
-            education_level: education_level.0,
-            candidate_no: candidate_no.0,
-            name: name.0,
-            id_number: id_number.0,
+            graduate: [
+                major.0,
+                education_level.0,
+                candidate_no.0,
+                name.0,
+                id_number.0,
+            ],
         };
         let rows = export_rows(&state, query(&c, &list, &sel, &f)?).await?;
         let t = title(&list);
