@@ -487,7 +487,15 @@ pub struct Definition {
     pub states: IndexMap<String, StateDef>,
     #[serde(default)]
     pub reactions: Vec<ReactionDef>,
+    /// Optional facts the guards read, loaded only for flows that declare them (see
+    /// [`OPTIONAL_FACTS`]); every transition of other flows is spared the query.
+    #[serde(default)]
+    pub facts: Vec<String>,
 }
+
+/// The optional facts a server knows how to load: `termination_count` — the termination
+/// applications the graduate submitted (online ones they started plus offline ones).
+pub const OPTIONAL_FACTS: &[&str] = &["termination_count"];
 
 fn default_subject() -> String {
     "graduate".to_string()
@@ -608,6 +616,17 @@ impl Definition {
         }
         if self.version == 0 {
             err("version 必须从 1 开始".into(), "version:");
+        }
+        for f in &self.facts {
+            if !OPTIONAL_FACTS.contains(&f.as_str()) {
+                err(
+                    format!(
+                        "facts：未知的可选事实 {f}，可选：{}",
+                        OPTIONAL_FACTS.join("、")
+                    ),
+                    "facts:",
+                );
+            }
         }
         for (name, p) in &self.params {
             if let Err(e) = p.check(&p.default) {

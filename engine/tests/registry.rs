@@ -64,6 +64,15 @@ fn every_problem_is_reported_with_file_and_line() {
                 "    kind: final\n  extra:\n    label: 孤立\n",
             ),
     );
+    // An optional fact the server does not know.
+    write(
+        root,
+        "workflows/bad_facts.yaml",
+        &GOOD.replace("key: demo", "key: bad_facts").replace(
+            "key: bad_facts\n",
+            "key: bad_facts\nfacts: [graduate_salary]\n",
+        ),
+    );
     // A Rhai syntax error on line 2.
     write(root, "scripts/demo/bad.rhai", "let x = 1;\nlet y = ;\n");
     // A template syntax error.
@@ -80,6 +89,14 @@ fn every_problem_is_reported_with_file_and_line() {
         })
     };
     assert!(has("workflows/broken.yaml", Some(3), "YAML"), "{text:#?}");
+    assert!(
+        has(
+            "workflows/bad_facts.yaml",
+            Some(2),
+            "未知的可选事实 graduate_salary"
+        ),
+        "{text:#?}"
+    );
     assert!(has("scripts/demo/bad.rhai", Some(2), ""), "{text:#?}");
     assert!(
         has("workflows/templates/notify/bad.hbs", None, "模板"),

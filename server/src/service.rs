@@ -117,14 +117,16 @@ fn review_mode(s: &school::Model, module: Module) -> &str {
     }
 }
 
-/// Loads the facts of one graduate (and employer) for a flow of `module`.
+/// Loads the facts of one graduate (and employer) for a transition of `def` (its module picks
+/// the review mode; its declared optional facts are loaded too).
 pub async fn load_facts<C: ConnectionTrait>(
     conn: &C,
     snap: &Snapshot,
     graduate_id: i64,
     employer_id: Option<i64>,
-    module: Module,
+    def: &gradflow_engine::definition::Definition,
 ) -> ApiResult<Facts> {
+    let module = def.module;
     let g = graduate::Entity::find_by_id(graduate_id)
         .one(conn)
         .await?
@@ -151,12 +153,18 @@ pub async fn load_facts<C: ConnectionTrait>(
         .count(conn)
         .await?
         > 0;
-    let terminations = instance::Entity::find()
-        .filter(instance::Column::GraduateId.eq(graduate_id))
-        .filter(instance::Column::List.eq("termination"))
-        .filter(instance::Column::InitiatorRole.eq("graduate"))
-        .count(conn)
-        .await?;
+    let terminations = if def.facts.iter().any(|f| f == "termination_count") {
+        Some(
+            instance::Entity::find()
+                .filter(instance::Column::GraduateId.eq(graduate_id))
+                .filter(instance::Column::List.eq("termination"))
+                .filter(instance::Column::InitiatorRole.eq("graduate"))
+                .count(conn)
+                .await?,
+        )
+    } else {
+        None
+    };
     let handler_info: Value = serde_json::from_str(&s.handler_info).unwrap_or(Value::Null);
     let group = if g.education_level.contains("研究生") {
         "postgraduate"
@@ -449,14 +457,7 @@ pub async fn start(
             .employer_id
             .filter(|_| caller.role == AccountRole::Employer),
     };
-    let mut facts = load_facts(
-        &state.db.conn,
-        &snap,
-        graduate_id,
-        employer_id,
-        def.def.module,
-    )
-    .await?;
+    let mut facts = load_facts(&state.db.conn, &snap, graduate_id, employer_id, &def.def).await?;
     require_enabled(&facts, def.def.module)?;
     require_active(&facts, state.clock.now())?;
     if let Some((_, h)) = &subject {
@@ -663,7 +664,7 @@ async fn step(
         snap,
         row.graduate_id,
         row.employer_id,
-        def.def.module,
+        &def.def,
     )
     .await?;
     let inst = store::to_engine(row)?;
