@@ -1068,6 +1068,26 @@ async fn every_state_and_action(backend: Backend) {
         (200, "signed"),
     )
     .await;
+    // The supplement's image belongs to the supplement: it is no termination letter.
+    let reused = app
+        .post(
+            "/api/v1/flows/offline_termination/instances",
+            &g,
+            json!({"input": {"termination_reason": "个人原因", "explanation": "解约",
+                             "letter_image": img}}),
+        )
+        .await;
+    assert_eq!(reused.status, 422, "{}", reused.text);
+    assert_eq!(reused.body["errors"][0]["field"], "letter_image");
+    assert_eq!(reused.body["errors"][0]["code"], "upload_used");
+    assert!(
+        reused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("已用于另一项申请"),
+        "{}",
+        reused.text
+    );
     let r = run.offline_termination("单位已注销，无法出具解约函").await;
     let t = r["body"]["id"].as_i64().unwrap();
     run.act(

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_spine;
 mod m20261123_000002_org;
 mod m20261123_000003_links;
+mod m20261123_000004_upload_use;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_spine::Migration),
             Box::new(m20261123_000002_org::Migration),
             Box::new(m20261123_000003_links::Migration),
+            Box::new(m20261123_000004_upload_use::Migration),
         ]
     }
 }

@@ -327,15 +327,21 @@ fn action_form<'d>(
 
 /// File fields must name uploads the acting account made, of an accepted type and size
 /// (SPEC.md 6.3); the engine only sees ids.
+/// An upload belongs to the first instance that uses it: it is refused for any other
+/// (`instance` is `None` when starting). Returns the ids to bind in the transition.
 async fn check_uploads(
     state: &AppState,
     form: Option<&gradflow_engine::form::Form>,
     input: &Value,
     actor: &Actor,
-) -> ApiResult<()> {
+    instance: Option<i64>,
+) -> ApiResult<Vec<String>> {
     use gradflow_engine::form::{FieldError, FieldKind};
-    let Some(form) = form else { return Ok(()) };
+    let Some(form) = form else {
+        return Ok(Vec::new());
+    };
     let mut errors = Vec::new();
+    let mut used = Vec::new();
     for f in &form.fields {
         let FieldKind::File { accept, max_kb } = &f.kind else {
             continue;
@@ -375,10 +381,17 @@ async fn check_uploads(
                 "upload_too_large",
                 format!("文件不能超过 {} KB", max_kb.unwrap_or_default()),
             ));
+        } else if up.instance_id.is_some() && up.instance_id != instance {
+            errors.push(err(
+                "upload_used",
+                "该文件已用于另一项申请，请重新上传".into(),
+            ));
+        } else {
+            used.push(up.id);
         }
     }
     if errors.is_empty() {
-        Ok(())
+        Ok(used)
     } else {
         Err(ApiError::invalid(errors))
     }
@@ -487,6 +500,7 @@ pub async fn start(
         initiator: caller.actor.party(),
     };
     // Uploads are checked for those who may start at all (the engine answers the others).
+    let mut uploads = Vec::new();
     if def
         .def
         .start
@@ -494,11 +508,12 @@ pub async fn start(
         .iter()
         .any(|r| apply::actor_matches(*r, &caller.actor, &parties))
     {
-        check_uploads(
+        uploads = check_uploads(
             state,
             action_form(&def.def, None, "start"),
             input,
             &caller.actor,
+            None,
         )
         .await?;
     }
@@ -554,6 +569,7 @@ pub async fn start(
             outcome,
             now,
             link_base: &state.config.public_url,
+            uploads: &uploads,
         },
     )
     .await
@@ -629,18 +645,28 @@ pub async fn transition(
                 .iter()
                 .any(|r| apply::actor_matches(*r, actor, &parties))
         });
-    if allowed {
+    let uploads = if allowed {
         check_uploads(
             state,
             action_form(&def.def, Some(&row.state), action),
             input,
             actor,
+            Some(row.id),
         )
-        .await?;
-    }
-    let stored = step(state, snap, def, actor, row, action, |ctx, inst| {
-        apply::apply(&def.def, ctx, inst, action, input).map(Some)
-    })
+        .await?
+    } else {
+        Vec::new()
+    };
+    let stored = step(
+        state,
+        snap,
+        def,
+        actor,
+        row,
+        action,
+        &uploads,
+        |ctx, inst| apply::apply(&def.def, ctx, inst, action, input).map(Some),
+    )
     .await?;
     stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
 }
@@ -654,6 +680,7 @@ async fn step(
     actor: &Actor,
     row: &instance::Model,
     action: &str,
+    uploads: &[String],
     compute: impl FnOnce(
         &Ctx<'_>,
         &apply::Instance,
@@ -701,6 +728,7 @@ async fn step(
             outcome,
             now,
             link_base: &state.config.public_url,
+            uploads,
         },
     )
     .await
@@ -722,9 +750,16 @@ pub async fn react_to_event(state: &AppState, graduate_id: i64, event: &str) -> 
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
-        let reacted = step(state, &snap, def, &actor, &row, &action, |ctx, inst| {
-            apply::react(&def.def, ctx, inst, event)
-        })
+        let reacted = step(
+            state,
+            &snap,
+            def,
+            &actor,
+            &row,
+            &action,
+            &[],
+            |ctx, inst| apply::react(&def.def, ctx, inst, event),
+        )
         .await?;
         n += usize::from(reacted.is_some());
     }

@@ -10,13 +10,13 @@ use gradflow_engine::definition::{DefId, EffectDef, Recipient};
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set, SqlErr, TransactionTrait,
 };
 use serde_json::{json, Map, Value};
 
 use crate::db::Db;
-use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer};
+use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer, upload};
 use crate::error::{ApiError, ApiResult};
 
 /// Reads an instance row into the engine's view of it.
@@ -62,6 +62,8 @@ pub struct Transition<'a> {
     pub now: DateTime<Utc>,
     /// Prefix of the single-use links the transition issues (the server's public URL).
     pub link_base: &'a str,
+    /// Uploads the action's form used: bound to the instance in the same transaction.
+    pub uploads: &'a [String],
 }
 
 /// The variable holding the graduate's data as the instance shows it (taken at start,
@@ -82,7 +84,9 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
     let txn = db.conn.begin().await?;
     let (snapshot, facts, now, link_base) = (t.snapshot, t.facts, t.now, t.link_base);
     let graduate_id = t.parties.graduate_id;
+    let uploads = t.uploads;
     let (row, targeted) = write(db, &txn, t).await?;
+    bind_uploads(&txn, uploads, row.id).await?;
     for (event, target) in targeted {
         react_in(
             db,
@@ -99,6 +103,36 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
     }
     txn.commit().await?;
     Ok(row)
+}
+
+/// Binds the uploads a form used to the instance; one already bound elsewhere (a concurrent
+/// use that committed first) makes the whole transition fail with a conflict.
+async fn bind_uploads(
+    txn: &DatabaseTransaction,
+    ids: &[String],
+    instance_id: i64,
+) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let bound = upload::Entity::update_many()
+        .col_expr(upload::Column::InstanceId, Expr::value(Some(instance_id)))
+        .filter(upload::Column::Id.is_in(ids.iter().cloned()))
+        .filter(
+            Condition::any()
+                .add(upload::Column::InstanceId.is_null())
+                .add(upload::Column::InstanceId.eq(instance_id)),
+        )
+        .exec(txn)
+        .await?;
+    let distinct = ids.iter().collect::<std::collections::BTreeSet<_>>().len() as u64;
+    if bound.rows_affected != distinct {
+        return Err(ApiError::conflict(
+            "upload_used",
+            "文件已用于另一项申请，请重新上传",
+        ));
+    }
+    Ok(())
 }
 
 /// Delivers `event` to instance `target` (of the same graduate) inside `txn`.
@@ -153,6 +187,7 @@ async fn react_in(
             outcome,
             now,
             link_base,
+            uploads: &[],
         },
     )
     .await?;
@@ -189,6 +224,7 @@ async fn write(
         mut outcome,
         now,
         link_base,
+        uploads: _,
     } = t;
     // Numbers first: they become variables that documents and messages show.
     for e in &outcome.effects {

@@ -58,6 +58,7 @@ pub(crate) async fn save(
             path.file_name().unwrap_or_default().to_string_lossy()
         )),
         created_at: Set(state.clock.now()),
+        instance_id: Set(None),
     }
     .insert(&state.db.conn)
     .await
@@ -72,7 +73,8 @@ impl UploadsApi {
     /// Upload a file as the request body (`application/octet-stream`). `purpose=image` (the
     /// default) accepts png and jpg; `purpose=evidence` also mp3, mp4 and zip. The type is read
     /// from the content; at most 20 MB; images over 300 KB are compressed. Answers the id to put
-    /// in a form's file field.
+    /// in a form's file field; the first application that uses it keeps it (another one is
+    /// refused with `upload_used`).
     #[oai(path = "/uploads", method = "post")]
     async fn upload(
         &self,

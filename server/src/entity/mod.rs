@@ -374,6 +374,7 @@ mod tests {
                 sha256: "c".repeat(64),
                 path: s("uploads/0000"),
                 created_at: at,
+                instance_id: Some(7),
             },
         )
         .await;

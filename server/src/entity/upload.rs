@@ -14,6 +14,8 @@ pub struct Model {
     pub sha256: String,
     pub path: String,
     pub created_at: DateTimeUtc,
+    /// The instance whose form first used the file; `None` while unused.
+    pub instance_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
