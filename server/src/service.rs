@@ -673,6 +673,7 @@ pub async fn transition(
 
 /// Loads the facts, computes the outcome with `compute` (inside a transition span) and
 /// persists it; `None` when `compute` decides nothing happens.
+#[allow(clippy::too_many_arguments)]
 async fn step(
     state: &AppState,
     snap: &Snapshot,
