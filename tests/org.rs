@@ -302,6 +302,55 @@ async fn employers_and_warnings(backend: Backend) {
         r.body["items"][0]["industry_label"],
         "信息传输软件和信息技术服务"
     );
+    // The name index: any part of two characters or more, across both kinds of registration,
+    // '%' taken literally; one character or a name nobody carries are answered clearly.
+    let names = |r: &support::app::Resp| {
+        let mut v: Vec<String> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let r = app.get("/api/v1/employers?q=公司", &w.school_tok).await;
+    assert_eq!(
+        names(&r),
+        [
+            "南京某某网络科技有限公司",
+            "南京示例科技有限公司",
+            "苏州另一家公司"
+        ],
+        "{}",
+        r.text
+    );
+    let r = app.get("/api/v1/employers?q=示例科技", &w.school_tok).await;
+    assert_eq!(names(&r), ["南京示例科技有限公司"], "{}", r.text);
+    let r = app
+        .get("/api/v1/employers?q=科技有限公", &w.school_tok)
+        .await;
+    assert_eq!(r.body["total"], 2, "{}", r.text);
+    // Its only bigram is indexed, but no name holds the whole text.
+    let r = app.get("/api/v1/employers?q=某某某", &w.school_tok).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = app.get("/api/v1/employers?q=科%25", &w.school_tok).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = app
+        .get("/api/v1/employers?q=北京没有的单位", &w.school_tok)
+        .await;
+    assert_eq!((r.status, r.body["total"].as_i64()), (200, Some(0)));
+    let r = app.get("/api/v1/employers?q=科", &w.school_tok).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("query_too_short")),
+        "{}",
+        r.text
+    );
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("至少输入两个字"));
     let r = app
         .get("/api/v1/employers?q=91350100m000100y43", &w.graduate_tok)
         .await;

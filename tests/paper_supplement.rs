@@ -95,7 +95,16 @@ async fn school_review(backend: Backend) {
     // One agreement at a time: no invitation, no second supplement, while this one is in review.
     let r = invite(&app, &w.employer_tok, w.graduate).await;
     assert_eq!(r.status, 422, "{}", r.text);
+    // The image already belongs to the first supplement.
     let r = start(&app, &w.graduate_tok, agreement(&mine)).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["code"].as_str()),
+        (422, Some("upload_used")),
+        "{}",
+        r.text
+    );
+    let another = upload(&app, &w.graduate_tok, png(), "image").await;
+    let r = start(&app, &w.graduate_tok, agreement(&another)).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("guard_denied")),

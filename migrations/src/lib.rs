@@ -7,8 +7,20 @@ mod m20261123_000001_spine;
 mod m20261123_000002_org;
 mod m20261123_000003_links;
 mod m20261123_000004_upload_use;
+mod m20261123_000005_employer_search;
 
 pub struct Migrator;
+
+/// The distinct character bigrams of an employer name, lower-cased, in order: the keys of the
+/// name search index (`employer_name_grams`). Names shorter than two characters have none.
+/// Shared by the migration that backfills the index and the server that maintains it.
+pub fn name_grams(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.trim().to_lowercase().chars().collect();
+    let mut grams: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    let mut seen = std::collections::HashSet::new();
+    grams.retain(|g| seen.insert(g.clone()));
+    grams
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
@@ -18,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_org::Migration),
             Box::new(m20261123_000003_links::Migration),
             Box::new(m20261123_000004_upload_use::Migration),
+            Box::new(m20261123_000005_employer_search::Migration),
         ]
     }
 }
@@ -30,7 +43,7 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 21] = [
+    const TABLES: [&str; 22] = [
         "accounts",
         "action_links",
         "audit_log",
@@ -38,6 +51,7 @@ mod tests {
         "definitions",
         "departments",
         "documents",
+        "employer_name_grams",
         "employer_warnings",
         "employers",
         "graduates",
@@ -70,6 +84,40 @@ mod tests {
 
     async fn tables(db: &DatabaseConnection) -> Vec<String> {
         names(db, "table").await
+    }
+
+    #[tokio::test]
+    async fn employers_registered_before_the_name_index_are_indexed() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(4)).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO employers (name, credit_code, created_at) \
+             VALUES ('华为技术', '91440300708461136T', '2026-11-23T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        let grams: Vec<String> = db
+            .query_all(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT gram FROM employer_name_grams ORDER BY gram",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get::<String>("", "gram").unwrap())
+            .collect();
+        let mut expected = name_grams("华为技术");
+        expected.sort();
+        assert_eq!(grams, expected);
+        assert_eq!(grams.len(), 3);
+    }
+
+    #[test]
+    fn name_grams_are_distinct_bigrams() {
+        assert_eq!(name_grams("有限有限"), vec!["有限", "限有"]);
+        assert_eq!(name_grams(" Ab "), vec!["ab"]);
+        assert!(name_grams("华").is_empty());
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod employer_index;
 pub mod entity;
 pub mod error;
 pub mod org;

@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::{json, Map, Value};
 
 use super::{caller, Tag, Token};
@@ -478,6 +478,8 @@ impl AdminApi {
         let code = gradflow_engine::ident::CreditCode::parse(&body.credit_code).map_err(|e| {
             ApiError::unprocessable(e.code, format!("统一社会信用代码：{}", e.message))
         })?;
+        let _write = state.db.write_guard().await;
+        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
         let m = employer::ActiveModel {
             name: Set(body.name.clone()),
             credit_code: Set(code.as_str().to_string()),
@@ -488,9 +490,13 @@ impl AdminApi {
             created_at: Set(Utc::now()),
             ..Default::default()
         }
-        .insert(&state.db.conn)
+        .insert(&txn)
         .await
         .map_err(ApiError::from)?;
+        crate::employer_index::index(&txn, m.id, &m.name)
+            .await
+            .map_err(ApiError::from)?;
+        txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(json!({"id": m.id, "checksum_ok": code.checksum_ok()})))
     }
 

@@ -11,8 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -21,7 +20,7 @@ use crate::auth::{hash_new_password, AccountRole, Caller};
 use crate::entity::{account, employer, employer_warning, graduate};
 use crate::error::{ApiError, ApiResult};
 use crate::service::State;
-use crate::{audit, warnings};
+use crate::{audit, employer_index, warnings};
 
 /// The employer registration form (data the reviewers see on every agreement).
 const EMPLOYER_FORM: &str = r#"
@@ -163,6 +162,7 @@ impl EmployersApi {
         let v = &valid.values;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let now = state.clock.now();
+        let _write = state.db.write_guard().await;
         let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
         let e = employer::ActiveModel {
             name: Set(s("name").unwrap_or_default()),
@@ -183,6 +183,9 @@ impl EmployersApi {
             ),
             _ => ApiError::from(e),
         })?;
+        employer_index::index(&txn, e.id, &e.name)
+            .await
+            .map_err(ApiError::from)?;
         let a = account::ActiveModel {
             username: Set(username),
             display_name: Set(s("contact_name").unwrap_or_else(|| e.name.clone())),
@@ -212,7 +215,9 @@ impl EmployersApi {
         })))
     }
 
-    /// Search employers by name (contains) or unified social credit code (exact), paged.
+    /// Search employers by name (contains, at least two characters, case-insensitive) or
+    /// unified social credit code (exact), paged. A name too common to narrow the search
+    /// (`query_too_broad`) or too short (`query_too_short`) is refused.
     #[oai(path = "/employers", method = "get")]
     async fn search(
         &self,
@@ -226,26 +231,15 @@ impl EmployersApi {
         if c.role == AccountRole::Integrator {
             return Err(ApiError::forbidden("接口密钥不能查询用人单位").into());
         }
-        let mut query = employer::Entity::find();
-        if let Some(q) = q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()) {
-            let escaped = q
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            query = query.filter(
-                Condition::any()
-                    .add(employer::Column::CreditCode.eq(q.to_uppercase()))
-                    .add(employer::Column::Name.like(format!("%{escaped}%"))),
-            );
-        }
+        let query = match q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()) {
+            Some(q) => employer_index::search(&state.db.conn, &q).await?,
+            None => employer::Entity::find()
+                .order_by_asc(employer::Column::Name)
+                .order_by_asc(employer::Column::Id),
+        };
         let per_page = per_page.0.unwrap_or(20).clamp(1, 100);
         let page = page.0.unwrap_or(1).max(1);
-        let pager = query
-            .order_by_asc(employer::Column::Name)
-            .order_by_asc(employer::Column::Id)
-            .paginate(&state.db.conn, per_page);
-        let total = pager.num_items().await.map_err(ApiError::from)?;
-        let rows = pager.fetch_page(page - 1).await.map_err(ApiError::from)?;
+        let (total, rows) = employer_index::page(&state.db.conn, query, page, per_page).await?;
         Ok(Json(json!({
             "total": total,
             "page": page,

@@ -357,18 +357,38 @@ async fn covered_graduate(
     Ok(g)
 }
 
+/// Serializes restores in this process: the hourly worker and the restore endpoint may reach
+/// the same graduate at once; the second waits and then finds nothing left to do.
+static RESTORE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Takes a re-uploaded graduate off the invalid list and restores their signing and
-/// destination states (`graduate.restored`); archive and hukou are not restored.
-pub async fn restore(state: &AppState, g: graduate::Model) -> ApiResult<usize> {
-    {
+/// destination states (`graduate.restored`); archive and hukou are not restored. The claim is
+/// one conditional update, so across processes too exactly one restorer proceeds; `None` when
+/// another one already did.
+pub async fn restore(state: &AppState, g: graduate::Model) -> ApiResult<Option<usize>> {
+    let _one = RESTORE.lock().await;
+    let claimed = {
         let _write = state.db.write_guard().await;
-        let mut am: graduate::ActiveModel = g.clone().into();
-        am.removed = Set(false);
-        am.removed_at = Set(None);
-        am.restore_pending = Set(false);
-        am.update(&state.db.conn).await?;
+        graduate::Entity::update_many()
+            .col_expr(graduate::Column::Removed, Expr::value(false))
+            .col_expr(
+                graduate::Column::RemovedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(graduate::Column::RestorePending, Expr::value(false))
+            .filter(graduate::Column::Id.eq(g.id))
+            .filter(graduate::Column::RestorePending.eq(true))
+            .exec(&state.db.conn)
+            .await?
+            .rows_affected
+            == 1
+    };
+    if !claimed {
+        return Ok(None);
     }
-    react_to_event(state, g.id, "graduate.restored").await
+    react_to_event(state, g.id, "graduate.restored")
+        .await
+        .map(Some)
 }
 
 /// Restores every re-uploaded graduate (the hourly worker).
@@ -377,9 +397,9 @@ pub async fn restore_pending(state: &AppState) -> ApiResult<usize> {
         .filter(graduate::Column::RestorePending.eq(true))
         .all(&state.db.conn)
         .await?;
-    let n = rows.len();
+    let mut n = 0;
     for g in rows {
-        restore(state, g).await?;
+        n += usize::from(restore(state, g).await?.is_some());
     }
     Ok(n)
 }
@@ -563,7 +583,8 @@ impl RosterApi {
             )
             .into());
         }
-        let restored = restore(&state, g.clone()).await?;
+        // `None`: the hourly worker restored them while this request waited; done either way.
+        let restored = restore(&state, g.clone()).await?.unwrap_or(0);
         audit::record(
             &state.db.conn,
             &c,

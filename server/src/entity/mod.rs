@@ -8,6 +8,7 @@ pub mod definition;
 pub mod department;
 pub mod document;
 pub mod employer;
+pub mod employer_name_gram;
 pub mod employer_warning;
 pub mod graduate;
 pub mod history;
@@ -32,6 +33,7 @@ pub mod prelude {
     pub use super::department::Entity as Department;
     pub use super::document::Entity as Document;
     pub use super::employer::Entity as Employer;
+    pub use super::employer_name_gram::Entity as EmployerNameGram;
     pub use super::employer_warning::Entity as EmployerWarning;
     pub use super::graduate::Entity as Graduate;
     pub use super::history::Entity as History;
@@ -375,6 +377,14 @@ mod tests {
                 path: s("uploads/0000"),
                 created_at: at,
                 instance_id: Some(7),
+            },
+        )
+        .await;
+        roundtrip::<employer_name_gram::Entity>(
+            &db,
+            employer_name_gram::Model {
+                gram: s("华为"),
+                employer_id: 1,
             },
         )
         .await;
