@@ -430,9 +430,12 @@ async fn expiry_and_restart(backend: Backend) {
         json!({"advance_seconds": 6 * 86400}),
     )
     .await;
+    // The invitation's notification is delivered by the new process. If the killed one had
+    // already claimed it, the claim's 30-second lease (real time) must lapse first, so the
+    // bound allows for that.
     hook.wait_for(
         |r| r.iter().any(|m| m.body["message"]["kind"] == "notify"),
-        20,
+        50,
     )
     .await;
     let v = app
