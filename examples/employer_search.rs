@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use clap::Parser;
+use gradflow_server::api::paged;
 use gradflow_server::config::Config;
 use gradflow_server::employer_index::{self, name_grams};
 use gradflow_server::entity::employer;
@@ -172,29 +173,34 @@ async fn main() -> anyhow::Result<()> {
             ))
             .order_by_asc(employer::Column::Name)
             .order_by_asc(employer::Column::Id);
-        let scanned = employer_index::page(conn, scan_query, 1, 20)
+        let scanned = paged(conn, scan_query, None, None, 20)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.body.message))?;
         let scan_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let indexed = match employer_index::search(conn, &q).await {
-            Ok(query) => employer_index::page(conn, query, 1, 20).await,
+            Ok(query) => paged(conn, query, None, None, 20).await,
             Err(e) => Err(e),
         };
         let index_ms = t.elapsed().as_secs_f64() * 1e3;
         match indexed {
-            Ok((total, rows)) => {
+            Ok(found) => {
                 let ids = |r: &[employer::Model]| r.iter().map(|e| e.id).collect::<Vec<_>>();
+                let total = found.total;
                 assert_eq!(
-                    total, scanned.0,
+                    total, scanned.total,
                     "{q}: index and scan disagree on the total"
                 );
-                assert_eq!(ids(&rows), ids(&scanned.1), "{q}: index and scan disagree");
+                assert_eq!(
+                    ids(&found.rows),
+                    ids(&scanned.rows),
+                    "{q}: index and scan disagree"
+                );
                 println!("| {q} | {total} | {index_ms:.1} ms | {scan_ms:.1} ms |");
             }
             Err(e) => println!(
                 "| {q} | {} (refused: {}) | {index_ms:.1} ms | {scan_ms:.1} ms |",
-                scanned.0, e.body.code
+                scanned.total, e.body.code
             ),
         }
     }

@@ -65,6 +65,20 @@ impl Run<'_> {
         r.body["id"].as_str().unwrap().to_string()
     }
 
+    /// The graduate uploads a stamped agreement image (`seed` makes it distinct) to the
+    /// e-agreement `id` waiting for it: on to the signing review.
+    async fn upload_stamped(&self, id: i64, seed: u8) {
+        let img = self.upload(self.g(), seed).await;
+        self.act(
+            self.g(),
+            id,
+            "upload",
+            json!({"stamped_image": img}),
+            (200, "signing_review"),
+        )
+        .await;
+    }
+
     /// Starts `flow`; asserts the status and, on success, the first state.
     async fn start(
         &mut self,
@@ -812,15 +826,7 @@ async fn every_state_and_action(backend: Backend) {
         (200, "upload_returned"),
     )
     .await;
-    let img2 = run.upload(&g, 10).await;
-    run.act(
-        &g,
-        o1,
-        "upload",
-        json!({"stamped_image": img2}),
-        (200, "signing_review"),
-    )
-    .await;
+    run.upload_stamped(o1, 10).await;
     // The reviewer's view: agreement, unregistered employer, roster comparison, file.
     let v = app.get(&format!("/api/v1/instances/{o1}/review"), &s).await;
     assert_eq!(v.status, 200, "{}", v.text);
@@ -955,15 +961,7 @@ async fn every_state_and_action(backend: Backend) {
     run.act(&g, o, "cancel", json!({}), (200, "cancelled"))
         .await;
     let o = run.offline_until_upload().await;
-    let img = run.upload(&g, 11).await;
-    run.act(
-        &g,
-        o,
-        "upload",
-        json!({"stamped_image": img}),
-        (200, "signing_review"),
-    )
-    .await;
+    run.upload_stamped(o, 11).await;
     run.act(
         &s,
         o,
@@ -973,15 +971,7 @@ async fn every_state_and_action(backend: Backend) {
     )
     .await;
     let o = run.offline_until_upload().await;
-    let img = run.upload(&g, 12).await;
-    run.act(
-        &g,
-        o,
-        "upload",
-        json!({"stamped_image": img}),
-        (200, "signing_review"),
-    )
-    .await;
+    run.upload_stamped(o, 12).await;
     run.act(
         &s,
         o,
@@ -1019,15 +1009,7 @@ async fn every_state_and_action(backend: Backend) {
     run.act(&g, o, "cancel", json!({}), (200, "cancelled"))
         .await;
     let o = run.offline_until_upload().await;
-    let img = run.upload(&g, 14).await;
-    run.act(
-        &g,
-        o,
-        "upload",
-        json!({"stamped_image": img}),
-        (200, "signing_review"),
-    )
-    .await;
+    run.upload_stamped(o, 14).await;
     run.act(&s, o, "approve", json!({}), (200, "signed")).await;
     run.act(
         &s,
@@ -1542,15 +1524,7 @@ async fn latest_student_info(backend: Backend) {
         .await;
     run.act(&s, o, "approve", json!({}), (200, "awaiting_upload"))
         .await;
-    let img = run.upload(&g, 3).await;
-    run.act(
-        &g,
-        o,
-        "upload",
-        json!({"stamped_image": img}),
-        (200, "signing_review"),
-    )
-    .await;
+    run.upload_stamped(o, 3).await;
     // The management system re-uploads the graduate with a new gender, student number and name.
     let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三丰",
                      "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",

@@ -76,6 +76,11 @@ pub struct Parties {
     pub initiator: String,
 }
 
+/// Whether `actor` may act in any of `roles` on an instance of `parties`.
+pub fn any_role_matches(roles: &[Role], actor: &Actor, parties: &Parties) -> bool {
+    roles.iter().any(|r| actor_matches(*r, actor, parties))
+}
+
 /// Whether `actor` may act in `role` on an instance of `parties`.
 pub fn actor_matches(role: Role, actor: &Actor, parties: &Parties) -> bool {
     let same_province = actor.province.as_deref() == Some(parties.province.as_str());
@@ -123,6 +128,14 @@ pub struct Instance {
     pub vars: Map<String, Value>,
     pub params: Map<String, Value>,
     pub parties: Parties,
+}
+
+impl Instance {
+    /// Whether a reviewer already decided at some level of the current review (after which
+    /// `until_reviewed` actions such as withdraw and edit are gone).
+    pub fn reviewed(&self) -> bool {
+        self.review.as_ref().is_some_and(|p| p.index > 0)
+    }
 }
 
 /// A task to open for the new state: reviewers' inbox items, and the waiting party's to-do.
@@ -361,9 +374,8 @@ pub fn available_actions(
             }
         }
     }
-    let reviewed = inst.review.as_ref().is_some_and(|p| p.index > 0);
     for (name, a) in &st.actions {
-        if a.until_reviewed && reviewed {
+        if a.until_reviewed && inst.reviewed() {
             continue;
         }
         if a.roles
@@ -647,12 +659,7 @@ pub fn start(
     params: &Map<String, Value>,
     input: &Value,
 ) -> Result<Outcome, EngineError> {
-    if !def
-        .start
-        .roles
-        .iter()
-        .any(|r| actor_matches(*r, ctx.actor, parties))
-    {
+    if !any_role_matches(&def.start.roles, ctx.actor, parties) {
         return Err(EngineError::Forbidden(format!(
             "只有{}可以发起{}",
             def.start
@@ -802,11 +809,7 @@ pub fn apply(
         );
     }
     let a = st.actions.get(action).ok_or_else(not_available)?;
-    if !a
-        .roles
-        .iter()
-        .any(|r| actor_matches(*r, ctx.actor, &inst.parties))
-    {
+    if !any_role_matches(&a.roles, ctx.actor, &inst.parties) {
         return Err(EngineError::Forbidden(format!(
             "“{}”只能由{}操作",
             a.label,
@@ -817,7 +820,7 @@ pub fn apply(
                 .join("、")
         )));
     }
-    if a.until_reviewed && inst.review.as_ref().is_some_and(|p| p.index > 0) {
+    if a.until_reviewed && inst.reviewed() {
         return Err(EngineError::Denied(format!(
             "已有审核人员处理过该申请，不能再{}",
             a.label

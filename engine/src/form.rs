@@ -778,13 +778,6 @@ impl Form {
         problems
     }
 
-    /// Validates and normalises `input` (a JSON object). Collects all field errors; see
-    /// [`FieldError`] for the codes and [`Validated`] for the normalisation.
-    ///
-    /// Blank strings, `null` and missing keys count as absent. `required_unless: other` makes
-    /// the field required when `other` is absent; `required_if` when the other field's value
-    /// is in the list (compared after normalisation). Keys not declared in the form are
-    /// errors (`unknown_field`).
     /// The same form with every presence rule dropped (a draft save checks formats only).
     pub fn without_presence_rules(&self) -> Form {
         Form {
@@ -801,6 +794,13 @@ impl Form {
         }
     }
 
+    /// Validates and normalises `input` (a JSON object). Collects all field errors; see
+    /// [`FieldError`] for the codes and [`Validated`] for the normalisation.
+    ///
+    /// Blank strings, `null` and missing keys count as absent. `required_unless: other` makes
+    /// the field required when `other` is absent; `required_if` when the other field's value
+    /// is in the list (compared after normalisation). Keys not declared in the form are
+    /// errors (`unknown_field`).
     pub fn validate(
         &self,
         input: &Value,

@@ -142,6 +142,8 @@ pub struct Snapshot {
     pub codes: CodeTables,
     /// A hash over everything loaded, to tell snapshots apart.
     pub fingerprint: String,
+    /// Every field name any loaded form declares (templates show absent ones as null).
+    form_fields: Vec<String>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -399,6 +401,11 @@ impl Snapshot {
             diags.dedup();
             return Err(diags);
         }
+        let form_fields: std::collections::BTreeSet<String> = defs
+            .values()
+            .flat_map(|d| d.def.forms.values())
+            .flat_map(|f| f.fields.iter().map(|x| x.name.clone()))
+            .collect();
         Ok(Snapshot {
             defs,
             scripts,
@@ -406,6 +413,7 @@ impl Snapshot {
             templates,
             codes,
             fingerprint: hex::encode(hasher.finalize()),
+            form_fields: form_fields.into_iter().collect(),
         })
     }
 
@@ -425,6 +433,11 @@ impl Snapshot {
                 .next_back()
         };
         province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
+    }
+
+    /// Every field name declared by any loaded form, computed once per snapshot.
+    pub fn form_fields(&self) -> &[String] {
+        &self.form_fields
     }
 
     /// Every loaded definition.

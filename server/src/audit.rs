@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, Set};
 use serde_json::Value;
 
+use gradflow_engine::apply::Actor;
+
 use crate::auth::Caller;
 use crate::entity::audit_log;
 use crate::error::ApiResult;
@@ -18,11 +20,23 @@ pub async fn record<C: ConnectionTrait>(
     target: (&str, String),
     detail: Value,
 ) -> ApiResult<()> {
+    record_as(conn, &caller.actor, now, action, target, detail).await
+}
+
+/// Records that `actor` did `action` (a transition marked `audit: true` records its actor).
+pub async fn record_as<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    action: &str,
+    target: (&str, String),
+    detail: Value,
+) -> ApiResult<()> {
     audit_log::ActiveModel {
         at: Set(now),
-        account_id: Set(caller.account_id),
-        province_code: Set(caller.actor.province.clone()),
-        school_id: Set(caller.actor.school_id),
+        account_id: Set(actor.account_id),
+        province_code: Set(actor.province.clone()),
+        school_id: Set(actor.school_id),
         action: Set(action.to_string()),
         target_kind: Set(target.0.to_string()),
         target_id: Set(target.1),

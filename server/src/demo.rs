@@ -173,7 +173,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
     {
         Some(e) => e,
         None => {
-            let e = employer::ActiveModel {
+            employer::ActiveModel {
                 name: Set("南京示例科技有限公司".into()),
                 credit_code: Set("91320100MA1MXXXX0P".into()),
                 nature: Set(Some("39".into())),
@@ -184,9 +184,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                 ..Default::default()
             }
             .insert(db)
-            .await?;
-            crate::employer_index::index(db, e.id, &e.name).await?;
-            e
+            .await?
         }
     };
     let mut accounts: Vec<(String, account::ActiveModel)> = vec![

@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict, Query, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, Select, Statement,
 };
 
 pub use gradflow_migrations::name_grams;
@@ -19,8 +19,20 @@ use crate::error::{ApiError, ApiResult};
 /// broad (it would list a good part of the country's employers).
 pub const BROAD_LIMIT: u64 = 20_000;
 
-/// Posts `name`'s bigrams for employer `id` (call in the transaction that stores the name).
-pub async fn index<C: ConnectionTrait>(db: &C, id: i64, name: &str) -> Result<(), DbErr> {
+/// Posts `name`'s bigrams for employer `id`, replacing its old ones unless it is `new`.
+/// Called by the employer entity whenever one is saved (see `entity::employer`).
+pub async fn index<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    name: &str,
+    new: bool,
+) -> Result<(), DbErr> {
+    if !new {
+        employer_name_gram::Entity::delete_many()
+            .filter(employer_name_gram::Column::EmployerId.eq(id))
+            .exec(db)
+            .await?;
+    }
     let grams = name_grams(name);
     if grams.is_empty() {
         return Ok(());
@@ -53,17 +65,15 @@ pub enum Plan {
     Drive(String),
 }
 
-/// Chooses the rarest bigram from `(gram, capped count)` pairs, or refuses a query that is
-/// too short or too broad (field `q`, Chinese message, stable code).
-pub fn plan(query: &str, counts: &[(String, u64)]) -> ApiResult<Plan> {
-    if name_grams(query).is_empty() {
+/// Chooses the rarest bigram from `(gram, capped count)` pairs (one per bigram of the query,
+/// up to the first absent one), or refuses a query that is too short (it has no bigram) or
+/// too broad (field `q`, Chinese message, stable code).
+pub fn plan(counts: &[(String, u64)]) -> ApiResult<Plan> {
+    let Some((gram, n)) = counts.iter().min_by_key(|(_, n)| *n) else {
         return Err(ApiError::unprocessable(
             "query_too_short",
             "q：单位名称至少输入两个字，或输入完整的统一社会信用代码",
         ));
-    }
-    let Some((gram, n)) = counts.iter().min_by_key(|(_, n)| *n) else {
-        return Ok(Plan::NoMatch);
     };
     if *n == 0 {
         Ok(Plan::NoMatch)
@@ -121,7 +131,7 @@ pub async fn search<C: ConnectionTrait>(db: &C, q: &str) -> ApiResult<Select<emp
             break;
         }
     }
-    let plan = match plan(q, &counts) {
+    let plan = match plan(&counts) {
         Ok(p) => p,
         // A credit code is never too short or too broad.
         Err(_) if by_code => Plan::NoMatch,
@@ -167,19 +177,6 @@ pub async fn search<C: ConnectionTrait>(db: &C, q: &str) -> ApiResult<Select<emp
         .order_by_asc(employer::Column::Id))
 }
 
-/// One page of a search and the total number of matches.
-pub async fn page<C: ConnectionTrait>(
-    db: &C,
-    query: Select<employer::Entity>,
-    page: u64,
-    per_page: u64,
-) -> ApiResult<(u64, Vec<employer::Model>)> {
-    let pager = query.paginate(db, per_page);
-    let total = pager.num_items().await?;
-    let rows = pager.fetch_page(page.max(1) - 1).await?;
-    Ok((total, rows))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,24 +188,24 @@ mod tests {
     #[test]
     fn the_rarest_bigram_drives() {
         let c = counts(&[("华为", 12), ("为技", 3), ("技术", 40_000)]);
-        assert_eq!(plan("华为技术", &c).unwrap(), Plan::Drive("为技".into()));
+        assert_eq!(plan(&c).unwrap(), Plan::Drive("为技".into()));
     }
 
     #[test]
     fn an_unknown_bigram_means_no_match() {
         let c = counts(&[("华为", 12), ("为x", 0)]);
-        assert_eq!(plan("华为x", &c).unwrap(), Plan::NoMatch);
+        assert_eq!(plan(&c).unwrap(), Plan::NoMatch);
     }
 
     #[test]
     fn too_short_and_too_broad_are_refused_naming_q() {
-        let e = plan("华", &[]).unwrap_err();
+        let e = plan(&[]).unwrap_err();
         assert_eq!(e.body.code, "query_too_short");
         assert!(e.body.message.starts_with("q："), "{}", e.body.message);
         let c = counts(&[("有限", BROAD_LIMIT + 1), ("公司", BROAD_LIMIT + 1)]);
-        let e = plan("有限公司", &c).unwrap_err();
+        let e = plan(&c).unwrap_err();
         assert_eq!(e.body.code, "query_too_broad");
         let c = counts(&[("有限", BROAD_LIMIT), ("公司", BROAD_LIMIT + 1)]);
-        assert_eq!(plan("有限公司", &c).unwrap(), Plan::Drive("有限".into()));
+        assert_eq!(plan(&c).unwrap(), Plan::Drive("有限".into()));
     }
 }

@@ -56,6 +56,10 @@ impl ApiError {
     pub fn conflict(code: &str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
+    /// The item changed since the caller read it (a concurrent decision won).
+    pub fn stale() -> ApiError {
+        Self::conflict("conflict", "该事项已被他人处理或已发生变化，请刷新后重试")
+    }
     pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }

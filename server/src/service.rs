@@ -1,6 +1,7 @@
 //! The service layer: starting instances, taking actions, firing timers and reacting to events.
 //! It loads facts, asks the engine for an outcome and hands it to the store.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -313,7 +314,7 @@ fn require_active(f: &Facts, now: chrono::DateTime<chrono::Utc>) -> ApiResult<()
 }
 
 /// The form of `action` taken in `state` (`start` for a new instance), if it has one.
-fn action_form<'d>(
+pub(crate) fn action_form<'d>(
     def: &'d gradflow_engine::definition::Definition,
     state: Option<&str>,
     action: &str,
@@ -326,9 +327,9 @@ fn action_form<'d>(
 }
 
 /// File fields must name uploads the acting account made, of an accepted type and size
-/// (SPEC.md 6.3); the engine only sees ids.
-/// An upload belongs to the first instance that uses it: it is refused for any other
-/// (`instance` is `None` when starting). Returns the ids to bind in the transition.
+/// (SPEC.md 6.3); the engine only sees ids. An upload belongs to the first instance that uses
+/// it: it is refused for any other (`instance` is `None` when starting). Returns the ids to
+/// bind in the transition.
 async fn check_uploads(
     state: &AppState,
     form: Option<&gradflow_engine::form::Form>,
@@ -340,26 +341,39 @@ async fn check_uploads(
     let Some(form) = form else {
         return Ok(Vec::new());
     };
+    let named: Vec<_> = form
+        .fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::File { accept, max_kb } => input
+                .get(&f.name)
+                .and_then(Value::as_str)
+                .map(|id| (f, accept, max_kb, id.trim().to_string())),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The caller's uploads among those named, in one query.
+    let mine: HashMap<String, crate::entity::upload::Model> = crate::entity::upload::Entity::find()
+        .filter(crate::entity::upload::Column::Id.is_in(named.iter().map(|n| n.3.clone())))
+        .filter(crate::entity::upload::Column::AccountId.eq(actor.account_id))
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let mut errors = Vec::new();
     let mut used = Vec::new();
-    for f in &form.fields {
-        let FieldKind::File { accept, max_kb } = &f.kind else {
-            continue;
-        };
-        let Some(id) = input.get(&f.name).and_then(Value::as_str) else {
-            continue;
-        };
+    for (f, accept, max_kb, id) in named {
         let err = |code: &str, problem: String| FieldError {
             field: f.name.clone(),
             label: f.label.clone(),
             code: code.into(),
             message: format!("{}：{problem}", f.label),
         };
-        let up = crate::entity::upload::Entity::find_by_id(id.trim().to_string())
-            .one(&state.db.conn)
-            .await?
-            .filter(|u| u.account_id == actor.account_id);
-        let Some(up) = up else {
+        let Some(up) = mine.get(&id) else {
             errors.push(err(
                 "upload_not_found",
                 "文件不存在或不是你上传的，请重新上传".into(),
@@ -387,7 +401,7 @@ async fn check_uploads(
                 "该文件已用于另一项申请，请重新上传".into(),
             ));
         } else {
-            used.push(up.id);
+            used.push(id);
         }
     }
     if errors.is_empty() {
@@ -501,13 +515,7 @@ pub async fn start(
     };
     // Uploads are checked for those who may start at all (the engine answers the others).
     let mut uploads = Vec::new();
-    if def
-        .def
-        .start
-        .roles
-        .iter()
-        .any(|r| apply::actor_matches(*r, &caller.actor, &parties))
-    {
+    if apply::any_role_matches(&def.def.start.roles, &caller.actor, &parties) {
         uploads = check_uploads(
             state,
             action_form(&def.def, None, "start"),
@@ -616,10 +624,7 @@ pub async fn act(
     caller.require_write(def.def.module)?;
     if let Some(v) = expected_version {
         if v != row.row_version {
-            return Err(ApiError::conflict(
-                "conflict",
-                "该事项已被他人处理或已发生变化，请刷新后重试",
-            ));
+            return Err(ApiError::stale());
         }
     }
     transition(state, &snap, def, &caller.actor, &row, action, input).await
@@ -640,11 +645,7 @@ pub async fn transition(
         .def
         .state(&row.state)
         .and_then(|s| s.actions.get(action))
-        .is_some_and(|a| {
-            a.roles
-                .iter()
-                .any(|r| apply::actor_matches(*r, actor, &parties))
-        });
+        .is_some_and(|a| apply::any_role_matches(&a.roles, actor, &parties));
     let uploads = if allowed {
         check_uploads(
             state,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use gradflow_engine::apply::{
     self, china_offset, Actor, Ctx, Instance, Outcome, Parties, ReviewPos,
 };
-use gradflow_engine::definition::{DefId, EffectDef, Recipient};
+use gradflow_engine::definition::{EffectDef, Recipient};
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -156,11 +156,7 @@ async fn react_in(
         tracing::warn!(target, event, "targeted event: instance missing");
         return Ok(());
     };
-    let id = DefId::parse(&row.def_id)
-        .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
-    let def = snapshot
-        .get(&id)
-        .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))?;
+    let def = crate::service::pinned(snapshot, &row)?;
     let inst = to_engine(&row)?;
     let actor = Actor::system();
     let ctx = Ctx {
@@ -194,6 +190,13 @@ async fn react_in(
     Ok(())
 }
 
+/// `2026-11-23 18:30`: a moment as users read it, in China time.
+pub fn china_minute(t: DateTime<Utc>) -> String {
+    t.with_timezone(&china_offset())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 24];
@@ -205,6 +208,30 @@ fn random_token() -> String {
 pub fn token_hash(token: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Applies `update` to the instance `cur` as it was read, bumping its row version; a row
+/// changed meanwhile (a concurrent decision won) is a conflict.
+async fn update_versioned(
+    txn: &DatabaseTransaction,
+    cur: &instance::Model,
+    now: DateTime<Utc>,
+    update: sea_orm::UpdateMany<instance::Entity>,
+) -> ApiResult<()> {
+    let res = update
+        .col_expr(
+            instance::Column::RowVersion,
+            Expr::value(cur.row_version + 1),
+        )
+        .col_expr(instance::Column::UpdatedAt, Expr::value(now))
+        .filter(instance::Column::Id.eq(cur.id))
+        .filter(instance::Column::RowVersion.eq(cur.row_version))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(ApiError::stale());
+    }
+    Ok(())
 }
 
 /// Writes one transition; returns the row and the targeted events still to deliver.
@@ -279,31 +306,22 @@ async fn write(
         }
         Some(cur) => {
             let (review_json, vars_json) = (review.clone(), vars.clone());
-            let res = instance::Entity::update_many()
-                .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
-                .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
-                .col_expr(
-                    instance::Column::StatusDetail,
-                    Expr::value(outcome.status_detail.clone()),
-                )
-                .col_expr(instance::Column::Review, Expr::value(review.clone()))
-                .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
-                .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final))
-                .col_expr(
-                    instance::Column::RowVersion,
-                    Expr::value(cur.row_version + 1),
-                )
-                .col_expr(instance::Column::UpdatedAt, Expr::value(now))
-                .filter(instance::Column::Id.eq(cur.id))
-                .filter(instance::Column::RowVersion.eq(cur.row_version))
-                .exec(txn)
-                .await?;
-            if res.rows_affected != 1 {
-                return Err(ApiError::conflict(
-                    "conflict",
-                    "该事项已被他人处理或已发生变化，请刷新后重试",
-                ));
-            }
+            update_versioned(
+                txn,
+                cur,
+                now,
+                instance::Entity::update_many()
+                    .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
+                    .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
+                    .col_expr(
+                        instance::Column::StatusDetail,
+                        Expr::value(outcome.status_detail.clone()),
+                    )
+                    .col_expr(instance::Column::Review, Expr::value(review.clone()))
+                    .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
+                    .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final)),
+            )
+            .await?;
             // The row as it now stands, without reading it back.
             instance::Model {
                 state: outcome.to.clone(),
@@ -346,24 +364,19 @@ async fn write(
         .and_then(|st| st.actions.get(&outcome.action))
         .is_some_and(|a| a.audit);
     if audited {
-        crate::entity::audit_log::ActiveModel {
-            at: Set(now),
-            account_id: Set(actor.account_id),
-            province_code: Set(actor.province.clone()),
-            school_id: Set(actor.school_id),
-            action: Set(format!("{}.{}", def.def.key, outcome.action)),
-            target_kind: Set("instance".to_string()),
-            target_id: Set(id.to_string()),
-            detail: Set(json!({
+        crate::audit::record_as(
+            txn,
+            actor,
+            now,
+            &format!("{}.{}", def.def.key, outcome.action),
+            ("instance", id.to_string()),
+            json!({
                 "from": outcome.from,
                 "to": outcome.to,
                 "input": outcome.input,
                 "graduate_id": parties.graduate_id,
-            })
-            .to_string()),
-            ..Default::default()
-        }
-        .insert(txn)
+            }),
+        )
         .await?;
     }
 
@@ -435,21 +448,13 @@ async fn write(
     }
 
     // Documents and messages, rendered from templates with everything the transition knows.
-    let deadline = outcome.timers.first().map(|t| {
-        t.due
-            .with_timezone(&china_offset())
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    });
+    let deadline = outcome.timers.first().map(|t| china_minute(t.due));
     // Every field any flow's form declares is present (null when not filled) so that strict
-    // templates (the e-agreement shows every agreement field) can show optional fields; the graduate as shown on documents is the instance's snapshot.
+    // templates (the e-agreement shows every agreement field) can show optional fields; the
+    // graduate as shown on documents is the instance's snapshot.
     let mut shown_vars = outcome.vars.clone();
-    for d in snapshot.definitions() {
-        for form in d.def.forms.values() {
-            for f in &form.fields {
-                shown_vars.entry(f.name.clone()).or_insert(Value::Null);
-            }
-        }
+    for name in snapshot.form_fields() {
+        shown_vars.entry(name.clone()).or_insert(Value::Null);
     }
     let student = outcome
         .vars
@@ -457,7 +462,7 @@ async fn write(
         .cloned()
         .or_else(|| facts.get("graduate").cloned())
         .unwrap_or(Value::Null);
-    let data = json!({
+    let mut data = json!({
         "instance_id": id,
         "flow_title": def.def.title,
         "action": outcome.action,
@@ -473,9 +478,8 @@ async fn write(
         "agreement_type": facts.get("agreement_type").cloned().unwrap_or(Value::Null),
         "initiator": parties.initiator.split(':').next().unwrap_or_default(),
         "deadline": deadline,
-        "now": now.with_timezone(&china_offset()).format("%Y-%m-%d %H:%M").to_string(),
+        "now": china_minute(now),
     });
-    let mut data = data;
     // Links first: the messages of the same transition carry them.
     for e in &outcome.effects {
         if let EffectDef::Link { action, ttl } = e {
@@ -496,12 +500,7 @@ async fn write(
                 "{}/api/v1/links/{token}",
                 link_base.trim_end_matches('/')
             ));
-            data["link_expires"] = Value::String(
-                (now + ttl)
-                    .with_timezone(&china_offset())
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
-            );
+            data["link_expires"] = Value::String(china_minute(now + ttl));
         }
     }
     let mut targeted = Vec::new();
@@ -707,23 +706,13 @@ pub async fn update_vars(
     let _write = db.write_guard().await;
     let txn = db.conn.begin().await?;
     let text = serde_json::to_string(&vars).map_err(ApiError::internal)?;
-    let res = instance::Entity::update_many()
-        .col_expr(instance::Column::Vars, Expr::value(text.clone()))
-        .col_expr(
-            instance::Column::RowVersion,
-            Expr::value(cur.row_version + 1),
-        )
-        .col_expr(instance::Column::UpdatedAt, Expr::value(now))
-        .filter(instance::Column::Id.eq(cur.id))
-        .filter(instance::Column::RowVersion.eq(cur.row_version))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
-        return Err(ApiError::conflict(
-            "conflict",
-            "该事项已被他人处理或已发生变化，请刷新后重试",
-        ));
-    }
+    update_versioned(
+        &txn,
+        cur,
+        now,
+        instance::Entity::update_many().col_expr(instance::Column::Vars, Expr::value(text.clone())),
+    )
+    .await?;
     history::ActiveModel {
         instance_id: Set(cur.id),
         seq: Set(cur.row_version + 1),

@@ -493,9 +493,6 @@ impl AdminApi {
         .insert(&txn)
         .await
         .map_err(ApiError::from)?;
-        crate::employer_index::index(&txn, m.id, &m.name)
-            .await
-            .map_err(ApiError::from)?;
         txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(json!({"id": m.id, "checksum_ok": code.checksum_ok()})))
     }

@@ -12,7 +12,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Html, Json, Response};
 use poem_openapi::OpenApi;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde_json::{json, Map, Value};
 
 use super::flows::instance_views;
@@ -78,6 +78,14 @@ fn comparison(snapshot: &Value, g: &graduate::Model) -> Vec<Value> {
         }
     }
     out
+}
+
+/// The graduate an instance is about.
+async fn graduate_of(state: &State, row: &instance::Model) -> ApiResult<graduate::Model> {
+    graduate::Entity::find_by_id(row.graduate_id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::internal("graduate of instance missing"))
 }
 
 /// A link token's row, refused when used, expired or no longer applicable.
@@ -170,11 +178,7 @@ impl AgreementsApi {
         let item = instance_views(&state, &c, std::slice::from_ref(&row))
             .await?
             .remove(0);
-        let g = graduate::Entity::find_by_id(row.graduate_id)
-            .one(conn)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::internal("graduate of instance missing"))?;
+        let g = graduate_of(&state, &row).await?;
         let vars = vars_of(&row)?;
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(Value::Null);
         let emp = match row.employer_id {
@@ -197,17 +201,14 @@ impl AgreementsApi {
             }),
         };
         // What the management system already received for this graduate (delivered syncs).
-        let theirs: Vec<i64> = instance::Entity::find()
+        let theirs = instance::Entity::find()
             .select_only()
             .column(instance::Column::Id)
             .filter(instance::Column::GraduateId.eq(row.graduate_id))
-            .into_tuple()
-            .all(conn)
-            .await
-            .map_err(ApiError::from)?;
+            .into_query();
         let sent: Vec<Value> = outbox::Entity::find()
             .filter(outbox::Column::Kind.eq("sync"))
-            .filter(outbox::Column::InstanceId.is_in(theirs))
+            .filter(outbox::Column::InstanceId.in_subquery(theirs))
             .filter(outbox::Column::DeliveredAt.is_not_null())
             .order_by_desc(outbox::Column::Id)
             .limit(20)
@@ -301,11 +302,7 @@ impl AgreementsApi {
         if !actor_matches(pos.level(), &c.actor, &inst.parties) {
             return Err(ApiError::forbidden("当前审核级别的审核人员才能获取最新学生信息").into());
         }
-        let g = graduate::Entity::find_by_id(row.graduate_id)
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::internal("graduate of instance missing"))?;
+        let g = graduate_of(&state, &row).await?;
         let mut vars = inst.vars.clone();
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(json!({}));
         let mut pending = snapshot.clone();
@@ -408,12 +405,7 @@ impl AgreementsApi {
         let up = super::uploads::save(&state, 0, "image", body.0).await?;
         let snap = state.registry.snapshot();
         let def = pinned(&snap, &row)?;
-        let field = def
-            .def
-            .state(&row.state)
-            .and_then(|st| st.actions.get(&link.action))
-            .and_then(|a| a.form.as_ref())
-            .and_then(|f| def.def.forms.get(f))
+        let field = service::action_form(&def.def, Some(&row.state), &link.action)
             .and_then(|f| {
                 f.fields
                     .iter()

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
@@ -58,20 +58,16 @@ impl AuditApi {
         if let Some(x) = action.0 {
             q = q.filter(audit_log::Column::Action.eq(x));
         }
-        let size = page_size.0.unwrap_or(20).clamp(1, 200);
-        let page = page.0.unwrap_or(1).max(1);
-        let total = q
-            .clone()
-            .count(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let items: Vec<Value> = q
-            .order_by_desc(audit_log::Column::Id)
-            .offset((page - 1) * size)
-            .limit(size)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
+        let p = super::paged(
+            &state.db.conn,
+            q.order_by_desc(audit_log::Column::Id),
+            page.0,
+            page_size.0,
+            200,
+        )
+        .await?;
+        let items: Vec<Value> = p
+            .rows
             .into_iter()
             .map(|r| {
                 json!({
@@ -86,7 +82,7 @@ impl AuditApi {
             })
             .collect();
         Ok(Json(
-            json!({"total": total, "page": page, "page_size": size, "items": items}),
+            json!({"total": p.total, "page": p.page, "page_size": p.size, "items": items}),
         ))
     }
 }

@@ -183,9 +183,6 @@ impl EmployersApi {
             ),
             _ => ApiError::from(e),
         })?;
-        employer_index::index(&txn, e.id, &e.name)
-            .await
-            .map_err(ApiError::from)?;
         let a = account::ActiveModel {
             username: Set(username),
             display_name: Set(s("contact_name").unwrap_or_else(|| e.name.clone())),
@@ -237,14 +234,12 @@ impl EmployersApi {
                 .order_by_asc(employer::Column::Name)
                 .order_by_asc(employer::Column::Id),
         };
-        let per_page = per_page.0.unwrap_or(20).clamp(1, 100);
-        let page = page.0.unwrap_or(1).max(1);
-        let (total, rows) = employer_index::page(&state.db.conn, query, page, per_page).await?;
+        let p = super::paged(&state.db.conn, query, page.0, per_page.0, 100).await?;
         Ok(Json(json!({
-            "total": total,
-            "page": page,
-            "per_page": per_page,
-            "items": views(&state, &c, &rows).await?,
+            "total": p.total,
+            "page": p.page,
+            "per_page": p.size,
+            "items": views(&state, &c, &p.rows).await?,
         })))
     }
 

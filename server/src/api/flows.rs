@@ -8,7 +8,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
@@ -96,6 +96,14 @@ async fn one_view(
         .remove(0))
 }
 
+/// The status as users read it: the label, with its detail in brackets when there is one.
+pub(crate) fn status_text(row: &instance::Model) -> String {
+    match &row.status_detail {
+        Some(d) => format!("{}（{}）", row.label, d),
+        None => row.label.clone(),
+    }
+}
+
 /// The view of an instance for a caller, with the actions they may take now.
 pub fn instance_view(
     state: &crate::service::AppState,
@@ -110,22 +118,17 @@ pub fn instance_view(
     vars.retain(|k, _| !k.starts_with('_'));
     let facts = json!({ "agreement_type": agreement_type });
     // Final states may still offer actions (a school's modify or void after approval).
-    let actions: Vec<Value> = {
-        available_actions(&def.def, &inst, &caller.actor, &facts)
-            .into_iter()
-            .map(|a| {
-                json!({
-                    "name": a.name,
-                    "label": a.label,
-                    "schema": a.form.json_schema(snap.code_lookup()),
-                })
+    let actions: Vec<Value> = available_actions(&def.def, &inst, &caller.actor, &facts)
+        .into_iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "label": a.label,
+                "schema": a.form.json_schema(snap.code_lookup()),
             })
-            .collect()
-    };
-    let display = match &row.status_detail {
-        Some(d) => format!("{}（{}）", row.label, d),
-        None => row.label.clone(),
-    };
+        })
+        .collect();
+    let display = status_text(row);
     Ok(json!({
         "id": row.id,
         "flow": row.def_key,
@@ -317,23 +320,17 @@ impl FlowsApi {
         if let Some(s) = state_name.0 {
             q = q.filter(instance::Column::State.eq(s));
         }
-        let size = page_size.0.unwrap_or(20).clamp(1, 200);
-        let page = page.0.unwrap_or(1).max(1);
-        let total = q
-            .clone()
-            .count(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let rows = q
-            .order_by_desc(instance::Column::Id)
-            .offset((page - 1) * size)
-            .limit(size)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let items = instance_views(&state, &c, &rows).await?;
+        let p = super::paged(
+            &state.db.conn,
+            q.order_by_desc(instance::Column::Id),
+            page.0,
+            page_size.0,
+            200,
+        )
+        .await?;
+        let items = instance_views(&state, &c, &p.rows).await?;
         Ok(Json(
-            json!({ "total": total, "page": page, "page_size": size, "items": items }),
+            json!({ "total": p.total, "page": p.page, "page_size": p.size, "items": items }),
         ))
     }
 }

@@ -35,6 +35,24 @@ struct Filter {
     graduate: [Option<String>; 5],
 }
 
+impl Filter {
+    fn new(
+        initiator: Option<String>,
+        department: Option<String>,
+        major: Option<String>,
+        education_level: Option<String>,
+        candidate_no: Option<String>,
+        name: Option<String>,
+        id_number: Option<String>,
+    ) -> Filter {
+        Filter {
+            initiator,
+            department,
+            graduate: [major, education_level, candidate_no, name, id_number],
+        }
+    }
+}
+
 /// The graduate columns the list filters by, in the order of [`Filter::graduate`].
 const GRADUATE_FILTERS: [graduate::Column; 5] = [
     graduate::Column::Major,
@@ -64,6 +82,16 @@ pub(crate) fn reviewer(c: &Caller) -> ApiResult<()> {
             "只有省级、学校和院系用户可以查看管理列表和审核详情",
         )),
     }
+}
+
+/// The caller of a list endpoint (a reviewer who may view the employment module) and the
+/// list they asked for.
+async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, ListMeta)> {
+    let c = caller(state, auth).await?;
+    reviewer(&c)?;
+    c.require_view(Module::Employment)?;
+    let m = meta(state, &c, list)?;
+    Ok((c, m))
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str) {
@@ -253,10 +281,7 @@ async fn workbook(state: &State, title: &str, rows: &[instance::Model]) -> ApiRe
             .and_then(Value::as_str)
             .unwrap_or("签约信息生效后生成")
             .to_string();
-        let status = match &r.status_detail {
-            Some(d) => format!("{}（{}）", r.label, d),
-            None => r.label.clone(),
-        };
+        let status = super::flows::status_text(r);
         let reason = vars
             .get("last_decision")
             .and_then(|d| d.get("reason"))
@@ -279,10 +304,7 @@ async fn workbook(state: &State, title: &str, rows: &[instance::Model]) -> ApiRe
             employer_name,
             status,
             reason,
-            r.updated_at
-                .with_timezone(&gradflow_engine::apply::china_offset())
-                .format("%Y-%m-%d %H:%M")
-                .to_string(),
+            crate::store::china_minute(r.updated_at),
         ];
         for (col, v) in cells.iter().enumerate() {
             ws.write_string(i as u32 + 1, col as u16, v)
@@ -357,46 +379,29 @@ impl ListsApi {
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
     ) -> poem::Result<Json<Value>> {
-        let c = caller(&state, &auth).await?;
-        reviewer(&c)?;
-        c.require_view(Module::Employment)?;
-        let m = meta(&state, &c, &list)?;
+        let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
-        let f = Filter {
-            initiator: initiator.0,
-            department: department.0,
-            graduate: [
-                major.0,
-                education_level.0,
-                candidate_no.0,
-                name.0,
-                id_number.0,
-            ],
-        };
+        let f = Filter::new(
+            initiator.0,
+            department.0,
+            major.0,
+            education_level.0,
+            candidate_no.0,
+            name.0,
+            id_number.0,
+        );
         let q = query(&c, &list, &sel, &f)?;
-        let size = page_size.0.unwrap_or(20).clamp(1, 200);
-        let page = page.0.unwrap_or(1).max(1);
-        let total = q
-            .clone()
-            .count(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let rows = q
-            .offset((page - 1) * size)
-            .limit(size)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let items = instance_views(&state, &c, &rows).await?;
+        let p = super::paged(&state.db.conn, q, page.0, page_size.0, 200).await?;
+        let items = instance_views(&state, &c, &p.rows).await?;
         Ok(Json(json!({
             "list": list.0,
             "flows": m.flows,
             "status_options": m.labels,
             "default_status": m.defaults,
             "status": sel,
-            "total": total,
-            "page": page,
-            "page_size": size,
+            "total": p.total,
+            "page": p.page,
+            "page_size": p.size,
             "items": items,
         })))
     }
@@ -419,22 +424,17 @@ impl ListsApi {
         name: Query<Option<String>>,
         id_number: Query<Option<String>>,
     ) -> poem::Result<Response<Binary<Vec<u8>>>> {
-        let c = caller(&state, &auth).await?;
-        reviewer(&c)?;
-        c.require_view(Module::Employment)?;
-        let m = meta(&state, &c, &list)?;
+        let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
-        let f = Filter {
-            initiator: initiator.0,
-            department: department.0,
-            graduate: [
-                major.0,
-                education_level.0,
-                candidate_no.0,
-                name.0,
-                id_number.0,
-            ],
-        };
+        let f = Filter::new(
+            initiator.0,
+            department.0,
+            major.0,
+            education_level.0,
+            candidate_no.0,
+            name.0,
+            id_number.0,
+        );
         let rows = export_rows(&state, query(&c, &list, &sel, &f)?).await?;
         let t = title(&list);
         Ok(xlsx(workbook(&state, &t, &rows).await?, &t))
@@ -450,10 +450,7 @@ impl ListsApi {
         list: Path<String>,
         department: Query<Option<String>>,
     ) -> poem::Result<Response<Binary<Vec<u8>>>> {
-        let c = caller(&state, &auth).await?;
-        reviewer(&c)?;
-        c.require_view(Module::Employment)?;
-        let m = meta(&state, &c, &list)?;
+        let (c, m) = open(&state, &auth, &list).await?;
         let f = Filter {
             department: department.0,
             ..Filter::default()

@@ -22,7 +22,45 @@ use poem_openapi::{OpenApi, OpenApiService, SecurityScheme, Tags};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
+use crate::error::ApiResult;
 use crate::service::State;
+
+/// The page (from 1) and page size a list asked for: 20 rows unless told, at most `max`.
+pub fn page_params(page: Option<u64>, size: Option<u64>, max: u64) -> (u64, u64) {
+    (page.unwrap_or(1).max(1), size.unwrap_or(20).clamp(1, max))
+}
+
+/// One page of a list query and the number of rows the whole query has.
+pub struct Paged<M> {
+    pub page: u64,
+    pub size: u64,
+    pub total: u64,
+    pub rows: Vec<M>,
+}
+
+/// Counts `q` and fetches the page asked for (see [`page_params`]).
+pub async fn paged<E>(
+    conn: &sea_orm::DatabaseConnection,
+    q: sea_orm::Select<E>,
+    page: Option<u64>,
+    size: Option<u64>,
+    max: u64,
+) -> ApiResult<Paged<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+{
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let (page, size) = page_params(page, size, max);
+    let total = q.clone().count(conn).await?;
+    let rows = q.offset((page - 1) * size).limit(size).all(conn).await?;
+    Ok(Paged {
+        page,
+        size,
+        total,
+        rows,
+    })
+}
 
 #[derive(Tags)]
 pub enum Tag {

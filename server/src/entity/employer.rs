@@ -20,4 +20,15 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// Keeps the name search index (`employer_name_grams`) in step with the stored name, on
+    /// the same connection (so inside the caller's transaction when there is one).
+    async fn after_save<C>(model: Model, db: &C, insert: bool) -> Result<Model, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        crate::employer_index::index(db, model.id, &model.name, insert).await?;
+        Ok(model)
+    }
+}
