@@ -173,13 +173,19 @@ async fn main() -> anyhow::Result<()> {
             ))
             .order_by_asc(employer::Column::Name)
             .order_by_asc(employer::Column::Id);
-        let scanned = paged(conn, scan_query, None, None, 20)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.body.message))?;
+        let scanned = paged(
+            conn,
+            scan_query,
+            None,
+            None,
+            &gradflow_server::api::PAGE_SIZE,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.body.message))?;
         let scan_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let indexed = match employer_index::search(conn, &q).await {
-            Ok(query) => paged(conn, query, None, None, 20).await,
+            Ok(query) => paged(conn, query, None, None, &gradflow_server::api::PAGE_SIZE).await,
             Err(e) => Err(e),
         };
         let index_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -66,6 +66,18 @@ enum Command {
         /// Lifetime of a password login's session token, in hours.
         #[arg(long, default_value_t = 12)]
         session_hours: i64,
+        /// Wall-clock limit of one guard script in milliseconds (besides its operation limit).
+        #[arg(long, default_value_t = 1000)]
+        guard_timeout_ms: u64,
+        /// Requests served at once; more wait in a bounded queue.
+        #[arg(long, default_value_t = 64)]
+        max_in_flight: usize,
+        /// Requests that may wait for a turn; beyond that they are answered 503 (Retry-After).
+        #[arg(long, default_value_t = 512)]
+        max_queued: usize,
+        /// How long a queued request waits for a turn before a 503, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        queue_wait_ms: u64,
     },
     /// Run the database migrations and exit.
     Migrate {
@@ -107,6 +119,10 @@ async fn main() -> ExitCode {
             worker_interval_ms,
             max_connections,
             session_hours,
+            guard_timeout_ms,
+            max_in_flight,
+            max_queued,
+            queue_wait_ms,
         } => {
             init_tracing();
             let config = Config {
@@ -123,6 +139,10 @@ async fn main() -> ExitCode {
                 worker_interval_ms,
                 max_connections,
                 session_hours,
+                guard_timeout_ms,
+                max_in_flight,
+                max_queued,
+                queue_wait_ms,
             };
             match gradflow_server::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,

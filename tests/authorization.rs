@@ -2,7 +2,8 @@
 //! status. Callers: the administrator, province users of the school's province and of another,
 //! school users of the school (read-write, read-only, none) and of another school, department
 //! users of the graduate's department and of another, the graduate, the inviting employer and
-//! another employer, the school's integrator key, and nobody. Requests are built so that an
+//! another employer, the school's integrator key (roster), the identity provider's key, and
+//! nobody. Requests are built so that an
 //! allowed caller gets a harmless answer (a validation refusal, an unavailable action) that still
 //! differs from "not yours" (404), "not allowed" (403) and "who are you" (401).
 //!
@@ -27,15 +28,15 @@ struct Row {
     expect: &'static str,
 }
 
-/// Endpoints whose body is plain text (YAML sources).
+/// Endpoints whose body is plain text (YAML sources) when they take one.
 const TEXT_BODIES: [&str; 2] = [
     "/api/v1/admin/definitions",
     "/api/v1/admin/provinces/{code}/overlays/{key}",
 ];
 
-const CALLERS: [&str; 14] = [
+const CALLERS: [&str; 15] = [
     "admin", "p32", "p11", "s1", "s1_ro", "s1_none", "s2", "d1", "d2", "g1", "e1", "e2", "int",
-    "anon",
+    "idp", "anon",
 ];
 
 fn expected(spec: &str) -> BTreeMap<&'static str, u16> {
@@ -56,8 +57,14 @@ fn expected(spec: &str) -> BTreeMap<&'static str, u16> {
     CALLERS
         .iter()
         .map(|c| {
+            // The identity provider's key is refused like the roster key unless named.
+            let like = if *c == "idp" && !named.contains_key("idp") {
+                "int"
+            } else {
+                c
+            };
             let s = named
-                .get(c)
+                .get(like)
                 .copied()
                 .or(default)
                 .unwrap_or_else(|| panic!("{c} has no status in {spec}"));
@@ -111,6 +118,14 @@ async fn table(backend: Backend) {
         )
         .await;
     tokens.insert("int", key.body["key"].as_str().unwrap().to_string());
+    // The identity provider's key, which only the administrator issues (nationwide).
+    let idp = ok(
+        &app,
+        "/api/v1/api-keys",
+        json!({"name": "学信网", "kind": "identity"}),
+    )
+    .await;
+    tokens.insert("idp", idp["key"].as_str().unwrap().to_string());
     tokens.insert("anon", String::new());
 
     // An invitation accepted by the graduate, now waiting for the school's review.
@@ -162,7 +177,7 @@ async fn table(backend: Backend) {
             "/api/v1/flows/{key}/instances",
             "/api/v1/flows/online_signing/instances".into(),
             Some(json!({"graduate_id": g1, "input": {}})),
-            "e1,e2=422 p11,s2,d2,int=404 anon=401 *=403",
+            "e1,e2=422 p11,s2,d2=404 anon=401 *=403",
         ),
         r(
             "GET",
@@ -176,14 +191,14 @@ async fn table(backend: Backend) {
             "/api/v1/instances/{id}/actions/{action}",
             format!("/api/v1/instances/{inst}/actions/no_such_action"),
             Some(json!({"input": {}})),
-            "admin,p32,s1,d1,g1,e1=409 s1_ro,s1_none=403 anon=401 *=404",
+            "p32,s1,d1,g1,e1=409 admin,s1_ro,s1_none=403 anon=401 *=404",
         ),
         r(
             "POST",
             "/api/v1/instances/{id}/withdraw",
             format!("/api/v1/instances/{inst}/withdraw"),
             Some(json!({})),
-            "admin,p32,s1,d1,g1,e1=409 s1_ro,s1_none=403 anon=401 *=404",
+            "p32,s1,d1,g1,e1=409 admin,s1_ro,s1_none=403 anon=401 *=404",
         ),
         r(
             "GET",
@@ -309,6 +324,20 @@ async fn table(backend: Backend) {
             "admin=422 anon=401 *=403",
         ),
         r(
+            "GET",
+            "/api/v1/admin/definitions",
+            "/api/v1/admin/definitions".into(),
+            None,
+            "admin=200 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/admin/definitions/{id}/retire",
+            "/api/v1/admin/definitions/no_such_flow@9/retire".into(),
+            Some(json!({})),
+            "admin=404 anon=401 *=403",
+        ),
+        r(
             "PUT",
             "/api/v1/admin/provinces/{code}/params/{key}",
             "/api/v1/admin/provinces/32/params/online_signing".into(),
@@ -386,7 +415,7 @@ async fn table(backend: Backend) {
             "/api/v1/auth/graduate-sessions",
             "/api/v1/auth/graduate-sessions".into(),
             Some(json!({"candidate_no": "00000000000000"})),
-            "admin,int=404 anon=401 *=403",
+            "admin,idp=404 anon=401 *=403",
         ),
         r(
             "PUT",
@@ -512,7 +541,7 @@ async fn table(backend: Backend) {
             "/api/v1/employers",
             "/api/v1/employers".into(),
             None,
-            "int=403 anon=401 *=200",
+            "int,idp=403 g1=422 anon=401 *=200",
         ),
         r(
             "GET",
@@ -570,7 +599,7 @@ async fn table(backend: Backend) {
             "/api/v1/roster/graduates",
             "/api/v1/roster/graduates".into(),
             Some(json!({"rows": []})),
-            "admin,int=200 anon=401 *=403",
+            "admin,int=200 idp=403 anon=401 *=403",
         ),
         r(
             "GET",
@@ -584,21 +613,21 @@ async fn table(backend: Backend) {
             "/api/v1/roster/files",
             "/api/v1/roster/files".into(),
             None,
-            "admin,int=422 anon=401 *=403",
+            "admin,int=422 idp=403 anon=401 *=403",
         ),
         r(
             "DELETE",
             "/api/v1/roster/graduates/{candidate_no}",
             "/api/v1/roster/graduates/00000000000000".into(),
             None,
-            "admin,int=404 anon=401 *=403",
+            "admin,int=404 idp=403 anon=401 *=403",
         ),
         r(
             "POST",
             "/api/v1/roster/graduates/{candidate_no}/restore",
             "/api/v1/roster/graduates/00000000000000/restore".into(),
             Some(json!({})),
-            "admin,int=404 anon=401 *=403",
+            "admin,int=404 idp=403 anon=401 *=403",
         ),
         r(
             "GET",
@@ -693,7 +722,7 @@ async fn table(backend: Backend) {
 }
 
 async fn send(app: &App, row: &Row, token: &str) -> support::app::Resp {
-    if TEXT_BODIES.contains(&row.template) {
+    if TEXT_BODIES.contains(&row.template) && row.method != "GET" {
         let text = row
             .body
             .as_ref()

@@ -153,12 +153,14 @@ async fn department_then_school(backend: Backend) {
     let app = spawn(backend, None).await;
     let w = world(&app, "department_then_school").await;
     let id = start_and_accept(&app, &w).await;
-    // The school cannot skip the department; the other department cannot see it.
+    // The school cannot skip the department (not yet its turn: a conflict with the item's
+    // state, 409); the other department cannot see it.
+    let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
     assert_eq!(
-        act(&app, &w.school_tok, id, "approve", json!({}))
-            .await
-            .status,
-        403
+        (r.status, r.body["code"].as_str()),
+        (409, Some("state_changed")),
+        "{}",
+        r.text
     );
     assert_eq!(
         act(&app, &w.other_dept_tok, id, "approve", json!({}))

@@ -62,7 +62,13 @@ async fn school_review(backend: Backend) {
         r.text
     );
     assert_eq!(r.body["errors"][0]["field"], "paper_image");
-    let zip = upload(&app, &w.graduate_tok, b"PK\x03\x04zip".to_vec(), "evidence").await;
+    let zip = upload(
+        &app,
+        &w.graduate_tok,
+        support::files::zip_of(&[("证明.txt", "情况说明".as_bytes())]),
+        "evidence",
+    )
+    .await;
     let r = start(&app, &w.graduate_tok, agreement(&zip)).await;
     assert_eq!(
         (r.status, r.body["errors"][0]["code"].as_str()),

@@ -27,6 +27,12 @@ async fn levels_and_switches(backend: Backend) {
         json!({"username": "p32", "role": "province", "province_code": "32"}),
     )
     .await;
+    ok(
+        &app,
+        "/api/v1/admin/provinces",
+        json!({"code": "11", "name": "北京市"}),
+    )
+    .await;
     let other_province_tok = account(
         &app,
         json!({"username": "p11", "role": "province", "province_code": "11"}),

@@ -461,19 +461,45 @@ async fn first_login_and_cohorts(backend: Backend) {
     let app = spawn_on(backend, AppOptions::default()).await;
     let w = world(&app, "school").await;
 
-    // Graduates sign in through the identity provider, whose key vouches for them.
-    let key = api_key(&app, &w).await;
+    // Graduates sign in through the identity provider, whose key vouches for them. Only the
+    // system administrator issues such a key: a school user cannot, and neither the school's
+    // own token nor its roster key can issue graduate sessions.
     let body = json!({"candidate_no": "26320102150001"});
-    assert_eq!(
-        app.post(
-            "/api/v1/auth/graduate-sessions",
+    let refused = app
+        .post(
+            "/api/v1/api-keys",
             &w.school_tok,
-            body.clone()
+            json!({"name": "冒充的身份认证", "kind": "identity"}),
         )
-        .await
-        .status,
-        403
-    );
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let roster_key = api_key(&app, &w).await;
+    for tok in [&w.school_tok, &roster_key] {
+        let r = app
+            .post("/api/v1/auth/graduate-sessions", tok, body.clone())
+            .await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    let made = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            json!({"name": "学信网", "kind": "identity"}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    assert_eq!(made.body["kind"], "identity");
+    assert_eq!(made.body["created_by"], 0, "made by the administrator");
+    let key = made.body["key"].as_str().unwrap().to_string();
+    // An identity key touches no roster.
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &key,
+            json!({"school_code": "10284", "rows": []}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
     let r = app
         .post(
             "/api/v1/auth/graduate-sessions",

@@ -79,7 +79,7 @@ async fn uploads(backend: Backend) {
     );
 
     // The content decides: a zip is not an image, whatever it is called; as evidence it is fine.
-    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00rest-of-a-zip".to_vec();
+    let zip = support::files::zip_of(&[("证明/情况说明.txt", "单位已注销".as_bytes())]);
     let r = app
         .post_bytes(
             "/api/v1/uploads?purpose=image",

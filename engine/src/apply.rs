@@ -206,6 +206,9 @@ pub enum EngineError {
     NotAvailable { action: String, label: String },
     #[error("无权执行此操作：{0}")]
     Forbidden(String),
+    /// The actor reviews another level of this item: it moved on (or is not there yet).
+    #[error("该事项已发生变化：{0}，请刷新后重新操作")]
+    Moved(String),
     #[error("提交的信息有误")]
     Invalid(Vec<FieldError>),
     #[error("{0}")]
@@ -222,6 +225,7 @@ impl EngineError {
         match self {
             EngineError::NotAvailable { .. } => "action_not_available",
             EngineError::Forbidden(_) => "forbidden",
+            EngineError::Moved(_) => "state_changed",
             EngineError::Invalid(_) => "invalid_input",
             EngineError::Denied(_) => "guard_denied",
             EngineError::Definition(_) => "definition_error",
@@ -496,9 +500,12 @@ fn timer_specs(
                 None => t.after.clone(),
             };
             let d = parse_duration(&spec).map_err(EngineError::Definition)?;
+            let due = now.checked_add_signed(d).ok_or_else(|| {
+                EngineError::Definition(format!("定时 {spec} 超出可表示的时间范围"))
+            })?;
             Ok(TimerSpec {
                 action: t.action.clone(),
-                due: now + d,
+                due,
             })
         })
         .collect()
@@ -729,11 +736,20 @@ pub fn apply(
         let pos = inst.review.clone().ok_or_else(not_available)?;
         let level = pos.level();
         if !actor_matches(level, ctx.actor, &inst.parties) {
-            return Err(EngineError::Forbidden(format!(
+            let where_ = format!(
                 "当前处于{}审核，需由{}处理",
                 level_name(level),
                 role_label(level)
-            )));
+            );
+            let reviews_another_level = pos
+                .levels
+                .iter()
+                .any(|l| *l != level && actor_matches(*l, ctx.actor, &inst.parties));
+            return Err(if reviews_another_level {
+                EngineError::Moved(where_)
+            } else {
+                EngineError::Forbidden(where_)
+            });
         }
         let decision_def = match action {
             APPROVE => &review.approve,
@@ -862,13 +878,15 @@ pub fn apply(
     )
 }
 
-/// Reacts to an event emitted elsewhere (e.g. `graduate.removed`). `None` when the
-/// definition has no reaction for the event in the instance's current state.
+/// Reacts to an event emitted elsewhere (e.g. `graduate.removed`), by the instance `source`
+/// (`None`: by no instance, e.g. the roster). `None` when the definition has no reaction for
+/// the event in the instance's current state (or from that source).
 pub fn react(
     def: &Definition,
     ctx: &Ctx<'_>,
     inst: &Instance,
     event: &str,
+    source: Option<i64>,
 ) -> Result<Option<Outcome>, EngineError> {
     let st = def
         .state(&inst.state)
@@ -880,6 +898,9 @@ pub fn react(
             } else {
                 r.states.contains(&inst.state)
             }
+            && r.from.as_ref().is_none_or(|var| {
+                source.is_some() && inst.vars.get(var).and_then(Value::as_i64) == source
+            })
     }) else {
         return Ok(None);
     };

@@ -124,11 +124,37 @@ pub struct ParamDef {
     #[serde(rename = "type")]
     pub kind: ParamKind,
     pub default: Value,
+    /// The smallest value a province may set: an integer for `int`, a duration (`1d`) for
+    /// `duration`.
     #[serde(default)]
-    pub min: Option<i64>,
+    pub min: Option<Bound>,
+    /// The largest value a province may set (as `min`). A text may be at most
+    /// [`MAX_PARAM_TEXT`] characters and a list [`MAX_PARAM_LIST`] items whatever it says.
     #[serde(default)]
-    pub max: Option<i64>,
+    pub max: Option<Bound>,
 }
+
+/// A bound of a parameter: an integer, or a duration written as in definitions (`30d`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    Int(i64),
+    Duration(String),
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::Int(n) => write!(f, "{n}"),
+            Bound::Duration(d) => f.write_str(d),
+        }
+    }
+}
+
+/// The longest text parameter, in characters.
+pub const MAX_PARAM_TEXT: usize = 1000;
+/// The most items of a list parameter.
+pub const MAX_PARAM_LIST: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,19 +171,18 @@ pub enum ParamKind {
 impl ParamDef {
     /// Checks a value against the parameter's type and bounds; returns a Chinese message.
     pub fn check(&self, value: &Value) -> Result<(), String> {
+        let title = &self.title;
         match self.kind {
             ParamKind::Int => {
-                let n = value
-                    .as_i64()
-                    .ok_or_else(|| format!("{}：应为整数", self.title))?;
-                if let Some(min) = self.min {
+                let n = value.as_i64().ok_or_else(|| format!("{title}：应为整数"))?;
+                if let Some(Bound::Int(min)) = self.min {
                     if n < min {
-                        return Err(format!("{}：不能小于{}", self.title, min));
+                        return Err(format!("{title}：不能小于{min}"));
                     }
                 }
-                if let Some(max) = self.max {
+                if let Some(Bound::Int(max)) = self.max {
                     if n > max {
-                        return Err(format!("{}：不能大于{}", self.title, max));
+                        return Err(format!("{title}：不能大于{max}"));
                     }
                 }
                 Ok(())
@@ -165,24 +190,75 @@ impl ParamDef {
             ParamKind::Bool => value
                 .as_bool()
                 .map(|_| ())
-                .ok_or_else(|| format!("{}：应为 true 或 false", self.title)),
-            ParamKind::Text => value
-                .as_str()
-                .map(|_| ())
-                .ok_or_else(|| format!("{}：应为文本", self.title)),
+                .ok_or_else(|| format!("{title}：应为 true 或 false")),
+            ParamKind::Text => match value.as_str() {
+                Some(t) if t.chars().count() > MAX_PARAM_TEXT => {
+                    Err(format!("{title}：不能超过 {MAX_PARAM_TEXT} 个字符"))
+                }
+                Some(_) => Ok(()),
+                None => Err(format!("{title}：应为文本")),
+            },
             ParamKind::Duration => {
                 let s = value
                     .as_str()
-                    .ok_or_else(|| format!("{}：应为时长，如 7d", self.title))?;
-                parse_duration(s)
-                    .map(|_| ())
-                    .map_err(|e| format!("{}：{}", self.title, e))
+                    .ok_or_else(|| format!("{title}：应为时长，如 7d"))?;
+                let d = parse_duration(s).map_err(|e| format!("{title}：{e}"))?;
+                let bound = |b: &Option<Bound>| match b {
+                    Some(Bound::Duration(b)) => parse_duration(b).ok().map(|d| (b.clone(), d)),
+                    _ => None,
+                };
+                if let Some((text, min)) = bound(&self.min) {
+                    if d < min {
+                        return Err(format!("{title}：不能短于 {text}"));
+                    }
+                }
+                if let Some((text, max)) = bound(&self.max) {
+                    if d > max {
+                        return Err(format!("{title}：不能长于 {text}"));
+                    }
+                }
+                Ok(())
             }
             ParamKind::List => match value.as_array() {
-                Some(a) if a.iter().all(Value::is_string) => Ok(()),
-                _ => Err(format!("{}：应为文本列表", self.title)),
+                Some(a) if a.len() > MAX_PARAM_LIST => {
+                    Err(format!("{title}：最多 {MAX_PARAM_LIST} 项"))
+                }
+                Some(a)
+                    if a.iter().all(|v| {
+                        v.as_str()
+                            .is_some_and(|s| s.chars().count() <= MAX_PARAM_TEXT)
+                    }) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("{title}：应为文本列表")),
             },
         }
+    }
+
+    /// Problems of the declaration itself: bounds of the wrong kind, a default outside them.
+    fn check_declaration(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, b) in [("min", &self.min), ("max", &self.max)] {
+            let ok = match (self.kind, b) {
+                (_, None) => true,
+                (ParamKind::Int, Some(Bound::Int(_))) => true,
+                (ParamKind::Duration, Some(Bound::Duration(d))) => parse_duration(d).is_ok(),
+                _ => false,
+            };
+            if !ok {
+                out.push(format!(
+                    "参数“{}”的 {name} 无效：整数参数写整数，时长参数写时长（如 30d），其他类型不能设置",
+                    self.title
+                ));
+            }
+        }
+        if out.is_empty() {
+            if let Err(e) = self.check(&self.default) {
+                out.push(format!("参数默认值不符合要求：{e}"));
+            }
+        }
+        out
     }
 }
 
@@ -459,6 +535,11 @@ pub struct ReactionDef {
     /// e.g. re-sync a restored agreement only if it was approved.
     #[serde(default)]
     pub effects_in: Vec<String>,
+    /// Only an event emitted by the instance whose id this variable holds: a termination
+    /// (`from: agreement_id`) reacts to the voiding of its own agreement, not of another one
+    /// voided earlier. Absent: the event of any instance of the graduate.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 /// A workflow definition as written in YAML.
@@ -629,8 +710,8 @@ impl Definition {
             }
         }
         for (name, p) in &self.params {
-            if let Err(e) = p.check(&p.default) {
-                err(format!("参数 {name} 的默认值无效：{e}"), name);
+            for problem in p.check_declaration() {
+                err(format!("参数 {name}：{problem}"), name);
             }
         }
         for (name, form) in &self.forms {

@@ -2,7 +2,11 @@
 
 use chrono::Duration;
 
-/// Parses `<positive integer><unit>` with unit `d`, `h`, `m` or `s`.
+/// The longest duration accepted anywhere (ten years): deadlines past it are typing mistakes,
+/// and every `now + duration` stays far inside chrono's range.
+pub const MAX_DAYS: i64 = 3650;
+
+/// Parses `<positive integer><unit>` with unit `d`, `h`, `m` or `s`, at most [`MAX_DAYS`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let unit = s.chars().last().ok_or_else(|| "时长不能为空".to_string())?;
@@ -12,12 +16,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if n <= 0 {
         return Err(format!("无效的时长 {s:?}：必须大于 0"));
     }
-    match unit {
-        'd' => Ok(Duration::days(n)),
-        'h' => Ok(Duration::hours(n)),
-        'm' => Ok(Duration::minutes(n)),
-        's' => Ok(Duration::seconds(n)),
-        _ => Err(format!("无效的时长 {s:?}：单位只能是 d、h、m、s")),
+    let d = match unit {
+        'd' => Duration::try_days(n),
+        'h' => Duration::try_hours(n),
+        'm' => Duration::try_minutes(n),
+        's' => Duration::try_seconds(n),
+        _ => return Err(format!("无效的时长 {s:?}：单位只能是 d、h、m、s")),
+    };
+    match d {
+        Some(d) if d <= Duration::days(MAX_DAYS) => Ok(d),
+        _ => Err(format!("无效的时长 {s:?}：不能超过 {MAX_DAYS} 天")),
     }
 }
 
@@ -30,9 +38,23 @@ mod tests {
         assert_eq!(parse_duration("7d").unwrap(), Duration::days(7));
         assert_eq!(parse_duration("12h").unwrap(), Duration::hours(12));
         assert_eq!(parse_duration("30m").unwrap(), Duration::minutes(30));
+        assert_eq!(parse_duration("3650d").unwrap(), Duration::days(3650));
         assert!(parse_duration("0d").is_err());
         assert!(parse_duration("7w").is_err());
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_panicking() {
+        for s in [
+            "3651d",
+            "99999999999d",
+            "9223372036854775807s",
+            "99999999999999h",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("不能超过"), "{s}: {e}");
+        }
     }
 }

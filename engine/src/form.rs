@@ -505,8 +505,18 @@ fn normalise(
     let ok = |v: Value| Ok((v, None));
     let s = |v: String| Ok((Value::String(v), None));
     match &f.kind {
-        FieldKind::Text { max, .. } => {
+        FieldKind::Text { max, multiline } => {
             let t = text(raw).ok_or_else(|| field_error(f, "invalid_type", "应为文本"))?;
+            if let Some((at, c)) = crate::ident::forbidden_char(&t) {
+                return Err(field_error(
+                    f,
+                    "control_character",
+                    crate::ident::forbidden_char_message(at, c),
+                ));
+            }
+            if !multiline && t.contains(['\n', '\r']) {
+                return Err(field_error(f, "line_break", "不能换行（只能填写一行）"));
+            }
             if let Some(max) = max {
                 if t.chars().count() > *max {
                     return Err(field_error(f, "too_long", format!("不能超过{max}个字符")));

@@ -25,6 +25,44 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Whether `c` may not appear in text a person typed: control characters (C0 but tab and line
+/// breaks, DEL, C1) and invisible format characters that reorder or hide text (bidi marks,
+/// embeddings, overrides and isolates; the byte-order mark; interlinear annotations; the
+/// noncharacters U+FFFE/U+FFFF). PostgreSQL refuses NUL outright; the others let stored names
+/// read differently from what they are.
+pub fn is_forbidden_char(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{FFFE}'
+                | '\u{FFFF}'
+        )
+}
+
+/// The first forbidden character of `s` (see [`is_forbidden_char`]): its 1-based position
+/// in characters and the character.
+pub fn forbidden_char(s: &str) -> Option<(usize, char)> {
+    s.chars()
+        .enumerate()
+        .find(|(_, c)| is_forbidden_char(*c))
+        .map(|(i, c)| (i + 1, c))
+}
+
+/// The Chinese description of a forbidden character at a position, for error messages.
+pub fn forbidden_char_message(at: usize, c: char) -> String {
+    format!(
+        "不能包含控制字符或不可见的格式字符（第 {at} 个字符为 U+{:04X}）",
+        c as u32
+    )
+}
+
 /// A rejected identifier: a stable machine `code` and a Chinese `message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -483,6 +521,37 @@ string_ident!(Email);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_forbidden() {
+        for bad in [
+            "a\0b",
+            "\u{7}",
+            "x\u{7F}",
+            "\u{85}",
+            "张\u{202E}三",
+            "\u{2066}x",
+            "\u{200F}",
+            "\u{FEFF}a",
+        ] {
+            assert!(forbidden_char(bad).is_some(), "{bad:?}");
+        }
+        for good in [
+            "张三",
+            "a\tb",
+            "第一行\n第二行\r\n",
+            "O'Brien & 李",
+            "😀",
+            "ＡＢＣ",
+        ] {
+            assert_eq!(forbidden_char(good), None, "{good:?}");
+        }
+        assert_eq!(forbidden_char("ab\u{202E}"), Some((3, '\u{202E}')));
+        assert_eq!(
+            forbidden_char_message(3, '\u{202E}'),
+            "不能包含控制字符或不可见的格式字符（第 3 个字符为 U+202E）"
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -5,7 +5,7 @@
 //! and a refused reload list everything that is wrong. A broken set never replaces a working
 //! one: [`Registry::reload`] keeps the old snapshot when the new one has problems.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -56,7 +56,14 @@ pub struct Sources {
     pub templates: Vec<SourceFile>,
     /// Rhai scripts: `scripts/**/*.rhai`.
     pub scripts: Vec<SourceFile>,
+    /// Definition versions retired by an administrator (still loaded for the instances
+    /// pinned to them, never active).
+    pub retired: BTreeSet<DefId>,
 }
+
+/// Path prefix of a definition stored in the database (`db:<id>`). A stored definition with
+/// problems is set aside as unusable instead of failing the whole load.
+pub const STORED_PREFIX: &str = "db:";
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if !dir.is_dir() {
@@ -136,6 +143,10 @@ pub struct LoadedDefinition {
 /// One consistent, immutable set of definitions, scripts, templates and code tables.
 pub struct Snapshot {
     defs: BTreeMap<DefId, LoadedDefinition>,
+    /// Stored definitions that no longer load (a script they name is gone…), with why.
+    unusable: BTreeMap<DefId, Vec<String>>,
+    /// Versions an administrator retired: never picked for new instances.
+    retired: BTreeSet<DefId>,
     scripts: Arc<ScriptEngine>,
     asts: HashMap<String, Arc<AST>>,
     templates: Handlebars<'static>,
@@ -177,6 +188,70 @@ fn parse_code_yaml(text: &str) -> CodeTableResult {
         )
     })?;
     Ok((t.table, t.codes.into_iter().collect()))
+}
+
+/// Parses and checks one definition file, pushing its problems into `found`; the loaded
+/// definition when it parsed (even with problems, which the caller weighs).
+fn load_definition(
+    f: &SourceFile,
+    codes: &CodeTables,
+    script_sources: &HashMap<String, &SourceFile>,
+    template_names: &[String],
+    found: &mut Vec<Diagnostic>,
+) -> Option<LoadedDefinition> {
+    let mut def: Definition = match serde_yaml::from_str(&f.text) {
+        Ok(d) => d,
+        Err(e) => {
+            found.push(Diagnostic {
+                file: f.path.clone(),
+                line: e.location().map(|l| l.line()),
+                message: format!("YAML 错误：{e}"),
+            });
+            return None;
+        }
+    };
+    if let Some(rest) = f.path.strip_prefix("workflows/overlays/") {
+        let dir = rest.split('/').next().unwrap_or_default().to_string();
+        match &def.province {
+            None => def.province = Some(dir),
+            Some(p) if *p != dir => found.push(Diagnostic {
+                file: f.path.clone(),
+                line: find_line(&f.text, "province:"),
+                message: format!("覆盖定义的 province（{p}）与所在目录（{dir}）不一致"),
+            }),
+            _ => {}
+        }
+    }
+    let mut problems = def.check(codes);
+    for g in def.guards() {
+        if !script_sources.contains_key(g) {
+            problems.push((
+                format!("守卫脚本 scripts/{g}.rhai 不存在"),
+                format!("guard: {g}"),
+            ));
+        }
+    }
+    for t in def.templates() {
+        if !template_names.iter().any(|n| n == t) {
+            problems.push((
+                format!("模板 workflows/templates/{t}.hbs 不存在"),
+                format!("template: {t}"),
+            ));
+        }
+    }
+    for (message, needle) in problems {
+        found.push(Diagnostic {
+            file: f.path.clone(),
+            line: find_line(&f.text, &needle),
+            message,
+        });
+    }
+    Some(LoadedDefinition {
+        def: Arc::new(def),
+        origin: f.path.clone(),
+        source: f.text.clone(),
+        hash: content_hash(&f.text),
+    })
 }
 
 impl Snapshot {
@@ -319,83 +394,49 @@ impl Snapshot {
             }
         }
 
-        // Definitions.
+        // Definitions. A stored one (uploaded earlier, or an old version instances are
+        // pinned to) with problems does not stop the others: it is set aside as unusable.
         let mut defs: BTreeMap<DefId, LoadedDefinition> = BTreeMap::new();
+        let mut unusable: BTreeMap<DefId, Vec<String>> = BTreeMap::new();
         for f in &sources.definitions {
             hasher.update(f.path.as_bytes());
             hasher.update(f.text.as_bytes());
-            let mut def: Definition = match serde_yaml::from_str(&f.text) {
-                Ok(d) => d,
-                Err(e) => {
-                    diags.push(Diagnostic {
-                        file: f.path.clone(),
-                        line: e.location().map(|l| l.line()),
-                        message: format!("YAML 错误：{e}"),
-                    });
-                    continue;
-                }
-            };
-            if let Some(rest) = f.path.strip_prefix("workflows/overlays/") {
-                let dir = rest.split('/').next().unwrap_or_default().to_string();
-                match &def.province {
-                    None => def.province = Some(dir),
-                    Some(p) if *p != dir => diags.push(Diagnostic {
-                        file: f.path.clone(),
-                        line: find_line(&f.text, "province:"),
-                        message: format!("覆盖定义的 province（{p}）与所在目录（{dir}）不一致"),
-                    }),
-                    _ => {}
-                }
-            }
-            let mut problems = def.check(&codes);
-            for g in def.guards() {
-                if !script_sources.contains_key(g) {
-                    problems.push((
-                        format!("守卫脚本 scripts/{g}.rhai 不存在"),
-                        format!("guard: {g}"),
-                    ));
-                }
-            }
-            for t in def.templates() {
-                if !template_names.iter().any(|n| n == t) {
-                    problems.push((
-                        format!("模板 workflows/templates/{t}.hbs 不存在"),
-                        format!("template: {t}"),
-                    ));
-                }
-            }
-            for (message, needle) in problems {
-                diags.push(Diagnostic {
-                    file: f.path.clone(),
-                    line: find_line(&f.text, &needle),
-                    message,
-                });
-            }
-            let id = def.id();
-            let hash = content_hash(&f.text);
-            if let Some(prev) = defs.get(&id) {
-                if prev.hash != hash {
+            let mut found: Vec<Diagnostic> = Vec::new();
+            let loaded = load_definition(f, &codes, &script_sources, &template_names, &mut found);
+            // Published definitions never change, whoever provides them.
+            if let Some((d, prev)) = loaded
+                .as_ref()
+                .and_then(|d| defs.get(&d.def.id()).map(|prev| (d, prev)))
+            {
+                if prev.hash != d.hash {
                     diags.push(Diagnostic {
                         file: f.path.clone(),
                         line: find_line(&f.text, "version:"),
                         message: format!(
-                            "定义 {id} 已由 {} 提供且内容不同：定义一经发布不可修改，请提升 version",
+                            "定义 {} 已由 {} 提供且内容不同：定义一经发布不可修改，请提升 version",
+                            d.def.id(),
                             prev.origin
                         ),
                     });
+                    continue;
                 }
-                continue;
             }
-            defs.insert(
-                id,
-                LoadedDefinition {
-                    def: Arc::new(def),
-                    origin: f.path.clone(),
-                    source: f.text.clone(),
-                    hash,
-                },
-            );
+            let stored_id = f.path.strip_prefix(STORED_PREFIX).and_then(DefId::parse);
+            match (loaded, stored_id) {
+                (Some(d), _) if found.is_empty() => {
+                    defs.entry(d.def.id()).or_insert(d);
+                }
+                (_, Some(id)) if !found.is_empty() => {
+                    unusable
+                        .entry(id)
+                        .or_default()
+                        .extend(found.into_iter().map(|d| d.message));
+                }
+                _ => diags.append(&mut found),
+            }
         }
+        // A definition that also came whole from elsewhere (its file) is usable after all.
+        unusable.retain(|id, _| !defs.contains_key(id));
         if !diags.is_empty() {
             diags.sort();
             diags.dedup();
@@ -408,6 +449,8 @@ impl Snapshot {
             .collect();
         Ok(Snapshot {
             defs,
+            unusable,
+            retired: sources.retired.clone(),
             scripts,
             asts,
             templates,
@@ -423,16 +466,58 @@ impl Snapshot {
     }
 
     /// The active definition of `key` for a province: the highest version of the province's
-    /// overlay if it has one, else the highest national version.
+    /// overlay if it has one, else the highest national version; retired versions are never
+    /// active. `None` also when that version is unusable (see [`Snapshot::unusable_active`]).
     pub fn active(&self, key: &str, province: Option<&str>) -> Option<&LoadedDefinition> {
+        match self.active_id(key, province)? {
+            (id, false) => self.defs.get(id),
+            (_, true) => None,
+        }
+    }
+
+    /// When the version that would be active for `key` is unusable: its id and why.
+    pub fn unusable_active(
+        &self,
+        key: &str,
+        province: Option<&str>,
+    ) -> Option<(&DefId, &[String])> {
+        match self.active_id(key, province)? {
+            (id, true) => self.unusable.get(id).map(|why| (id, why.as_slice())),
+            (_, false) => None,
+        }
+    }
+
+    /// The id of the version that is active for `key`, and whether it is unusable.
+    fn active_id(&self, key: &str, province: Option<&str>) -> Option<(&DefId, bool)> {
         let pick = |prov: Option<&str>| {
-            self.defs
-                .iter()
-                .filter(|(id, _)| id.key == key && id.province.as_deref() == prov)
-                .map(|(_, d)| d)
-                .next_back()
+            let fits = |id: &&DefId| {
+                id.key == key && id.province.as_deref() == prov && !self.retired.contains(*id)
+            };
+            let usable = self.defs.keys().filter(fits).next_back();
+            let broken = self.unusable.keys().filter(fits).next_back();
+            match (usable, broken) {
+                (Some(u), Some(b)) if b > u => Some((b, true)),
+                (Some(u), _) => Some((u, false)),
+                (None, Some(b)) => Some((b, true)),
+                (None, None) => None,
+            }
         };
         province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
+    }
+
+    /// Why a stored definition could not be loaded, if it could not.
+    pub fn unusable(&self, id: &DefId) -> Option<&[String]> {
+        self.unusable.get(id).map(Vec::as_slice)
+    }
+
+    /// Every stored definition that could not be loaded, with why.
+    pub fn unusable_definitions(&self) -> impl Iterator<Item = (&DefId, &[String])> {
+        self.unusable.iter().map(|(id, why)| (id, why.as_slice()))
+    }
+
+    /// Whether an administrator retired this version.
+    pub fn is_retired(&self, id: &DefId) -> bool {
+        self.retired.contains(id)
     }
 
     /// Every field name declared by any loaded form, computed once per snapshot.
@@ -479,6 +564,7 @@ impl GuardRunner for Snapshot {
             line: None,
             column: None,
             message: format!("守卫脚本 {name} 不存在"),
+            limit: false,
         })?;
         self.scripts.eval_guard(name, ast, ctx)
     }
@@ -502,9 +588,25 @@ impl Registry {
     }
 
     /// Builds a new snapshot from `sources` and swaps it in; on problems the old one stays.
+    /// A definition the current snapshot serves may not become unusable by a reload.
     pub fn reload(&self, sources: &Sources) -> Result<Arc<Snapshot>, Vec<Diagnostic>> {
-        let engine = self.snapshot().scripts.clone();
-        let snap = Arc::new(Snapshot::build_with(sources, engine)?);
+        let old = self.snapshot();
+        let snap = Arc::new(Snapshot::build_with(sources, old.scripts.clone())?);
+        let lost: Vec<Diagnostic> = snap
+            .unusable
+            .iter()
+            .filter(|(id, _)| old.defs.contains_key(*id))
+            .flat_map(|(id, why)| {
+                why.iter().map(move |m| Diagnostic {
+                    file: format!("{STORED_PREFIX}{id}"),
+                    line: None,
+                    message: format!("定义 {id} 正在使用中，本次加载会使它不可用：{m}"),
+                })
+            })
+            .collect();
+        if !lost.is_empty() {
+            return Err(lost);
+        }
         *self.current.write().expect("registry lock") = snap.clone();
         Ok(snap)
     }

@@ -40,6 +40,9 @@ use sha2::{Digest, Sha256};
 /// Key of the marker map carried by the error raised from `deny(reason)`.
 const DENY_MARKER: &str = "__deny";
 
+/// The most element comparisons one `contains_any` call may make.
+const CONTAINS_ANY_MAX: usize = 1_000_000;
+
 /// Maximum number of compiled scripts kept in the cache.
 const CACHE_CAPACITY: u64 = 10_000;
 
@@ -117,6 +120,9 @@ pub struct ScriptError {
     pub column: Option<usize>,
     /// What went wrong (Chinese).
     pub message: String,
+    /// The script was stopped by a resource limit (operations, call depth, data size, or the
+    /// caller's interrupt such as a wall-clock deadline), not by a mistake in its logic.
+    pub limit: bool,
 }
 
 fn render_error(script: &str, line: Option<usize>, column: Option<usize>, message: &str) -> String {
@@ -134,7 +140,13 @@ impl ScriptError {
             line: pos.line(),
             column: pos.position(),
             message: message.into(),
+            limit: false,
         }
+    }
+
+    fn limit(mut self) -> Self {
+        self.limit = true;
+        self
     }
 }
 
@@ -145,6 +157,16 @@ pub struct ScriptEngine {
     limits: Limits,
     cache: Cache<String, Arc<AST>>,
 }
+
+/// Asked every few operations whether a running script must stop now. The server uses it for
+/// a wall-clock deadline; the engine itself never reads a clock.
+pub type Interrupt = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Marker carried by the termination raised when the [`Interrupt`] says stop.
+const INTERRUPT_MARKER: &str = "__interrupted";
+
+/// How many operations run between two questions to the [`Interrupt`].
+const INTERRUPT_EVERY: u64 = 64;
 
 impl fmt::Debug for ScriptEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,7 +192,18 @@ enum RunResult {
 impl ScriptEngine {
     /// Build a sandboxed engine enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
+        Self::with_interrupt(limits, None)
+    }
+
+    /// As [`ScriptEngine::new`], also stopping any script as soon as `interrupt` answers true
+    /// (checked every [`INTERRUPT_EVERY`] operations).
+    pub fn with_interrupt(limits: Limits, interrupt: Option<Interrupt>) -> Self {
         let mut engine = Engine::new_raw();
+        if let Some(stop) = interrupt {
+            engine.on_progress(move |ops| {
+                (ops % INTERRUPT_EVERY == 0 && stop()).then(|| Dynamic::from(INTERRUPT_MARKER))
+            });
+        }
 
         // Standard library minus the time package (`timestamp()` would read the clock).
         engine.register_global_module(CorePackage::new().as_shared_module());
@@ -343,7 +376,14 @@ impl ScriptEngine {
             inner.position()
         };
         let limits = &self.limits;
+        let limit = matches!(
+            inner,
+            EvalAltResult::ErrorTooManyOperations(_)
+                | EvalAltResult::ErrorStackOverflow(_)
+                | EvalAltResult::ErrorDataTooLarge(..)
+        ) || is_interrupt(inner);
         let mut message = match inner {
+            other if is_interrupt(other) => "脚本运行时间超过上限，已终止".to_string(),
             EvalAltResult::ErrorTooManyOperations(_) => {
                 format!("脚本运算次数超过上限（{}），已终止", limits.max_operations)
             }
@@ -392,7 +432,22 @@ impl ScriptEngine {
         if !functions.is_empty() {
             message.push_str(&format!("（在函数 {} 中）", functions.join(" → ")));
         }
-        ScriptError::new(name, pos, message)
+        let e = ScriptError::new(name, pos, message);
+        if limit {
+            e.limit()
+        } else {
+            e
+        }
+    }
+}
+
+/// Whether `err` is the termination raised by the [`Interrupt`].
+fn is_interrupt(err: &EvalAltResult) -> bool {
+    match err {
+        EvalAltResult::ErrorTerminated(value, _) => value
+            .read_lock::<ImmutableString>()
+            .is_some_and(|s| s.as_str() == INTERRUPT_MARKER),
+        _ => false,
     }
 }
 
@@ -483,6 +538,14 @@ fn register_helpers(engine: &mut Engine) {
     engine.register_fn(
         "contains_any",
         |ctx: NativeCallContext, a: Array, b: Array| -> Result<bool, Box<EvalAltResult>> {
+            // One operation for the script: bound the work it hides.
+            if a.len().saturating_mul(b.len()) > CONTAINS_ANY_MAX {
+                return Err(EvalAltResult::ErrorDataTooLarge(
+                    "Array (contains_any)".into(),
+                    Position::NONE,
+                )
+                .into());
+            }
             for x in &a {
                 for y in &b {
                     if dynamic_eq(&ctx, x, y)? {
@@ -736,6 +799,59 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_flagged_as_limits() {
+        assert!(guard("loop {}").unwrap_err().limit);
+        assert!(guard("fn f(n) { f(n + 1) } f(0)").unwrap_err().limit);
+        assert!(!guard("1 / 0").unwrap_err().limit);
+        assert!(!guard("facts.graduate.name.x()").unwrap_err().limit);
+    }
+
+    #[test]
+    fn the_interrupt_stops_a_script_within_its_operation_limit() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Asked every few operations; says stop on the tenth question.
+        let asked = Arc::new(AtomicU64::new(0));
+        let counter = asked.clone();
+        let engine = ScriptEngine::with_interrupt(
+            Limits::default(),
+            Some(Arc::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst) >= 9
+            })),
+        );
+        // Slow per operation, far below the operation limit.
+        let src = "let a = []; a.pad(10000, 1); loop { if a.contains(2) {} }";
+        let ast = engine.compile("test/slow", src).unwrap();
+        let err = engine
+            .eval_guard("test/slow", &ast, &Ctx::new().ctx())
+            .unwrap_err();
+        assert!(err.limit, "{err}");
+        assert_eq!(err.message, "脚本运行时间超过上限，已终止");
+        assert_eq!(asked.load(Ordering::SeqCst), 10);
+        // A guard that finishes in time is unaffected by an interrupt that never fires.
+        let calm = ScriptEngine::with_interrupt(Limits::default(), Some(Arc::new(|| false)));
+        let ast = calm
+            .compile("test/calm", "let a = []; a.pad(100, 1); !a.contains(2)")
+            .unwrap();
+        assert_eq!(
+            calm.eval_guard("test/calm", &ast, &Ctx::new().ctx())
+                .unwrap(),
+            GuardVerdict::Allow
+        );
+    }
+
+    #[test]
+    fn contains_any_bounds_the_work_it_hides() {
+        let err =
+            guard("let a = []; a.pad(2000, 1); let b = []; b.pad(2000, 2); contains_any(a, b)")
+                .unwrap_err();
+        assert!(err.limit, "{err}");
+        assert_eq!(
+            guard("contains_any([1, 2], [3, 2])").unwrap(),
+            GuardVerdict::Allow
+        );
+    }
+
+    #[test]
     fn deep_recursion_is_stopped() {
         let err = guard("fn f(n) { f(n + 1) } f(0)").unwrap_err();
         assert_eq!(err.message, "脚本调用层级超过上限（32），已终止");
@@ -859,6 +975,7 @@ mod tests {
             line: Some(3),
             column: Some(7),
             message: "语法错误：x".into(),
+            limit: false,
         };
         assert_eq!(err.to_string(), "s/g:3:7: 语法错误：x");
     }

@@ -11,7 +11,7 @@ use gradflow_engine::apply::{self, Actor, Ctx, EngineError, Instance, Outcome, P
 use gradflow_engine::definition::EffectDef;
 use gradflow_engine::registry::{read_tree, Snapshot};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 #[derive(Deserialize)]
 struct CaseFile {
@@ -46,7 +46,17 @@ struct Step {
     message: Option<String>,
     #[serde(default)]
     fields: Option<Vec<String>>,
+    /// The instance an `on:` event comes from; by default the subject the flow acts on.
+    #[serde(default)]
+    source: Option<i64>,
+    /// An `on:` event the instance does not react to.
+    #[serde(default)]
+    ignored: bool,
 }
+
+/// The id the harness gives the instance a flow's `start.on` binds (the server binds the
+/// slot's holder).
+const SUBJECT_ID: i64 = 500;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -205,8 +215,14 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                     apply::start(&def, &ctx, &parties, &def.default_params(), &step.input)
                 } else if let Some(event) = step.action.strip_prefix("on:") {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
-                    apply::react(&def, &ctx, cur, event)
-                        .map(|o| o.unwrap_or_else(|| panic!("{at}: no reaction")))
+                    let source = Some(step.source.unwrap_or(SUBJECT_ID));
+                    let reacted = apply::react(&def, &ctx, cur, event, source)
+                        .unwrap_or_else(|e| panic!("{at}: {e}"));
+                    if step.ignored {
+                        assert!(reacted.is_none(), "{at}: reacted but should not");
+                        continue;
+                    }
+                    Ok(reacted.unwrap_or_else(|| panic!("{at}: no reaction")))
                 } else {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
                     apply::apply(&def, &ctx, cur, &step.action, &step.input)
@@ -252,6 +268,9 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                         reached.insert((key_from, action));
                         let mut vars: Map<String, Value> = o.vars.clone();
                         vars.remove("__none");
+                        if let (true, Some(on)) = (step.action == "start", &def.start.on) {
+                            vars.insert(on.var.clone(), json!(SUBJECT_ID));
+                        }
                         inst = Some(Instance {
                             state: o.to.clone(),
                             review: o.review.clone(),

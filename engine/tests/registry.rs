@@ -269,3 +269,119 @@ fn shipped_region_list_has_every_province_and_prefecture() {
     assert_eq!(snap.codes.region_name("410102").as_deref(), Some("中原区"));
     assert_eq!(snap.codes.region_known("419900"), Some(false));
 }
+
+#[test]
+fn a_stored_definition_that_no_longer_loads_is_set_aside_not_fatal() {
+    let dir = good_tree();
+    let v2 = GOOD
+        .replace("version: 1", "version: 2")
+        .replace("guard: demo/ok", "guard: demo/gone");
+    // While its script exists, the uploaded version 2 is the active one.
+    write(dir.path(), "scripts/demo/gone.rhai", "true\n");
+    let mut sources = read_tree(dir.path()).unwrap();
+    sources.definitions.insert(
+        0,
+        gradflow_engine::registry::SourceFile {
+            path: "db:demo@2".into(),
+            text: v2.clone(),
+        },
+    );
+    let registry = Registry::new(Snapshot::build(&sources).unwrap());
+    assert_eq!(
+        registry
+            .snapshot()
+            .active("demo", None)
+            .unwrap()
+            .def
+            .version,
+        2
+    );
+
+    // The script is deleted: a reload would break what is in use, so it is refused…
+    std::fs::remove_file(dir.path().join("scripts/demo/gone.rhai")).unwrap();
+    let mut sources = read_tree(dir.path()).unwrap();
+    sources.definitions.insert(
+        0,
+        gradflow_engine::registry::SourceFile {
+            path: "db:demo@2".into(),
+            text: v2.clone(),
+        },
+    );
+    let diags = registry.reload(&sources).unwrap_err();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.file == "db:demo@2" && d.message.contains("正在使用中")),
+        "{diags:#?}"
+    );
+    assert_eq!(
+        registry
+            .snapshot()
+            .active("demo", None)
+            .unwrap()
+            .def
+            .version,
+        2
+    );
+
+    // …but a fresh start (no snapshot in use) builds: version 2 is set aside as unusable, and
+    // being the highest it blocks new instances with its reason instead of falling back.
+    let snap = Snapshot::build(&sources).unwrap();
+    let id = gradflow_engine::definition::DefId::parse("demo@2").unwrap();
+    assert!(snap.get(&id).is_none());
+    assert!(snap.unusable(&id).unwrap()[0].contains("scripts/demo/gone.rhai 不存在"));
+    assert!(snap.active("demo", None).is_none());
+    let (blocked, why) = snap.unusable_active("demo", None).unwrap();
+    assert_eq!(blocked.to_string(), "demo@2");
+    assert!(why[0].contains("不存在"), "{why:?}");
+    // Version 1 still serves the instances pinned to it.
+    assert!(snap
+        .get(&gradflow_engine::definition::DefId::parse("demo@1").unwrap())
+        .is_some());
+
+    // Retiring version 2 makes version 1 active again.
+    sources.retired.insert(id.clone());
+    let snap = Snapshot::build(&sources).unwrap();
+    assert!(snap.is_retired(&id));
+    assert!(snap.unusable_active("demo", None).is_none());
+    assert_eq!(snap.active("demo", None).unwrap().def.version, 1);
+
+    // A definition of the tree (not stored) with the same problem still fails the load.
+    write(
+        dir.path(),
+        "workflows/demo3.yaml",
+        &GOOD
+            .replace("key: demo", "key: demo3")
+            .replace("guard: demo/ok", "guard: demo/gone"),
+    );
+    let diags = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap_err();
+    assert!(
+        diags.iter().any(|d| d.file == "workflows/demo3.yaml"),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn retired_versions_are_loaded_but_never_active() {
+    let dir = good_tree();
+    let mut sources = read_tree(dir.path()).unwrap();
+    sources
+        .definitions
+        .push(gradflow_engine::registry::SourceFile {
+            path: "upload".into(),
+            text: GOOD.replace("version: 1", "version: 3"),
+        });
+    let three = gradflow_engine::definition::DefId::parse("demo@3").unwrap();
+    sources.retired.insert(three.clone());
+    let snap = Snapshot::build(&sources).unwrap();
+    assert!(snap.get(&three).is_some(), "pinned instances keep it");
+    assert_eq!(snap.active("demo", None).unwrap().def.version, 1);
+    // Every version retired: nothing is active.
+    sources
+        .retired
+        .insert(gradflow_engine::definition::DefId::parse("demo@1").unwrap());
+    assert!(Snapshot::build(&sources)
+        .unwrap()
+        .active("demo", None)
+        .is_none());
+}

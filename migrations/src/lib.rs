@@ -8,6 +8,7 @@ mod m20261123_000002_org;
 mod m20261123_000003_links;
 mod m20261123_000004_upload_use;
 mod m20261123_000005_employer_search;
+mod m20261201_000006_hardening;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_links::Migration),
             Box::new(m20261123_000004_upload_use::Migration),
             Box::new(m20261123_000005_employer_search::Migration),
+            Box::new(m20261201_000006_hardening::Migration),
         ]
     }
 }

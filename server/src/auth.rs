@@ -70,6 +70,42 @@ impl AccountRole {
     }
 }
 
+/// What an integrator's API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The employment management system of a province or school: uploads, deletes and
+    /// restores the roster, nothing else.
+    Roster,
+    /// The identity provider graduates sign in with: exchanges a candidate number for a
+    /// graduate session. Only the system administrator issues such keys.
+    Identity,
+}
+
+impl KeyKind {
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "roster" => Some(KeyKind::Roster),
+            "identity" => Some(KeyKind::Identity),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Roster => "roster",
+            KeyKind::Identity => "identity",
+        }
+    }
+
+    /// The kind as users read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyKind::Roster => "就业管理系统（学生名单）",
+            KeyKind::Identity => "身份认证系统（毕业生登录）",
+        }
+    }
+}
+
 /// A module permission level (SPEC.md 1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -95,6 +131,8 @@ pub struct Caller {
     /// When the token expires (`None` for API keys and bootstrap tokens).
     pub expires_at: Option<DateTime<Utc>>,
     pub role: AccountRole,
+    /// For an API key (`Integrator`), what it may do.
+    pub key_kind: Option<KeyKind>,
     pub username: String,
     pub actor: Actor,
     pub employment: Level,
@@ -108,6 +146,7 @@ impl Caller {
             account_id: 0,
             expires_at: None,
             role: AccountRole::Admin,
+            key_kind: None,
             username: "admin".into(),
             actor: Actor::system(),
             employment: Level::ReadWrite,
@@ -260,6 +299,16 @@ pub fn caller_of(acc: &account::Model) -> ApiResult<Caller> {
         account_id: acc.id,
         expires_at: None,
         role,
+        key_kind: match role {
+            // Keys made before kinds existed are roster keys.
+            AccountRole::Integrator => Some(
+                acc.key_kind
+                    .as_deref()
+                    .and_then(KeyKind::parse)
+                    .unwrap_or(KeyKind::Roster),
+            ),
+            _ => None,
+        },
         username: acc.username.clone(),
         actor: Actor {
             role: role.engine_role(),
@@ -301,6 +350,9 @@ pub async fn issue_token_until(
     Ok(t)
 }
 
+/// The longest password accepted (a login with a longer one fails without hashing it).
+pub const MAX_PASSWORD: usize = 128;
+
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> ApiResult<String> {
     use argon2::password_hash::rand_core::OsRng;
@@ -320,10 +372,23 @@ pub async fn hash_new_password(field: &str, password: &str) -> ApiResult<String>
             format!("{field}：密码至少 8 位"),
         ));
     }
+    if password.chars().count() > MAX_PASSWORD {
+        return Err(ApiError::unprocessable(
+            "password_too_long",
+            format!("{field}：密码不能超过 {MAX_PASSWORD} 个字符"),
+        ));
+    }
     let p = password.to_string();
     tokio::task::spawn_blocking(move || hash_password(&p))
         .await
         .map_err(ApiError::internal)?
+}
+
+/// The hash a login checks when the account does not exist (or has no password), so that
+/// the answer takes as long as for a wrong password: usernames cannot be told apart by time.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no account has this password").unwrap_or_default())
 }
 
 /// Whether `password` matches a stored PHC hash.

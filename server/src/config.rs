@@ -30,6 +30,15 @@ pub struct Config {
     pub max_connections: u32,
     /// How long a password login's session token lasts.
     pub session_hours: i64,
+    /// Wall-clock limit of one guard script, in milliseconds (besides its operation limit).
+    pub guard_timeout_ms: u64,
+    /// Requests served at once; more wait in a queue (see `max_queued`).
+    pub max_in_flight: usize,
+    /// Requests that may wait for a turn; beyond that, or after waiting `queue_wait_ms`, a
+    /// request is answered 503 with `Retry-After`.
+    pub max_queued: usize,
+    /// How long a queued request waits for a turn, in milliseconds.
+    pub queue_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -48,6 +57,10 @@ impl Default for Config {
             worker_interval_ms: 200,
             max_connections: 16,
             session_hours: 12,
+            guard_timeout_ms: 1000,
+            max_in_flight: 64,
+            max_queued: 512,
+            queue_wait_ms: 2000,
         }
     }
 }

@@ -219,6 +219,12 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                 Some(PROVINCE.into()),
             );
             a.school_id = Set(Some(school.id));
+            a.key_kind = Set(Some("roster".into()));
+            a
+        }),
+        ("identity provider (API key)".into(), {
+            let mut a = base("demo-identity", "学信网（身份认证）", "integrator", None);
+            a.key_kind = Set(Some("identity".into()));
             a
         }),
         ("employer".into(), {

@@ -98,7 +98,19 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(errors) => ApiError::invalid(errors),
             EngineError::NotAvailable { .. } => ApiError::conflict(e.code(), e.to_string()),
             EngineError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            EngineError::Moved(_) => ApiError::conflict(e.code(), e.to_string()),
             EngineError::Denied(_) => ApiError::unprocessable(e.code(), e.to_string()),
+            // A guard stopped by a limit cannot decide: say so (retrying will not help).
+            EngineError::Script(s) if s.limit => {
+                tracing::warn!(script = %s.script, error = %s.message, "guard stopped by a limit");
+                ApiError::unprocessable(
+                    "guard_limit_exceeded",
+                    format!(
+                        "流程校验规则（{}）运行超出限制（{}），无法判断能否办理，请联系系统管理员检查流程配置",
+                        s.script, s.message
+                    ),
+                )
+            }
             EngineError::Definition(_) | EngineError::Script(_) => ApiError::internal(e),
         }
     }

@@ -7,11 +7,18 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod definitions;
 pub mod demo;
+pub mod edge;
 pub mod employer_index;
 pub mod entity;
 pub mod error;
+pub mod export;
+pub mod guards;
+pub mod input;
+pub mod login;
 pub mod org;
+pub mod removal;
 pub mod roster;
 pub mod scope;
 pub mod service;
@@ -23,7 +30,7 @@ pub mod workers;
 use std::sync::Arc;
 
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::Tracing;
+use poem::middleware::{CatchPanic, Tracing};
 use poem::{get, handler, EndpointExt, Route};
 
 use crate::auth::Auth;
@@ -46,18 +53,28 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
             anyhow::anyhow!("definitions have problems:\n{}", list.join("\n"))
         })?;
     remember_definitions(&db, &snapshot).await?;
+    for (id, why) in snapshot.unusable_definitions() {
+        tracing::warn!(definition = %id, problems = %why.join("; "), "stored definition unusable");
+    }
     let clock = if config.test_clock {
         Clock::manual()
     } else {
         Clock::System
     };
     let auth = Auth::new(config.admin_token.as_deref());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let guards = guards::GuardPool::new(
+        cores,
+        std::time::Duration::from_millis(config.guard_timeout_ms.max(1)),
+    );
     Ok(Arc::new(AppState {
         db,
         registry: gradflow_engine::registry::Registry::new(snapshot),
         clock,
         auth,
         config,
+        guards,
+        login_failures: Default::default(),
     }))
 }
 
@@ -71,8 +88,10 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
+        .with(edge::Edge::new(state.clone()))
         .data(state)
         .with(Tracing)
+        .with(CatchPanic::new().with_handler(edge::panic_response))
 }
 
 /// Runs the server until the process ends: workers plus HTTP.

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use gradflow_engine::form::CodeLookup;
-use gradflow_engine::ident::{CandidateNo, Email, IdNumber, Mobile};
+use gradflow_engine::ident::{
+    forbidden_char, forbidden_char_message, CandidateNo, Email, IdNumber, Mobile,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -224,12 +226,22 @@ fn header_key(h: &str) -> Option<&'static str> {
 /// as soon as it is read: the header is the first non-blank record.
 struct Rows<'f> {
     max_rows: usize,
+    /// Blank records read after the header.
+    blank_records: usize,
     keys: Option<Vec<Option<&'static str>>>,
     summary: FileSummary,
     on_row: &'f mut dyn FnMut(RawRow),
 }
 
 impl Rows<'_> {
+    /// Counts `n` rows a sheet leaves out between two rows as blank rows (after the header;
+    /// before it they are not rows of the table). They cost nothing to skip.
+    fn skipped(&mut self, n: usize) {
+        if self.keys.is_some() {
+            self.summary.blank_rows = self.summary.blank_rows.saturating_add(n);
+        }
+    }
+
     fn record(&mut self, line: usize, cells: Vec<String>) -> Result<(), FileError> {
         let blank = cells.iter().all(|c| c.trim().is_empty());
         let Some(keys) = &self.keys else {
@@ -258,7 +270,18 @@ impl Rows<'_> {
             return Ok(());
         };
         if blank {
-            self.summary.blank_rows += 1;
+            // Blank records written out in the file cost reading them: bounded like rows.
+            self.blank_records += 1;
+            if self.blank_records > self.max_rows {
+                return Err(FileError {
+                    code: "too_many_rows",
+                    message: format!(
+                        "文件中空行过多（超过 {} 行），请删除空行后再上传",
+                        self.max_rows
+                    ),
+                });
+            }
+            self.skipped(1);
             return Ok(());
         }
         if self.summary.rows == self.max_rows {
@@ -299,6 +322,7 @@ pub fn read_file(
     };
     let mut rows = Rows {
         max_rows,
+        blank_records: 0,
         keys: None,
         summary: FileSummary {
             format,
@@ -374,40 +398,111 @@ fn read_csv(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
     }
 }
 
+/// The most entries an XLSX package may have (a workbook has a dozen).
+const XLSX_MAX_ENTRIES: usize = 1000;
+/// The most bytes an XLSX package may inflate to, all parts together (a 200,000-row roster
+/// is about 150 MB of sheet XML).
+const XLSX_MAX_INFLATED: u64 = 512 << 20;
+/// The most bytes of the shared strings, which are held in memory while reading.
+const XLSX_MAX_SHARED_STRINGS: u64 = 64 << 20;
+/// Cells beyond this column are ignored (the roster has 22 columns).
+pub const MAX_COLUMNS: usize = 64;
+
+fn too_complex(what: String) -> FileError {
+    FileError {
+        code: "file_too_complex",
+        message: format!("XLSX 文件结构异常（{what}），请在 Excel 中另存为新文件后再上传"),
+    }
+}
+
+/// Checks an XLSX package by its zip directory before anything is inflated: the number of
+/// parts and what they declare to inflate to (the zip reader never inflates past a part's
+/// declared size, so the declaration bounds the work).
+fn check_package(bytes: &[u8]) -> Result<(), FileError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| unsupported())?;
+    if zip.len() > XLSX_MAX_ENTRIES {
+        return Err(too_complex(format!("包含 {} 个部件", zip.len())));
+    }
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let part = zip.by_index_raw(i).map_err(|_| unsupported())?;
+        let size = part.size();
+        let shared = part.name().is_ok_and(|n| n.ends_with("sharedStrings.xml"));
+        if shared && size > XLSX_MAX_SHARED_STRINGS {
+            return Err(too_complex(format!("共享字符串解压后 {} MB", size >> 20)));
+        }
+        total = total.saturating_add(size);
+    }
+    if total > XLSX_MAX_INFLATED {
+        return Err(too_complex(format!("解压后 {} MB", total >> 20)));
+    }
+    Ok(())
+}
+
+/// The text of one cell as a user typed it.
+fn cell_text(d: &calamine::DataRef<'_>) -> String {
+    use calamine::DataRef as D;
+    match d {
+        D::Empty | D::Error(_) => String::new(),
+        D::String(s) | D::DateTimeIso(s) | D::DurationIso(s) => s.clone(),
+        D::SharedString(s) => s.to_string(),
+        D::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i64),
+        D::Float(f) => f.to_string(),
+        D::Int(i) => i.to_string(),
+        D::Bool(b) => if *b { "是" } else { "否" }.to_string(),
+        // Excel serial dates count days from 1899-12-30; absurd serials read as nothing.
+        D::DateTime(dt) => chrono::Duration::try_days(dt.as_f64() as i64)
+            .and_then(|days| NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_signed(days))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Reads the first sheet cell by cell, in the order of the sheet's XML, handing each row to
+/// `rows` when the next begins: nothing the size of the sheet's declared dimensions is ever
+/// built, so a workbook naming cell XFD1048576 costs what its few cells cost.
 fn read_xlsx(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
-    use calamine::{Data, Reader, Xlsx};
+    use calamine::{Reader, Xlsx};
+    check_package(bytes)?;
     let mut book: Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).map_err(|_| unsupported())?;
-    let range = book
-        .worksheet_range_at(0)
+    let first = book
+        .sheet_names()
+        .into_iter()
+        .next()
         .ok_or_else(|| FileError {
             code: "empty_file",
             message: "XLSX 文件中没有工作表".into(),
-        })?
+        })?;
+    let mut cells = book
+        .worksheet_cells_reader(&first)
         .map_err(|_| unsupported())?;
-    let cell = |d: &Data| -> String {
-        match d {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i64),
-            Data::Float(f) => f.to_string(),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => if *b { "是" } else { "否" }.to_string(),
-            // Excel serial dates count days from 1899-12-30.
-            Data::DateTime(dt) => NaiveDate::from_ymd_opt(1899, 12, 30)
-                .and_then(|base| {
-                    base.checked_add_signed(chrono::Duration::days(dt.as_f64() as i64))
-                })
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default(),
-            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-            Data::Error(_) => String::new(),
-        }
+    // The row being gathered (0-based index) and its cells.
+    let mut current: Option<u32> = None;
+    let mut row: Vec<String> = Vec::new();
+    let flush = |at: u32, row: &mut Vec<String>, rows: &mut Rows<'_>| {
+        rows.record(at as usize + 1, std::mem::take(row))
     };
-    // Row numbers as the user sees them: the range may start below row 1.
-    let start = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    for (i, r) in range.rows().enumerate() {
-        rows.record(start + i + 1, r.iter().map(cell).collect())?;
+    while let Some(cell) = cells.next_cell().map_err(|_| unsupported())? {
+        let (r, c) = cell.get_position();
+        if current != Some(r) {
+            if let Some(at) = current {
+                flush(at, &mut row, rows)?;
+                // Rows without any cell between two rows are blank rows.
+                rows.skipped(r.saturating_sub(at).saturating_sub(1) as usize);
+            }
+            current = Some(r);
+        }
+        let c = c as usize;
+        if c < MAX_COLUMNS {
+            if row.len() <= c {
+                row.resize(c + 1, String::new());
+            }
+            row[c] = cell_text(cell.get_value());
+        }
+    }
+    if let Some(at) = current {
+        flush(at, &mut row, rows)?;
     }
     Ok(())
 }
@@ -516,6 +611,13 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
         raw,
         errors: Vec::new(),
     };
+    for (k, v) in &raw.cells {
+        if let Some((at, ch)) = forbidden_char(v) {
+            c.err(k, "control_character", forbidden_char_message(at, ch));
+        } else if v.contains(['\n', '\r']) {
+            c.err(k, "line_break", "不能换行");
+        }
+    }
     let candidate_no = c
         .required("candidate_no")
         .and_then(|v| match CandidateNo::parse(&v) {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use gradflow_engine::apply::china_offset;
 
-use crate::auth::{AccountRole, Caller};
+use crate::auth::{AccountRole, Caller, KeyKind};
 use crate::entity::{graduate, instance, school};
 use crate::error::{ApiError, ApiResult};
 
@@ -80,28 +80,53 @@ pub fn sees_school(caller: &Caller, s: &school::Model) -> bool {
     }
 }
 
-/// Whether an integrator key (or the administrator) may write the roster of school `s`:
-/// a province key covers the province's schools, a school key its own school.
-pub fn covers_roster(caller: &Caller, s: &school::Model) -> bool {
+/// Whether an integrator key (or the administrator) covers school `s`: a school key its own
+/// school, a province key the province's schools, a nationwide key (only the administrator
+/// makes one, for the identity provider) every school.
+pub fn covers_school(caller: &Caller, s: &school::Model) -> bool {
     let a = &caller.actor;
     match caller.role {
         AccountRole::Admin => true,
-        AccountRole::Integrator => match a.school_id {
-            Some(id) => id == s.id,
-            None => a.province.as_deref() == Some(s.province_code.as_str()),
+        AccountRole::Integrator => match (a.school_id, a.province.as_deref()) {
+            (Some(id), _) => id == s.id,
+            (None, Some(p)) => p == s.province_code,
+            (None, None) => true,
         },
         _ => false,
     }
 }
 
-/// Refuses unless the caller is the administrator or an integrator system.
+/// Whether a roster key (or the administrator) may write the roster of school `s`.
+pub fn covers_roster(caller: &Caller, s: &school::Model) -> bool {
+    match caller.role {
+        AccountRole::Integrator => {
+            caller.key_kind == Some(KeyKind::Roster) && covers_school(caller, s)
+        }
+        _ => covers_school(caller, s),
+    }
+}
+
+/// Refuses unless the caller is the administrator or a roster key of the employment
+/// management system.
 pub fn require_integrator(caller: &Caller) -> ApiResult<()> {
-    if matches!(caller.role, AccountRole::Admin | AccountRole::Integrator) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
+    match (caller.role, caller.key_kind) {
+        (AccountRole::Admin, _) | (AccountRole::Integrator, Some(KeyKind::Roster)) => Ok(()),
+        (AccountRole::Integrator, _) => Err(ApiError::forbidden(
+            "该接口密钥不是就业管理系统的密钥，不能操作学生名单",
+        )),
+        _ => Err(ApiError::forbidden(
             "学生名单只能由就业管理系统（接口密钥）上传、删除和恢复",
-        ))
+        )),
+    }
+}
+
+/// Refuses unless the caller is the administrator or the identity provider's key.
+pub fn require_identity_key(caller: &Caller) -> ApiResult<()> {
+    match (caller.role, caller.key_kind) {
+        (AccountRole::Admin, _) | (AccountRole::Integrator, Some(KeyKind::Identity)) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "只有身份认证系统的接口密钥（由系统管理员签发）可以为毕业生签发登录令牌",
+        )),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gradflow_engine::apply::{self, Actor, Ctx, Parties};
 use gradflow_engine::definition::{DefId, Module};
 use gradflow_engine::registry::{
-    read_tree, Diagnostic, LoadedDefinition, Registry, Snapshot, SourceFile, Sources,
+    read_tree, Diagnostic, LoadedDefinition, Registry, Snapshot, SourceFile, Sources, STORED_PREFIX,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -33,6 +33,10 @@ pub struct AppState {
     pub clock: Clock,
     pub config: Config,
     pub auth: Auth,
+    /// Where guard scripts run (bounded, with a deadline).
+    pub guards: crate::guards::GuardPool,
+    /// Failed password logins per client address.
+    pub login_failures: crate::login::AddressFailures,
 }
 
 pub type State = Arc<AppState>;
@@ -43,10 +47,15 @@ pub type State = Arc<AppState>;
 pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
     let mut sources = read_tree(root)?;
     let stored = definition::Entity::find().all(&db.conn).await?;
+    sources.retired = stored
+        .iter()
+        .filter(|d| d.retired_at.is_some())
+        .filter_map(|d| DefId::parse(&d.id))
+        .collect();
     let mut defs: Vec<SourceFile> = stored
         .into_iter()
         .map(|d| SourceFile {
-            path: format!("db:{}", d.id),
+            path: format!("{STORED_PREFIX}{}", d.id),
             text: d.source,
         })
         .collect();
@@ -78,6 +87,7 @@ pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_or
             hash: Set(d.hash.clone()),
             origin: Set(d.origin.clone()),
             created_at: Set(chrono::Utc::now()),
+            retired_at: Set(None),
         }
         .insert(&db.conn)
         .await?;
@@ -99,7 +109,7 @@ pub async fn build_snapshot(
         }]
     })?;
     sources.definitions.extend(extra);
-    Snapshot::build(&sources)
+    Snapshot::build_with(&sources, crate::guards::script_engine())
 }
 
 /// The rows a transition needs, and the facts the guards see.
@@ -422,6 +432,18 @@ async fn province_overrides(db: &Db, province: &str, key: &str) -> ApiResult<Map
     })
 }
 
+/// Instances are acted on by people; what a flow gives the system role (timers, reactions,
+/// links) only the system itself does. The administrator's token acts as the system
+/// elsewhere, so it is refused here.
+fn require_person(caller: &Caller) -> ApiResult<()> {
+    if caller.actor.role == gradflow_engine::definition::Role::System {
+        return Err(ApiError::forbidden(
+            "系统管理员和接口密钥不能办理事项（定时和自动操作只由系统执行）",
+        ));
+    }
+    Ok(())
+}
+
 /// Starts an instance of flow `key` for a graduate.
 pub async fn start(
     state: &AppState,
@@ -430,6 +452,7 @@ pub async fn start(
     graduate_id: Option<i64>,
     input: &Value,
 ) -> ApiResult<instance::Model> {
+    require_person(caller)?;
     let snap = state.registry.snapshot();
     let graduate_id = match caller.role {
         AccountRole::Graduate => caller
@@ -445,6 +468,9 @@ pub async fn start(
         .await?
         .filter(|g| scope::sees_graduate(caller, g))
         .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
+    if let Some((id, why)) = snap.unusable_active(key, Some(&g.province_code)) {
+        return Err(definition_unusable(id, why));
+    }
     let def = snap
         .active(key, Some(&g.province_code))
         .ok_or_else(|| ApiError::not_found(format!("流程 {key} 不存在")))?;
@@ -533,11 +559,15 @@ pub async fn start(
         guards: &*snap,
         tables: snap.code_lookup(),
     };
-    let outcome = {
+    let start = || {
         let _span = tracing::info_span!("transition", flow = key, action = "start").entered();
-        apply::start(&def.def, &ctx, &parties, &params, input)?
+        apply::start(&def.def, &ctx, &parties, &params, input)
     };
-    let mut outcome = outcome;
+    let mut outcome = if def.def.start.guard.is_some() {
+        state.guards.run(start).await??
+    } else {
+        start()?
+    };
     let training_label = facts.value["graduate"]["training_mode_label"].clone();
     outcome.vars.insert(
         store::STUDENT_VAR.into(),
@@ -606,8 +636,24 @@ pub fn module_of(row: &instance::Model) -> ApiResult<Module> {
 pub fn pinned<'s>(snap: &'s Snapshot, row: &instance::Model) -> ApiResult<&'s LoadedDefinition> {
     let id = DefId::parse(&row.def_id)
         .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
+    if let Some(why) = snap.unusable(&id) {
+        return Err(definition_unusable(&id, why));
+    }
     snap.get(&id)
         .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))
+}
+
+/// A stored definition that no longer loads: nothing on it can run until an administrator
+/// repairs what it names (or retires it, for new instances).
+pub fn definition_unusable(id: &DefId, why: &[String]) -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+        "definition_unusable",
+        format!(
+            "流程定义 {id} 当前不可用（{}），请联系系统管理员修复或停用该版本",
+            why.join("；")
+        ),
+    )
 }
 
 /// Takes `action` on instance `id` as `caller`.
@@ -620,6 +666,7 @@ pub async fn act(
     expected_version: Option<i32>,
 ) -> ApiResult<instance::Model> {
     let (row, snap) = visible_instance(state, caller, id).await?;
+    require_person(caller)?;
     let def = pinned(&snap, &row)?;
     caller.require_write(def.def.module)?;
     if let Some(v) = expected_version {
@@ -658,6 +705,11 @@ pub async fn transition(
     } else {
         Vec::new()
     };
+    let scripted = def
+        .def
+        .state(&row.state)
+        .and_then(|s| s.actions.get(action))
+        .is_some_and(|a| a.guard.is_some());
     let stored = step(
         state,
         snap,
@@ -666,14 +718,17 @@ pub async fn transition(
         row,
         action,
         &uploads,
+        scripted,
         |ctx, inst| apply::apply(&def.def, ctx, inst, action, input).map(Some),
     )
     .await?;
     stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
 }
 
-/// Loads the facts, computes the outcome with `compute` (inside a transition span) and
-/// persists it; `None` when `compute` decides nothing happens.
+/// Loads the facts, computes the outcome with `compute` (inside a transition span; among the
+/// guard pool's when it runs a guard script, `scripted`) and persists it; `None` when
+/// `compute` decides nothing happens. A refusal computed from a row that changed meanwhile
+/// is a conflict: the caller's view was stale, whatever the engine said of it.
 #[allow(clippy::too_many_arguments)]
 async fn step(
     state: &AppState,
@@ -683,6 +738,7 @@ async fn step(
     row: &instance::Model,
     action: &str,
     uploads: &[String],
+    scripted: bool,
     compute: impl FnOnce(
         &Ctx<'_>,
         &apply::Instance,
@@ -708,11 +764,20 @@ async fn step(
         guards: snap,
         tables: snap.code_lookup(),
     };
-    let outcome = {
+    let run = || {
         let _span =
             tracing::info_span!("transition", instance = row.id, flow = %def.def.key, action)
                 .entered();
-        compute(&ctx, &inst)?
+        compute(&ctx, &inst)
+    };
+    let computed = if scripted {
+        state.guards.run(run).await?
+    } else {
+        run()
+    };
+    let outcome = match computed {
+        Ok(o) => o,
+        Err(e) => return Err(refusal(state, row, e).await),
     };
     let Some(outcome) = outcome else {
         return Ok(None);
@@ -737,8 +802,46 @@ async fn step(
     .map(Some)
 }
 
-/// Delivers an event to every instance of the graduate whose definition reacts to it.
-pub async fn react_to_event(state: &AppState, graduate_id: i64, event: &str) -> ApiResult<usize> {
+/// The answer to an engine refusal: a conflict when the instance changed since it was read
+/// (a concurrent decision won; the engine judged a stale row), else the refusal itself.
+async fn refusal(state: &AppState, row: &instance::Model, e: apply::EngineError) -> ApiError {
+    use apply::EngineError as E;
+    if matches!(
+        e,
+        E::Denied(_) | E::Forbidden(_) | E::NotAvailable { .. } | E::Moved(_)
+    ) {
+        use sea_orm::QuerySelect;
+        let now: Result<Option<i32>, _> = instance::Entity::find_by_id(row.id)
+            .select_only()
+            .column(instance::Column::RowVersion)
+            .into_tuple()
+            .one(&state.db.conn)
+            .await;
+        if matches!(now, Ok(Some(v)) if v != row.row_version) {
+            return ApiError::stale();
+        }
+    }
+    e.into()
+}
+
+/// How often a system step that lost a race (a timer, a reaction) is tried again on the
+/// re-read row before giving up (the outbox or the timer worker then tries later).
+pub const SYSTEM_RETRIES: usize = 20;
+
+/// Whether an error is a lost race on the instance row (worth re-reading and trying again).
+pub fn is_race(e: &ApiError) -> bool {
+    e.status == poem::http::StatusCode::CONFLICT && e.body.code == "conflict"
+}
+
+/// Delivers an event (emitted by instance `source`, if any) to every instance of the graduate
+/// whose definition reacts to it; how many reacted. An instance that changed meanwhile (a timer fired, a person acted) is read
+/// again and the reaction retried: a system caller never sees an internal race.
+pub async fn react_to_event(
+    state: &AppState,
+    graduate_id: i64,
+    event: &str,
+    source: Option<i64>,
+) -> ApiResult<usize> {
     let snap = state.registry.snapshot();
     let rows = instance::Entity::find()
         .filter(instance::Column::GraduateId.eq(graduate_id))
@@ -747,22 +850,40 @@ pub async fn react_to_event(state: &AppState, graduate_id: i64, event: &str) -> 
     let actor = Actor::system();
     let action = format!("on:{event}");
     let mut n = 0;
-    for row in rows {
+    for mut row in rows {
         let def = pinned(&snap, &row)?;
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
-        let reacted = step(
-            state,
-            &snap,
-            def,
-            &actor,
-            &row,
-            &action,
-            &[],
-            |ctx, inst| apply::react(&def.def, ctx, inst, event),
-        )
-        .await?;
+        let mut attempt = 0;
+        let reacted = loop {
+            let tried = step(
+                state,
+                &snap,
+                def,
+                &actor,
+                &row,
+                &action,
+                &[],
+                false,
+                |ctx, inst| apply::react(&def.def, ctx, inst, event, source),
+            )
+            .await;
+            match tried {
+                Err(e) if is_race(&e) && attempt < SYSTEM_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(attempt as u64)).await;
+                    match instance::Entity::find_by_id(row.id)
+                        .one(&state.db.conn)
+                        .await?
+                    {
+                        Some(fresh) => row = fresh,
+                        None => break None,
+                    }
+                }
+                other => break other?,
+            }
+        };
         n += usize::from(reacted.is_some());
     }
     Ok(n)

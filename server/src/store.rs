@@ -96,7 +96,7 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
             now,
             link_base,
             graduate_id,
-            target,
+            (row.id, target),
             &event,
         )
         .await?;
@@ -135,7 +135,8 @@ async fn bind_uploads(
     Ok(())
 }
 
-/// Delivers `event` to instance `target` (of the same graduate) inside `txn`.
+/// Delivers `event` from instance `source` to instance `target` (of the same graduate) inside
+/// `txn`.
 #[allow(clippy::too_many_arguments)]
 async fn react_in(
     db: &Db,
@@ -145,7 +146,7 @@ async fn react_in(
     now: DateTime<Utc>,
     link_base: &str,
     graduate_id: i64,
-    target: i64,
+    (source, target): (i64, i64),
     event: &str,
 ) -> ApiResult<()> {
     let Some(row) = instance::Entity::find_by_id(target)
@@ -166,7 +167,7 @@ async fn react_in(
         guards: snapshot,
         tables: snapshot.code_lookup(),
     };
-    let Some(outcome) = apply::react(&def.def, &ctx, &inst, event)? else {
+    let Some(outcome) = apply::react(&def.def, &ctx, &inst, event, Some(source))? else {
         return Ok(());
     };
     write(

@@ -37,7 +37,7 @@ pub fn spawn(state: State) {
         let mut next = s.clock.now() + chrono::Duration::hours(1);
         loop {
             if s.clock.now() >= next {
-                match crate::api::roster::restore_pending(&s).await {
+                match crate::removal::restore_pending(&s).await {
                     Ok(n) => {
                         if n > 0 {
                             tracing::info!(restored = n, "roster restore worker");
@@ -125,9 +125,19 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
         .await
         {
             Ok(_) => tracing::info!(instance = row.id, action = %t.action, "timer fired"),
-            Err(e) if e.status.as_u16() == 409 => {
-                // Someone acted at the same moment; the next round sees the new state.
+            Err(e) if crate::service::is_race(&e) => {
+                // Someone acted at the same moment: give the claim back, so the next round
+                // (not the lease's end) sees the new state and fires or drops the timer.
                 tracing::info!(instance = row.id, "timer raced with an action");
+                let _write = state.db.write_guard().await;
+                timer::Entity::update_many()
+                    .col_expr(
+                        timer::Column::ClaimedUntil,
+                        Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                    )
+                    .filter(timer::Column::Id.eq(t.id))
+                    .exec(&state.db.conn)
+                    .await?;
             }
             Err(e) => {
                 tracing::warn!(instance = row.id, error = %e.body.message, "timer action refused");
@@ -222,7 +232,8 @@ async fn deliver_one(
             .get("event")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        return react_to_event(state, graduate, event)
+        let source = payload.get("instance_id").and_then(Value::as_i64);
+        return react_to_event(state, graduate, event, source)
             .await
             .map(|_| ())
             .map_err(|e| e.body.message);

@@ -4,12 +4,14 @@
 //! - [`pg`]: a real PostgreSQL server started with `initdb`/`pg_ctl` for the test process;
 //! - [`webhook`]: a local HTTP receiver standing in for WeChat/SMS and the employment
 //!   management system, with outage injection;
-//! - [`world`]: a small province/school/graduates/employers world built through the admin API.
+//! - [`world`]: a small province/school/graduates/employers world built through the admin API;
+//! - [`files`]: real files for uploads, built in memory: zips, hostile spreadsheets, images.
 //!
 //! Each test binary uses part of it, hence `allow(dead_code)`.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod files;
 pub mod pg;
 pub mod webhook;
 pub mod world;

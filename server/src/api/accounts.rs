@@ -9,13 +9,13 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
-use crate::auth::{hash_new_password, issue_token, verify_password, AccountRole, Caller};
+use crate::auth::{hash_new_password, issue_token, verify_password, AccountRole, Caller, KeyKind};
 use crate::entity::{account, school, token};
 use crate::error::{ApiError, ApiResult};
 use crate::service::State;
@@ -60,6 +60,13 @@ pub struct NewApiKey {
     /// A province user may bind the key to one of its schools; without it the key covers the
     /// whole province. A school user's key always covers its own school.
     pub school_id: Option<i64>,
+    /// The system administrator's keys: the province the key covers (without `school_id`;
+    /// neither = nationwide, for an identity key).
+    pub province_code: Option<String>,
+    /// `roster` (default): the employment management system, which may only upload, delete
+    /// and restore the roster. `identity`: the identity provider, which may only issue
+    /// graduate sessions; only the system administrator creates such keys.
+    pub kind: Option<String>,
 }
 
 /// The public view of an account (never the password hash).
@@ -238,14 +245,17 @@ impl AccountsApi {
         if let Some(d) = department.0 {
             cond = cond.add(account::Column::Department.eq(d));
         }
-        let per_page = per_page.0.unwrap_or(50).clamp(1, 500);
-        let page = page.0.unwrap_or(1).max(1);
-        let pager = account::Entity::find()
-            .filter(cond)
-            .order_by_asc(account::Column::Id)
-            .paginate(&state.db.conn, per_page);
-        let total = pager.num_items().await.map_err(ApiError::from)?;
-        let items = pager.fetch_page(page - 1).await.map_err(ApiError::from)?;
+        let p = super::paged(
+            &state.db.conn,
+            account::Entity::find()
+                .filter(cond)
+                .order_by_asc(account::Column::Id),
+            page.0,
+            per_page.0,
+            &super::PER_PAGE,
+        )
+        .await?;
+        let (page, per_page, total, items) = (p.page, p.size, p.total, p.rows);
         // Department accounts whose name is not (or no longer) a roster department cannot
         // review: say so on each (one query per school on the page).
         let mut roster: std::collections::HashMap<i64, Vec<String>> = Default::default();
@@ -462,11 +472,17 @@ impl AccountsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         require_manager(&c)?;
-        let name = body.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 50 {
-            return Err(
-                ApiError::unprocessable("invalid_name", "name：密钥名称应为 1–50 个字符").into(),
-            );
+        let mut f = crate::input::Fields::new();
+        let name = f.text("name", "密钥名称", &body.name, 50);
+        let kind_text = body.kind.clone().unwrap_or_else(|| "roster".into());
+        f.one_of("kind", "密钥类型", &kind_text, &["roster", "identity"]);
+        f.finish()?;
+        let kind = KeyKind::parse(&kind_text).unwrap_or(KeyKind::Roster);
+        if kind == KeyKind::Identity && c.role != AccountRole::Admin {
+            return Err(ApiError::forbidden(
+                "身份认证系统的接口密钥（可为毕业生签发登录令牌）只能由系统管理员创建",
+            )
+            .into());
         }
         let (province_code, school_id) = match (c.role, body.school_id) {
             (AccountRole::School, _) => (c.actor.province.clone(), c.actor.school_id),
@@ -475,11 +491,17 @@ impl AccountsApi {
                 (Some(s.province_code), Some(s.id))
             }
             (AccountRole::Province, None) => (c.actor.province.clone(), None),
-            _ => {
-                return Err(
-                    ApiError::unprocessable("school_required", "school_id：请选择学校").into(),
-                )
-            }
+            (_, None) => match (&body.province_code, kind) {
+                (Some(p), _) => (Some(known_province(&state, p).await?), None),
+                (None, KeyKind::Identity) => (None, None),
+                (None, KeyKind::Roster) => {
+                    return Err(ApiError::unprocessable(
+                        "school_required",
+                        "school_id：请选择学校（或用 province_code 指定省份）",
+                    )
+                    .into())
+                }
+            },
         };
         let now = state.clock.now();
         let m = account::ActiveModel {
@@ -497,6 +519,8 @@ impl AccountsApi {
             perm_hukou: Set("rw".into()),
             active: Set(true),
             created_at: Set(now),
+            key_kind: Set(Some(kind.as_str().into())),
+            created_by: Set(Some(c.account_id)),
             ..Default::default()
         }
         .insert(&state.db.conn)
@@ -509,7 +533,7 @@ impl AccountsApi {
             now,
             "api_key.create",
             ("account", m.id.to_string()),
-            json!({"name": m.display_name}),
+            json!({"name": m.display_name, "kind": kind.as_str(), "province_code": m.province_code, "school_id": m.school_id}),
         )
         .await?;
         let mut v = key_view(&m);
@@ -615,14 +639,37 @@ impl AccountsApi {
 }
 
 fn key_view(a: &account::Model) -> Value {
+    let kind = a
+        .key_kind
+        .as_deref()
+        .and_then(KeyKind::parse)
+        .unwrap_or(KeyKind::Roster);
     json!({
         "id": a.id,
         "name": a.display_name,
+        "kind": kind.as_str(),
+        "kind_label": kind.label(),
         "province_code": a.province_code,
         "school_id": a.school_id,
         "active": a.active,
         "created_at": a.created_at.to_rfc3339(),
+        // The account that made the key (0: the system administrator).
+        "created_by": a.created_by,
     })
+}
+
+/// A province code the administrator named, if the province exists.
+async fn known_province(state: &State, code: &str) -> ApiResult<String> {
+    crate::entity::province::Entity::find_by_id(code.trim().to_string())
+        .one(&state.db.conn)
+        .await?
+        .map(|p| p.code)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_province",
+                format!("province_code：省份 {code} 不存在"),
+            )
+        })
 }
 
 /// Loads an account the caller manages.

@@ -14,9 +14,10 @@ use super::{caller, Tag, Token};
 use crate::auth::{issue_token, AccountRole, Caller};
 use crate::entity::{account, department, employer, graduate, province, province_param, school};
 use crate::error::ApiError;
+use crate::input::Fields;
 use crate::service::{build_snapshot, remember_definitions, State};
 
-fn diagnostics_error(diags: Vec<gradflow_engine::registry::Diagnostic>) -> ApiError {
+pub(crate) fn diagnostics_error(diags: Vec<gradflow_engine::registry::Diagnostic>) -> ApiError {
     let mut e = ApiError::unprocessable(
         "definitions_invalid",
         format!("定义有 {} 处问题，未生效（原定义继续使用）", diags.len()),
@@ -155,6 +156,28 @@ impl AdminApi {
         Ok(Json(swap_in(&state, vec![file]).await?))
     }
 
+    /// Every stored definition version with its status (`active`, `available`, `retired`,
+    /// `unusable` with its problems).
+    #[oai(path = "/definitions", method = "get")]
+    async fn definitions(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+        caller(&state, &auth).await?.require_admin()?;
+        Ok(Json(crate::definitions::list(&state).await?))
+    }
+
+    /// Retire a definition version (`key@version` or `key@version+province`): new
+    /// instances stop using it and the next lower version becomes active; instances pinned to
+    /// it go on.
+    #[oai(path = "/definitions/:id/retire", method = "post")]
+    async fn retire(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        id: Path<String>,
+    ) -> poem::Result<Json<Value>> {
+        caller(&state, &auth).await?.require_admin()?;
+        Ok(Json(crate::definitions::retire(&state, &id).await?))
+    }
+
     /// Set a province's parameters for a flow (e.g. the response deadline). New instances use
     /// them; running instances keep the parameters they started with.
     #[oai(path = "/provinces/:code/params/:key", method = "put")]
@@ -260,6 +283,29 @@ impl AdminApi {
             )
             .into());
         }
+        use chrono::Datelike;
+        // Far enough for any test, and every `now + deadline` stays representable.
+        if body
+            .set
+            .is_some_and(|at| !(2000..=2200).contains(&at.year()))
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_clock",
+                "set：时间应在 2000 年至 2200 年之间",
+            )
+            .into());
+        }
+        const CENTURY: i64 = 100 * 366 * 86_400;
+        if body
+            .advance_seconds
+            .is_some_and(|s| !(-CENTURY..=CENTURY).contains(&s))
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_clock",
+                "advance_seconds：一次最多调整 100 年",
+            )
+            .into());
+        }
         let now = match (body.set, body.advance_seconds) {
             (Some(at), _) => state.clock.set(at),
             (None, Some(s)) => state.clock.advance(chrono::Duration::seconds(s)),
@@ -286,15 +332,19 @@ impl AdminApi {
                 .into());
             }
         }
+        let mut f = Fields::new();
+        let code = f.digits("code", "省份代码", &body.code, 2);
+        let name = f.text("name", "省份名称", &body.name, 20);
+        f.finish()?;
         let am = province::ActiveModel {
-            code: Set(body.code.clone()),
-            name: Set(body.name.clone()),
+            code: Set(code.clone()),
+            name: Set(name),
             agreement_type: Set(body.agreement_type.clone()),
             employment_enabled: Set(body.employment_enabled),
             archive_enabled: Set(body.archive_enabled),
             hukou_enabled: Set(body.hukou_enabled),
         };
-        let exists = province::Entity::find_by_id(body.code.clone())
+        let exists = province::Entity::find_by_id(code)
             .one(&state.db.conn)
             .await
             .map_err(ApiError::from)?;
@@ -323,25 +373,51 @@ impl AdminApi {
         if mode != "school" && mode != "department_then_school" {
             return Err(ApiError::unprocessable("invalid_review_mode", "review_mode_employment：只能是 school（仅校级审核）或 department_then_school（先院系再校级审核）").into());
         }
+        let mut f = Fields::new();
+        let code = f.digits("code", "院校代码", &body.code, 5);
+        let name = f.text("name", "学校名称", &body.name, 100);
+        let province_code = f.digits("province_code", "省份代码", &body.province_code, 2);
+        if body.departments.len() > 1000 {
+            f.problem("departments", "院系", "too_many", "最多 1000 个");
+        }
+        let departments: Vec<String> = body
+            .departments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| f.text(&format!("departments[{i}]"), "院系名称", d, 50))
+            .collect();
+        f.finish()?;
         let db = &state.db.conn;
+        if province::Entity::find_by_id(province_code.clone())
+            .one(db)
+            .await
+            .map_err(ApiError::from)?
+            .is_none()
+        {
+            return Err(ApiError::unprocessable(
+                "unknown_province",
+                format!("province_code：省份 {province_code} 不存在，请先创建省份"),
+            )
+            .into());
+        }
         let existing = school::Entity::find()
-            .filter(school::Column::Code.eq(body.code.clone()))
+            .filter(school::Column::Code.eq(code.clone()))
             .one(db)
             .await
             .map_err(ApiError::from)?;
         let m = match existing {
             Some(s) => {
                 let mut am: school::ActiveModel = s.into();
-                am.name = Set(body.name.clone());
+                am.name = Set(name.clone());
                 am.review_mode_employment = Set(mode);
                 am.signing_enabled = Set(body.signing_enabled);
                 am.update(db).await
             }
             None => {
                 school::ActiveModel {
-                    code: Set(body.code.clone()),
-                    name: Set(body.name.clone()),
-                    province_code: Set(body.province_code.clone()),
+                    code: Set(code.clone()),
+                    name: Set(name.clone()),
+                    province_code: Set(province_code.clone()),
                     review_mode_employment: Set(mode),
                     review_mode_archive: Set("school".into()),
                     review_mode_hukou: Set("school".into()),
@@ -358,7 +434,7 @@ impl AdminApi {
             }
         }
         .map_err(ApiError::from)?;
-        for d in &body.departments {
+        for d in &departments {
             let exists = department::Entity::find()
                 .filter(department::Column::SchoolId.eq(m.id))
                 .filter(department::Column::Name.eq(d.clone()))
@@ -397,40 +473,108 @@ impl AdminApi {
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::not_found("学校不存在"))?;
         let mut ids = Vec::new();
+        if body.0.len() > 10_000 {
+            return Err(ApiError::unprocessable("too_many_rows", "一次最多 10000 行").into());
+        }
+        let snap = state.registry.snapshot();
         for (i, g) in body.0.iter().enumerate() {
-            let field = |k: &str| g.get(k).and_then(Value::as_str).map(str::to_string);
-            let req = |k: &str, label: &str| {
-                field(k).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "invalid_roster_row",
-                        format!("第{}行：{label}（{k}）不能为空", i + 1),
-                    )
-                })
+            let raw = |k: &str| g.get(k).and_then(Value::as_str);
+            let at = |k: &str| format!("[{i}].{k}");
+            let mut f = Fields::new();
+            let candidate_no = f.digits(
+                &at("candidate_no"),
+                "考生号",
+                raw("candidate_no").unwrap_or(""),
+                14,
+            );
+            let id_number = f.text(
+                &at("id_number"),
+                "身份证号",
+                raw("id_number").unwrap_or(""),
+                18,
+            );
+            if id_number.len() != 18
+                || !id_number[..17].bytes().all(|b| b.is_ascii_digit())
+                || !matches!(id_number.as_bytes().get(17), Some(b'0'..=b'9' | b'X'))
+            {
+                f.problem(
+                    &at("id_number"),
+                    "身份证号",
+                    "invalid_format",
+                    "应为18位（17位数字加数字或 X）",
+                );
+            }
+            let name = f.text(&at("name"), "姓名", raw("name").unwrap_or(""), 50);
+            let department = f.text(
+                &at("department"),
+                "院系",
+                raw("department").unwrap_or(""),
+                50,
+            );
+            let mut opt = |k: &str, label: &str, max: usize| f.opt_text(&at(k), label, raw(k), max);
+            let (gender, ethnicity, political_status) = (
+                opt("gender", "性别", 2),
+                opt("ethnicity", "民族", 20),
+                opt("political_status", "政治面貌", 20),
+            );
+            let education_level =
+                opt("education_level", "学历", 20).unwrap_or_else(|| "本科".into());
+            let training_mode = opt("training_mode", "培养方式", 2).unwrap_or_else(|| "10".into());
+            let (enrolment_date, graduation_date) = (
+                opt("enrolment_date", "入学日期", 10),
+                opt("graduation_date", "毕业日期", 10),
+            );
+            let (student_no, major, schooling_length) = (
+                opt("student_no", "学号", 30),
+                opt("major", "专业", 50),
+                opt("schooling_length", "学制", 10),
+            );
+            let (email, mobile) = (opt("email", "电子邮箱", 100), opt("mobile", "手机号码", 20));
+            let origin_region =
+                f.opt_digits(&at("origin_region"), "生源所在地", raw("origin_region"), 6);
+            if snap.codes.label("training_mode", &training_mode).is_none() {
+                f.problem(
+                    &at("training_mode"),
+                    "培养方式",
+                    "unknown_code",
+                    format!("代码 {training_mode} 不在代码表中"),
+                );
+            }
+            let cohort = match g.get("cohort") {
+                None | Some(Value::Null) => crate::scope::current_cohort(state.clock.now()),
+                Some(v) => match v.as_i64().filter(|y| (2000..=2100).contains(y)) {
+                    Some(y) => y as i32,
+                    None => {
+                        f.problem(
+                            &at("cohort"),
+                            "届别",
+                            "invalid_int",
+                            "应为 2000–2100 的年份",
+                        );
+                        0
+                    }
+                },
             };
-            let candidate_no = req("candidate_no", "考生号")?;
+            f.finish()?;
             let am = graduate::ActiveModel {
                 province_code: Set(s.province_code.clone()),
                 school_id: Set(s.id),
                 candidate_no: Set(candidate_no.clone()),
-                id_number: Set(req("id_number", "身份证号")?),
-                name: Set(req("name", "姓名")?),
-                gender: Set(field("gender")),
-                ethnicity: Set(field("ethnicity")),
-                political_status: Set(field("political_status")),
-                education_level: Set(field("education_level").unwrap_or_else(|| "本科".into())),
-                training_mode: Set(field("training_mode").unwrap_or_else(|| "10".into())),
-                origin_region: Set(field("origin_region")),
-                enrolment_date: Set(field("enrolment_date")),
-                graduation_date: Set(field("graduation_date")),
-                cohort: Set(g
-                    .get("cohort")
-                    .and_then(Value::as_i64)
-                    .map(|c| c as i32)
-                    .unwrap_or_else(|| crate::scope::current_cohort(state.clock.now()))),
-                student_no: Set(field("student_no")),
-                department: Set(req("department", "院系")?),
-                major: Set(field("major").unwrap_or_default()),
-                schooling_length: Set(field("schooling_length")),
+                id_number: Set(id_number),
+                name: Set(name),
+                gender: Set(gender),
+                ethnicity: Set(ethnicity),
+                political_status: Set(political_status),
+                education_level: Set(education_level),
+                training_mode: Set(training_mode),
+                origin_region: Set(origin_region),
+                enrolment_date: Set(enrolment_date),
+                graduation_date: Set(graduation_date),
+                cohort: Set(cohort),
+                student_no: Set(student_no),
+                department: Set(department),
+                major: Set(major.unwrap_or_default()),
+                schooling_length: Set(schooling_length),
                 archive_in_school: Set(g
                     .get("archive_in_school")
                     .and_then(Value::as_bool)
@@ -439,8 +583,8 @@ impl AdminApi {
                     .get("hukou_in_school")
                     .and_then(Value::as_bool)
                     .unwrap_or(false)),
-                email: Set(field("email")),
-                mobile: Set(field("mobile")),
+                email: Set(email),
+                mobile: Set(mobile),
                 removed: Set(false),
                 removed_at: Set(None),
                 basic_info_confirmed: Set(false),
@@ -478,21 +622,30 @@ impl AdminApi {
         let code = gradflow_engine::ident::CreditCode::parse(&body.credit_code).map_err(|e| {
             ApiError::unprocessable(e.code, format!("统一社会信用代码：{}", e.message))
         })?;
+        let mut f = Fields::new();
+        let name = f.text("name", "单位名称", &body.name, 100);
+        let region = f.opt_digits("region", "所在地区", body.region.as_deref(), 6);
+        f.finish()?;
         let _write = state.db.write_guard().await;
         let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
         let m = employer::ActiveModel {
-            name: Set(body.name.clone()),
+            name: Set(name),
             credit_code: Set(code.as_str().to_string()),
             nature: Set(None),
             industry: Set(None),
-            region: Set(body.region.clone()),
+            region: Set(region),
             address: Set(None),
             created_at: Set(Utc::now()),
             ..Default::default()
         }
         .insert(&txn)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ApiError::conflict("credit_code_taken", "credit_code：该统一社会信用代码已注册")
+            }
+            _ => ApiError::from(e),
+        })?;
         txn.commit().await.map_err(ApiError::from)?;
         Ok(Json(json!({"id": m.id, "checksum_ok": code.checksum_ok()})))
     }
@@ -507,8 +660,55 @@ impl AdminApi {
     ) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
         let role = AccountRole::parse(&body.role)
-            .filter(|r| *r != AccountRole::Admin)
-            .ok_or_else(|| ApiError::unprocessable("invalid_role", "role：账号类型无效"))?;
+            .filter(|r| !matches!(r, AccountRole::Admin | AccountRole::Integrator))
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "invalid_role",
+                    "role：账号类型无效（province、school、department、graduate 或 employer；接口密钥请用 POST /api/v1/api-keys）",
+                )
+            })?;
+        let mut f = Fields::new();
+        let username = f.text("username", "用户名", &body.username, 50);
+        let display_name = f.opt_text("display_name", "显示名称", body.display_name.as_deref(), 50);
+        let province_code = f.opt_digits(
+            "province_code",
+            "省份代码",
+            body.province_code.as_deref(),
+            2,
+        );
+        let department = f.opt_text("department", "院系", body.department.as_deref(), 50);
+        f.finish()?;
+        if let Some(p) = &province_code {
+            if province::Entity::find_by_id(p.clone())
+                .one(&state.db.conn)
+                .await
+                .map_err(ApiError::from)?
+                .is_none()
+            {
+                return Err(ApiError::unprocessable(
+                    "unknown_province",
+                    format!("province_code：省份 {p} 不存在"),
+                )
+                .into());
+            }
+        }
+        if let Some(id) = body.school_id {
+            let s = school::Entity::find_by_id(id)
+                .one(&state.db.conn)
+                .await
+                .map_err(ApiError::from)?;
+            if s.is_none_or(|s| {
+                province_code
+                    .as_ref()
+                    .is_some_and(|p| *p != s.province_code)
+            }) {
+                return Err(ApiError::unprocessable(
+                    "unknown_school",
+                    format!("school_id：学校 {id} 不存在或不属于该省份"),
+                )
+                .into());
+            }
+        }
         let perm = |p: &Option<String>, default: &str| -> Result<String, ApiError> {
             let v = p.clone().unwrap_or_else(|| default.into());
             if ["rw", "ro", "none"].contains(&v.as_str()) {
@@ -532,16 +732,13 @@ impl AdminApi {
             "none"
         };
         let m = account::ActiveModel {
-            username: Set(body.username.clone()),
-            display_name: Set(body
-                .display_name
-                .clone()
-                .unwrap_or_else(|| body.username.clone())),
+            display_name: Set(display_name.unwrap_or_else(|| username.clone())),
+            username: Set(username),
             role: Set(role.as_str().into()),
             password_hash: Set(password_hash),
-            province_code: Set(body.province_code.clone()),
+            province_code: Set(province_code),
             school_id: Set(body.school_id),
-            department: Set(body.department.clone()),
+            department: Set(department),
             graduate_id: Set(body.graduate_id),
             employer_id: Set(body.employer_id),
             perm_employment: Set(perm(&body.perm_employment, "rw")?),

@@ -63,7 +63,7 @@ impl AuditApi {
             q.order_by_desc(audit_log::Column::Id),
             page.0,
             page_size.0,
-            200,
+            &super::PAGE_SIZE,
         )
         .await?;
         let items: Vec<Value> = p

@@ -78,6 +78,16 @@ async fn views(state: &State, c: &Caller, rows: &[employer::Model]) -> ApiResult
             let checksum_ok = CreditCode::parse(&e.credit_code)
                 .map(|c| c.checksum_ok())
                 .unwrap_or(false);
+            if c.role == AccountRole::Graduate {
+                // What filling in an employer needs, and the warning to heed.
+                return Ok(json!({
+                    "id": e.id,
+                    "name": e.name,
+                    "credit_code": e.credit_code,
+                    "credit_code_checksum_ok": checksum_ok,
+                    "warning": warning,
+                }));
+            }
             Ok(json!({
                 "id": e.id,
                 "name": e.name,
@@ -214,7 +224,10 @@ impl EmployersApi {
 
     /// Search employers by name (contains, at least two characters, case-insensitive) or
     /// unified social credit code (exact), paged. A name too common to narrow the search
-    /// (`query_too_broad`) or too short (`query_too_short`) is refused.
+    /// (`query_too_broad`) or too short (`query_too_short`) is refused. Reviewers (province,
+    /// school, department) search; a graduate finds an employer only by its full name or its
+    /// credit code (exact match: name, credit code and the warning, no listing); an employer
+    /// sees its own organisation only.
     #[oai(path = "/employers", method = "get")]
     async fn search(
         &self,
@@ -228,13 +241,35 @@ impl EmployersApi {
         if c.role == AccountRole::Integrator {
             return Err(ApiError::forbidden("接口密钥不能查询用人单位").into());
         }
-        let query = match q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()) {
-            Some(q) => employer_index::search(&state.db.conn, &q).await?,
-            None => employer::Entity::find()
+        let q = q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+        let query = match (c.role, q) {
+            (AccountRole::Employer, _) => employer::Entity::find()
+                .filter(employer::Column::Id.eq(c.actor.employer_id.unwrap_or(-1))),
+            (AccountRole::Graduate, None) => {
+                return Err(ApiError::unprocessable(
+                    "query_required",
+                    "q：请输入用人单位全称或统一社会信用代码",
+                )
+                .into())
+            }
+            (AccountRole::Graduate, Some(q)) => match CreditCode::parse(&q) {
+                Ok(code) => {
+                    employer::Entity::find().filter(employer::Column::CreditCode.eq(code.as_str()))
+                }
+                Err(_) => employer::Entity::find().filter(employer::Column::Name.eq(q)),
+            }
+            .order_by_asc(employer::Column::Id),
+            (_, Some(q)) => employer_index::search(&state.db.conn, &q).await?,
+            (_, None) => employer::Entity::find()
                 .order_by_asc(employer::Column::Name)
                 .order_by_asc(employer::Column::Id),
         };
-        let p = super::paged(&state.db.conn, query, page.0, per_page.0, 100).await?;
+        let paging = super::Paging {
+            size_param: "per_page",
+            default: 20,
+            max: 100,
+        };
+        let p = super::paged(&state.db.conn, query, page.0, per_page.0, &paging).await?;
         Ok(Json(json!({
             "total": p.total,
             "page": p.page,

@@ -325,7 +325,7 @@ impl FlowsApi {
             q.order_by_desc(instance::Column::Id),
             page.0,
             page_size.0,
-            200,
+            &super::PAGE_SIZE,
         )
         .await?;
         let items = instance_views(&state, &c, &p.rows).await?;

@@ -3,28 +3,22 @@
 //! initiator filter and the graduate filters of SPEC.md 5, and their two exports: 下载当前查询数据
 //! (the current query as XLSX) and 导出退回修改学生名单 (the items waiting after a 退回修改).
 
-use std::collections::HashMap;
-
 use gradflow_engine::definition::Module;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
 use poem_openapi::OpenApi;
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::flows::instance_views;
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{employer, graduate, instance};
+use crate::entity::{graduate, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::service::State;
-
-/// At most this many rows go into one export.
-const MAX_EXPORT: u64 = 100_000;
 
 /// The filters of a management list, as query parameters.
 #[derive(Default)]
@@ -216,129 +210,16 @@ fn query(
         .order_by_desc(instance::Column::Id))
 }
 
-/// The spreadsheet of `rows`: graduates and employers loaded in one query each.
-async fn workbook(state: &State, title: &str, rows: &[instance::Model]) -> ApiResult<Vec<u8>> {
-    let mut gids: Vec<i64> = rows.iter().map(|r| r.graduate_id).collect();
-    gids.sort();
-    gids.dedup();
-    let mut grads: HashMap<i64, graduate::Model> = HashMap::new();
-    for chunk in gids.chunks(5000) {
-        for g in graduate::Entity::find()
-            .filter(graduate::Column::Id.is_in(chunk.to_vec()))
-            .all(&state.db.conn)
-            .await?
-        {
-            grads.insert(g.id, g);
-        }
-    }
-    let mut eids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
-    eids.sort();
-    eids.dedup();
-    let emps: HashMap<i64, String> = employer::Entity::find()
-        .filter(employer::Column::Id.is_in(eids))
-        .all(&state.db.conn)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.name))
-        .collect();
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name(title).map_err(ApiError::internal)?;
-    let head = [
-        "签约发起方",
-        "姓名",
-        "考生号",
-        "身份证号",
-        "院系",
-        "专业",
-        "学历",
-        "当前协议编号",
-        "签约单位",
-        "签约状态",
-        "原因",
-        "更新时间",
-    ];
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (col, h) in head.iter().enumerate() {
-        ws.write_with_format(0, col as u16, *h, &bold)
-            .map_err(ApiError::internal)?;
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let vars: Map<String, Value> = serde_json::from_str(&r.vars).unwrap_or_default();
-        let g = grads.get(&r.graduate_id);
-        let text = |k: &str| {
-            vars.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let employer_name = r
-            .employer_id
-            .and_then(|e| emps.get(&e).cloned())
-            .unwrap_or_else(|| text("employer_name"));
-        let number = vars
-            .get("agreement_no")
-            .and_then(Value::as_str)
-            .unwrap_or("签约信息生效后生成")
-            .to_string();
-        let status = super::flows::status_text(r);
-        let reason = vars
-            .get("last_decision")
-            .and_then(|d| d.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let cells = [
-            if r.initiator_role == "employer" {
-                "单位".to_string()
-            } else {
-                "学生".to_string()
-            },
-            g.map(|g| g.name.clone()).unwrap_or_default(),
-            g.map(|g| g.candidate_no.clone()).unwrap_or_default(),
-            g.map(|g| g.id_number.clone()).unwrap_or_default(),
-            r.department.clone(),
-            g.map(|g| g.major.clone()).unwrap_or_default(),
-            g.map(|g| g.education_level.clone()).unwrap_or_default(),
-            number,
-            employer_name,
-            status,
-            reason,
-            crate::store::china_minute(r.updated_at),
-        ];
-        for (col, v) in cells.iter().enumerate() {
-            ws.write_string(i as u32 + 1, col as u16, v)
-                .map_err(ApiError::internal)?;
-        }
-    }
-    ws.autofit();
-    wb.save_to_buffer().map_err(ApiError::internal)
-}
-
-fn xlsx(bytes: Vec<u8>, file: &str) -> Response<Binary<Vec<u8>>> {
-    Response::new(Binary(bytes))
+fn xlsx(file: tokio::fs::File, name: &str) -> Response<Binary<poem::Body>> {
+    Response::new(Binary(poem::Body::from_async_read(file)))
         .header(
             "content-type",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
         .header(
             "content-disposition",
-            format!("attachment; filename=\"{file}.xlsx\""),
+            format!("attachment; filename=\"{name}.xlsx\""),
         )
-}
-
-async fn export_rows(
-    state: &State,
-    q: Select<instance::Entity>,
-) -> ApiResult<Vec<instance::Model>> {
-    let total = q.clone().count(&state.db.conn).await?;
-    if total > MAX_EXPORT {
-        return Err(ApiError::unprocessable(
-            "export_too_large",
-            format!("当前查询共 {total} 条，一次最多导出 {MAX_EXPORT} 条，请增加筛选条件"),
-        ));
-    }
-    Ok(q.all(&state.db.conn).await?)
 }
 
 /// The list's title for file names.
@@ -391,7 +272,7 @@ impl ListsApi {
             id_number.0,
         );
         let q = query(&c, &list, &sel, &f)?;
-        let p = super::paged(&state.db.conn, q, page.0, page_size.0, 200).await?;
+        let p = super::paged(&state.db.conn, q, page.0, page_size.0, &super::PAGE_SIZE).await?;
         let items = instance_views(&state, &c, &p.rows).await?;
         Ok(Json(json!({
             "list": list.0,
@@ -423,7 +304,7 @@ impl ListsApi {
         candidate_no: Query<Option<String>>,
         name: Query<Option<String>>,
         id_number: Query<Option<String>>,
-    ) -> poem::Result<Response<Binary<Vec<u8>>>> {
+    ) -> poem::Result<Response<Binary<poem::Body>>> {
         let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
         let f = Filter::new(
@@ -435,9 +316,9 @@ impl ListsApi {
             name.0,
             id_number.0,
         );
-        let rows = export_rows(&state, query(&c, &list, &sel, &f)?).await?;
         let t = title(&list);
-        Ok(xlsx(workbook(&state, &t, &rows).await?, &t))
+        let file = crate::export::instances_xlsx(&state, &t, query(&c, &list, &sel, &f)?).await?;
+        Ok(xlsx(file, &t))
     }
 
     /// 导出退回修改学生名单: the items of the list now waiting after a reviewer's 退回修改, as
@@ -449,7 +330,7 @@ impl ListsApi {
         auth: Token,
         list: Path<String>,
         department: Query<Option<String>>,
-    ) -> poem::Result<Response<Binary<Vec<u8>>>> {
+    ) -> poem::Result<Response<Binary<poem::Body>>> {
         let (c, m) = open(&state, &auth, &list).await?;
         let f = Filter {
             department: department.0,
@@ -462,8 +343,9 @@ impl ListsApi {
             )
             .into());
         }
-        let rows = export_rows(&state, query(&c, &list, &m.returned, &f)?).await?;
         let t = format!("{}退回修改学生名单", title(&list));
-        Ok(xlsx(workbook(&state, &t, &rows).await?, &t))
+        let file =
+            crate::export::instances_xlsx(&state, &t, query(&c, &list, &m.returned, &f)?).await?;
+        Ok(xlsx(file, &t))
     }
 }

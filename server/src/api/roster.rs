@@ -13,8 +13,8 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{Object, OpenApi};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -22,8 +22,9 @@ use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, school};
 use crate::error::{ApiError, ApiResult};
+use crate::removal;
 use crate::roster::{self, RosterRow, RowError};
-use crate::service::{react_to_event, AppState, State};
+use crate::service::{AppState, State};
 use crate::{audit, org, scope};
 
 /// Largest roster file accepted (bytes) and most data rows in one file or batch.
@@ -357,53 +358,6 @@ async fn covered_graduate(
     Ok(g)
 }
 
-/// Serializes restores in this process: the hourly worker and the restore endpoint may reach
-/// the same graduate at once; the second waits and then finds nothing left to do.
-static RESTORE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Takes a re-uploaded graduate off the invalid list and restores their signing and
-/// destination states (`graduate.restored`); archive and hukou are not restored. The claim is
-/// one conditional update, so across processes too exactly one restorer proceeds; `None` when
-/// another one already did.
-pub async fn restore(state: &AppState, g: graduate::Model) -> ApiResult<Option<usize>> {
-    let _one = RESTORE.lock().await;
-    let claimed = {
-        let _write = state.db.write_guard().await;
-        graduate::Entity::update_many()
-            .col_expr(graduate::Column::Removed, Expr::value(false))
-            .col_expr(
-                graduate::Column::RemovedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(graduate::Column::RestorePending, Expr::value(false))
-            .filter(graduate::Column::Id.eq(g.id))
-            .filter(graduate::Column::RestorePending.eq(true))
-            .exec(&state.db.conn)
-            .await?
-            .rows_affected
-            == 1
-    };
-    if !claimed {
-        return Ok(None);
-    }
-    react_to_event(state, g.id, "graduate.restored")
-        .await
-        .map(Some)
-}
-
-/// Restores every re-uploaded graduate (the hourly worker).
-pub async fn restore_pending(state: &AppState) -> ApiResult<usize> {
-    let rows = graduate::Entity::find()
-        .filter(graduate::Column::RestorePending.eq(true))
-        .all(&state.db.conn)
-        .await?;
-    let mut n = 0;
-    for g in rows {
-        n += usize::from(restore(state, g).await?.is_some());
-    }
-    Ok(n)
-}
-
 fn graduate_view(g: &graduate::Model) -> Value {
     json!({
         "id": g.id,
@@ -535,30 +489,15 @@ impl RosterApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let g = covered_graduate(&state, &c, &candidate_no).await?;
-        let now = state.clock.now();
-        if !g.removed {
-            let _write = state.db.write_guard().await;
-            let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
-            let mut am: graduate::ActiveModel = g.clone().into();
-            am.removed = Set(true);
-            am.removed_at = Set(Some(now));
-            am.restore_pending = Set(false);
-            am.update(&txn).await.map_err(ApiError::from)?;
-            audit::commit(
-                txn,
-                &c,
-                now,
-                "roster.delete",
-                ("graduate", g.id.to_string()),
-                json!({"candidate_no": g.candidate_no}),
-            )
-            .await?;
-        }
         // Idempotent: a repeated delete re-delivers the event to anything still in flight.
-        let invalidated = react_to_event(&state, g.id, "graduate.removed").await?;
-        Ok(Json(
-            json!({"candidate_no": g.candidate_no, "removed": true, "invalidated": invalidated}),
-        ))
+        let (invalidated, complete) = removal::remove(&state, &c, &g).await?;
+        Ok(Json(json!({
+            "candidate_no": g.candidate_no,
+            "removed": true,
+            "invalidated": invalidated,
+            // false: some instance could not react yet; the outbox goes on until all have.
+            "complete": complete,
+        })))
     }
 
     /// Restore a re-uploaded graduate now (恢复网签数据) instead of waiting for the hourly run.
@@ -584,7 +523,7 @@ impl RosterApi {
             .into());
         }
         // `None`: the hourly worker restored them while this request waited; done either way.
-        let restored = restore(&state, g.clone()).await?.unwrap_or(0);
+        let (restored, _) = removal::restore(&state, &g).await?.unwrap_or((0, true));
         audit::record(
             &state.db.conn,
             &c,
@@ -672,15 +611,18 @@ impl RosterApi {
                     .add(graduate::Column::IdNumber.eq(v.to_uppercase())),
             );
         }
-        let per_page = per_page.0.unwrap_or(50).clamp(1, 500);
-        let page = page.0.unwrap_or(1).max(1);
-        let pager = graduate::Entity::find()
-            .filter(cond)
-            .order_by_asc(graduate::Column::Department)
-            .order_by_asc(graduate::Column::Id)
-            .paginate(&state.db.conn, per_page);
-        let total = pager.num_items().await.map_err(ApiError::from)?;
-        let rows = pager.fetch_page(page - 1).await.map_err(ApiError::from)?;
+        let p = super::paged(
+            &state.db.conn,
+            graduate::Entity::find()
+                .filter(cond)
+                .order_by_asc(graduate::Column::Department)
+                .order_by_asc(graduate::Column::Id),
+            page.0,
+            per_page.0,
+            &super::PER_PAGE,
+        )
+        .await?;
+        let (page, per_page, total, rows) = (p.page, p.size, p.total, p.rows);
         Ok(Json(json!({
             "total": total, "page": page, "per_page": per_page,
             "items": rows.iter().map(graduate_view).collect::<Vec<_>>(),

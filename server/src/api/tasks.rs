@@ -95,7 +95,7 @@ impl TasksApi {
             values.push(q.to_uppercase().into());
             values.push(q.into());
         }
-        let (page, size) = super::page_params(page.0, page_size.0, 200);
+        let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
         let from = "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
         let db = &state.db;
         let total_row = db

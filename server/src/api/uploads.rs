@@ -35,6 +35,10 @@ pub(crate) async fn save(
     bytes: Vec<u8>,
 ) -> Result<upload::Model, ApiError> {
     let purpose = purpose.to_string();
+    // Decoding and re-encoding images is the costly part: two at a time (their memory is
+    // bounded by `uploads::MAX_PIXELS` each).
+    static DECODERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _decoder = DECODERS.acquire().await.map_err(ApiError::internal)?;
     let (kind, stored) = tokio::task::spawn_blocking(move || uploads::accept(&purpose, bytes))
         .await
         .map_err(ApiError::internal)??;

@@ -22,6 +22,14 @@ pub struct Model {
     pub perm_hukou: String,
     pub active: bool,
     pub created_at: DateTimeUtc,
+    /// An API key's kind: `roster` or `identity` (see `auth::KeyKind`).
+    pub key_kind: Option<String>,
+    /// The account that made this one (an API key's maker).
+    pub created_by: Option<i64>,
+    /// Failed password logins in a row.
+    pub failed_logins: i32,
+    /// Password logins are refused until then (too many failures).
+    pub locked_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

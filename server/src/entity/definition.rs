@@ -16,6 +16,8 @@ pub struct Model {
     pub hash: String,
     pub origin: String,
     pub created_at: DateTimeUtc,
+    /// When an administrator retired the version (never active again).
+    pub retired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -191,6 +191,10 @@ mod tests {
                 perm_hukou: s("none"),
                 active: true,
                 created_at: at,
+                key_kind: Some(s("roster")),
+                created_by: Some(7),
+                failed_logins: 3,
+                locked_until: Some(at),
             },
         )
         .await;
@@ -216,6 +220,7 @@ mod tests {
                 hash: "b".repeat(64),
                 origin: s("builtin"),
                 created_at: at,
+                retired_at: Some(at),
             },
         )
         .await;

@@ -1,0 +1,184 @@
+//! Exports of management lists as XLSX with bounded memory: rows are streamed from the
+//! database in chunks, written to a constant-memory worksheet (its rows go to a temporary
+//! file, not to memory), and the finished workbook is a temporary file the response streams.
+//! Two exports run at once; the rest wait their turn.
+
+use std::collections::HashMap;
+use std::io::{Seek, SeekFrom};
+
+use futures::TryStreamExt;
+use rust_xlsxwriter::{Format, Workbook, Worksheet};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Select};
+use serde_json::{Map, Value};
+
+use crate::entity::{employer, graduate, instance};
+use crate::error::{ApiError, ApiResult};
+use crate::service::AppState;
+
+/// At most this many rows go into one export.
+pub const MAX_EXPORT: u64 = 100_000;
+/// Rows read from the database and written per round.
+const CHUNK: usize = 1000;
+
+const HEAD: [&str; 12] = [
+    "签约发起方",
+    "姓名",
+    "考生号",
+    "身份证号",
+    "院系",
+    "专业",
+    "学历",
+    "当前协议编号",
+    "签约单位",
+    "签约状态",
+    "原因",
+    "更新时间",
+];
+/// Column widths (characters), as the content usually needs them.
+const WIDTHS: [f64; 12] = [
+    10.0, 10.0, 16.0, 20.0, 22.0, 22.0, 12.0, 20.0, 30.0, 24.0, 30.0, 18.0,
+];
+
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> ApiError {
+    ApiError::internal(format!("xlsx: {e}"))
+}
+
+/// The instances of `q` (at most [`MAX_EXPORT`]) as an XLSX file, ready to be streamed.
+pub async fn instances_xlsx(
+    state: &AppState,
+    title: &str,
+    q: Select<instance::Entity>,
+) -> ApiResult<tokio::fs::File> {
+    let _turn = EXPORTS.acquire().await.map_err(ApiError::internal)?;
+    let total = q.clone().count(&state.db.conn).await?;
+    if total > MAX_EXPORT {
+        return Err(ApiError::unprocessable(
+            "export_too_large",
+            format!("当前查询共 {total} 条，一次最多导出 {MAX_EXPORT} 条，请增加筛选条件"),
+        ));
+    }
+    let dir = state.config.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut wb = Workbook::new();
+    wb.set_tempdir(&dir).map_err(xlsx_err)?;
+    {
+        let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?;
+        ws.set_name(title).map_err(xlsx_err)?;
+        let bold = Format::new().set_bold();
+        for (col, (h, w)) in HEAD.iter().zip(WIDTHS).enumerate() {
+            ws.set_column_width(col as u16, w).map_err(xlsx_err)?;
+            ws.write_with_format(0, col as u16, *h, &bold)
+                .map_err(xlsx_err)?;
+        }
+    }
+    let mut rows = q.stream(&state.db.conn).await?;
+    let mut chunk: Vec<instance::Model> = Vec::with_capacity(CHUNK);
+    let mut next_row: u32 = 1;
+    loop {
+        let row = rows.try_next().await?;
+        let done = row.is_none();
+        chunk.extend(row);
+        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
+            let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
+            write_chunk(state, ws, next_row, &chunk).await?;
+            next_row += chunk.len() as u32;
+            chunk.clear();
+        }
+        if done {
+            break;
+        }
+    }
+    drop(rows);
+    // Zipping the parts is CPU work: off the async workers, into an unnamed temporary file.
+    let file = tokio::task::spawn_blocking(move || -> ApiResult<std::fs::File> {
+        let mut file = tempfile::tempfile_in(&dir).map_err(ApiError::internal)?;
+        wb.save_to_writer(&mut file).map_err(xlsx_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(ApiError::internal)?;
+        Ok(file)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(tokio::fs::File::from_std(file))
+}
+
+/// Writes `rows` from sheet row `first` on: their graduates and employers in one query each.
+async fn write_chunk(
+    state: &AppState,
+    ws: &mut Worksheet,
+    first: u32,
+    rows: &[instance::Model],
+) -> ApiResult<()> {
+    let mut gids: Vec<i64> = rows.iter().map(|r| r.graduate_id).collect();
+    gids.sort_unstable();
+    gids.dedup();
+    let grads: HashMap<i64, graduate::Model> = graduate::Entity::find()
+        .filter(graduate::Column::Id.is_in(gids))
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g))
+        .collect();
+    let mut eids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
+    eids.sort_unstable();
+    eids.dedup();
+    let emps: HashMap<i64, String> = employer::Entity::find()
+        .filter(employer::Column::Id.is_in(eids))
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.name))
+        .collect();
+    for (i, r) in rows.iter().enumerate() {
+        let vars: Map<String, Value> = serde_json::from_str(&r.vars).unwrap_or_default();
+        let g = grads.get(&r.graduate_id);
+        let text = |k: &str| {
+            vars.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let employer_name = r
+            .employer_id
+            .and_then(|e| emps.get(&e).cloned())
+            .unwrap_or_else(|| text("employer_name"));
+        let number = vars
+            .get("agreement_no")
+            .and_then(Value::as_str)
+            .unwrap_or("签约信息生效后生成")
+            .to_string();
+        let reason = vars
+            .get("last_decision")
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let of = |f: fn(&graduate::Model) -> &String| g.map(|g| f(g).clone()).unwrap_or_default();
+        let cells = [
+            if r.initiator_role == "employer" {
+                "单位".to_string()
+            } else {
+                "学生".to_string()
+            },
+            of(|g| &g.name),
+            of(|g| &g.candidate_no),
+            of(|g| &g.id_number),
+            r.department.clone(),
+            of(|g| &g.major),
+            of(|g| &g.education_level),
+            number,
+            employer_name,
+            crate::api::flows::status_text(r),
+            reason,
+            crate::store::china_minute(r.updated_at),
+        ];
+        let row = first + i as u32;
+        for (col, v) in cells.iter().enumerate() {
+            ws.write_string(row, col as u16, v).map_err(xlsx_err)?;
+        }
+    }
+    Ok(())
+}

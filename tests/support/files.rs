@@ -1,0 +1,123 @@
+//! Real files for the upload and import tests, built in memory: zip archives, spreadsheets a
+//! careless or hostile integrator might send, and images.
+
+use std::io::{Cursor, Write};
+
+/// A zip archive of `(name, bytes)` entries (deflated).
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        w.write_all(data).expect("zip data");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
+const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
+const ROOT_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
+const WORKBOOK: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
+const WORKBOOK_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#;
+
+/// An XLSX package whose first sheet has the rows `rows` yields, each row already written as
+/// `<row …>…</row>` XML, streamed into the deflated sheet part (never held whole).
+pub fn xlsx_with_rows(dimension: &str, rows: impl Iterator<Item = String>) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, text) in [
+        ("[Content_Types].xml", CONTENT_TYPES),
+        ("_rels/.rels", ROOT_RELS),
+        ("xl/workbook.xml", WORKBOOK),
+        ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS),
+    ] {
+        w.start_file(name, opts).expect("part");
+        w.write_all(text.as_bytes()).expect("part");
+    }
+    w.start_file("xl/worksheets/sheet1.xml", opts)
+        .expect("sheet");
+    write!(
+        w,
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="{dimension}"/><sheetData>"#
+    )
+    .expect("sheet");
+    for r in rows {
+        w.write_all(r.as_bytes()).expect("row");
+    }
+    w.write_all(b"</sheetData></worksheet>").expect("sheet");
+    w.finish().expect("xlsx").into_inner()
+}
+
+fn inline(cell: &str, text: &str) -> String {
+    format!(r#"<c r="{cell}" t="inlineStr"><is><t>{text}</t></is></c>"#)
+}
+
+/// The 1.6 KB workbook that used to abort the server: cells A1 and XFD1048576 only.
+pub fn sparse_xlsx() -> Vec<u8> {
+    xlsx_with_rows(
+        "A1:XFD1048576",
+        [
+            format!(r#"<row r="1">{}</row>"#, inline("A1", "考生号")),
+            format!(
+                r#"<row r="1048576">{}</row>"#,
+                inline("XFD1048576", "x")
+            ),
+        ]
+        .into_iter(),
+    )
+}
+
+/// The roster header row, then `n` identical data rows (a few MB compressed for millions).
+pub fn many_rows_xlsx(n: usize) -> Vec<u8> {
+    let header = ["考生号", "姓名", "身份证号", "学历", "培养方式", "院系", "专业", "届别"];
+    let cols = ["A", "B", "C", "D", "E", "F", "G", "H"];
+    let head: String = header
+        .iter()
+        .zip(cols)
+        .map(|(h, c)| inline(&format!("{c}1"), h))
+        .collect();
+    let values = [
+        "26320102159999",
+        "张三",
+        "11010519491231002X",
+        "本科",
+        "10",
+        "计算机科学与技术系",
+        "软件工程",
+        "2027",
+    ];
+    let rows = (2..n + 2).map(move |r| {
+        let cells: String = values
+            .iter()
+            .zip(cols)
+            .map(|(v, c)| inline(&format!("{c}{r}"), v))
+            .collect();
+        format!(r#"<row r="{r}">{cells}</row>"#)
+    });
+    xlsx_with_rows(
+        &format!("A1:H{}", n + 1),
+        std::iter::once(format!(r#"<row r="1">{head}</row>"#)).chain(rows),
+    )
+}
+
+/// A valid PNG of `w`×`h` white pixels, encoded row by row (a 12000×12000 one is about 400 KB).
+pub fn plain_png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let mut writer = enc.write_header().expect("png header");
+        let mut stream = writer.stream_writer().expect("png stream");
+        let row = vec![255u8; w as usize];
+        for _ in 0..h {
+            stream.write_all(&row).expect("png row");
+        }
+        stream.finish().expect("png end");
+    }
+    out
+}
