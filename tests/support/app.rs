@@ -46,6 +46,8 @@ pub struct AppOptions {
     pub demo: bool,
     /// Appended to the command line as they are.
     pub extra_args: Vec<String>,
+    /// `--root`: the tree of `workflows/` and `scripts/`; `None` = the repository's own.
+    pub root: Option<std::path::PathBuf>,
 }
 
 /// An HTTP answer: status, body parsed as JSON (`Null` if empty or not JSON) and raw text.
@@ -84,7 +86,10 @@ pub fn serve_args(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> Vec<
         "--data-dir".into(),
         data_dir.display().to_string(),
         "--root".into(),
-        env!("CARGO_MANIFEST_DIR").into(),
+        opts.root
+            .as_ref()
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
         "--test-clock".into(),
         "--admin-token".into(),
         admin_token.into(),

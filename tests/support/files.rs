@@ -27,7 +27,7 @@ const WORKBOOK_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="
 /// `<row …>…</row>` XML, streamed into the deflated sheet part (never held whole).
 pub fn xlsx_with_rows(dimension: &str, rows: impl Iterator<Item = String>) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default();
+    let opts = zip::write::SimpleFileOptions::default().compression_level(Some(1));
     for (name, text) in [
         ("[Content_Types].xml", CONTENT_TYPES),
         ("_rels/.rels", ROOT_RELS),
@@ -70,7 +70,8 @@ pub fn sparse_xlsx() -> Vec<u8> {
     )
 }
 
-/// The roster header row, then `n` identical data rows (a few MB compressed for millions).
+/// The roster header row, then `n` identical data rows without cell references (as some
+/// writers emit them): millions of rows in a few MB.
 pub fn many_rows_xlsx(n: usize) -> Vec<u8> {
     let header = ["考生号", "姓名", "身份证号", "学历", "培养方式", "院系", "专业", "届别"];
     let cols = ["A", "B", "C", "D", "E", "F", "G", "H"];
@@ -79,28 +80,32 @@ pub fn many_rows_xlsx(n: usize) -> Vec<u8> {
         .zip(cols)
         .map(|(h, c)| inline(&format!("{c}1"), h))
         .collect();
-    let values = [
-        "26320102159999",
-        "张三",
-        "11010519491231002X",
-        "本科",
-        "10",
-        "计算机科学与技术系",
-        "软件工程",
-        "2027",
-    ];
-    let rows = (2..n + 2).map(move |r| {
-        let cells: String = values
-            .iter()
-            .zip(cols)
-            .map(|(v, c)| inline(&format!("{c}{r}"), v))
-            .collect();
-        format!(r#"<row r="{r}">{cells}</row>"#)
-    });
+    let row = r#"<row><c t="inlineStr"><is><t>26320102159999</t></is></c></row>"#.to_string();
     xlsx_with_rows(
         &format!("A1:H{}", n + 1),
-        std::iter::once(format!(r#"<row r="1">{head}</row>"#)).chain(rows),
+        std::iter::once(format!(r#"<row r="1">{head}</row>"#))
+            .chain(std::iter::repeat_n(row, n)),
     )
+}
+
+/// `xlsx` with the declared inflated size of part `name` changed to `size` in both its local
+/// and its central header (a bomb's signature: what it would inflate to).
+pub fn declare_size(mut xlsx: Vec<u8>, name: &str, size: u32) -> Vec<u8> {
+    let patch = |buf: &mut Vec<u8>, sig: &[u8], name_at: usize, len_at: usize, size_at: usize| {
+        let mut i = 0;
+        while i + name_at < buf.len() {
+            if buf[i..].starts_with(sig) {
+                let len = u16::from_le_bytes([buf[i + len_at], buf[i + len_at + 1]]) as usize;
+                if buf.get(i + name_at..i + name_at + len) == Some(name.as_bytes()) {
+                    buf[i + size_at..i + size_at + 4].copy_from_slice(&size.to_le_bytes());
+                }
+            }
+            i += 1;
+        }
+    };
+    patch(&mut xlsx, b"PK\x03\x04", 30, 26, 22);
+    patch(&mut xlsx, b"PK\x01\x02", 46, 28, 24);
+    xlsx
 }
 
 /// A valid PNG of `w`×`h` white pixels, encoded row by row (a 12000×12000 one is about 400 KB).
