@@ -20,12 +20,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn healthy(app: &App) {
     let r = app.get("/healthz", "").await;
-    assert_eq!((r.status, r.text.as_str()), (200, "ok"), "the server is down");
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, "ok"),
+        "the server is down"
+    );
 }
 
 async fn roster_key(app: &App, w: &World) -> String {
     let r = app
-        .post("/api/v1/api-keys", &w.school_tok, json!({"name": "就业管理系统"}))
+        .post(
+            "/api/v1/api-keys",
+            &w.school_tok,
+            json!({"name": "就业管理系统"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["key"].as_str().unwrap().to_string()
@@ -115,7 +123,9 @@ async fn files_and_bodies(backend: Backend) {
     // A valid PNG of 12000×12000 pixels (a few hundred KB): refused by its declared size.
     let png = files::plain_png(12_000, 12_000);
     assert!(png.len() < 2 << 20, "{} bytes", png.len());
-    let r = app.post_bytes("/api/v1/uploads", &w.graduate_tok, png).await;
+    let r = app
+        .post_bytes("/api/v1/uploads", &w.graduate_tok, png)
+        .await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("image_too_large")),
@@ -206,7 +216,9 @@ async fn numbers_and_characters(backend: Backend) {
         );
         assert!(r.body["message"].as_str().unwrap().starts_with("page："));
     }
-    let r = app.get("/api/v1/tasks?page_size=100000", &w.school_tok).await;
+    let r = app
+        .get("/api/v1/tasks?page_size=100000", &w.school_tok)
+        .await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("invalid_page_size")),
@@ -249,7 +261,11 @@ async fn numbers_and_characters(backend: Backend) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body["code"].as_str(), r.body["errors"][0]["field"].as_str()),
+        (
+            r.status,
+            r.body["code"].as_str(),
+            r.body["errors"][0]["field"].as_str()
+        ),
         (422, Some("invalid_input"), Some("username")),
         "{}",
         r.text
@@ -300,7 +316,10 @@ async fn numbers_and_characters(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
-        (r.body["created"].as_i64(), r.body["errors"][0]["code"].as_str()),
+        (
+            r.body["created"].as_i64(),
+            r.body["errors"][0]["code"].as_str()
+        ),
         (Some(0), Some("control_character")),
         "{}",
         r.text
@@ -385,7 +404,10 @@ async fn roles_and_keys(backend: Backend) {
     assert_eq!(r.body["total"], 1, "{}", r.text);
     let item = r.body["items"][0].as_object().unwrap();
     assert_eq!(item["credit_code"], "91320500MA1N2P3Q4R");
-    assert!(!item.contains_key("address") && !item.contains_key("region"), "{item:?}");
+    assert!(
+        !item.contains_key("address") && !item.contains_key("region"),
+        "{item:?}"
+    );
     let r = app.get("/api/v1/employers?q=苏州", &w.graduate_tok).await;
     assert_eq!(r.body["total"], 0, "no partial matches: {}", r.text);
     let r = app.get("/api/v1/employers?q=苏州", &w.school_tok).await;
@@ -397,7 +419,9 @@ async fn roles_and_keys(backend: Backend) {
         .unwrap();
     let r = act(&app, &app.admin_token, id, "expire", json!({})).await;
     assert_eq!(r.status, 403, "{}", r.text);
-    let r = app.get(&format!("/api/v1/instances/{id}"), &w.school_tok).await;
+    let r = app
+        .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+        .await;
     assert_eq!(r.body["state"], "invited", "{}", r.text);
 
     // Keys show their kind and maker; a school user cannot make an identity key; key events
@@ -411,7 +435,11 @@ async fn roles_and_keys(backend: Backend) {
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
     let r = app
-        .post("/api/v1/api-keys", &w.school_tok, json!({"name": "名单系统"}))
+        .post(
+            "/api/v1/api-keys",
+            &w.school_tok,
+            json!({"name": "名单系统"}),
+        )
         .await;
     assert_eq!(
         (r.body["kind"].as_str(), r.body["kind_label"].as_str()),
@@ -429,7 +457,11 @@ async fn roles_and_keys(backend: Backend) {
             json!({"candidate_no": "26320102150001"}),
         )
         .await;
-    assert_eq!(r.status, 403, "a school's key cannot act as its graduates: {}", r.text);
+    assert_eq!(
+        r.status, 403,
+        "a school's key cannot act as its graduates: {}",
+        r.text
+    );
     let log = app
         .get("/api/v1/audit-log?action=api_key.create", &w.school_tok)
         .await;
@@ -440,13 +472,22 @@ async fn roles_and_keys(backend: Backend) {
 async fn login_guessing(backend: Backend) {
     let app = spawn_on(backend, AppOptions::default()).await;
     let admin = app.admin_token.clone();
-    ok(&app, "/api/v1/admin/provinces", json!({"code": "32", "name": "江苏省"})).await;
+    ok(
+        &app,
+        "/api/v1/admin/provinces",
+        json!({"code": "32", "name": "江苏省"}),
+    )
+    .await;
     ok(&app, "/api/v1/admin/accounts", json!({"username": "p1", "role": "province", "province_code": "32", "password": "江苏就业2026!"})).await;
     let login = |u: &'static str, p: &'static str| {
         let app = &app;
         async move {
-            app.post("/api/v1/auth/login", "", json!({"username": u, "password": p}))
-                .await
+            app.post(
+                "/api/v1/auth/login",
+                "",
+                json!({"username": u, "password": p}),
+            )
+            .await
         }
     };
     // An unknown user and a wrong password get the same answer.
@@ -464,13 +505,21 @@ async fn login_guessing(backend: Backend) {
         "{}",
         r.text
     );
-    assert!(r.body["message"].as_str().unwrap().contains("后再试"), "{}", r.text);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("后再试"),
+        "{}",
+        r.text
+    );
     // Locked: even the right password waits.
     let r = login("p1", "江苏就业2026!").await;
     assert_eq!(r.body["code"], "account_locked", "{}", r.text);
     // Fifteen minutes later it works, and the count starts again.
     let r = app
-        .post("/api/v1/admin/clock", &admin, json!({"advance_seconds": 16 * 60}))
+        .post(
+            "/api/v1/admin/clock",
+            &admin,
+            json!({"advance_seconds": 16 * 60}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = login("p1", "江苏就业2026!").await;
@@ -506,9 +555,8 @@ fn one_winner(results: &[(u16, String)], what: &str) {
     let losers: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
     assert_eq!(wins, 1, "{what}: {results:?}");
     assert!(
-        losers
-            .iter()
-            .all(|(s, c)| *s == 409 && ["conflict", "state_changed", "action_not_available"].contains(&c.as_str())),
+        losers.iter().all(|(s, c)| *s == 409
+            && ["conflict", "state_changed", "action_not_available"].contains(&c.as_str())),
         "{what}: every loser answers 409 with a code saying the item changed: {losers:?}"
     );
 }
@@ -520,9 +568,17 @@ async fn concurrent_decisions(backend: Backend) {
         let id = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
             .as_i64()
             .unwrap();
-        one_winner(&burst(&app, &w.graduate_tok, id, "accept", 50).await, "accept");
-        one_winner(&burst(&app, &w.dept_tok, id, "approve", 50).await, "department approve");
-        let r = app.get(&format!("/api/v1/instances/{id}"), &w.school_tok).await;
+        one_winner(
+            &burst(&app, &w.graduate_tok, id, "accept", 50).await,
+            "accept",
+        );
+        one_winner(
+            &burst(&app, &w.dept_tok, id, "approve", 50).await,
+            "department approve",
+        );
+        let r = app
+            .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+            .await;
         assert_eq!(r.body["state"], "reviewing", "{}", r.text);
         // The school rejects (so the next round may invite again): also one winner.
         let reqs = (0..20).map(|_| {
@@ -562,7 +618,11 @@ async fn roster_deletion_races_the_workers(backend: Backend) {
     .await["id"]
         .as_i64()
         .unwrap();
-    let e3_tok = account(&app, json!({"username": "e3", "role": "employer", "employer_id": e3})).await;
+    let e3_tok = account(
+        &app,
+        json!({"username": "e3", "role": "employer", "employer_id": e3}),
+    )
+    .await;
     let employers = [w.employer_tok.clone(), w.employer2_tok.clone(), e3_tok];
     for round in 0..8 {
         let cand = format!("2632010215{:04}", 100 + round);
@@ -598,7 +658,9 @@ async fn roster_deletion_races_the_workers(backend: Backend) {
             d.text
         );
         for id in &ids {
-            let r = app.get(&format!("/api/v1/instances/{id}"), &w.school_tok).await;
+            let r = app
+                .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+                .await;
             let state = r.body["state"].as_str().unwrap_or_default().to_string();
             assert!(
                 state == "invalidated" || state == "expired",
@@ -682,7 +744,11 @@ async fn slow_guards(backend: Backend) {
         let tok = w.graduate_tok.clone();
         async move {
             let r = app
-                .post("/api/v1/flows/slow_demo/instances", &tok, json!({"input": {}}))
+                .post(
+                    "/api/v1/flows/slow_demo/instances",
+                    &tok,
+                    json!({"input": {}}),
+                )
                 .await;
             finished.fetch_add(1, Ordering::SeqCst);
             r
@@ -696,7 +762,10 @@ async fn slow_guards(backend: Backend) {
     let (results, (health_status, done_before)) =
         tokio::join!(futures::future::join_all(guards), health);
     assert_eq!(health_status, 200);
-    assert_eq!(done_before, 0, "/healthz answered while every guard was still running");
+    assert_eq!(
+        done_before, 0,
+        "/healthz answered while every guard was still running"
+    );
     for r in results {
         assert_eq!(
             (r.status, r.body["code"].as_str()),
@@ -818,7 +887,13 @@ async fn a_definition_whose_script_was_removed(backend: Backend) {
         .cloned()
         .unwrap_or_else(|| panic!("{}", list.text));
     assert_eq!(item["status"], "unusable", "{item}");
-    assert!(item["problems"][0].as_str().unwrap().contains("demo/ok.rhai 不存在"), "{item}");
+    assert!(
+        item["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("demo/ok.rhai 不存在"),
+        "{item}"
+    );
     // Using it says why, with its own code; other flows are unaffected.
     let r = app
         .post(

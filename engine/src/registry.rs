@@ -493,8 +493,8 @@ impl Snapshot {
             let fits = |id: &&DefId| {
                 id.key == key && id.province.as_deref() == prov && !self.retired.contains(*id)
             };
-            let usable = self.defs.keys().filter(fits).next_back();
-            let broken = self.unusable.keys().filter(fits).next_back();
+            let usable = self.defs.keys().rfind(fits);
+            let broken = self.unusable.keys().rfind(fits);
             match (usable, broken) {
                 (Some(u), Some(b)) if b > u => Some((b, true)),
                 (Some(u), _) => Some((u, false)),

@@ -61,10 +61,7 @@ pub fn sparse_xlsx() -> Vec<u8> {
         "A1:XFD1048576",
         [
             format!(r#"<row r="1">{}</row>"#, inline("A1", "考生号")),
-            format!(
-                r#"<row r="1048576">{}</row>"#,
-                inline("XFD1048576", "x")
-            ),
+            format!(r#"<row r="1048576">{}</row>"#, inline("XFD1048576", "x")),
         ]
         .into_iter(),
     )
@@ -73,7 +70,16 @@ pub fn sparse_xlsx() -> Vec<u8> {
 /// The roster header row, then `n` identical data rows without cell references (as some
 /// writers emit them): millions of rows in a few MB.
 pub fn many_rows_xlsx(n: usize) -> Vec<u8> {
-    let header = ["考生号", "姓名", "身份证号", "学历", "培养方式", "院系", "专业", "届别"];
+    let header = [
+        "考生号",
+        "姓名",
+        "身份证号",
+        "学历",
+        "培养方式",
+        "院系",
+        "专业",
+        "届别",
+    ];
     let cols = ["A", "B", "C", "D", "E", "F", "G", "H"];
     let head: String = header
         .iter()
@@ -83,8 +89,7 @@ pub fn many_rows_xlsx(n: usize) -> Vec<u8> {
     let row = r#"<row><c t="inlineStr"><is><t>26320102159999</t></is></c></row>"#.to_string();
     xlsx_with_rows(
         &format!("A1:H{}", n + 1),
-        std::iter::once(format!(r#"<row r="1">{head}</row>"#))
-            .chain(std::iter::repeat_n(row, n)),
+        std::iter::once(format!(r#"<row r="1">{head}</row>"#)).chain(std::iter::repeat_n(row, n)),
     )
 }
 

@@ -312,6 +312,10 @@ impl AccountsApi {
             )
             .into());
         }
+        let mut f = crate::input::Fields::new();
+        let display_name = f.opt_text("display_name", "显示名称", body.display_name.as_deref(), 50);
+        f.opt_text("department", "院系", body.department.as_deref(), 50);
+        f.finish()?;
         let (school, department) = match (c.role, body.role.as_str()) {
             (AccountRole::Province | AccountRole::Admin, "school") => {
                 let id = body.school_id.ok_or_else(|| {
@@ -345,7 +349,7 @@ impl AccountsApi {
         let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
         let m = account::ActiveModel {
             username: Set(username.clone()),
-            display_name: Set(body.display_name.clone().unwrap_or(username)),
+            display_name: Set(display_name.unwrap_or(username)),
             role: Set(body.role.clone()),
             password_hash: Set(Some(hash)),
             province_code: Set(Some(school.province_code.clone())),
