@@ -6,7 +6,8 @@
 //! 2. four 12000×12000 PNGs (a few hundred KB each) uploaded at once;
 //! 3. an XLSX export of `--rows` list items (inserted directly, default 100,000), while
 //!    `/healthz` is polled (its slowest answer is printed);
-//! 4. four 19 MB evidence files uploaded at once (accepted: their bodies are what it costs).
+//! 4. four 19 MB evidence files uploaded at once (accepted: their bodies are what it costs);
+//! 5. logins of unknown users and wrong passwords, timed (they should take the same time).
 //!
 //! ```sh
 //! cargo run --release --example abuse [-- --rows 100000] [-- --database-url postgres://…]
@@ -275,6 +276,43 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     ));
 
+
+    // 5. Logins: an unknown user against a wrong password (medians of eight each; twenty
+    // failures from one address would lock it out).
+    for i in 0..2 {
+        ok(post("/api/v1/admin/accounts", &admin, json!({"username": format!("timing{i}"), "role": "province", "province_code": "32", "password": "正确的密码2026!"})).await?).await?;
+    }
+    let times = |user: String| {
+        let http = &http;
+        let base = &base;
+        async move {
+            let t = Instant::now();
+            let r = http
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"username": user, "password": "wrong-password"}))
+                .send()
+                .await
+                .expect("login");
+            (t.elapsed(), r.status().as_u16())
+        }
+    };
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for i in 0..8 {
+        unknown.push(times(format!("nobody{i}")).await);
+        wrong.push(times(format!("timing{}", i % 2)).await);
+    }
+    let median = |v: &mut Vec<(Duration, u16)>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (u, w) = (median(&mut unknown), median(&mut wrong));
+    println!(
+        "login, median of 8: unknown user {:.1} ms ({}), wrong password {:.1} ms ({})",
+        u.0.as_secs_f64() * 1000.0,
+        u.1,
+        w.0.as_secs_f64() * 1000.0,
+        w.1
+    );
     std::io::stdout().flush().ok();
     Ok(())
 }
