@@ -51,6 +51,28 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// Uploads `bytes` four times at once (`query` after `/uploads`); the statuses.
+async fn upload_four(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+    bytes: &[u8],
+) -> Vec<u16> {
+    let ups = (0..4).map(|_| {
+        http.post(format!("{base}/api/v1/uploads{query}"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+    });
+    futures::future::join_all(ups)
+        .await
+        .into_iter()
+        .map(|r| r.map(|r| r.status().as_u16()).unwrap_or(0))
+        .collect()
+}
+
 /// Sends `head` and then `bytes` of body over a raw connection; the status line's code.
 async fn raw(addr: &str, head: String, bytes: usize) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -164,18 +186,7 @@ async fn main() -> anyhow::Result<()> {
     // 2. Four 12000×12000 PNGs.
     let big = png(12_000, 12_000);
     let t = Instant::now();
-    let ups = (0..4).map(|_| {
-        http.post(format!("{base}/api/v1/uploads"))
-            .bearer_auth(&grad)
-            .header("content-type", "application/octet-stream")
-            .body(big.clone())
-            .send()
-    });
-    let codes: Vec<u16> = futures::future::join_all(ups)
-        .await
-        .into_iter()
-        .map(|r| r.map(|r| r.status().as_u16()).unwrap_or(0))
-        .collect();
+    let codes = upload_four(&http, &base, &grad, "", &big).await;
     rss(&format!(
         "4×12000×12000 PNG ({} KB each, {codes:?}, {:.1}s)",
         big.len() >> 10,
@@ -259,23 +270,11 @@ async fn main() -> anyhow::Result<()> {
     let mut mp4 = b"\0\0\0\x18ftypmp42".to_vec();
     mp4.resize(19 << 20, 7);
     let t = Instant::now();
-    let ups = (0..4).map(|_| {
-        http.post(format!("{base}/api/v1/uploads?purpose=evidence"))
-            .bearer_auth(&grad)
-            .header("content-type", "application/octet-stream")
-            .body(mp4.clone())
-            .send()
-    });
-    let codes: Vec<u16> = futures::future::join_all(ups)
-        .await
-        .into_iter()
-        .map(|r| r.map(|r| r.status().as_u16()).unwrap_or(0))
-        .collect();
+    let codes = upload_four(&http, &base, &grad, "?purpose=evidence", &mp4).await;
     rss(&format!(
         "4×19 MB evidence ({codes:?}, {:.1}s)",
         t.elapsed().as_secs_f64()
     ));
-
 
     // 5. Logins: an unknown user against a wrong password (medians of eight each; twenty
     // failures from one address would lock it out).

@@ -1,15 +1,93 @@
-//! Definition versions as an administrator manages them: what is stored, which version is
-//! active, which could not be loaded and why, and retiring a version.
+//! Definition versions: loading them from the tree and the database into a snapshot, storing
+//! every loaded version, and what an administrator sees and does with them — which version is
+//! active, which could not be loaded and why, retiring one.
+
+use std::path::Path;
 
 use chrono::Utc;
 use gradflow_engine::definition::DefId;
+use gradflow_engine::registry::{
+    read_tree, Diagnostic, Snapshot, SourceFile, Sources, STORED_PREFIX,
+};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 
+use crate::db::Db;
 use crate::entity::definition;
 use crate::error::{ApiError, ApiResult};
-use crate::service::{load_sources, AppState};
+use crate::service::AppState;
+
+/// Reads the definition tree and every definition stored in the database (uploaded versions,
+/// overlays and every version an instance may still be pinned to). Stored ones come first so
+/// that a file which changed without a new version is reported against them.
+pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
+    let mut sources = read_tree(root)?;
+    let stored = definition::Entity::find().all(&db.conn).await?;
+    sources.retired = stored
+        .iter()
+        .filter(|d| d.retired_at.is_some())
+        .filter_map(|d| DefId::parse(&d.id))
+        .collect();
+    let mut defs: Vec<SourceFile> = stored
+        .into_iter()
+        .map(|d| SourceFile {
+            path: format!("{STORED_PREFIX}{}", d.id),
+            text: d.source,
+        })
+        .collect();
+    defs.append(&mut sources.definitions);
+    sources.definitions = defs;
+    Ok(sources)
+}
+
+/// Stores every loaded definition that the database does not know yet, so it stays
+/// available for the instances pinned to it even after its file changes.
+pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_orm::DbErr> {
+    let known: std::collections::HashSet<String> = definition::Entity::find()
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    for d in snap.definitions() {
+        let id = d.def.id();
+        if known.contains(&id.to_string()) {
+            continue;
+        }
+        definition::ActiveModel {
+            id: Set(id.to_string()),
+            key: Set(id.key.clone()),
+            version: Set(id.version as i32),
+            province: Set(id.province.clone()),
+            source: Set(d.source.clone()),
+            hash: Set(d.hash.clone()),
+            origin: Set(d.origin.clone()),
+            created_at: Set(chrono::Utc::now()),
+            retired_at: Set(None),
+        }
+        .insert(&db.conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Builds a snapshot from the tree and the database; the problems when it cannot.
+pub async fn build_snapshot(
+    db: &Db,
+    root: &Path,
+    extra: Vec<SourceFile>,
+) -> Result<Snapshot, Vec<Diagnostic>> {
+    let mut sources = load_sources(db, root).await.map_err(|e| {
+        vec![Diagnostic {
+            file: root.display().to_string(),
+            line: None,
+            message: format!("读取定义失败：{e}"),
+        }]
+    })?;
+    sources.definitions.extend(extra);
+    Snapshot::build_with(&sources, crate::guards::script_engine())
+}
 
 /// Every stored definition version with its status: `active` (new instances use it),
 /// `available` (loaded, for the instances pinned to it), `retired`, or `unusable` (with the

@@ -14,6 +14,7 @@ pub mod employer_index;
 pub mod entity;
 pub mod error;
 pub mod export;
+pub mod facts;
 pub mod guards;
 pub mod input;
 pub mod login;
@@ -36,7 +37,8 @@ use poem::{get, handler, EndpointExt, Route};
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::service::{build_snapshot, remember_definitions, AppState, State};
+use crate::definitions::{build_snapshot, remember_definitions};
+use crate::service::{AppState, State};
 
 #[handler]
 fn healthz() -> &'static str {

@@ -151,3 +151,18 @@ pub async fn any_activity(db: &Db, school_id: i64, module: Module) -> ApiResult<
         .await?;
     Ok(row.is_some())
 }
+
+/// The province with this code, or the 422 that names it: every record naming a province
+/// (a school, an account, an API key) is refused when the province does not exist.
+pub async fn known_province(db: &Db, code: &str) -> ApiResult<crate::entity::province::Model> {
+    use sea_orm::EntityTrait;
+    crate::entity::province::Entity::find_by_id(code.trim().to_string())
+        .one(&db.conn)
+        .await?
+        .ok_or_else(|| {
+            crate::error::ApiError::unprocessable(
+                "unknown_province",
+                format!("province_code：省份 {} 不存在，请先创建省份", code.trim()),
+            )
+        })
+}

@@ -2,27 +2,21 @@
 //! It loads facts, asks the engine for an outcome and hands it to the store.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use gradflow_engine::apply::{self, Actor, Ctx, Parties};
 use gradflow_engine::definition::{DefId, Module};
-use gradflow_engine::registry::{
-    read_tree, Diagnostic, LoadedDefinition, Registry, Snapshot, SourceFile, Sources, STORED_PREFIX,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-};
+use gradflow_engine::registry::{LoadedDefinition, Registry, Snapshot};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{AccountRole, Auth, Caller};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::entity::{
-    definition, employer, graduate, instance, province, province_param, school, slot,
-};
+use crate::entity::{graduate, instance, province_param, slot};
 use crate::error::{ApiError, ApiResult};
+use crate::facts::{load_facts, student_snapshot, Facts};
 use crate::scope;
 use crate::store::{self, Transition};
 
@@ -40,238 +34,6 @@ pub struct AppState {
 }
 
 pub type State = Arc<AppState>;
-
-/// Reads the definition tree and every definition stored in the database (uploaded versions,
-/// overlays and every version an instance may still be pinned to). Stored ones come first so
-/// that a file which changed without a new version is reported against them.
-pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
-    let mut sources = read_tree(root)?;
-    let stored = definition::Entity::find().all(&db.conn).await?;
-    sources.retired = stored
-        .iter()
-        .filter(|d| d.retired_at.is_some())
-        .filter_map(|d| DefId::parse(&d.id))
-        .collect();
-    let mut defs: Vec<SourceFile> = stored
-        .into_iter()
-        .map(|d| SourceFile {
-            path: format!("{STORED_PREFIX}{}", d.id),
-            text: d.source,
-        })
-        .collect();
-    defs.append(&mut sources.definitions);
-    sources.definitions = defs;
-    Ok(sources)
-}
-
-/// Stores every loaded definition that the database does not know yet, so it stays
-/// available for the instances pinned to it even after its file changes.
-pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_orm::DbErr> {
-    let known: std::collections::HashSet<String> = definition::Entity::find()
-        .all(&db.conn)
-        .await?
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
-    for d in snap.definitions() {
-        let id = d.def.id();
-        if known.contains(&id.to_string()) {
-            continue;
-        }
-        definition::ActiveModel {
-            id: Set(id.to_string()),
-            key: Set(id.key.clone()),
-            version: Set(id.version as i32),
-            province: Set(id.province.clone()),
-            source: Set(d.source.clone()),
-            hash: Set(d.hash.clone()),
-            origin: Set(d.origin.clone()),
-            created_at: Set(chrono::Utc::now()),
-            retired_at: Set(None),
-        }
-        .insert(&db.conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Builds a snapshot from the tree and the database; the problems when it cannot.
-pub async fn build_snapshot(
-    db: &Db,
-    root: &Path,
-    extra: Vec<SourceFile>,
-) -> Result<Snapshot, Vec<Diagnostic>> {
-    let mut sources = load_sources(db, root).await.map_err(|e| {
-        vec![Diagnostic {
-            file: root.display().to_string(),
-            line: None,
-            message: format!("读取定义失败：{e}"),
-        }]
-    })?;
-    sources.definitions.extend(extra);
-    Snapshot::build_with(&sources, crate::guards::script_engine())
-}
-
-/// The rows a transition needs, and the facts the guards see.
-pub struct Facts {
-    pub value: Value,
-    pub graduate: graduate::Model,
-    pub school: school::Model,
-    pub province: province::Model,
-}
-
-fn review_mode(s: &school::Model, module: Module) -> &str {
-    match module {
-        Module::Employment => &s.review_mode_employment,
-        Module::Archive => &s.review_mode_archive,
-        Module::Hukou => &s.review_mode_hukou,
-    }
-}
-
-/// Loads the facts of one graduate (and employer) for a transition of `def` (its module picks
-/// the review mode; its declared optional facts are loaded too).
-pub async fn load_facts<C: ConnectionTrait>(
-    conn: &C,
-    snap: &Snapshot,
-    graduate_id: i64,
-    employer_id: Option<i64>,
-    def: &gradflow_engine::definition::Definition,
-) -> ApiResult<Facts> {
-    let module = def.module;
-    let g = graduate::Entity::find_by_id(graduate_id)
-        .one(conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
-    let s = school::Entity::find_by_id(g.school_id)
-        .one(conn)
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(format!(
-                "school {} of graduate {} missing",
-                g.school_id, g.id
-            ))
-        })?;
-    let p = province::Entity::find_by_id(s.province_code.clone())
-        .one(conn)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("province {} missing", s.province_code)))?;
-    let e = match employer_id {
-        Some(id) => employer::Entity::find_by_id(id).one(conn).await?,
-        None => None,
-    };
-    let has_agreement = slot::Entity::find()
-        .filter(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
-        .count(conn)
-        .await?
-        > 0;
-    let terminations = if def.facts.iter().any(|f| f == "termination_count") {
-        Some(
-            instance::Entity::find()
-                .filter(instance::Column::GraduateId.eq(graduate_id))
-                .filter(instance::Column::List.eq("termination"))
-                .filter(instance::Column::InitiatorRole.eq("graduate"))
-                .count(conn)
-                .await?,
-        )
-    } else {
-        None
-    };
-    let handler_info: Value = serde_json::from_str(&s.handler_info).unwrap_or(Value::Null);
-    let group = if g.education_level.contains("研究生") {
-        "postgraduate"
-    } else {
-        "undergraduate"
-    };
-    let handler = handler_info
-        .get(group)
-        .or_else(|| handler_info.get("all"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let training_label = snap
-        .codes
-        .label("training_mode", &g.training_mode)
-        .unwrap_or_else(|| g.training_mode.clone());
-    let value = json!({
-        "graduate": {
-            "id": g.id,
-            "name": g.name,
-            "candidate_no": g.candidate_no,
-            "id_number": g.id_number,
-            "gender": g.gender,
-            "education_level": g.education_level,
-            "training_mode": g.training_mode,
-            "training_mode_label": training_label,
-            "department": g.department,
-            "major": g.major,
-            "cohort": g.cohort,
-            "graduation_date": g.graduation_date,
-            "origin_region": g.origin_region,
-            "mobile": g.mobile,
-            "removed": g.removed,
-        },
-        "school": {
-            "id": s.id,
-            "code": s.code,
-            "name": s.name,
-            "termination_cap": s.termination_cap,
-            "signing_enabled": s.signing_enabled,
-            "handler": handler,
-        },
-        "province": {"code": p.code, "name": p.name},
-        "employer": e.as_ref().map(|e| json!({
-            "id": e.id, "name": e.name, "credit_code": e.credit_code,
-        })),
-        "review_mode": review_mode(&s, module),
-        "agreement_type": p.agreement_type,
-        "graduate_has_agreement": has_agreement,
-        // Termination applications the graduate submitted (online started by them + offline).
-        "termination_count": terminations,
-    });
-    Ok(Facts {
-        value,
-        graduate: g,
-        school: s,
-        province: p,
-    })
-}
-
-/// Roster fields "get latest student info" may bring into a pending item (SPEC.md 3); the
-/// key fields (name, education level, ID number, school, major) are only compared: a
-/// mismatch there means rejecting and correcting the roster first.
-pub const REFRESHABLE: [(&str, &str); 7] = [
-    ("gender", "性别"),
-    ("ethnicity", "民族"),
-    ("political_status", "政治面貌"),
-    ("department", "所在院系"),
-    ("schooling_length", "学制"),
-    ("student_no", "学号"),
-    ("graduation_date", "毕业时间"),
-];
-pub const KEY_FIELDS: [(&str, &str); 4] = [
-    ("name", "姓名"),
-    ("education_level", "学历"),
-    ("id_number", "身份证号"),
-    ("major", "专业"),
-];
-
-/// The graduate as an instance shows them (e-agreement, review), taken when it starts.
-pub fn student_snapshot(g: &graduate::Model, training_label: &Value) -> Value {
-    json!({
-        "name": g.name,
-        "gender": g.gender,
-        "ethnicity": g.ethnicity,
-        "political_status": g.political_status,
-        "id_number": g.id_number,
-        "education_level": g.education_level,
-        "department": g.department,
-        "major": g.major,
-        "schooling_length": g.schooling_length,
-        "student_no": g.student_no,
-        "graduation_date": g.graduation_date,
-        "training_mode": g.training_mode,
-        "training_mode_label": training_label,
-    })
-}
 
 /// Refuses when the province or the school has not switched the module on (SPEC.md 2).
 fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {

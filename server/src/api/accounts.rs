@@ -496,7 +496,10 @@ impl AccountsApi {
             }
             (AccountRole::Province, None) => (c.actor.province.clone(), None),
             (_, None) => match (&body.province_code, kind) {
-                (Some(p), _) => (Some(known_province(&state, p).await?), None),
+                (Some(p), _) => (
+                    Some(crate::org::known_province(&state.db, p).await?.code),
+                    None,
+                ),
                 (None, KeyKind::Identity) => (None, None),
                 (None, KeyKind::Roster) => {
                     return Err(ApiError::unprocessable(
@@ -660,20 +663,6 @@ fn key_view(a: &account::Model) -> Value {
         // The account that made the key (0: the system administrator).
         "created_by": a.created_by,
     })
-}
-
-/// A province code the administrator named, if the province exists.
-async fn known_province(state: &State, code: &str) -> ApiResult<String> {
-    crate::entity::province::Entity::find_by_id(code.trim().to_string())
-        .one(&state.db.conn)
-        .await?
-        .map(|p| p.code)
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown_province",
-                format!("province_code：省份 {code} 不存在"),
-            )
-        })
 }
 
 /// Loads an account the caller manages.

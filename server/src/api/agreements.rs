@@ -21,7 +21,8 @@ use crate::entity::{
     action_link, document, employer, graduate, history, instance, outbox, school, upload,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::service::{self, pinned, State, KEY_FIELDS, REFRESHABLE};
+use crate::facts::{student_snapshot, KEY_FIELDS, REFRESHABLE};
+use crate::service::{self, pinned, State};
 use crate::store::{self, STUDENT_PENDING_VAR, STUDENT_VAR};
 
 fn vars_of(row: &instance::Model) -> ApiResult<Map<String, Value>> {
@@ -61,7 +62,7 @@ fn files_of(state: &State, row: &instance::Model) -> ApiResult<Vec<(String, Stri
 
 /// Compares the instance's snapshot of the graduate with the roster as it stands.
 fn comparison(snapshot: &Value, g: &graduate::Model) -> Vec<Value> {
-    let roster = service::student_snapshot(g, &Value::Null);
+    let roster = student_snapshot(g, &Value::Null);
     let mut out = Vec::new();
     for (fields, refreshable) in [(&KEY_FIELDS[..], false), (&REFRESHABLE[..], true)] {
         for (name, label) in fields {
@@ -306,7 +307,7 @@ impl AgreementsApi {
         let mut vars = inst.vars.clone();
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(json!({}));
         let mut pending = snapshot.clone();
-        let roster = service::student_snapshot(&g, &Value::Null);
+        let roster = student_snapshot(&g, &Value::Null);
         let mut changed = Vec::new();
         for (name, label) in REFRESHABLE {
             if snapshot.get(name) != roster.get(name) {

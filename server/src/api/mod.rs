@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod bootstrap;
 pub mod codes;
 pub mod employers;
 pub mod flows;
@@ -171,6 +172,7 @@ pub type Apis = (
     flows::FlowsApi,
     tasks::TasksApi,
     admin::AdminApi,
+    bootstrap::BootstrapApi,
     MeApi,
     auth::AuthApi,
     accounts::AccountsApi,
@@ -191,6 +193,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             flows::FlowsApi,
             tasks::TasksApi,
             admin::AdminApi,
+            bootstrap::BootstrapApi,
             MeApi,
             auth::AuthApi,
             accounts::AccountsApi,
