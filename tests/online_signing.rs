@@ -221,7 +221,7 @@ async fn decline_and_refusals(backend: Backend) {
     for g in [w.graduate_21, w.graduate_41] {
         let r = invite(&app, &w.employer_tok, g).await;
         assert_eq!(r.status, 422, "{}", r.text);
-        assert_eq!(r.body["code"], "guard_denied");
+        assert_eq!(r.body["code"], "directed_training_mode");
         assert!(
             r.body["message"].as_str().unwrap().contains("不可网签"),
             "{}",

@@ -113,7 +113,7 @@ async fn school_review(backend: Backend) {
     let r = start(&app, &w.graduate_tok, agreement(&another)).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
-        (422, Some("guard_denied")),
+        (422, Some("agreement_exists")),
         "{}",
         r.text
     );
@@ -189,7 +189,7 @@ async fn two_level_review(backend: Backend) {
         .await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
-        (422, Some("guard_denied")),
+        (422, Some("already_reviewed")),
         "{}",
         r.text
     );

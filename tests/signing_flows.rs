@@ -300,7 +300,7 @@ async fn every_state_and_action(backend: Backend) {
     let r = run.offline_termination("单位同意").await;
     assert_eq!(
         (r["status"].as_u64(), r["body"]["code"].as_str()),
-        (Some(422), Some("guard_denied")),
+        (Some(422), Some("use_online_termination")),
         "{r}"
     );
     // Graduate asks; the other employer cannot answer; the employer declines.
@@ -562,7 +562,7 @@ async fn every_state_and_action(backend: Backend) {
     let r = invite(&app, &e2, w.graduate).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
-        (422, Some("guard_denied")),
+        (422, Some("agreement_exists")),
         "{}",
         r.text
     );
@@ -571,7 +571,7 @@ async fn every_state_and_action(backend: Backend) {
         &g,
         json!({"input": {}}),
         422,
-        "guard_denied",
+        "agreement_exists",
     )
     .await;
     run.act(
@@ -873,7 +873,7 @@ async fn every_state_and_action(backend: Backend) {
             &g,
             term("个人原因"),
             422,
-            "guard_denied",
+            "online_signing_only",
         )
         .await;
     assert!(
@@ -1259,7 +1259,7 @@ async fn every_state_and_action(backend: Backend) {
             &g,
             term("个人原因"),
             422,
-            "guard_denied",
+            "termination_cap_reached",
         )
         .await;
     let msg = r["message"].as_str().unwrap();

@@ -202,7 +202,8 @@ pub struct Outcome {
 /// Why a transition was refused. Each variant maps to one HTTP status in the server.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum EngineError {
-    #[error("当前状态（{label}）不能执行操作 {action}")]
+    /// `action` is the action's Chinese title (or its name when the flow has no such action).
+    #[error("当前状态（{label}）不能{action}")]
     NotAvailable { action: String, label: String },
     #[error("无权执行此操作：{0}")]
     Forbidden(String),
@@ -211,8 +212,10 @@ pub enum EngineError {
     Moved(String),
     #[error("提交的信息有误")]
     Invalid(Vec<FieldError>),
-    #[error("{0}")]
-    Denied(String),
+    /// A refusal with its machine code: the guard's own (`deny(code, reason)`), `guard_denied`
+    /// for a guard that gave none, or a built-in one (`already_reviewed`).
+    #[error("{message}")]
+    Denied { code: String, message: String },
     #[error("流程定义错误：{0}")]
     Definition(String),
     #[error("脚本错误：{0}")]
@@ -220,14 +223,22 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A refusal with a built-in code.
+    pub fn denied(code: &str, message: impl Into<String>) -> EngineError {
+        EngineError::Denied {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
     /// A stable machine code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             EngineError::NotAvailable { .. } => "action_not_available",
             EngineError::Forbidden(_) => "forbidden",
             EngineError::Moved(_) => "state_changed",
             EngineError::Invalid(_) => "invalid_input",
-            EngineError::Denied(_) => "guard_denied",
+            EngineError::Denied { code, .. } => code,
             EngineError::Definition(_) => "definition_error",
             EngineError::Script(_) => "script_error",
         }
@@ -419,7 +430,10 @@ fn run_guard(
     };
     match ctx.guards.run_guard(name, &sc)? {
         GuardVerdict::Allow => Ok(()),
-        GuardVerdict::Deny(reason) => Err(EngineError::Denied(reason)),
+        GuardVerdict::Deny { code, reason } => Err(EngineError::Denied {
+            code: code.unwrap_or_else(|| "guard_denied".into()),
+            message: reason,
+        }),
     }
 }
 
@@ -704,6 +718,25 @@ pub fn start(
     )
 }
 
+/// How a refusal names an action: “执行‘接受签约’” by its Chinese title, as the flow declares it
+/// in any state (a review decision by what it does), or by its name when the flow has none.
+fn action_title(def: &Definition, action: &str) -> String {
+    let title = match action {
+        APPROVE => Some("审核通过".to_string()),
+        RETURN => Some("退回修改".to_string()),
+        REJECT => Some("审核不通过".to_string()),
+        _ => def
+            .states
+            .values()
+            .find_map(|s| s.actions.get(action))
+            .map(|a| a.label.clone()),
+    };
+    match title {
+        Some(t) => format!("执行“{t}”"),
+        None => format!("执行操作“{action}”（该流程没有此操作）"),
+    }
+}
+
 /// The Chinese name of a role, for messages.
 pub fn role_label(r: Role) -> &'static str {
     match r {
@@ -729,7 +762,7 @@ pub fn apply(
         .state(&inst.state)
         .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;
     let not_available = || EngineError::NotAvailable {
-        action: action.to_string(),
+        action: action_title(def, action),
         label: st.label.clone(),
     };
     if let (Some(review), true) = (&st.review, [APPROVE, RETURN, REJECT].contains(&action)) {
@@ -837,10 +870,10 @@ pub fn apply(
         )));
     }
     if a.until_reviewed && inst.reviewed() {
-        return Err(EngineError::Denied(format!(
-            "已有审核人员处理过该申请，不能再{}",
-            a.label
-        )));
+        return Err(EngineError::denied(
+            "already_reviewed",
+            format!("已有审核人员处理过该申请，不能再{}", a.label),
+        ));
     }
     let form = form_of(def, &a.form)?;
     let (values, warnings) = validate(&form, input, ctx.tables, a.partial)?;

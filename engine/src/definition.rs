@@ -339,7 +339,7 @@ fn default_link_ttl() -> String {
     "7d".to_string()
 }
 
-/// serde_yaml reads externally tagged enums only from YAML tags (`!notify`); effects are
+/// serde_norway reads externally tagged enums only from YAML tags (`!notify`); effects are
 /// written as one-key maps (`- notify: {...}`), so they go through a JSON value.
 fn de_effects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EffectDef>, D::Error> {
     let raw = Vec::<Value>::deserialize(d)?;

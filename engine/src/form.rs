@@ -1071,7 +1071,7 @@ mod tests {
 "#;
 
     fn form() -> Form {
-        serde_yaml::from_str(YAML).unwrap()
+        serde_norway::from_str(YAML).unwrap()
     }
 
     fn tables() -> CodeTables {
@@ -1178,8 +1178,8 @@ mod tests {
         // Round trip through serialisation.
         let back: Form = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
         assert_eq!(back, f);
-        let yaml = serde_yaml::to_string(&f).unwrap();
-        assert_eq!(serde_yaml::from_str::<Form>(&yaml).unwrap(), f);
+        let yaml = serde_norway::to_string(&f).unwrap();
+        assert_eq!(serde_norway::from_str::<Form>(&yaml).unwrap(), f);
     }
 
     #[test]
@@ -1204,7 +1204,9 @@ mod tests {
             ("- {name: a, type: text}", "label"),
         ];
         for (yaml, needle) in bad {
-            let e = serde_yaml::from_str::<Form>(yaml).unwrap_err().to_string();
+            let e = serde_norway::from_str::<Form>(yaml)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{yaml}: {e}");
         }
     }
@@ -1460,7 +1462,7 @@ mod tests {
 - {name: m, label: 金额, type: money, required_if: {field: n, in: [9, 3]}}
 - {name: k, label: 备注, type: text, required_if: {field: m, in: [100]}}
 "#;
-        let f: Form = serde_yaml::from_str(yaml).unwrap();
+        let f: Form = serde_norway::from_str(yaml).unwrap();
         let t = CodeTables::default();
         let e = f.validate(&json!({"n": 9}), &t).unwrap_err();
         assert_eq!(codes(&e), vec![("n", "out_of_range"), ("m", "required")]);
@@ -1583,7 +1585,7 @@ mod tests {
 - {name: z, label: Z, type: text, required_if: {field: q, in: []}}
 - {name: bad-name, label: " ", type: text, required: true, required_unless: a}
 "#;
-        let f: Form = serde_yaml::from_str(yaml).unwrap();
+        let f: Form = serde_norway::from_str(yaml).unwrap();
         let problems = f.check(&tables());
         let expect = [
             "字段名 a 重复",

@@ -181,7 +181,7 @@ fn parse_code_yaml(text: &str) -> CodeTableResult {
         note: Option<String>,
         codes: indexmap::IndexMap<String, String>,
     }
-    let t: Table = serde_yaml::from_str(text).map_err(|e| {
+    let t: Table = serde_norway::from_str(text).map_err(|e| {
         (
             format!("代码表格式错误：{e}"),
             e.location().map(|l| l.line()),
@@ -199,7 +199,7 @@ fn load_definition(
     template_names: &[String],
     found: &mut Vec<Diagnostic>,
 ) -> Option<LoadedDefinition> {
-    let mut def: Definition = match serde_yaml::from_str(&f.text) {
+    let mut def: Definition = match serde_norway::from_str(&f.text) {
         Ok(d) => d,
         Err(e) => {
             found.push(Diagnostic {

@@ -39,6 +39,8 @@ use sha2::{Digest, Sha256};
 
 /// Key of the marker map carried by the error raised from `deny(reason)`.
 const DENY_MARKER: &str = "__deny";
+/// Key of the refusal code in that map, when the script gave one (`deny(code, reason)`).
+const CODE_MARKER: &str = "__code";
 
 /// The most element comparisons one `contains_any` call may make.
 const CONTAINS_ANY_MAX: usize = 1_000_000;
@@ -101,8 +103,33 @@ pub struct ScriptContext<'a> {
 pub enum GuardVerdict {
     /// The guard passed.
     Allow,
-    /// The guard failed; the string is the user-facing reason (Chinese).
-    Deny(String),
+    /// The guard refused: a stable machine code when the script gave one
+    /// (`deny("termination_cap_reached", "…")`), and the user-facing reason (Chinese).
+    Deny {
+        code: Option<String>,
+        reason: String,
+    },
+}
+
+impl GuardVerdict {
+    /// A refusal without a code of its own.
+    pub fn deny(reason: impl Into<String>) -> GuardVerdict {
+        GuardVerdict::Deny {
+            code: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether `code` may be a refusal code: lower-case ASCII letters, digits and `_`, starting
+/// with a letter, at most 64 characters (`termination_cap_reached`).
+pub fn is_refusal_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// A compile or run-time failure of a script.
@@ -186,7 +213,7 @@ impl Default for ScriptEngine {
 /// Outcome of running a script, before guard/value interpretation.
 enum RunResult {
     Value(Dynamic),
-    Denied(String),
+    Denied(Option<String>, String),
 }
 
 impl ScriptEngine {
@@ -281,7 +308,7 @@ impl ScriptEngine {
         ctx: &ScriptContext,
     ) -> Result<GuardVerdict, ScriptError> {
         match self.run(name, ast, ctx)? {
-            RunResult::Denied(reason) => Ok(GuardVerdict::Deny(reason)),
+            RunResult::Denied(code, reason) => Ok(GuardVerdict::Deny { code, reason }),
             RunResult::Value(value) => {
                 if value.is_unit() {
                     Ok(GuardVerdict::Allow)
@@ -289,7 +316,7 @@ impl ScriptEngine {
                     Ok(if b {
                         GuardVerdict::Allow
                     } else {
-                        GuardVerdict::Deny(format!("不满足条件（{name}）"))
+                        GuardVerdict::deny(format!("不满足条件（{name}）"))
                     })
                 } else {
                     Err(ScriptError::new(
@@ -314,7 +341,7 @@ impl ScriptEngine {
         ctx: &ScriptContext,
     ) -> Result<serde_json::Value, ScriptError> {
         match self.run(name, ast, ctx)? {
-            RunResult::Denied(reason) => Err(ScriptError::new(
+            RunResult::Denied(_, reason) => Err(ScriptError::new(
                 name,
                 Position::NONE,
                 format!("计算脚本中不能调用 deny：{reason}"),
@@ -351,7 +378,14 @@ impl ScriptEngine {
         match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast) {
             Ok(value) => Ok(RunResult::Value(value)),
             Err(err) => match deny_reason(&err) {
-                Some(reason) => Ok(RunResult::Denied(reason)),
+                Some((Some(code), _)) if !is_refusal_code(&code) => Err(ScriptError::new(
+                    name,
+                    err.position(),
+                    format!(
+                        "deny 的拒绝代码 {code:?} 无效：只能由小写字母、数字和下划线组成，以字母开头，不超过 64 个字符"
+                    ),
+                )),
+                Some((code, reason)) => Ok(RunResult::Denied(code, reason)),
                 None => Err(self.runtime_error(name, &err)),
             },
         }
@@ -469,20 +503,24 @@ fn describe(err: &EvalAltResult) -> String {
 
 /// The reason carried by a `deny(reason)` abort, if `err` is one (possibly wrapped in
 /// function-call errors).
-fn deny_reason(err: &EvalAltResult) -> Option<String> {
+fn deny_reason(err: &EvalAltResult) -> Option<(Option<String>, String)> {
     match err {
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => deny_reason(inner),
         EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::ErrorRuntime(value, _) => {
             let map = value.read_lock::<Map>()?;
-            if map.len() != 1 {
+            let text = |v: &Dynamic| {
+                if v.is_string() {
+                    v.clone().into_string().unwrap_or_default()
+                } else {
+                    v.to_string()
+                }
+            };
+            let reason = map.get(DENY_MARKER)?;
+            let code = map.get(CODE_MARKER).map(text);
+            if map.len() != 1 + usize::from(code.is_some()) {
                 return None;
             }
-            let reason = map.get(DENY_MARKER)?;
-            Some(if reason.is_string() {
-                reason.clone().into_string().unwrap_or_default()
-            } else {
-                reason.to_string()
-            })
+            Some((code, text(reason)))
         }
         _ => None,
     }
@@ -530,6 +568,16 @@ fn register_helpers(engine: &mut Engine) {
         |reason: ImmutableString| -> Result<(), Box<EvalAltResult>> {
             let mut marker = Map::new();
             marker.insert(DENY_MARKER.into(), reason.into());
+            Err(EvalAltResult::ErrorTerminated(marker.into(), Position::NONE).into())
+        },
+    );
+    // deny(code, reason): the same with a stable machine code of the script's choosing.
+    engine.register_fn(
+        "deny",
+        |code: ImmutableString, reason: ImmutableString| -> Result<(), Box<EvalAltResult>> {
+            let mut marker = Map::new();
+            marker.insert(DENY_MARKER.into(), reason.into());
+            marker.insert(CODE_MARKER.into(), code.into());
             Err(EvalAltResult::ErrorTerminated(marker.into(), Position::NONE).into())
         },
     );
@@ -682,7 +730,7 @@ mod tests {
     fn false_denies_with_generic_reason() {
         assert_eq!(
             guard("false").unwrap(),
-            GuardVerdict::Deny("不满足条件（test/guard）".into())
+            GuardVerdict::deny("不满足条件（test/guard）")
         );
     }
 
@@ -695,7 +743,7 @@ mod tests {
             deny("仅限定向生");
             true
         "#;
-        assert_eq!(guard(src).unwrap(), GuardVerdict::Deny("仅限定向生".into()));
+        assert_eq!(guard(src).unwrap(), GuardVerdict::deny("仅限定向生"));
     }
 
     #[test]
@@ -708,10 +756,7 @@ mod tests {
             fn outer(mode) { check(mode) }
             outer(facts.graduate.training_mode)
         "#;
-        assert_eq!(
-            guard(src).unwrap(),
-            GuardVerdict::Deny("培养方式不符：21".into())
-        );
+        assert_eq!(guard(src).unwrap(), GuardVerdict::deny("培养方式不符：21"));
     }
 
     #[test]
@@ -720,7 +765,7 @@ mod tests {
             try { deny("不行"); } catch { }
             true
         "#;
-        assert_eq!(guard(src).unwrap(), GuardVerdict::Deny("不行".into()));
+        assert_eq!(guard(src).unwrap(), GuardVerdict::deny("不行"));
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
     let now = Utc.with_ymd_and_hms(2026, 4, 1, 2, 0, 0).unwrap();
     let mut uncovered_total = Vec::new();
     for file in files {
-        let cf: CaseFile = serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap())
+        let cf: CaseFile = serde_norway::from_str(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let def = snap
             .active(&cf.flow, None)

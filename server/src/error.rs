@@ -99,19 +99,25 @@ impl From<EngineError> for ApiError {
             EngineError::NotAvailable { .. } => ApiError::conflict(e.code(), e.to_string()),
             EngineError::Forbidden(_) => ApiError::forbidden(e.to_string()),
             EngineError::Moved(_) => ApiError::conflict(e.code(), e.to_string()),
-            EngineError::Denied(_) => ApiError::unprocessable(e.code(), e.to_string()),
+            EngineError::Denied { .. } => ApiError::unprocessable(e.code(), e.to_string()),
             // A guard stopped by a limit cannot decide: say so (retrying will not help).
-            EngineError::Script(s) if s.limit => {
-                tracing::warn!(script = %s.script, error = %s.message, "guard stopped by a limit");
-                ApiError::unprocessable(
+            EngineError::Script(s) if s.limit => ApiError::unprocessable(
                     "guard_limit_exceeded",
                     format!(
                         "流程校验规则（{}）运行超出限制（{}），无法判断能否办理，请联系系统管理员检查流程配置",
                         s.script, s.message
                     ),
-                )
-            }
-            EngineError::Definition(_) | EngineError::Script(_) => ApiError::internal(e),
+                ),
+            // The flow's definition is wrong: say so (retrying will not help).
+            EngineError::Script(s) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "guard_failed",
+                format!(
+                    "流程校验规则（{}）出错，无法判断能否办理：该流程的定义有误，需由系统管理员修复",
+                    s.script
+                ),
+            ),
+            EngineError::Definition(_) => ApiError::internal(e),
         }
     }
 }

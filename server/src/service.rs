@@ -325,11 +325,12 @@ pub async fn start(
         let _span = tracing::info_span!("transition", flow = key, action = "start").entered();
         apply::start(&def.def, &ctx, &parties, &params, input)
     };
-    let mut outcome = if def.def.start.guard.is_some() {
-        state.guards.run(start).await??
+    let started = if def.def.start.guard.is_some() {
+        state.guards.run(start).await?
     } else {
-        start()?
+        start()
     };
+    let mut outcome = started.map_err(|e| engine_error(def, e))?;
     let training_label = facts.value["graduate"]["training_mode_label"].clone();
     outcome.vars.insert(
         store::STUDENT_VAR.into(),
@@ -539,7 +540,7 @@ async fn step(
     };
     let outcome = match computed {
         Ok(o) => o,
-        Err(e) => return Err(refusal(state, row, e).await),
+        Err(e) => return Err(refusal(state, def, row, e).await),
     };
     let Some(outcome) = outcome else {
         return Ok(None);
@@ -566,11 +567,16 @@ async fn step(
 
 /// The answer to an engine refusal: a conflict when the instance changed since it was read
 /// (a concurrent decision won; the engine judged a stale row), else the refusal itself.
-async fn refusal(state: &AppState, row: &instance::Model, e: apply::EngineError) -> ApiError {
+async fn refusal(
+    state: &AppState,
+    def: &LoadedDefinition,
+    row: &instance::Model,
+    e: apply::EngineError,
+) -> ApiError {
     use apply::EngineError as E;
     if matches!(
         e,
-        E::Denied(_) | E::Forbidden(_) | E::NotAvailable { .. } | E::Moved(_)
+        E::Denied { .. } | E::Forbidden(_) | E::NotAvailable { .. } | E::Moved(_)
     ) {
         use sea_orm::QuerySelect;
         let now: Result<Option<i32>, _> = instance::Entity::find_by_id(row.id)
@@ -582,6 +588,21 @@ async fn refusal(state: &AppState, row: &instance::Model, e: apply::EngineError)
         if matches!(now, Ok(Some(v)) if v != row.row_version) {
             return ApiError::stale();
         }
+    }
+    engine_error(def, e)
+}
+
+/// An engine refusal as the client gets it; a guard that failed or ran into a limit is logged
+/// with the flow, its version and the script, for the administrator who must fix it.
+fn engine_error(def: &LoadedDefinition, e: apply::EngineError) -> ApiError {
+    if let apply::EngineError::Script(s) = &e {
+        tracing::error!(
+            definition = %def.def.id(),
+            script = %s.script,
+            limit = s.limit,
+            error = %s.message,
+            "guard failed"
+        );
     }
     e.into()
 }

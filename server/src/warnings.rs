@@ -58,7 +58,7 @@ pub fn nationwide(state: &AppState, schools: usize) -> ApiResult<bool> {
     };
     match snap.run_guard(NATIONWIDE_SCRIPT, &ctx) {
         Ok(GuardVerdict::Allow) => Ok(true),
-        Ok(GuardVerdict::Deny(_)) => Ok(false),
+        Ok(GuardVerdict::Deny { .. }) => Ok(false),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

@@ -186,7 +186,7 @@ impl AdminApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         require_province(&c, &code)?;
-        let parsed: Value = serde_yaml::from_str(&body.0).map_err(|e| {
+        let parsed: Value = serde_norway::from_str(&body.0).map_err(|e| {
             ApiError::unprocessable("definitions_invalid", format!("YAML 错误：{e}"))
         })?;
         if parsed.get("key").and_then(Value::as_str) != Some(key.0.as_str()) {

@@ -163,7 +163,7 @@ impl EmployersApi {
             .remove("password")
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let form: Form = serde_yaml::from_str(EMPLOYER_FORM).map_err(ApiError::internal)?;
+        let form: Form = serde_norway::from_str(EMPLOYER_FORM).map_err(ApiError::internal)?;
         let snap = state.registry.snapshot();
         let valid = form
             .validate(&input, snap.code_lookup())

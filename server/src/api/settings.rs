@@ -253,7 +253,7 @@ async fn check_review_mode(
 
 /// Validates handler info by education-level group; returns the normalised object.
 fn check_handler_info(state: &State, v: &Value) -> ApiResult<Value> {
-    let form: Form = serde_yaml::from_str(HANDLER_FORM).map_err(ApiError::internal)?;
+    let form: Form = serde_norway::from_str(HANDLER_FORM).map_err(ApiError::internal)?;
     let Some(obj) = v.as_object() else {
         return Err(ApiError::unprocessable(
             "invalid_handler_info",
