@@ -9,6 +9,8 @@ pub mod apply;
 pub mod definition;
 pub mod duration;
 pub mod form;
+pub mod fragments;
 pub mod ident;
 pub mod registry;
 pub mod script;
+pub mod suggest;

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::apply::GuardRunner;
 use crate::definition::{DefId, Definition};
 use crate::form::{CodeLookup, CodeTables};
+use crate::fragments::{uses_fragments, Fragments};
 use crate::script::{GuardVerdict, Limits, ScriptContext, ScriptEngine, ScriptError};
 
 /// One problem found while loading, with where it is.
@@ -59,6 +60,12 @@ pub struct Sources {
     /// Definition versions retired by an administrator (still loaded for the instances
     /// pinned to them, never active).
     pub retired: BTreeSet<DefId>,
+    /// Fragments shared by definitions: `workflows/shared/*.yaml`.
+    pub fragments: Vec<SourceFile>,
+    /// Typed data tables: `workflows/catalogues/*.yaml`.
+    pub catalogues: Vec<SourceFile>,
+    /// Files found where no kind of file belongs (reported, never ignored).
+    pub stray: Vec<String>,
 }
 
 /// Path prefix of a definition stored in the database (`db:<id>`). A stored definition with
@@ -89,7 +96,20 @@ fn rel(root: &Path, p: &Path) -> String {
         .replace('\\', "/")
 }
 
-/// Reads `workflows/` and `scripts/` under `root`.
+/// Reads `workflows/` and `scripts/` under `root`. Where a file lives says what it is:
+///
+/// | path | kind |
+/// |---|---|
+/// | `workflows/codes/*.yaml`, `workflows/codes/regions.csv` | code tables |
+/// | `workflows/templates/**/*.hbs` | templates |
+/// | `workflows/shared/*.yaml` | fragments |
+/// | `workflows/catalogues/*.yaml` | catalogues |
+/// | `workflows/overlays/<province>/**/*.yaml` | province overlays (definitions) |
+/// | `workflows/**/*.yaml` (any other folder) | definitions |
+/// | `scripts/**/*.rhai` (`scripts/lib/` for libraries) | scripts |
+///
+/// `*.md` notes and hidden files are skipped; any other file is stray (an error when the
+/// snapshot is built: it would otherwise be silently ignored).
 pub fn read_tree(root: &Path) -> std::io::Result<Sources> {
     let mut files = Vec::new();
     walk(&root.join("workflows"), &mut files)?;
@@ -97,24 +117,33 @@ pub fn read_tree(root: &Path) -> std::io::Result<Sources> {
     let mut s = Sources::default();
     for p in files {
         let path = rel(root, &p);
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let bucket = if path.starts_with("scripts/") && ext == "rhai" {
-            &mut s.scripts
-        } else if path.starts_with("workflows/templates/") && ext == "hbs" {
-            &mut s.templates
-        } else if path.starts_with("workflows/codes/") && (ext == "yaml" || ext == "csv") {
-            &mut s.codes
-        } else if (ext == "yaml" || ext == "yml")
-            && (path.matches('/').count() == 1 || path.starts_with("workflows/overlays/"))
-        {
-            &mut s.definitions
-        } else {
+        if name.starts_with('.') || ext == "md" {
             continue;
+        }
+        let yaml = ext == "yaml" || ext == "yml";
+        let depth = path.matches('/').count();
+        let bucket = if path.starts_with("scripts/") {
+            (ext == "rhai").then_some(&mut s.scripts)
+        } else if path.starts_with("workflows/templates/") {
+            (ext == "hbs").then_some(&mut s.templates)
+        } else if path.starts_with("workflows/codes/") {
+            ((yaml || ext == "csv") && depth == 2).then_some(&mut s.codes)
+        } else if path.starts_with("workflows/shared/") {
+            (yaml && depth == 2).then_some(&mut s.fragments)
+        } else if path.starts_with("workflows/catalogues/") {
+            (yaml && depth == 2).then_some(&mut s.catalogues)
+        } else {
+            yaml.then_some(&mut s.definitions)
         };
-        bucket.push(SourceFile {
-            text: std::fs::read_to_string(&p)?,
-            path,
-        });
+        match bucket {
+            Some(bucket) => bucket.push(SourceFile {
+                text: std::fs::read_to_string(&p)?,
+                path,
+            }),
+            None => s.stray.push(path),
+        }
     }
     Ok(s)
 }
@@ -197,15 +226,55 @@ fn load_definition(
     codes: &CodeTables,
     script_sources: &HashMap<String, &SourceFile>,
     template_names: &[String],
+    fragments: &Fragments,
     found: &mut Vec<Diagnostic>,
 ) -> Option<LoadedDefinition> {
-    let mut def: Definition = match serde_norway::from_str(&f.text) {
-        Ok(d) => d,
+    let yaml_error = |e: serde_norway::Error, found: &mut Vec<Diagnostic>| {
+        found.push(Diagnostic {
+            file: f.path.clone(),
+            line: yaml_error_line(&f.text, &e),
+            message: format!("YAML 错误：{e}"),
+        });
+    };
+    let value: serde_norway::Value = match serde_norway::from_str(&f.text) {
+        Ok(v) => v,
         Err(e) => {
+            yaml_error(e, found);
+            return None;
+        }
+    };
+    // With fragments, the definition is what it expands to; its errors lose their line, which
+    // is found again by what they name.
+    let with_fragments = uses_fragments(&value);
+    let expanded = if with_fragments {
+        match fragments.expand(value) {
+            Ok(v) => v,
+            Err(message) => {
+                found.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: named_line(&f.text, &message).or_else(|| find_line(&f.text, "use:")),
+                    message,
+                });
+                return None;
+            }
+        }
+    } else {
+        value
+    };
+    let canonical = serde_norway::to_string(&expanded).unwrap_or_default();
+    let parsed = if with_fragments {
+        serde_norway::from_value::<Definition>(expanded).map_err(|e| (e.to_string(), None))
+    } else {
+        serde_norway::from_str::<Definition>(&f.text)
+            .map_err(|e| (e.to_string(), e.location().map(|l| l.line())))
+    };
+    let mut def = match parsed {
+        Ok(d) => d,
+        Err((message, line)) => {
             found.push(Diagnostic {
                 file: f.path.clone(),
-                line: e.location().map(|l| l.line()),
-                message: format!("YAML 错误：{e}"),
+                line: line.or_else(|| named_line(&f.text, &message)),
+                message: format!("YAML 错误：{message}"),
             });
             return None;
         }
@@ -249,9 +318,41 @@ fn load_definition(
     Some(LoadedDefinition {
         def: Arc::new(def),
         origin: f.path.clone(),
-        source: f.text.clone(),
-        hash: content_hash(&f.text),
+        // Stored copies are self-contained: with fragments, the expanded form.
+        source: if with_fragments {
+            canonical.clone()
+        } else {
+            f.text.clone()
+        },
+        // What a definition is, whatever its layout (comments, fragments): its expanded form.
+        hash: content_hash(&canonical),
     })
+}
+
+/// Where a YAML error is: its location, or — when the parser only noticed at the end of the
+/// file (an unclosed list) — the line where what it was parsing began.
+fn yaml_error_line(text: &str, e: &serde_norway::Error) -> Option<usize> {
+    let line = e.location()?.line();
+    if line <= text.lines().count() {
+        return Some(line);
+    }
+    let msg = e.to_string();
+    msg.rsplit("at line ")
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .or(Some(line))
+}
+
+/// The line of `text` holding the first name an error message quotes (`` `labl` `` or
+/// 片段 name).
+fn named_line(text: &str, message: &str) -> Option<usize> {
+    let quoted = message.split('`').nth(1).or_else(|| {
+        message
+            .strip_prefix("片段 ")
+            .and_then(|r| r.split_whitespace().next())
+    })?;
+    find_line(text, quoted)
 }
 
 impl Snapshot {
@@ -343,6 +444,43 @@ impl Snapshot {
             }
         }
 
+        // Files where none belong.
+        for path in &sources.stray {
+            diags.push(Diagnostic {
+                file: path.clone(),
+                line: None,
+                message: "这里不能放这种文件（定义：workflows/**/*.yaml；片段：workflows/shared/*.yaml；目录：workflows/catalogues/*.yaml；代码表：workflows/codes/；模板：workflows/templates/**/*.hbs；脚本：scripts/**/*.rhai；说明：*.md）".into(),
+            });
+        }
+
+        // Fragments.
+        let mut fragments = Fragments::default();
+        for f in &sources.fragments {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            match serde_norway::from_str::<serde_norway::Value>(&f.text) {
+                Ok(serde_norway::Value::Mapping(m)) => {
+                    for (name, first) in fragments.add_file(&f.path, m) {
+                        diags.push(Diagnostic {
+                            file: f.path.clone(),
+                            line: find_line(&f.text, &format!("{name}:")),
+                            message: format!("片段 {name} 重复定义（{first} 中已有）"),
+                        });
+                    }
+                }
+                Ok(_) => diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: Some(1),
+                    message: "片段文件应为“片段名: 内容”的映射".into(),
+                }),
+                Err(e) => diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: e.location().map(|l| l.line()),
+                    message: format!("YAML 错误：{e}"),
+                }),
+            }
+        }
+
         // Templates.
         let mut templates = Handlebars::new();
         templates.set_strict_mode(true);
@@ -402,7 +540,14 @@ impl Snapshot {
             hasher.update(f.path.as_bytes());
             hasher.update(f.text.as_bytes());
             let mut found: Vec<Diagnostic> = Vec::new();
-            let loaded = load_definition(f, &codes, &script_sources, &template_names, &mut found);
+            let loaded = load_definition(
+                f,
+                &codes,
+                &script_sources,
+                &template_names,
+                &fragments,
+                &mut found,
+            );
             // Published definitions never change, whoever provides them.
             if let Some((d, prev)) = loaded
                 .as_ref()

@@ -385,3 +385,111 @@ fn retired_versions_are_loaded_but_never_active() {
         .active("demo", None)
         .is_none());
 }
+
+/// A copy of the repository's `workflows/` and `scripts/` in a fresh directory.
+fn repo_tree() -> tempfile::TempDir {
+    fn copy(src: &Path, dst: &Path) {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dst.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    copy(&repo.join("workflows"), &dir.path().join("workflows"));
+    copy(&repo.join("scripts"), &dir.path().join("scripts"));
+    dir
+}
+
+#[test]
+fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
+    // The e-agreement flow as stored before its forms and reactions moved into
+    // workflows/shared/: the tree's version 1, now written with fragments, is the same
+    // definition (same expanded form), so databases that stored the old text still start.
+    let before = include_str!("fixtures/offline_signing_v1_before_fragments.yaml");
+    let dir = repo_tree();
+    let stored = gradflow_engine::registry::SourceFile {
+        path: "db:offline_signing@1".into(),
+        text: before.into(),
+    };
+    let mut sources = read_tree(dir.path()).unwrap();
+    assert!(!sources.fragments.is_empty(), "the tree has fragments");
+    sources.definitions.insert(0, stored.clone());
+    let snap = Snapshot::build(&sources).unwrap();
+    let id = gradflow_engine::definition::DefId::parse("offline_signing@1").unwrap();
+    let tree = read_tree(dir.path()).unwrap();
+    let from_tree = Snapshot::build(&tree).unwrap();
+    assert_eq!(
+        snap.get(&id).unwrap().hash,
+        from_tree.get(&id).unwrap().hash
+    );
+    assert_eq!(
+        snap.get(&id).unwrap().def.forms["agreement"].fields.len(),
+        22,
+        "the agreement form is expanded"
+    );
+
+    // Changing a fragment changes the definitions that use it: the stored version 1 and the
+    // tree's now differ, which is refused until the flow takes a new version.
+    let shared = dir.path().join("workflows/shared/signing.yaml");
+    let text = std::fs::read_to_string(&shared).unwrap();
+    std::fs::write(&shared, text.replace("label: 岗位名称", "label: 岗位")).unwrap();
+    let mut sources = read_tree(dir.path()).unwrap();
+    sources.definitions.insert(0, stored);
+    let diags = Snapshot::build(&sources).unwrap_err();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.file == "workflows/offline_signing.yaml"
+                && d.message.contains("提升 version")),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn stray_files_and_unknown_fragments_are_reported() {
+    let dir = good_tree();
+    write(
+        dir.path(),
+        "workflows/destinations/further_study.yaml",
+        &GOOD.replace("key: demo", "key: further_study"),
+    );
+    write(dir.path(), "workflows/notes.txt", "x");
+    write(dir.path(), "workflows/README.md", "说明");
+    write(
+        dir.path(),
+        "workflows/shared/forms.yaml",
+        "contact_fields:\n  - {name: mobile, label: 手机, type: mobile}\n",
+    );
+    write(
+        dir.path(),
+        "workflows/uses.yaml",
+        &GOOD
+            .replace("key: demo", "key: uses")
+            .replace("start:", "forms:\n  f: [{use: contact_feilds}]\nstart:"),
+    );
+    let diags = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap_err();
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(
+        diags.iter().any(|d| d.file == "workflows/notes.txt"),
+        "a stray file is an error: {text:#?}"
+    );
+    assert!(
+        diags.iter().any(|d| d.file == "workflows/uses.yaml"
+            && d.line == Some(6)
+            && d.message.contains("contact_feilds 不存在")
+            && d.message.contains("contact_fields")),
+        "{text:#?}"
+    );
+    assert!(!diags.iter().any(|d| d.file.ends_with(".md")), "{text:#?}");
+    // A definition in a subfolder is loaded, not ignored.
+    std::fs::remove_file(dir.path().join("workflows/notes.txt")).unwrap();
+    std::fs::remove_file(dir.path().join("workflows/uses.yaml")).unwrap();
+    let snap = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap();
+    assert!(snap.active("further_study", None).is_some());
+}
