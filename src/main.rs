@@ -184,13 +184,7 @@ async fn main() -> ExitCode {
             };
             match Snapshot::build(&sources) {
                 Ok(snap) => {
-                    let n = snap.definitions().count();
-                    println!(
-                        "ok: {n} definitions, {} scripts, {} templates, {} code files",
-                        sources.scripts.len(),
-                        sources.templates.len(),
-                        sources.codes.len()
-                    );
+                    println!("ok: {}", snap.loaded);
                     ExitCode::SUCCESS
                 }
                 Err(diags) => {

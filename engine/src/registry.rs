@@ -68,6 +68,10 @@ pub struct Sources {
     pub stray: Vec<String>,
 }
 
+/// Where the script library lives: `scripts/lib/*.rhai`, imported by guards as
+/// `import "lib/name" as name;`, never a guard itself.
+pub const LIBRARY_DIR: &str = "scripts/lib/";
+
 /// Path prefix of a definition stored in the database (`db:<id>`). A stored definition with
 /// problems is set aside as unusable instead of failing the whole load.
 pub const STORED_PREFIX: &str = "db:";
@@ -184,6 +188,36 @@ pub struct Snapshot {
     pub fingerprint: String,
     /// Every field name any loaded form declares (templates show absent ones as null).
     form_fields: Vec<String>,
+    /// What was loaded, per kind.
+    pub loaded: Loaded,
+}
+
+/// How many things of each kind a snapshot loaded (`gradflow check` prints it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Loaded {
+    pub definitions: usize,
+    pub fragments: usize,
+    pub catalogues: usize,
+    pub templates: usize,
+    pub guards: usize,
+    pub libraries: usize,
+    pub code_tables: usize,
+}
+
+impl fmt::Display for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} definitions, {} fragments, {} catalogues, {} templates, {} scripts ({} library), {} code tables",
+            self.definitions,
+            self.fragments,
+            self.catalogues,
+            self.templates,
+            self.guards + self.libraries,
+            self.libraries,
+            self.code_tables
+        )
+    }
 }
 
 impl fmt::Debug for Snapshot {
@@ -420,19 +454,42 @@ impl Snapshot {
         }
         let codes = CodeTables::new(tables, (!regions.is_empty()).then_some(regions));
 
-        // Scripts.
-        let mut asts = HashMap::new();
-        let mut script_sources: HashMap<String, &SourceFile> = HashMap::new();
-        for f in &sources.scripts {
-            hasher.update(f.path.as_bytes());
-            hasher.update(f.text.as_bytes());
-            let name = f
-                .path
+        // Scripts: the library (`scripts/lib/`) first, as modules the others may import.
+        let script_name = |f: &SourceFile| {
+            f.path
                 .trim_start_matches("scripts/")
                 .trim_end_matches(".rhai")
-                .to_string();
+                .to_string()
+        };
+        let (libs, others): (Vec<&SourceFile>, Vec<&SourceFile>) = sources
+            .scripts
+            .iter()
+            .partition(|f| f.path.starts_with(LIBRARY_DIR));
+        let lib_sources: Vec<(String, String)> = libs
+            .iter()
+            .map(|f| (script_name(f), f.text.clone()))
+            .collect();
+        let (library, lib_errors) = scripts.library(&lib_sources);
+        for e in lib_errors {
+            diags.push(Diagnostic {
+                file: format!("scripts/{}.rhai", e.script),
+                line: e.line,
+                message: e.message.clone(),
+            });
+        }
+        let library_count = libs.len();
+        let mut asts = HashMap::new();
+        let mut script_sources: HashMap<String, &SourceFile> = HashMap::new();
+        for f in libs {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+        }
+        for f in others {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            let name = script_name(f);
             script_sources.insert(name.clone(), f);
-            match scripts.compile(&name, &f.text) {
+            match scripts.compile_with(&name, &f.text, &library) {
                 Ok(ast) => {
                     asts.insert(name, ast);
                 }
@@ -592,6 +649,7 @@ impl Snapshot {
             .flat_map(|d| d.def.forms.values())
             .flat_map(|f| f.fields.iter().map(|x| x.name.clone()))
             .collect();
+        let (defs_count, guard_count) = (defs.len(), asts.len());
         Ok(Snapshot {
             defs,
             unusable,
@@ -602,6 +660,15 @@ impl Snapshot {
             codes,
             fingerprint: hex::encode(hasher.finalize()),
             form_fields: form_fields.into_iter().collect(),
+            loaded: Loaded {
+                definitions: defs_count,
+                fragments: fragments.len(),
+                catalogues: 0,
+                templates: template_names.len(),
+                guards: guard_count,
+                libraries: library_count,
+                code_tables: sources.codes.len(),
+            },
         })
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use moka::sync::Cache;
-use rhai::module_resolvers::DummyModuleResolver;
+use rhai::module_resolvers::StaticModuleResolver;
 use rhai::packages::{
     BasicArrayPackage, BasicBlobPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage,
     CorePackage, LogicPackage, MoreStringPackage, Package,
@@ -182,6 +182,8 @@ impl ScriptError {
 pub struct ScriptEngine {
     engine: Engine,
     limits: Limits,
+    /// The library of no scripts, for guards compiled without one.
+    empty: Library,
     cache: Cache<String, Arc<AST>>,
 }
 
@@ -225,6 +227,47 @@ impl ScriptEngine {
     /// As [`ScriptEngine::new`], also stopping any script as soon as `interrupt` answers true
     /// (checked every [`INTERRUPT_EVERY`] operations).
     pub fn with_interrupt(limits: Limits, interrupt: Option<Interrupt>) -> Self {
+        let engine = configured(limits, interrupt, StaticModuleResolver::new());
+        let empty = Library {
+            compiler: configured(limits, None, StaticModuleResolver::new()),
+            fingerprint: String::new(),
+            names: Vec::new(),
+        };
+        Self {
+            engine,
+            limits,
+            empty,
+            cache: Cache::new(CACHE_CAPACITY),
+        }
+    }
+}
+
+/// The scripts of `scripts/lib/`, compiled into modules a guard may `import` (`import
+/// "lib/training" as training;`). Imports are resolved when a guard is compiled: the module is
+/// embedded in the guard's AST, so a guard always runs with the library of its snapshot.
+pub struct Library {
+    /// An engine like the running one whose resolver holds the library's modules.
+    compiler: Engine,
+    /// A hash over the library's sources (part of every compiled guard's cache key).
+    fingerprint: String,
+    names: Vec<String>,
+}
+
+impl Library {
+    /// The module paths (`lib/training`).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// The sandboxed engine: the standard library minus the clock, no `eval`, imports only from
+/// `resolver`, output to tracing, the limits, strict variables, and the helpers.
+fn configured(
+    limits: Limits,
+    interrupt: Option<Interrupt>,
+    resolver: StaticModuleResolver,
+) -> Engine {
+    {
         let mut engine = Engine::new_raw();
         if let Some(stop) = interrupt {
             engine.on_progress(move |ops| {
@@ -242,10 +285,9 @@ impl ScriptEngine {
         engine.register_global_module(BasicMapPackage::new().as_shared_module());
         engine.register_global_module(MoreStringPackage::new().as_shared_module());
 
-        // No dynamic code, no modules.
+        // No dynamic code; modules only from the library, resolved when compiling.
         engine.disable_symbol("eval");
-        engine.disable_symbol("import");
-        engine.set_module_resolver(DummyModuleResolver::new());
+        engine.set_module_resolver(resolver);
 
         // No output: print/debug become tracing events.
         engine.on_print(|s| tracing::debug!(target: "gradflow::script", "print: {s}"));
@@ -266,30 +308,76 @@ impl ScriptEngine {
         engine.set_fail_on_invalid_map_property(false);
 
         register_helpers(&mut engine);
-
-        Self {
-            engine,
-            limits,
-            cache: Cache::new(CACHE_CAPACITY),
-        }
+        engine
     }
+}
 
+impl ScriptEngine {
     /// The limits this engine enforces.
     pub fn limits(&self) -> Limits {
         self.limits
     }
 
+    /// Compiles the library scripts (`(module path, source)`, e.g. `("lib/training", …)`) into
+    /// modules; every problem of each script.
+    pub fn library(&self, scripts: &[(String, String)]) -> (Library, Vec<ScriptError>) {
+        let mut resolver = StaticModuleResolver::new();
+        let mut errors = Vec::new();
+        let mut hasher = Sha256::new();
+        let mut names = Vec::new();
+        // Libraries are compiled by an engine that resolves nothing: they import nothing.
+        let plain = &self.empty.compiler;
+        for (name, source) in scripts {
+            hasher.update(name.as_bytes());
+            hasher.update(source.as_bytes());
+            let built = plain
+                .compile_into_self_contained(&Scope::new(), source)
+                .map_err(|e| self.compile_error(name, &e, &[]))
+                .and_then(|ast| {
+                    rhai::Module::eval_ast_as_new(Scope::new(), &ast, plain)
+                        .map_err(|e| self.runtime_error(name, &e))
+                });
+            match built {
+                Ok(module) => {
+                    resolver.insert(name.as_str(), module);
+                    names.push(name.clone());
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let library = Library {
+            compiler: configured(self.limits, None, resolver),
+            fingerprint: hex::encode(hasher.finalize()),
+            names,
+        };
+        (library, errors)
+    }
+
     /// Compile `source`, or fetch it from the cache (keyed by the SHA-256 of the source).
     /// `name` (e.g. `"online_signing/can_invite"`) is only used in error messages.
     pub fn compile(&self, name: &str, source: &str) -> Result<Arc<AST>, ScriptError> {
-        let key = hex::encode(Sha256::digest(source.as_bytes()));
+        self.compile_with(name, source, &self.empty)
+    }
+
+    /// Compile `source` with `library`'s modules importable (resolved now, embedded in the
+    /// AST), or fetch it from the cache (keyed by the source and the library).
+    pub fn compile_with(
+        &self,
+        name: &str,
+        source: &str,
+        library: &Library,
+    ) -> Result<Arc<AST>, ScriptError> {
+        let mut h = Sha256::new();
+        h.update(source.as_bytes());
+        h.update(library.fingerprint.as_bytes());
+        let key = hex::encode(h.finalize());
         if let Some(ast) = self.cache.get(&key) {
             return Ok(ast);
         }
-        let ast = self
-            .engine
-            .compile_with_scope(&compile_scope(), source)
-            .map_err(|err| parse_error(name, &err, self.limits.max_expr_depth))?;
+        let ast = library
+            .compiler
+            .compile_into_self_contained(&compile_scope(), source)
+            .map_err(|err| self.compile_error(name, &err, library.names()))?;
         // `or_insert` keeps the first value if another thread raced us, so every caller
         // ends up sharing the same `Arc`.
         Ok(self.cache.entry(key).or_insert(Arc::new(ast)).into_value())
@@ -388,6 +476,34 @@ impl ScriptEngine {
                 Some((code, reason)) => Ok(RunResult::Denied(code, reason)),
                 None => Err(self.runtime_error(name, &err)),
             },
+        }
+    }
+
+    /// A compile error: a syntax error, or an import of a module the library does not have.
+    fn compile_error(&self, name: &str, err: &EvalAltResult, known: &[String]) -> ScriptError {
+        match err {
+            EvalAltResult::ErrorParsing(pe, pos) => {
+                let mut e = parse_error(
+                    name,
+                    &ParseError(Box::new(pe.clone()), *pos),
+                    self.limits.max_expr_depth,
+                );
+                if e.line.is_none() {
+                    e.line = pos.line();
+                }
+                e
+            }
+            EvalAltResult::ErrorModuleNotFound(path, pos) => {
+                let hint = crate::suggest::nearest(path, known.iter().map(String::as_str))
+                    .map(|n| format!("，是否想写 {n}？"))
+                    .unwrap_or_default();
+                ScriptError::new(
+                    name,
+                    *pos,
+                    format!("只能导入 scripts/lib/ 中的脚本库：{path} 不存在{hint}"),
+                )
+            }
+            other => self.runtime_error(name, other),
         }
     }
 
@@ -915,9 +1031,37 @@ mod tests {
     }
 
     #[test]
-    fn import_is_rejected() {
+    fn imports_come_only_from_the_library() {
         let err = guard(r#"import "x" as x; true"#).unwrap_err();
-        assert_eq!(err.message, "语法错误：脚本中禁止使用 import");
+        assert_eq!(err.message, "只能导入 scripts/lib/ 中的脚本库：x 不存在");
+        let engine = ScriptEngine::default();
+        let (lib, errors) = engine.library(&[(
+            "lib/training".into(),
+            "fn is_directed(m) { m == \"21\" || m == \"41\" }".into(),
+        )]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let err = engine
+            .compile_with("g", r#"import "lib/trainin" as t; true"#, &lib)
+            .unwrap_err();
+        assert!(err.message.contains("是否想写 lib/training"), "{err}");
+        let ast = engine
+            .compile_with(
+                "g",
+                r#"import "lib/training" as t; if t::is_directed(facts.graduate.training_mode) { deny("directed", "定向") } true"#,
+                &lib,
+            )
+            .unwrap();
+        assert_eq!(
+            engine.eval_guard("g", &ast, &Ctx::new().ctx()).unwrap(),
+            GuardVerdict::Deny {
+                code: Some("directed".into()),
+                reason: "定向".into()
+            }
+        );
+        // A library with a mistake is reported, with its name and line.
+        let (_, errors) = engine.library(&[("lib/bad".into(), "fn f( {".into())]);
+        assert_eq!(errors[0].script, "lib/bad");
+        assert!(errors[0].line.is_some(), "{:?}", errors[0]);
     }
 
     #[test]
