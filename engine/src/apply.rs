@@ -311,9 +311,7 @@ pub fn review_form(review: &ReviewDef, decision: &str) -> Form {
         help: None,
     };
     if decision == APPROVE {
-        return Form {
-            fields: vec![comment("comment", "审核意见", false)],
-        };
+        return Form::plain(vec![comment("comment", "审核意见", false)]);
     }
     let (cat_label, text_label) = if decision == RETURN {
         ("退回原因", "退回说明")
@@ -335,11 +333,12 @@ pub fn review_form(review: &ReviewDef, decision: &str) -> Form {
             },
             comment("reason", text_label, true),
         ],
+        variants: None,
     }
 }
 
 fn empty_form() -> Form {
-    Form { fields: Vec::new() }
+    Form::default()
 }
 
 fn form_of<'d>(

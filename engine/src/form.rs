@@ -18,6 +18,7 @@
 //! and returns normalised values (see [`Validated`]). Identifier types use [`crate::ident`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -280,11 +281,86 @@ impl TryFrom<RawField> for Field {
     }
 }
 
-/// A form: an ordered list of fields (a YAML sequence).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A form: an ordered list of fields (a YAML sequence), or — when what is asked depends on
+/// one answer — common fields plus **variants keyed by a field**:
+///
+/// ```yaml
+/// destination:
+///   fields:
+///     - {name: destination_type, label: 毕业去向, type: code, table: destination_type, required: true}
+///   variants:
+///     by: destination_type          # a code or choice field of `fields`
+///     catalogue: destination_type   # variant fields from the catalogue entries' `form`…
+///     forms:                        # …and/or written here, per value
+///       "46": [{name: school_name, label: 升学院校, type: text, required: true}]
+/// ```
+///
+/// Input is validated against the common fields plus the fields of the variant its `by`
+/// field selects (a value without a variant asks for the common fields only); the JSON
+/// Schema is a `oneOf` with a `discriminator`.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Form {
     pub fields: Vec<Field>,
+    pub variants: Option<Variants>,
+}
+
+/// The variants of a form (see [`Form`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variants {
+    /// The common field whose value selects the variant.
+    pub by: String,
+    /// A catalogue whose entries' forms are variants (by entry code); filled in at load.
+    #[serde(default)]
+    pub catalogue: Option<String>,
+    /// Variant fields by value of `by`.
+    #[serde(default)]
+    pub forms: BTreeMap<String, Vec<Field>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyedForm {
+    fields: Vec<Field>,
+    variants: Variants,
+}
+
+impl Serialize for Form {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.variants {
+            None => self.fields.serialize(s),
+            Some(v) => KeyedForm {
+                fields: self.fields.clone(),
+                variants: v.clone(),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Form {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Form;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("字段列表，或 {fields: [...], variants: {...}}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Form, A::Error> {
+                let fields =
+                    Vec::<Field>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Form::plain(fields))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Form, A::Error> {
+                let k = KeyedForm::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Form {
+                    fields: k.fields,
+                    variants: Some(k.variants),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,12 +773,97 @@ impl Form {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// A form of these fields, without variants.
+    pub fn plain(fields: Vec<Field>) -> Form {
+        Form {
+            fields,
+            variants: None,
+        }
+    }
+
+    /// Every field the form may ask for: the common ones, then each variant's (a name shared
+    /// by several variants once).
+    pub fn all_fields(&self) -> Vec<&Field> {
+        let mut out: Vec<&Field> = self.fields.iter().collect();
+        if let Some(v) = &self.variants {
+            for f in v.forms.values().flatten() {
+                if !out.iter().any(|o| o.name == f.name) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    /// The fields asked for when the selecting field has `value`: the common fields plus
+    /// the variant's (only the common ones without variants or without a value).
+    pub fn for_value(&self, value: Option<&str>) -> Form {
+        let mut fields = self.fields.clone();
+        if let (Some(v), Some(value)) = (&self.variants, value) {
+            if let Some(extra) = v.forms.get(value) {
+                fields.extend(extra.iter().cloned());
+            }
+        }
+        Form::plain(fields)
+    }
+
+    /// The value of the selecting field in `input`, as that field normalises it.
+    fn selected(&self, input: &Value, tables: &dyn CodeLookup) -> Option<String> {
+        let v = self.variants.as_ref()?;
+        let f = self.field(&v.by)?;
+        let raw = input.get(&v.by);
+        if is_absent(raw) {
+            return None;
+        }
+        let (value, _) = normalise(f, raw?, tables).ok()?;
+        Some(match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
     /// Static problems of the declaration (Chinese, one per problem), for the loader:
     /// bad or duplicate field names, empty labels, unknown code tables, `required_unless` /
     /// `required_if` referencing unknown fields or the field itself, `required_if` values
     /// that are not options of a choice field, min > max, max of 0, empty or duplicate choice
     /// options, and `required` combined with a conditional rule.
     pub fn check(&self, tables: &dyn CodeLookup) -> Vec<String> {
+        let Some(v) = &self.variants else {
+            return self.check_fields(tables);
+        };
+        let mut problems = self.check_fields(tables);
+        match self.field(&v.by).map(|f| &f.kind) {
+            None => problems.push(format!("variants.by：字段 {} 不在 fields 中", v.by)),
+            Some(FieldKind::Code { table }) => {
+                for value in v.forms.keys() {
+                    if tables.has_table(table) && tables.label(table, value).is_none() {
+                        problems.push(format!("variants：{value} 不是代码表 {table} 中的代码"));
+                    }
+                }
+            }
+            Some(FieldKind::Choice { options }) => {
+                for value in v.forms.keys() {
+                    if !options.contains(value) {
+                        problems.push(format!("variants：{value} 不是字段 {} 的选项", v.by));
+                    }
+                }
+            }
+            Some(_) => problems.push(format!(
+                "variants.by：字段 {} 应为 code 或 choice 类型",
+                v.by
+            )),
+        }
+        for value in v.forms.keys() {
+            for p in self.for_value(Some(value)).check_fields(tables) {
+                if !problems.contains(&p) {
+                    problems.push(format!("变体 {value}：{p}"));
+                }
+            }
+        }
+        problems
+    }
+
+    fn check_fields(&self, tables: &dyn CodeLookup) -> Vec<String> {
         let mut problems = Vec::new();
         let mut seen = BTreeSet::new();
         for f in &self.fields {
@@ -790,9 +951,8 @@ impl Form {
 
     /// The same form with every presence rule dropped (a draft save checks formats only).
     pub fn without_presence_rules(&self) -> Form {
-        Form {
-            fields: self
-                .fields
+        let loose = |fields: &[Field]| -> Vec<Field> {
+            fields
                 .iter()
                 .map(|f| Field {
                     required: false,
@@ -800,7 +960,14 @@ impl Form {
                     required_if: None,
                     ..f.clone()
                 })
-                .collect(),
+                .collect()
+        };
+        Form {
+            fields: loose(&self.fields),
+            variants: self.variants.as_ref().map(|v| Variants {
+                forms: v.forms.iter().map(|(k, f)| (k.clone(), loose(f))).collect(),
+                ..v.clone()
+            }),
         }
     }
 
@@ -816,6 +983,10 @@ impl Form {
         input: &Value,
         tables: &dyn CodeLookup,
     ) -> Result<Validated, Vec<FieldError>> {
+        if self.variants.is_some() {
+            let selected = self.selected(input, tables);
+            return self.for_value(selected.as_deref()).validate(input, tables);
+        }
         let Some(obj) = input.as_object() else {
             return Err(vec![FieldError {
                 field: String::new(),
@@ -923,7 +1094,43 @@ impl Form {
     /// keywords on the root: `x-required-unless: {field: other}` (field required when `other`
     /// is absent) and `x-required-if: {field: {field: other, in: [values]}}`; each is present
     /// only when some field uses it. `additionalProperties` is `false`.
+    ///
+    /// A form with variants has its common fields as `properties`, then `oneOf` one branch
+    /// per variant (the selecting field's `const` value with every field of that variant) and
+    /// one for the values without fields of their own, a `discriminator` naming the selecting
+    /// field, and `unevaluatedProperties: false`.
     pub fn json_schema(&self, tables: &dyn CodeLookup) -> Value {
+        let Some(v) = &self.variants else {
+            return self.plain_schema(tables);
+        };
+        let mut schema = Form::plain(self.fields.clone()).plain_schema(tables);
+        let mut one_of = Vec::new();
+        for value in v.forms.keys() {
+            let full = self.for_value(Some(value)).plain_schema(tables);
+            let mut branch = Map::new();
+            let mut props = full["properties"].as_object().cloned().unwrap_or_default();
+            props.insert(v.by.clone(), json!({"const": value}));
+            branch.insert("properties".into(), Value::Object(props));
+            branch.insert("required".into(), full["required"].clone());
+            for k in ["x-required-unless", "x-required-if"] {
+                if let Some(x) = full.get(k) {
+                    branch.insert(k.into(), x.clone());
+                }
+            }
+            one_of.push(Value::Object(branch));
+        }
+        let with_fields: Vec<&String> = v.forms.keys().collect();
+        one_of.push(json!({"properties": {v.by.clone(): {"not": {"enum": with_fields}}}}));
+        if let Value::Object(m) = &mut schema {
+            m.remove("additionalProperties");
+            m.insert("oneOf".into(), Value::Array(one_of));
+            m.insert("discriminator".into(), json!({"propertyName": v.by}));
+            m.insert("unevaluatedProperties".into(), json!(false));
+        }
+        schema
+    }
+
+    fn plain_schema(&self, tables: &dyn CodeLookup) -> Value {
         let mut properties = Map::new();
         let mut required = Vec::new();
         let mut unless = Map::new();
@@ -1611,5 +1818,106 @@ mod tests {
             );
         }
         assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+    }
+
+    const VARIANTS: &str = r#"
+fields:
+  - {name: kind, label: 去向, type: choice, options: [升学, 出国, 待就业], required: true}
+variants:
+  by: kind
+  forms:
+    升学:
+      - {name: school_name, label: 升学院校, type: text, required: true}
+      - {name: major, label: 专业, type: text}
+    出国:
+      - {name: country, label: 国家或地区, type: text, required: true}
+"#;
+
+    #[test]
+    fn variants_are_validated_per_selected_value() {
+        let f: Form = serde_norway::from_str(VARIANTS).unwrap();
+        assert!(f.check(&tables()).is_empty(), "{:?}", f.check(&tables()));
+        let ok = f
+            .validate(
+                &json!({"kind": "升学", "school_name": "南京大学"}),
+                &tables(),
+            )
+            .unwrap();
+        assert_eq!(ok.values["school_name"], "南京大学");
+        // The variant's required field, and a field of another variant.
+        let errs = f
+            .validate(&json!({"kind": "升学", "country": "日本"}), &tables())
+            .unwrap_err();
+        let codes: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [("country", "unknown_field"), ("school_name", "required")]
+        );
+        // A value without fields of its own asks for the common fields only.
+        assert!(f.validate(&json!({"kind": "待就业"}), &tables()).is_ok());
+        // No value: the selecting field is required, nothing else is asked.
+        let errs = f.validate(&json!({}), &tables()).unwrap_err();
+        assert_eq!(errs[0].field, "kind");
+        // All fields of every variant, once.
+        let names: Vec<&str> = f.all_fields().iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["kind", "country", "school_name", "major"]);
+        // The YAML shape survives a round trip.
+        let back: Form = serde_norway::from_str(&serde_norway::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn variants_export_one_of_with_a_discriminator() {
+        let f: Form = serde_norway::from_str(VARIANTS).unwrap();
+        let s = f.json_schema(&tables());
+        assert_eq!(s["discriminator"]["propertyName"], "kind");
+        assert_eq!(s["unevaluatedProperties"], false);
+        assert!(s.get("additionalProperties").is_none());
+        let one_of = s["oneOf"].as_array().unwrap();
+        assert_eq!(one_of.len(), 3, "two variants and the rest");
+        let study = one_of
+            .iter()
+            .find(|b| b["properties"]["kind"]["const"] == "升学")
+            .unwrap();
+        assert_eq!(study["required"], json!(["kind", "school_name"]));
+        assert_eq!(study["properties"]["school_name"]["title"], "升学院校");
+        assert_eq!(
+            one_of[2]["properties"]["kind"]["not"]["enum"],
+            json!(["出国", "升学"])
+        );
+    }
+
+    #[test]
+    fn variant_declarations_are_checked() {
+        let bad = VARIANTS
+            .replace("by: kind", "by: knd")
+            .replace("    出国:", "    留学:");
+        let f: Form = serde_norway::from_str(&bad).unwrap();
+        let problems = f.check(&tables());
+        assert!(
+            problems.iter().any(|p| p.contains("knd 不在 fields 中")),
+            "{problems:?}"
+        );
+        let f: Form = serde_norway::from_str(&VARIANTS.replace("    出国:", "    留学:")).unwrap();
+        let problems = f.check(&tables());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("留学 不是字段 kind 的选项")),
+            "{problems:?}"
+        );
+        // A variant may not declare a common field again.
+        let dup = VARIANTS.replace("{name: country,", "{name: kind,");
+        let f: Form = serde_norway::from_str(&dup).unwrap();
+        let problems = f.check(&tables());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("变体 出国") && p.contains("重复")),
+            "{problems:?}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! [`registry::read_tree`] reads files, to hand their text to the pure loader.)
 
 pub mod apply;
+pub mod catalogue;
 pub mod definition;
 pub mod duration;
 pub mod form;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::apply::GuardRunner;
+use crate::catalogue::Catalogue;
 use crate::definition::{DefId, Definition};
 use crate::form::{CodeLookup, CodeTables};
 use crate::fragments::{uses_fragments, Fragments};
@@ -190,6 +191,8 @@ pub struct Snapshot {
     form_fields: Vec<String>,
     /// What was loaded, per kind.
     pub loaded: Loaded,
+    /// The catalogues by name.
+    catalogues: BTreeMap<String, Catalogue>,
 }
 
 /// How many things of each kind a snapshot loaded (`gradflow check` prints it).
@@ -261,6 +264,7 @@ fn load_definition(
     script_sources: &HashMap<String, &SourceFile>,
     template_names: &[String],
     fragments: &Fragments,
+    catalogues: &BTreeMap<String, Catalogue>,
     found: &mut Vec<Diagnostic>,
 ) -> Option<LoadedDefinition> {
     let yaml_error = |e: serde_norway::Error, found: &mut Vec<Diagnostic>| {
@@ -325,7 +329,32 @@ fn load_definition(
             _ => {}
         }
     }
-    let mut problems = def.check(codes);
+    let mut problems = Vec::new();
+    // A form's variants may come from a catalogue's entries.
+    for (fname, form) in def.forms.iter_mut() {
+        let Some(v) = form.variants.as_mut() else {
+            continue;
+        };
+        let Some(cname) = v.catalogue.clone() else {
+            continue;
+        };
+        match catalogues.get(&cname) {
+            Some(c) => {
+                for e in &c.entries {
+                    if let Some(fields) = &e.form {
+                        v.forms
+                            .entry(e.code.clone())
+                            .or_insert_with(|| fields.clone());
+                    }
+                }
+            }
+            None => problems.push((
+                format!("表单 {fname}：目录 {cname} 不存在"),
+                format!("catalogue: {cname}"),
+            )),
+        }
+    }
+    problems.extend(def.check(codes));
     for g in def.guards() {
         if !script_sources.contains_key(g) {
             problems.push((
@@ -452,7 +481,46 @@ impl Snapshot {
                 }),
             }
         }
-        let codes = CodeTables::new(tables, (!regions.is_empty()).then_some(regions));
+        // Catalogues: checked against the code tables, then tables themselves (a form field
+        // `type: code, table: <catalogue>` offers the entries).
+        let regions = (!regions.is_empty()).then_some(regions);
+        let base_codes = CodeTables::new(tables.clone(), regions.clone());
+        let mut catalogues: BTreeMap<String, Catalogue> = BTreeMap::new();
+        for f in &sources.catalogues {
+            hasher.update(f.path.as_bytes());
+            hasher.update(f.text.as_bytes());
+            let c: Catalogue = match serde_norway::from_str(&f.text) {
+                Ok(c) => c,
+                Err(e) => {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: yaml_error_line(&f.text, &e),
+                        message: format!("目录格式错误：{e}"),
+                    });
+                    continue;
+                }
+            };
+            let mut problems = c.check(&base_codes);
+            if tables.contains_key(&c.catalogue) || catalogues.contains_key(&c.catalogue) {
+                problems.push((
+                    format!("目录 {} 与已有的代码表或目录重名", c.catalogue),
+                    "catalogue:".into(),
+                ));
+            }
+            if problems.is_empty() {
+                tables.insert(c.catalogue.clone(), c.codes());
+                catalogues.insert(c.catalogue.clone(), c);
+            } else {
+                for (message, needle) in problems {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: find_line(&f.text, &needle),
+                        message,
+                    });
+                }
+            }
+        }
+        let codes = CodeTables::new(tables, regions);
 
         // Scripts: the library (`scripts/lib/`) first, as modules the others may import.
         let script_name = |f: &SourceFile| {
@@ -603,6 +671,7 @@ impl Snapshot {
                 &script_sources,
                 &template_names,
                 &fragments,
+                &catalogues,
                 &mut found,
             );
             // Published definitions never change, whoever provides them.
@@ -647,10 +716,11 @@ impl Snapshot {
         let form_fields: std::collections::BTreeSet<String> = defs
             .values()
             .flat_map(|d| d.def.forms.values())
-            .flat_map(|f| f.fields.iter().map(|x| x.name.clone()))
+            .flat_map(|f| f.all_fields().into_iter().map(|x| x.name.clone()))
             .collect();
-        let (defs_count, guard_count) = (defs.len(), asts.len());
+        let (defs_count, guard_count, catalogue_count) = (defs.len(), asts.len(), catalogues.len());
         Ok(Snapshot {
+            catalogues,
             defs,
             unusable,
             retired: sources.retired.clone(),
@@ -663,7 +733,7 @@ impl Snapshot {
             loaded: Loaded {
                 definitions: defs_count,
                 fragments: fragments.len(),
-                catalogues: 0,
+                catalogues: catalogue_count,
                 templates: template_names.len(),
                 guards: guard_count,
                 libraries: library_count,
@@ -715,6 +785,16 @@ impl Snapshot {
             }
         };
         province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
+    }
+
+    /// A catalogue by name.
+    pub fn catalogue(&self, name: &str) -> Option<&Catalogue> {
+        self.catalogues.get(name)
+    }
+
+    /// Every catalogue.
+    pub fn catalogues(&self) -> impl Iterator<Item = &Catalogue> {
+        self.catalogues.values()
     }
 
     /// Why a stored definition could not be loaded, if it could not.

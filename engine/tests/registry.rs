@@ -493,3 +493,118 @@ fn stray_files_and_unknown_fragments_are_reported() {
     let snap = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap();
     assert!(snap.active("further_study", None).is_some());
 }
+
+const CATALOGUE: &str = r#"catalogue: demo_destination
+title: 演示去向
+attributes:
+  employed: {type: bool, required: true}
+  category: {type: text, required: true}
+entries:
+  - code: "46"
+    label: 升学
+    attributes: {employed: true, category: 升学}
+    form:
+      - {name: school_name, label: 升学院校, type: text, required: true}
+  - code: "70"
+    label: 待就业
+    attributes: {employed: false, category: 未就业}
+"#;
+
+const WITH_VARIANTS: &str = r#"key: register
+version: 1
+title: 去向登记演示
+module: employment
+forms:
+  destination:
+    fields:
+      - {name: destination, label: 毕业去向, type: code, table: demo_destination, required: true}
+    variants: {by: destination, catalogue: demo_destination}
+start:
+  roles: [graduate]
+  form: destination
+  target: done
+states:
+  done:
+    label: 完成
+    kind: final
+"#;
+
+#[test]
+fn catalogues_are_typed_tables_whose_entries_give_form_variants() {
+    let dir = good_tree();
+    write(
+        dir.path(),
+        "workflows/catalogues/demo_destination.yaml",
+        CATALOGUE,
+    );
+    write(dir.path(), "workflows/register.yaml", WITH_VARIANTS);
+    let registry = Registry::new(Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap());
+    let snap = registry.snapshot();
+    assert_eq!(snap.loaded.catalogues, 1);
+    let c = snap.catalogue("demo_destination").unwrap();
+    assert_eq!(c.entry("70").unwrap().attributes["employed"], false);
+    // The catalogue is a code table, and its entries' forms are the variants.
+    use gradflow_engine::form::CodeLookup;
+    assert_eq!(
+        snap.code_lookup()
+            .label("demo_destination", "46")
+            .as_deref(),
+        Some("升学")
+    );
+    let form = &snap.active("register", None).unwrap().def.forms["destination"];
+    let errs = form
+        .validate(&json!({"destination": "46"}), snap.code_lookup())
+        .unwrap_err();
+    assert_eq!(errs[0].field, "school_name");
+    assert!(form
+        .validate(&json!({"destination": "70"}), snap.code_lookup())
+        .is_ok());
+    assert!(form
+        .validate(&json!({"destination": "99"}), snap.code_lookup())
+        .is_err());
+
+    // A broken catalogue is reported entry by entry, and the old snapshot keeps serving.
+    write(
+        dir.path(),
+        "workflows/catalogues/demo_destination.yaml",
+        &CATALOGUE
+            .replace(
+                "attributes: {employed: false, category: 未就业}",
+                "attributes: {employd: false}",
+            )
+            .replace("code: \"46\"", "code: \"70\""),
+    );
+    let diags = registry
+        .reload(&read_tree(dir.path()).unwrap())
+        .unwrap_err();
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    let file = "workflows/catalogues/demo_destination.yaml";
+    assert!(
+        diags.iter().any(|d| d.file == file
+            && d.message.contains("未声明的属性 employd")
+            && d.message.contains("employed")
+            && d.line == Some(14)),
+        "{text:#?}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.file == file && d.message.contains("code 重复")),
+        "{text:#?}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.file == file && d.message.contains("缺少必填属性 category")),
+        "{text:#?}"
+    );
+    assert_eq!(
+        registry
+            .snapshot()
+            .catalogue("demo_destination")
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+}

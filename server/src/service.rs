@@ -114,8 +114,8 @@ async fn check_uploads(
         return Ok(Vec::new());
     };
     let named: Vec<_> = form
-        .fields
-        .iter()
+        .all_fields()
+        .into_iter()
         .filter_map(|f| match &f.kind {
             FieldKind::File { accept, max_kb } => input
                 .get(&f.name)

@@ -48,7 +48,7 @@ fn files_of(state: &State, row: &instance::Model) -> ApiResult<Vec<(String, Stri
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for form in def.def.forms.values() {
-        for f in &form.fields {
+        for f in form.all_fields() {
             if !matches!(f.kind, FieldKind::File { .. }) || !seen.insert(f.name.clone()) {
                 continue;
             }
@@ -408,8 +408,8 @@ impl AgreementsApi {
         let def = pinned(&snap, &row)?;
         let field = service::action_form(&def.def, Some(&row.state), &link.action)
             .and_then(|f| {
-                f.fields
-                    .iter()
+                f.all_fields()
+                    .into_iter()
                     .find(|x| matches!(x.kind, FieldKind::File { .. }))
             })
             .map(|f| f.name.clone())
