@@ -182,7 +182,13 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match Snapshot::build(&sources) {
+            let checked = Snapshot::build_checked(
+                &sources,
+                // Guards are tried as the server runs them: at most a second each.
+                gradflow_server::guards::script_engine(std::time::Duration::from_secs(1)),
+                std::sync::Arc::new(gradflow_server::contract::contract()),
+            );
+            match checked {
                 Ok(snap) => {
                     println!("ok: {}", snap.loaded);
                     ExitCode::SUCCESS

@@ -409,14 +409,22 @@ pub fn available_actions(
     out
 }
 
+/// Runs a guard of `def` with the input of `form`. Every field the form may ask for and every
+/// variable the definition declares is present (null when absent): a script reading one of
+/// them reads null, a script reading anything else fails.
 fn run_guard(
     ctx: &Ctx<'_>,
+    def: &Definition,
+    form: Option<&Form>,
     name: &Option<String>,
     input: &Value,
     vars: &Value,
     params: &Value,
 ) -> Result<(), EngineError> {
     let Some(name) = name else { return Ok(()) };
+    let input = &crate::verify::form_shape(form).complete(input);
+    let vars = &crate::contract::Shape::Object(crate::verify::vars_shape(def, &Default::default()))
+        .complete(vars);
     let actor = serde_json::to_value(ctx.actor).unwrap_or(Value::Null);
     let now = now_value(ctx.now);
     let sc = ScriptContext {
@@ -695,7 +703,16 @@ pub fn start(
     let (values, warnings) = validate(&form, input, ctx.tables, def.start.partial)?;
     let params_v = Value::Object(params.clone());
     let input_v = Value::Object(values.clone());
-    run_guard(ctx, &def.start.guard, &input_v, &json!({}), &params_v)?;
+    let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
+    run_guard(
+        ctx,
+        def,
+        start_form,
+        &def.start.guard,
+        &input_v,
+        &json!({}),
+        &params_v,
+    )?;
     let entry = enter(def, def.start.target_for(ctx.actor.role), ctx.facts)?;
     finish(
         def,
@@ -879,6 +896,8 @@ pub fn apply(
     let vars_v = Value::Object(inst.vars.clone());
     run_guard(
         ctx,
+        def,
+        Some(&form),
         &a.guard,
         &Value::Object(values.clone()),
         &vars_v,

@@ -652,29 +652,35 @@ impl Definition {
 
     /// Every template the definition names (notifications and documents).
     pub fn templates(&self) -> Vec<&str> {
-        fn push<'a>(out: &mut Vec<&'a str>, effects: &'a [EffectDef]) {
-            for e in effects {
-                if let EffectDef::Notify { template, .. } | EffectDef::Render { template, .. } = e {
-                    out.push(template.as_str());
+        self.all_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                EffectDef::Notify { template, .. } | EffectDef::Render { template, .. } => {
+                    Some(template.as_str())
                 }
-            }
-        }
-        let mut out = Vec::new();
-        push(&mut out, &self.start.effects);
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every effect the definition declares: at start, on actions, review decisions and
+    /// reactions.
+    pub fn all_effects(&self) -> Vec<&EffectDef> {
+        let mut out: Vec<&EffectDef> = self.start.effects.iter().collect();
         for st in self.states.values() {
             for a in st.actions.values() {
-                push(&mut out, &a.effects);
+                out.extend(&a.effects);
             }
             if let Some(r) = &st.review {
-                push(&mut out, &r.approve.effects);
-                push(&mut out, &r.reject.effects);
+                out.extend(&r.approve.effects);
+                out.extend(&r.reject.effects);
                 if let Some(ret) = &r.return_ {
-                    push(&mut out, &ret.effects);
+                    out.extend(&ret.effects);
                 }
             }
         }
         for r in &self.reactions {
-            push(&mut out, &r.effects);
+            out.extend(&r.effects);
         }
         out
     }

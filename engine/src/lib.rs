@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod catalogue;
+pub mod contract;
 pub mod definition;
 pub mod duration;
 pub mod form;
@@ -15,3 +16,4 @@ pub mod ident;
 pub mod registry;
 pub mod script;
 pub mod suggest;
+pub mod verify;

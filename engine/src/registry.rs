@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apply::GuardRunner;
 use crate::catalogue::Catalogue;
+use crate::contract::Contract;
 use crate::definition::{DefId, Definition};
 use crate::form::{CodeLookup, CodeTables};
 use crate::fragments::{uses_fragments, Fragments};
@@ -193,6 +194,8 @@ pub struct Snapshot {
     pub loaded: Loaded,
     /// The catalogues by name.
     catalogues: BTreeMap<String, Catalogue>,
+    /// What the server declared it hands to guards and templates.
+    contract: Arc<Contract>,
 }
 
 /// How many things of each kind a snapshot loaded (`gradflow check` prints it).
@@ -424,10 +427,21 @@ impl Snapshot {
         Self::build_with(sources, Arc::new(ScriptEngine::new(Limits::default())))
     }
 
-    /// As [`Snapshot::build`], reusing a script engine (and so its compile cache).
+    /// As [`Snapshot::build`], reusing a script engine (and so its compile cache), with no
+    /// contract (nothing is checked against the server's facts).
     pub fn build_with(
         sources: &Sources,
         scripts: Arc<ScriptEngine>,
+    ) -> Result<Snapshot, Vec<Diagnostic>> {
+        Self::build_checked(sources, scripts, Arc::new(Contract::default()))
+    }
+
+    /// As [`Snapshot::build_with`], also checking every guard and template against
+    /// `contract` (see [`crate::verify`]); reloads keep the contract.
+    pub fn build_checked(
+        sources: &Sources,
+        scripts: Arc<ScriptEngine>,
+        contract: Arc<Contract>,
     ) -> Result<Snapshot, Vec<Diagnostic>> {
         let mut diags = Vec::new();
         let mut hasher = Sha256::new();
@@ -708,16 +722,43 @@ impl Snapshot {
         }
         // A definition that also came whole from elsewhere (its file) is usable after all.
         unusable.retain(|id, _| !defs.contains_key(id));
-        if !diags.is_empty() {
-            diags.sort();
-            diags.dedup();
-            return Err(diags);
-        }
+        // What loaded is checked against the contract even when something else did not:
+        // one run lists every problem.
         let form_fields: std::collections::BTreeSet<String> = defs
             .values()
             .flat_map(|d| d.def.forms.values())
             .flat_map(|f| f.all_fields().into_iter().map(|x| x.name.clone()))
             .collect();
+        let form_fields: Vec<String> = form_fields.into_iter().collect();
+        if contract.checked {
+            let found = crate::verify::verify(
+                &crate::verify::Loaded {
+                    defs: &defs,
+                    asts: &asts,
+                    templates: &templates,
+                    scripts: &scripts,
+                    form_fields: &form_fields,
+                },
+                &contract,
+            );
+            for (id, d) in found {
+                match id.filter(|id| {
+                    defs.get(id)
+                        .is_some_and(|l| l.origin.starts_with(STORED_PREFIX))
+                }) {
+                    Some(id) => {
+                        defs.remove(&id);
+                        unusable.entry(id).or_default().push(d.to_string());
+                    }
+                    None => diags.push(d),
+                }
+            }
+        }
+        if !diags.is_empty() {
+            diags.sort();
+            diags.dedup();
+            return Err(diags);
+        }
         let (defs_count, guard_count, catalogue_count) = (defs.len(), asts.len(), catalogues.len());
         Ok(Snapshot {
             catalogues,
@@ -729,7 +770,8 @@ impl Snapshot {
             templates,
             codes,
             fingerprint: hex::encode(hasher.finalize()),
-            form_fields: form_fields.into_iter().collect(),
+            form_fields,
+            contract,
             loaded: Loaded {
                 definitions: defs_count,
                 fragments: fragments.len(),
@@ -858,7 +900,16 @@ impl GuardRunner for Snapshot {
             message: format!("守卫脚本 {name} 不存在"),
             limit: false,
         })?;
-        self.scripts.eval_guard(name, ast, ctx)
+        // Every fact and server variable the contract declares is there (null when absent).
+        let c = &self.contract;
+        let facts = c.scripts.get(name).unwrap_or(&c.facts).complete(ctx.facts);
+        let vars = crate::contract::Shape::Object(c.server_vars.clone()).complete(ctx.vars);
+        let ctx = ScriptContext {
+            facts: &facts,
+            vars: &vars,
+            ..*ctx
+        };
+        self.scripts.eval_guard(name, ast, &ctx)
     }
 }
 
@@ -883,7 +934,11 @@ impl Registry {
     /// A definition the current snapshot serves may not become unusable by a reload.
     pub fn reload(&self, sources: &Sources) -> Result<Arc<Snapshot>, Vec<Diagnostic>> {
         let old = self.snapshot();
-        let snap = Arc::new(Snapshot::build_with(sources, old.scripts.clone())?);
+        let snap = Arc::new(Snapshot::build_checked(
+            sources,
+            old.scripts.clone(),
+            old.contract.clone(),
+        )?);
         let lost: Vec<Diagnostic> = snap
             .unusable
             .iter()
@@ -906,7 +961,7 @@ impl Registry {
 
 /// `江苏省 南京市 鼓楼区` for a region code: each listed level's name, most general first.
 fn region_label(tables: &CodeTables, code: &str) -> Option<String> {
-    if code.len() != 6 {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let mut parts: Vec<String> = Vec::new();

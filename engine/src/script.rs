@@ -185,11 +185,23 @@ pub struct ScriptEngine {
     /// The library of no scripts, for guards compiled without one.
     empty: Library,
     cache: Cache<String, Arc<AST>>,
+    interrupt: Option<SharedInterrupt>,
 }
 
-/// Asked every few operations whether a running script must stop now. The server uses it for
-/// a wall-clock deadline; the engine itself never reads a clock.
-pub type Interrupt = Arc<dyn Fn() -> bool + Send + Sync>;
+/// A caller's bound on each evaluation beyond the operation limit (the server's wall-clock
+/// limit; the engine itself never reads a clock). [`Interrupt::begin`] is called on the
+/// evaluating thread as each evaluation starts, [`Interrupt::stop`] every few operations of it.
+/// (The operation count is no measure of time: Rhai counts the comparisons inside a call such
+/// as `contains` on a copy of the count, so it can stand still while a call runs for long.)
+pub trait Interrupt: Send + Sync {
+    /// An evaluation starts on this thread.
+    fn begin(&self);
+    /// Whether the evaluation that began last on this thread must stop now.
+    fn stop(&self) -> bool;
+}
+
+/// An [`Interrupt`] as shared by the engines of a snapshot.
+pub type SharedInterrupt = Arc<dyn Interrupt>;
 
 /// Marker carried by the termination raised when the [`Interrupt`] says stop.
 const INTERRUPT_MARKER: &str = "__interrupted";
@@ -226,8 +238,8 @@ impl ScriptEngine {
 
     /// As [`ScriptEngine::new`], also stopping any script as soon as `interrupt` answers true
     /// (checked every [`INTERRUPT_EVERY`] operations).
-    pub fn with_interrupt(limits: Limits, interrupt: Option<Interrupt>) -> Self {
-        let engine = configured(limits, interrupt, StaticModuleResolver::new());
+    pub fn with_interrupt(limits: Limits, interrupt: Option<SharedInterrupt>) -> Self {
+        let engine = configured(limits, interrupt.clone(), StaticModuleResolver::new());
         let empty = Library {
             compiler: configured(limits, None, StaticModuleResolver::new()),
             fingerprint: String::new(),
@@ -238,6 +250,7 @@ impl ScriptEngine {
             limits,
             empty,
             cache: Cache::new(CACHE_CAPACITY),
+            interrupt,
         }
     }
 }
@@ -264,14 +277,14 @@ impl Library {
 /// `resolver`, output to tracing, the limits, strict variables, and the helpers.
 fn configured(
     limits: Limits,
-    interrupt: Option<Interrupt>,
+    interrupt: Option<SharedInterrupt>,
     resolver: StaticModuleResolver,
 ) -> Engine {
     {
         let mut engine = Engine::new_raw();
         if let Some(stop) = interrupt {
             engine.on_progress(move |ops| {
-                (ops % INTERRUPT_EVERY == 0 && stop()).then(|| Dynamic::from(INTERRUPT_MARKER))
+                (ops % INTERRUPT_EVERY == 0 && stop.stop()).then(|| Dynamic::from(INTERRUPT_MARKER))
             });
         }
 
@@ -305,7 +318,9 @@ fn configured(
 
         // Language options.
         engine.set_strict_variables(true);
-        engine.set_fail_on_invalid_map_property(false);
+        // Reading a property an object does not have is an error, never a silent `()`: the
+        // engine gives a guard every declared key (null when absent), so only a mistake fails.
+        engine.set_fail_on_invalid_map_property(true);
 
         register_helpers(&mut engine);
         engine
@@ -463,6 +478,9 @@ impl ScriptEngine {
             })?;
             scope.push_constant_dynamic(var, dynamic);
         }
+        if let Some(interrupt) = &self.interrupt {
+            interrupt.begin();
+        }
         match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast) {
             Ok(value) => Ok(RunResult::Value(value)),
             Err(err) => match deny_reason(&err) {
@@ -569,6 +587,9 @@ impl ScriptEngine {
                 }
             }
             EvalAltResult::ErrorFunctionNotFound(sig, _) => format!("函数不存在：{sig}"),
+            EvalAltResult::ErrorPropertyNotFound(prop, _) => {
+                format!("属性不存在：{prop}（对象中没有这个键）")
+            }
             EvalAltResult::ErrorAssignmentToConstant(var, _)
                 if CONTEXT_NAMES.contains(&var.as_str()) =>
             {
@@ -800,6 +821,7 @@ mod tests {
                 actor: json!({"id": "u1", "roles": ["graduate"]}),
                 params: json!({"max_invites": 3, "allowed": ["21", "41"]}),
                 facts: json!({
+                    "empty": null,
                     "graduate": {
                         "training_mode": "21",
                         "majors": [{"code": "080901", "name": "计算机科学与技术"}],
@@ -922,13 +944,13 @@ mod tests {
     }
 
     #[test]
-    fn missing_property_is_unit() {
-        assert_eq!(guard("facts.missing == ()").unwrap(), GuardVerdict::Allow);
-        assert_eq!(
-            guard("facts.graduate.nope == ()").unwrap(),
-            GuardVerdict::Allow
-        );
-        assert_eq!(value("facts.missing").unwrap(), serde_json::Value::Null);
+    fn a_missing_property_is_an_error_not_unit() {
+        let err = guard("facts.missing == ()").unwrap_err();
+        assert_eq!(err.message, "属性不存在：missing（对象中没有这个键）");
+        assert!(!err.limit);
+        assert!(guard("facts.graduate.nope == ()").is_err());
+        // A present key holding null reads as ().
+        assert_eq!(guard("facts.empty == ()").unwrap(), GuardVerdict::Allow);
     }
 
     #[test]
@@ -970,15 +992,19 @@ mod tests {
     #[test]
     fn the_interrupt_stops_a_script_within_its_operation_limit() {
         use std::sync::atomic::{AtomicU64, Ordering};
-        // Asked every few operations; says stop on the tenth question.
-        let asked = Arc::new(AtomicU64::new(0));
-        let counter = asked.clone();
-        let engine = ScriptEngine::with_interrupt(
-            Limits::default(),
-            Some(Arc::new(move || {
-                counter.fetch_add(1, Ordering::SeqCst) >= 9
-            })),
-        );
+        // Asked every few operations; says stop on the tenth question of an evaluation.
+        struct Tenth(AtomicU64, AtomicU64);
+        impl Interrupt for Tenth {
+            fn begin(&self) {
+                self.0.store(0, Ordering::SeqCst);
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+            fn stop(&self) -> bool {
+                self.0.fetch_add(1, Ordering::SeqCst) >= 9
+            }
+        }
+        let tenth = Arc::new(Tenth(AtomicU64::new(0), AtomicU64::new(0)));
+        let engine = ScriptEngine::with_interrupt(Limits::default(), Some(tenth.clone()));
         // Slow per operation, far below the operation limit.
         let src = "let a = []; a.pad(10000, 1); loop { if a.contains(2) {} }";
         let ast = engine.compile("test/slow", src).unwrap();
@@ -987,9 +1013,22 @@ mod tests {
             .unwrap_err();
         assert!(err.limit, "{err}");
         assert_eq!(err.message, "脚本运行时间超过上限，已终止");
-        assert_eq!(asked.load(Ordering::SeqCst), 10);
+        assert_eq!(tenth.0.load(Ordering::SeqCst), 10);
+        // Each evaluation begins afresh: a second one is stopped just the same.
+        let again = engine
+            .eval_guard("test/slow", &ast, &Ctx::new().ctx())
+            .unwrap_err();
+        assert!(again.limit, "{again}");
+        assert_eq!(tenth.1.load(Ordering::SeqCst), 2);
         // A guard that finishes in time is unaffected by an interrupt that never fires.
-        let calm = ScriptEngine::with_interrupt(Limits::default(), Some(Arc::new(|| false)));
+        struct Never;
+        impl Interrupt for Never {
+            fn begin(&self) {}
+            fn stop(&self) -> bool {
+                false
+            }
+        }
+        let calm = ScriptEngine::with_interrupt(Limits::default(), Some(Arc::new(Never)));
         let ast = calm
             .compile("test/calm", "let a = []; a.pad(100, 1); !a.contains(2)")
             .unwrap();
@@ -1125,7 +1164,7 @@ mod tests {
         );
         assert_eq!(
             guard(
-                r#"!contains_any(actor.roles, ["admin", 1]) && !contains_any(facts.nope, ["a"])"#
+                r#"!contains_any(actor.roles, ["admin", 1]) && !contains_any(facts.empty, ["a"])"#
             )
             .unwrap(),
             GuardVerdict::Allow
@@ -1141,7 +1180,7 @@ mod tests {
         let err = value(r#"days_between("2025/06/01", "2025-06-02")"#).unwrap_err();
         assert!(err.message.contains("日期格式无效"), "{err}");
         assert_eq!(
-            guard(r#"is_blank(()) && is_blank("") && is_blank(input.note) && is_blank(facts.x) && !is_blank("a") && !is_blank(0)"#)
+            guard(r#"is_blank(()) && is_blank("") && is_blank(input.note) && is_blank(facts.empty) && !is_blank("a") && !is_blank(0)"#)
                 .unwrap(),
             GuardVerdict::Allow
         );

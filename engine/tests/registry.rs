@@ -544,7 +544,7 @@ fn catalogues_are_typed_tables_whose_entries_give_form_variants() {
     let c = snap.catalogue("demo_destination").unwrap();
     assert_eq!(c.entry("70").unwrap().attributes["employed"], false);
     // The catalogue is a code table, and its entries' forms are the variants.
-    use gradflow_engine::form::CodeLookup;
+
     assert_eq!(
         snap.code_lookup()
             .label("demo_destination", "46")

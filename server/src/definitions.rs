@@ -75,9 +75,10 @@ pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_or
 /// Builds a snapshot from the tree and the database; the problems when it cannot.
 pub async fn build_snapshot(
     db: &Db,
-    root: &Path,
+    config: &crate::config::Config,
     extra: Vec<SourceFile>,
 ) -> Result<Snapshot, Vec<Diagnostic>> {
+    let root = &config.root;
     let mut sources = load_sources(db, root).await.map_err(|e| {
         vec![Diagnostic {
             file: root.display().to_string(),
@@ -86,7 +87,13 @@ pub async fn build_snapshot(
         }]
     })?;
     sources.definitions.extend(extra);
-    Snapshot::build_with(&sources, crate::guards::script_engine())
+    Snapshot::build_checked(
+        &sources,
+        crate::guards::script_engine(std::time::Duration::from_millis(
+            config.guard_timeout_ms.max(1),
+        )),
+        std::sync::Arc::new(crate::contract::contract()),
+    )
 }
 
 /// Every stored definition version with its status: `active` (new instances use it),

@@ -6,8 +6,11 @@
 use gradflow_engine::definition::Module;
 use gradflow_engine::registry::Snapshot;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::contract::{
+    EmployerFacts, GraduateFacts, GuardFacts, ProvinceFacts, SchoolFacts, StudentSnapshot,
+};
 use crate::entity::{employer, graduate, instance, province, school, slot};
 use crate::error::{ApiError, ApiResult};
 
@@ -90,42 +93,49 @@ pub async fn load_facts<C: ConnectionTrait>(
         .codes
         .label("training_mode", &g.training_mode)
         .unwrap_or_else(|| g.training_mode.clone());
-    let value = json!({
-        "graduate": {
-            "id": g.id,
-            "name": g.name,
-            "candidate_no": g.candidate_no,
-            "id_number": g.id_number,
-            "gender": g.gender,
-            "education_level": g.education_level,
-            "training_mode": g.training_mode,
-            "training_mode_label": training_label,
-            "department": g.department,
-            "major": g.major,
-            "cohort": g.cohort,
-            "graduation_date": g.graduation_date,
-            "origin_region": g.origin_region,
-            "mobile": g.mobile,
-            "removed": g.removed,
+    let facts = GuardFacts {
+        graduate: GraduateFacts {
+            id: g.id,
+            name: g.name.clone(),
+            candidate_no: g.candidate_no.clone(),
+            id_number: g.id_number.clone(),
+            gender: g.gender.clone(),
+            education_level: g.education_level.clone(),
+            training_mode: g.training_mode.clone(),
+            training_mode_label: training_label,
+            department: g.department.clone(),
+            major: g.major.clone(),
+            cohort: g.cohort,
+            graduation_date: g.graduation_date.clone(),
+            origin_region: g.origin_region.clone(),
+            mobile: g.mobile.clone(),
+            removed: g.removed,
         },
-        "school": {
-            "id": s.id,
-            "code": s.code,
-            "name": s.name,
-            "termination_cap": s.termination_cap,
-            "signing_enabled": s.signing_enabled,
-            "handler": handler,
+        school: SchoolFacts {
+            id: s.id,
+            code: s.code.clone(),
+            name: s.name.clone(),
+            termination_cap: s.termination_cap,
+            signing_enabled: s.signing_enabled,
+            handler: serde_json::from_value(handler).ok(),
         },
-        "province": {"code": p.code, "name": p.name},
-        "employer": e.as_ref().map(|e| json!({
-            "id": e.id, "name": e.name, "credit_code": e.credit_code,
-        })),
-        "review_mode": review_mode(&s, module),
-        "agreement_type": p.agreement_type,
-        "graduate_has_agreement": has_agreement,
+        province: ProvinceFacts {
+            code: p.code.clone(),
+            name: p.name.clone(),
+        },
+        employer: e.map(|e| EmployerFacts {
+            id: e.id,
+            name: e.name,
+            credit_code: e.credit_code,
+        }),
+        review_mode: review_mode(&s, module).to_string(),
+        agreement_type: p.agreement_type.clone(),
+        graduate_has_agreement: has_agreement,
         // Termination applications the graduate submitted (online started by them + offline).
-        "termination_count": terminations,
-    });
+        termination_count: terminations,
+        subject: None,
+    };
+    let value = serde_json::to_value(&facts).map_err(ApiError::internal)?;
     Ok(Facts {
         value,
         graduate: g,
@@ -155,19 +165,20 @@ pub const KEY_FIELDS: [(&str, &str); 4] = [
 
 /// The graduate as an instance shows them (e-agreement, review), taken when it starts.
 pub fn student_snapshot(g: &graduate::Model, training_label: &Value) -> Value {
-    json!({
-        "name": g.name,
-        "gender": g.gender,
-        "ethnicity": g.ethnicity,
-        "political_status": g.political_status,
-        "id_number": g.id_number,
-        "education_level": g.education_level,
-        "department": g.department,
-        "major": g.major,
-        "schooling_length": g.schooling_length,
-        "student_no": g.student_no,
-        "graduation_date": g.graduation_date,
-        "training_mode": g.training_mode,
-        "training_mode_label": training_label,
-    })
+    let s = StudentSnapshot {
+        name: g.name.clone(),
+        gender: g.gender.clone(),
+        ethnicity: g.ethnicity.clone(),
+        political_status: g.political_status.clone(),
+        id_number: g.id_number.clone(),
+        education_level: g.education_level.clone(),
+        department: g.department.clone(),
+        major: g.major.clone(),
+        schooling_length: g.schooling_length.clone(),
+        student_no: g.student_no.clone(),
+        graduation_date: g.graduation_date.clone(),
+        training_mode: g.training_mode.clone(),
+        training_mode_label: training_label.as_str().unwrap_or_default().to_string(),
+    };
+    serde_json::to_value(s).unwrap_or(Value::Null)
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod definitions;
 pub mod demo;
@@ -48,7 +49,7 @@ fn healthz() -> &'static str {
 /// Builds the application state: database (migrated), registry, clock, auth.
 pub async fn init(config: Config) -> anyhow::Result<State> {
     let db = db::connect(&config).await?;
-    let snapshot = build_snapshot(&db, &config.root, Vec::new())
+    let snapshot = build_snapshot(&db, &config, Vec::new())
         .await
         .map_err(|diags| {
             let list: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
@@ -65,10 +66,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
     };
     let auth = Auth::new(config.admin_token.as_deref());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let guards = guards::GuardPool::new(
-        cores,
-        std::time::Duration::from_millis(config.guard_timeout_ms.max(1)),
-    );
+    let guards = guards::GuardPool::new(cores);
     Ok(Arc::new(AppState {
         db,
         registry: gradflow_engine::registry::Registry::new(snapshot),

@@ -277,14 +277,16 @@ pub async fn start(
     require_active(&facts, state.clock.now())?;
     if let Some((_, h)) = &subject {
         let hv: Map<String, Value> = serde_json::from_str(&h.vars).map_err(ApiError::internal)?;
-        facts.value["subject"] = json!({
-            "id": h.id,
-            "flow": h.def_key,
-            "state": h.state,
-            "employer_id": h.employer_id,
-            "agreement_no": hv.get("agreement_no"),
-            "employer_name": hv.get("employer_name"),
-        });
+        let text = |k: &str| hv.get(k).and_then(Value::as_str).map(str::to_string);
+        facts.value["subject"] = serde_json::to_value(crate::contract::SubjectFacts {
+            id: h.id,
+            flow: h.def_key.clone(),
+            state: h.state.clone(),
+            employer_id: h.employer_id,
+            agreement_no: text("agreement_no"),
+            employer_name: text("employer_name"),
+        })
+        .map_err(ApiError::internal)?;
     }
     let overrides = province_overrides(&state.db, &g.province_code, key).await?;
     let params = def.def.resolve_params(&overrides).map_err(|errs| {

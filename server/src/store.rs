@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::contract::{DecisionData, StudentSnapshot, TemplateData};
 use crate::db::Db;
 use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer, upload};
 use crate::error::{ApiError, ApiResult};
@@ -189,6 +190,60 @@ async fn react_in(
     )
     .await?;
     Ok(())
+}
+
+/// What the templates of a transition read (the contract's [`TemplateData`]): the facts as
+/// typed, the graduate as the instance shows them, the variables with every form field.
+#[allow(clippy::too_many_arguments)]
+fn template_data(
+    id: i64,
+    def: &LoadedDefinition,
+    outcome: &Outcome,
+    vars: Map<String, Value>,
+    facts: &Value,
+    parties: &Parties,
+    deadline: Option<String>,
+    now: DateTime<Utc>,
+) -> ApiResult<TemplateData> {
+    fn from<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> ApiResult<T> {
+        serde_json::from_value(v.cloned().unwrap_or(Value::Null)).map_err(ApiError::internal)
+    }
+    let typed = |k: &str| facts.get(k);
+    // The snapshot taken at start; instances older than it show the roster's graduate.
+    let student: StudentSnapshot = from(outcome.vars.get(STUDENT_VAR).or(typed("graduate")))?;
+    Ok(TemplateData {
+        instance_id: id,
+        flow_title: def.def.title.clone(),
+        action: outcome.action.clone(),
+        state: outcome.to.clone(),
+        label: outcome.label.clone(),
+        status_detail: outcome.status_detail.clone(),
+        decision: outcome.decision.as_ref().map(|d| DecisionData {
+            level: serde_json::to_value(d.level)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            decision: d.decision.clone(),
+            reason_category: d.reason_category.clone(),
+            reason: d.reason.clone(),
+        }),
+        vars,
+        student,
+        graduate: from(typed("graduate"))?,
+        employer: from(typed("employer"))?,
+        school: from(typed("school"))?,
+        agreement_type: from(typed("agreement_type"))?,
+        initiator: parties
+            .initiator
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        deadline,
+        now: china_minute(now),
+        link: None,
+        link_expires: None,
+    })
 }
 
 /// `2026-11-23 18:30`: a moment as users read it, in China time.
@@ -457,30 +512,8 @@ async fn write(
     for name in snapshot.form_fields() {
         shown_vars.entry(name.clone()).or_insert(Value::Null);
     }
-    let student = outcome
-        .vars
-        .get(STUDENT_VAR)
-        .cloned()
-        .or_else(|| facts.get("graduate").cloned())
-        .unwrap_or(Value::Null);
-    let mut data = json!({
-        "instance_id": id,
-        "flow_title": def.def.title,
-        "action": outcome.action,
-        "state": outcome.to,
-        "label": outcome.label,
-        "status_detail": outcome.status_detail,
-        "decision": outcome.decision,
-        "vars": shown_vars,
-        "student": student,
-        "graduate": facts.get("graduate").cloned().unwrap_or(Value::Null),
-        "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
-        "school": facts.get("school").cloned().unwrap_or(Value::Null),
-        "agreement_type": facts.get("agreement_type").cloned().unwrap_or(Value::Null),
-        "initiator": parties.initiator.split(':').next().unwrap_or_default(),
-        "deadline": deadline,
-        "now": china_minute(now),
-    });
+    let data = template_data(id, def, &outcome, shown_vars, facts, parties, deadline, now)?;
+    let mut data = serde_json::to_value(data).map_err(ApiError::internal)?;
     // Links first: the messages of the same transition carry them.
     for e in &outcome.effects {
         if let EffectDef::Link { action, ttl } = e {

@@ -51,7 +51,7 @@ fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
 }
 
 async fn swap_in(state: &State, extra: Vec<SourceFile>) -> Result<Value, ApiError> {
-    let snap = build_snapshot(&state.db, &state.config.root, extra)
+    let snap = build_snapshot(&state.db, &state.config, extra)
         .await
         .map_err(diagnostics_error)?;
     remember_definitions(&state.db, &snap).await?;

@@ -1,0 +1,350 @@
+//! Checks the loaded files against the [`Contract`]: every path a guard reads, every guard
+//! run once with sample data inside the sandbox (an endless loop or a script error is found
+//! now, not in front of a graduate), and every template dry-rendered in strict mode with
+//! sample data for each flow and effect that uses it. Part of building a snapshot: `gradflow
+//! check`, every reload and every upload see the same problems, with file and line.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+use rhai::AST;
+use serde_json::{json, Map, Value};
+
+use crate::contract::{now_shape, read_paths, Contract, Scalar, Shape};
+use crate::definition::{DefId, Definition, EffectDef, ParamKind};
+use crate::form::{FieldKind, Form};
+use crate::registry::{Diagnostic, LoadedDefinition};
+use crate::script::{ScriptContext, ScriptEngine};
+
+/// The context variables a guard reads.
+pub const ROOTS: [&str; 6] = ["input", "vars", "actor", "params", "facts", "now"];
+
+/// The shape of a form field's normalised value.
+pub fn field_shape(kind: &FieldKind) -> Shape {
+    match kind {
+        FieldKind::Int { .. } => Shape::Scalar(Scalar::Int),
+        FieldKind::Bool => Shape::Scalar(Scalar::Bool),
+        _ => Shape::text(),
+    }
+}
+
+/// The shape of a form's input: every field it may ask for.
+pub fn form_shape(form: Option<&Form>) -> Shape {
+    Shape::Object(
+        form.map(|f| {
+            f.all_fields()
+                .into_iter()
+                .map(|x| (x.name.clone(), field_shape(&x.kind)))
+                .collect()
+        })
+        .unwrap_or_default(),
+    )
+}
+
+/// The variables an instance of `def` may carry: every field of its forms, what its effects
+/// and its `start.on` set, what the engine keeps (the last decision, the state before a
+/// reaction), and what the server sets (`server`).
+pub fn vars_shape(def: &Definition, server: &BTreeMap<String, Shape>) -> BTreeMap<String, Shape> {
+    let mut m: BTreeMap<String, Shape> = server.clone();
+    for form in def.forms.values() {
+        for f in form.all_fields() {
+            m.insert(f.name.clone(), field_shape(&f.kind));
+        }
+    }
+    if let Some(on) = &def.start.on {
+        m.insert(on.var.clone(), Shape::Scalar(Scalar::Int));
+    }
+    for e in def.all_effects() {
+        if let EffectDef::Number { var, .. } = e {
+            m.insert(var.clone(), Shape::text());
+        }
+    }
+    m.insert(
+        "last_decision".into(),
+        Shape::object([
+            ("level", Shape::text()),
+            ("decision", Shape::text()),
+            ("reason_category", Shape::text()),
+            ("reason", Shape::text()),
+        ]),
+    );
+    m.insert(
+        crate::definition::STATE_BEFORE_REACTION.into(),
+        Shape::text(),
+    );
+    m
+}
+
+/// The shape of a definition's params.
+pub fn params_shape(def: &Definition) -> Shape {
+    Shape::Object(
+        def.params
+            .iter()
+            .map(|(k, p)| {
+                let s = match p.kind {
+                    ParamKind::Int => Shape::Scalar(Scalar::Int),
+                    ParamKind::Bool => Shape::Scalar(Scalar::Bool),
+                    ParamKind::Text | ParamKind::Duration => Shape::text(),
+                    ParamKind::List => Shape::List(Box::new(Shape::text())),
+                };
+                (k.clone(), s)
+            })
+            .collect(),
+    )
+}
+
+/// The facts a definition's guards see: the contract's, without the optional ones it does
+/// not declare.
+pub fn facts_shape(def: &Definition, contract: &Contract) -> Shape {
+    match &contract.facts {
+        Shape::Object(m) => Shape::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !contract.optional_facts.contains(k) || def.facts.iter().any(|f| f == *k)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// What one guard may read where one flow uses it.
+struct Use<'a> {
+    /// `online_signing 的动作 accept`, for messages.
+    at: String,
+    definition: &'a Definition,
+    input: Shape,
+}
+
+/// Everything the checks need from the snapshot being built.
+pub struct Loaded<'a> {
+    pub defs: &'a BTreeMap<crate::definition::DefId, LoadedDefinition>,
+    pub asts: &'a HashMap<String, Arc<AST>>,
+    pub templates: &'a Handlebars<'static>,
+    pub scripts: &'a ScriptEngine,
+    /// Every field name any form declares (templates see them all, null when absent).
+    pub form_fields: &'a [String],
+}
+
+/// Every problem of the loaded files against `contract`, each with the definition whose use
+/// found it (a stored definition with problems is set aside, like one that does not load).
+pub fn verify(l: &Loaded<'_>, contract: &Contract) -> Vec<(Option<DefId>, Diagnostic)> {
+    let mut out: BTreeSet<(Option<DefId>, Diagnostic)> = BTreeSet::new();
+    // Guards: every use of every script.
+    let mut uses: BTreeMap<String, Vec<Use<'_>>> = BTreeMap::new();
+    for d in l.defs.values() {
+        let def = &d.def;
+        if let Some(g) = &def.start.guard {
+            uses.entry(g.clone()).or_default().push(Use {
+                at: format!("{} 的发起", def.id()),
+                definition: def,
+                input: form_shape(def.start.form.as_ref().and_then(|f| def.forms.get(f))),
+            });
+        }
+        for (sname, st) in &def.states {
+            for (aname, a) in &st.actions {
+                if let Some(g) = &a.guard {
+                    uses.entry(g.clone()).or_default().push(Use {
+                        at: format!("{} 的状态 {sname} 的动作 {aname}", def.id()),
+                        definition: def,
+                        input: form_shape(a.form.as_ref().and_then(|f| def.forms.get(f))),
+                    });
+                }
+            }
+        }
+    }
+    for (name, ast) in l.asts {
+        let file = format!("scripts/{name}.rhai");
+        if let Some(facts) = contract.scripts.get(name) {
+            // A script the server runs itself: only `facts`, as the contract declares it.
+            let roots = [
+                ("facts", facts.clone()),
+                ("input", Shape::object::<&str>([])),
+                ("vars", Shape::object::<&str>([])),
+                ("params", Shape::object::<&str>([])),
+                ("actor", Shape::object::<&str>([])),
+                ("now", Shape::object::<&str>([])),
+            ];
+            let script = Script {
+                file: &file,
+                name,
+                ast,
+            };
+            check_script(l, &script, &roots, "服务器调用时", None, &mut out);
+            continue;
+        }
+        for u in uses.get(name).into_iter().flatten() {
+            let def = u.definition;
+            let vars = Shape::Object(vars_shape(def, &contract.server_vars));
+            let roots = [
+                ("facts", facts_shape(def, contract)),
+                ("input", u.input.clone()),
+                ("vars", vars),
+                ("params", params_shape(def)),
+                ("actor", contract.actor.clone()),
+                ("now", now_shape()),
+            ];
+            let script = Script {
+                file: &file,
+                name,
+                ast,
+            };
+            check_script(l, &script, &roots, &u.at, Some(def.id()), &mut out);
+        }
+    }
+    // Templates: every effect that renders one, dry-rendered with sample data.
+    let mut shown: Map<String, Value> = l
+        .form_fields
+        .iter()
+        .map(|f| (f.clone(), Value::Null))
+        .collect();
+    for d in l.defs.values() {
+        let def = &d.def;
+        let vars = vars_shape(def, &contract.server_vars);
+        let mut data = contract.template.sample();
+        let mut vars_sample = shown.clone();
+        if let Value::Object(v) = Shape::Object(vars).sample() {
+            vars_sample.extend(v);
+        }
+        if let Value::Object(m) = &mut data {
+            m.insert("vars".into(), Value::Object(vars_sample));
+        }
+        let mut seen = BTreeSet::new();
+        for e in def.all_effects() {
+            let template = match e {
+                EffectDef::Notify { template, .. } | EffectDef::Render { template, .. } => template,
+                _ => continue,
+            };
+            if !seen.insert(template.clone()) || !l.templates.has_template(template) {
+                continue;
+            }
+            if let Err(e) = l.templates.render(template, &data) {
+                let reason = e.reason().to_string();
+                out.insert((
+                    Some(def.id()),
+                    Diagnostic {
+                        file: format!("workflows/templates/{template}.hbs"),
+                        line: e.line_no,
+                        message: format!(
+                            "模板读取了不存在的数据（{} 使用该模板）：{}",
+                            def.id(),
+                            template_hint(&reason, &data)
+                        ),
+                    },
+                ));
+            }
+        }
+    }
+    shown.clear();
+    out.into_iter().collect()
+}
+
+/// A strict-mode failure, with the nearest known name when the reason names a path.
+fn template_hint(reason: &str, data: &Value) -> String {
+    // handlebars: `Failed to access variable in strict mode Some("graduate.nme")`
+    let path = reason
+        .split('"')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_default();
+    if path.is_empty() {
+        return reason.to_string();
+    }
+    let mut here = data;
+    let mut known = Vec::new();
+    for seg in path.split('.') {
+        match here.get(seg) {
+            Some(v) => {
+                known.push(seg);
+                here = v;
+            }
+            None => {
+                let keys: Vec<&str> = here
+                    .as_object()
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let hint = crate::suggest::nearest(seg, keys)
+                    .map(|n| format!("，是否想写 {n}？"))
+                    .unwrap_or_default();
+                return format!("{path} 不存在{hint}");
+            }
+        }
+    }
+    reason.to_string()
+}
+
+/// A compiled script and where it came from.
+struct Script<'a> {
+    file: &'a str,
+    name: &'a str,
+    ast: &'a AST,
+}
+
+/// Checks one use of a script: its paths against `roots`, then one run with their samples.
+fn check_script(
+    l: &Loaded<'_>,
+    script: &Script<'_>,
+    roots: &[(&str, Shape)],
+    at: &str,
+    def: Option<DefId>,
+    out: &mut BTreeSet<(Option<DefId>, Diagnostic)>,
+) {
+    let Script { file, name, ast } = *script;
+    let names: Vec<&str> = roots.iter().map(|(n, _)| *n).collect();
+    let before = out.len();
+    for p in read_paths(ast, &names) {
+        let Some((_, shape)) = roots.iter().find(|(n, _)| *n == p.root) else {
+            continue;
+        };
+        if let Err(e) = shape.lookup(&p.root, &p.path) {
+            out.insert((
+                def.clone(),
+                Diagnostic {
+                    file: file.to_string(),
+                    line: p.line,
+                    message: format!("{}（{at}）", e.message),
+                },
+            ));
+        }
+    }
+    if out.len() > before {
+        // A wrong path fails the trial run too: one report is enough.
+        return;
+    }
+    let samples: Vec<Value> = roots.iter().map(|(_, s)| s.sample()).collect();
+    let get = |n: &str| &samples[names.iter().position(|x| *x == n).unwrap_or(0)];
+    let ctx = ScriptContext {
+        input: get("input"),
+        vars: get("vars"),
+        actor: get("actor"),
+        params: get("params"),
+        facts: get("facts"),
+        now: get("now"),
+    };
+    if let Err(e) = l.scripts.eval_guard(name, ast, &ctx) {
+        let what = if e.limit {
+            "用示例数据试运行时超出限制"
+        } else {
+            "用示例数据试运行时出错"
+        };
+        out.insert((
+            def,
+            Diagnostic {
+                file: file.to_string(),
+                line: e.line,
+                message: format!("{what}（{at}）：{}", e.message),
+            },
+        ));
+    }
+}
+
+/// Sample data of a template context, for tests and the reference.
+pub fn sample_template_data(contract: &Contract) -> Value {
+    let mut data = contract.template.sample();
+    if let Value::Object(m) = &mut data {
+        m.insert("vars".into(), json!({}));
+    }
+    data
+}

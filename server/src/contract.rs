@@ -1,0 +1,244 @@
+//! What the server hands to guards and templates, declared once as types: the facts of a
+//! transition ([`GuardFacts`]), the data of a template ([`TemplateData`]), the variables the
+//! server sets, and the scripts it runs itself. [`contract`] turns them into the engine's
+//! [`Contract`] (from their JSON Schemas), against which every guard path and template is
+//! checked at load, and with which a guard's facts are completed at run time.
+
+use std::collections::BTreeMap;
+
+use gradflow_engine::contract::{Contract, Scalar, Shape};
+use gradflow_engine::definition::OPTIONAL_FACTS;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The graduate, as guards and templates read them (`facts.graduate`, `graduate`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GraduateFacts {
+    pub id: i64,
+    pub name: String,
+    pub candidate_no: String,
+    pub id_number: String,
+    pub gender: Option<String>,
+    pub education_level: String,
+    /// The code (`10`, `21`…); `training_mode_label` is its label.
+    pub training_mode: String,
+    pub training_mode_label: String,
+    pub department: String,
+    pub major: String,
+    pub cohort: i32,
+    pub graduation_date: Option<String>,
+    pub origin_region: Option<String>,
+    pub mobile: Option<String>,
+    /// On the invalid list (deleted from the roster).
+    pub removed: bool,
+}
+
+/// The school's agreement handler for the graduate's education level (`school.handler`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HandlerFacts {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+/// The graduate's school (`facts.school`, `school`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SchoolFacts {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// The school's cap on a graduate's termination applications (0–99).
+    pub termination_cap: i32,
+    pub signing_enabled: bool,
+    pub handler: Option<HandlerFacts>,
+}
+
+/// The school's province (`facts.province`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProvinceFacts {
+    pub code: String,
+    pub name: String,
+}
+
+/// The employer party of the instance, if any (`facts.employer`, `employer`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EmployerFacts {
+    pub id: i64,
+    pub name: String,
+    pub credit_code: String,
+}
+
+/// The instance a flow acts on (`start.on`: a termination's agreement; `facts.subject`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SubjectFacts {
+    pub id: i64,
+    /// Its flow (`online_signing`…).
+    pub flow: String,
+    pub state: String,
+    pub employer_id: Option<i64>,
+    pub agreement_no: Option<String>,
+    pub employer_name: Option<String>,
+}
+
+/// The facts of a transition: what a flow's guards read as `facts`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GuardFacts {
+    pub graduate: GraduateFacts,
+    pub school: SchoolFacts,
+    pub province: ProvinceFacts,
+    pub employer: Option<EmployerFacts>,
+    /// The school's review mode for the flow's module: `school` or `department_then_school`.
+    pub review_mode: String,
+    /// The province's agreement type: `two_party` (鉴证) or `three_party`.
+    pub agreement_type: Option<String>,
+    /// Whether the graduate holds a valid agreement.
+    pub graduate_has_agreement: bool,
+    /// Termination applications the graduate submitted (only for flows declaring
+    /// `facts: [termination_count]`).
+    pub termination_count: Option<u64>,
+    /// The instance the flow acts on (only for flows with `start.on`).
+    pub subject: Option<SubjectFacts>,
+}
+
+/// The graduate as an instance shows them (`_student`, taken at start; `student` in
+/// templates).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StudentSnapshot {
+    pub name: String,
+    pub gender: Option<String>,
+    pub ethnicity: Option<String>,
+    pub political_status: Option<String>,
+    pub id_number: String,
+    pub education_level: String,
+    pub department: String,
+    pub major: String,
+    pub schooling_length: Option<String>,
+    pub student_no: Option<String>,
+    pub graduation_date: Option<String>,
+    pub training_mode: String,
+    pub training_mode_label: String,
+}
+
+/// A review decision as templates read it (`decision`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DecisionData {
+    /// `department`, `school` or `province`.
+    pub level: String,
+    /// `approve`, `return` or `reject`.
+    pub decision: String,
+    pub reason_category: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// What a notification or document template reads (besides `vars`, the instance's
+/// variables, which every definition declares itself).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateData {
+    pub instance_id: i64,
+    pub flow_title: String,
+    pub action: String,
+    pub state: String,
+    /// The new state's label (the status users see).
+    pub label: String,
+    pub status_detail: Option<String>,
+    pub decision: Option<DecisionData>,
+    #[schemars(skip)]
+    pub vars: Map<String, Value>,
+    pub student: StudentSnapshot,
+    pub graduate: GraduateFacts,
+    pub employer: Option<EmployerFacts>,
+    pub school: SchoolFacts,
+    pub agreement_type: Option<String>,
+    /// `graduate` or `employer`: who started the instance.
+    pub initiator: String,
+    /// The state's first deadline, as users read it (China time).
+    pub deadline: Option<String>,
+    pub now: String,
+    /// A single-use link the same transition issued (employer upload), and until when.
+    pub link: Option<String>,
+    pub link_expires: Option<String>,
+}
+
+/// What `scripts/warnings/nationwide.rhai` reads.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NationwideFacts {
+    /// How many schools mark the employer (active marks).
+    pub schools_marking: i64,
+}
+
+fn shape_of<T: JsonSchema>() -> Shape {
+    Shape::from_json_schema(schemars::schema_for!(T).as_value())
+}
+
+/// The contract every data file is checked against.
+pub fn contract() -> Contract {
+    let text = Shape::text;
+    let student = shape_of::<StudentSnapshot>();
+    let actor = Shape::object([
+        ("role", text()),
+        ("account_id", Shape::Scalar(Scalar::Int)),
+        ("province", text()),
+        ("school_id", Shape::Scalar(Scalar::Int)),
+        ("department", text()),
+        ("graduate_id", Shape::Scalar(Scalar::Int)),
+        ("employer_id", Shape::Scalar(Scalar::Int)),
+    ]);
+    let server_vars: BTreeMap<String, Shape> = [
+        (crate::store::STUDENT_VAR.to_string(), student.clone()),
+        (crate::store::STUDENT_PENDING_VAR.to_string(), student),
+        ("subject_flow".to_string(), text()),
+        ("employer_name".to_string(), text()),
+        ("agreement_no".to_string(), text()),
+    ]
+    .into_iter()
+    .collect();
+    Contract {
+        checked: true,
+        facts: shape_of::<GuardFacts>(),
+        optional_facts: OPTIONAL_FACTS.iter().map(|s| s.to_string()).collect(),
+        actor,
+        template: shape_of::<TemplateData>(),
+        server_vars,
+        scripts: [(
+            crate::warnings::NATIONWIDE_SCRIPT.to_string(),
+            shape_of::<NationwideFacts>(),
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_declares_what_the_server_hands_out() {
+        let c = contract();
+        assert!(c
+            .facts
+            .lookup("facts", &["graduate".into(), "training_mode".into()])
+            .is_ok());
+        let e = c
+            .facts
+            .lookup("facts", &["graduate".into(), "trainng_mode".into()])
+            .unwrap_err();
+        assert!(
+            e.message.contains("是否想写 training_mode"),
+            "{}",
+            e.message
+        );
+        assert!(c
+            .facts
+            .lookup("facts", &["school".into(), "handler".into(), "name".into()])
+            .is_ok());
+        assert!(
+            c.template.lookup("", &["vars".into()]).is_err(),
+            "vars is the definition's"
+        );
+        assert!(c.template.lookup("", &["link".into()]).is_ok());
+        assert_eq!(c.optional_facts, vec!["termination_count".to_string()]);
+    }
+}
