@@ -91,6 +91,13 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Print the integrators' reference (definition keys, field types, effects, facts and
+    /// template data), generated from the code; with --write, replace it in that file
+    /// (docs/flows.md) between its markers.
+    Reference {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 fn init_tracing() {
@@ -172,6 +179,31 @@ async fn main() -> ExitCode {
         }
         Command::Openapi => {
             println!("{}", gradflow_server::api::service().spec());
+            ExitCode::SUCCESS
+        }
+        Command::Reference { write: None } => {
+            print!("{}", gradflow_server::reference::markdown());
+            ExitCode::SUCCESS
+        }
+        Command::Reference { write: Some(path) } => {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let Some(new) = gradflow_server::reference::splice(&text) else {
+                eprintln!(
+                    "{}: the markers of the generated reference are missing",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            };
+            if let Err(e) = std::fs::write(&path, new) {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Command::Check { root } => {

@@ -1,12 +1,17 @@
 //! End to end: definitions change without recompiling. Uploaded versions serve new instances
 //! while running ones stay pinned (also across a restart); a version cannot be changed; a
 //! broken upload or reload is refused and the old set keeps serving; a province overlay applies
-//! to that province only; province parameters are scoped to the province's own users.
+//! to that province only; province parameters are scoped to the province's own users. An upload
+//! whose guards read what does not exist, loop, throw, or whose templates or fragments are
+//! wrong is refused with the problem; a guard that fails only at run time answers
+//! `guard_failed`.
 
 mod support;
 
 use serde_json::json;
 use support::app::{spawn_on, App, AppOptions, Backend};
+use support::tree::{example_tree, guide_block, tree_with};
+use support::webhook;
 use support::world::{account, act, invite, ok, world, World, DEPT};
 
 fn flow_source() -> String {
@@ -222,10 +227,341 @@ async fn versions_overlays_and_reload(backend: Backend) {
     );
 }
 
+/// A flow whose start is guarded by GUARD and whose finishing notifies the graduate with
+/// TEMPLATE.
+const CHECKED_FLOW: &str = r#"key: checked_demo
+version: VERSION
+title: 校验演示
+module: employment
+start:
+  roles: [graduate]
+  guard: GUARD
+  target: waiting
+states:
+  waiting:
+    label: 等待
+    actions:
+      finish:
+        label: 完成
+        roles: [graduate]
+        target: done
+        effects:
+          - notify: {to: graduate, template: TEMPLATE}
+  done:
+    label: 已完成
+    kind: final
+"#;
+
+fn checked_flow(version: u32, guard: &str, template: &str) -> String {
+    CHECKED_FLOW
+        .replace("VERSION", &version.to_string())
+        .replace("GUARD", guard)
+        .replace("TEMPLATE", template)
+}
+
+async fn start_checked(app: &App, tok: &str) -> support::Resp {
+    app.post(
+        "/api/v1/flows/checked_demo/instances",
+        tok,
+        json!({"input": {}}),
+    )
+    .await
+}
+
+async fn broken_uploads_and_failing_guards(backend: Backend) {
+    let tree = tree_with(&[
+        ("workflows/demo/checked.yaml", &checked_flow(1, "demo/ok", "notify/demo_ok")),
+        ("workflows/templates/notify/demo_ok.hbs", "{{graduate.name}}已完成。"),
+        ("workflows/templates/notify/demo_typo.hbs", "{{graduate.nme}}已完成。"),
+        ("scripts/demo/ok.rhai", "facts.graduate.training_mode != \"21\"\n"),
+        ("scripts/demo/typo.rhai", "facts.graduate.trainng_mode != \"21\"\n"),
+        ("scripts/demo/loop.rhai", "let x = 0;\nloop { x += 1; }\n"),
+        ("scripts/demo/throw.rhai", "throw \"坏了\";\n"),
+        (
+            "scripts/demo/runtime.rhai",
+            "// Fails only for one graduate: no check can see it.\nif facts.graduate.name == \"张三\" {\n  throw \"无法处理\";\n}\ntrue\n",
+        ),
+    ]);
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            root: Some(tree.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let w: World = world(&app, "school").await;
+    let admin = app.admin_token.clone();
+    // 赵六 (training mode 41, another department) passes every guard.
+    let other_tok = account(&app, json!({"username": "g-41", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": support::world::OTHER_DEPT, "graduate_id": w.graduate_41})).await;
+    let first = start_checked(&app, &w.graduate_tok).await;
+    assert_eq!(first.body["definition"], "checked_demo@1", "{}", first.text);
+
+    // Each broken version 2 is refused with its problem; version 1 keeps serving.
+    let fragment = checked_flow(2, "demo/ok", "notify/demo_ok").replace(
+        "start:\n",
+        "forms:\n  extra: [{use: agreement_feilds}]\nstart:\n",
+    );
+    let broken = [
+        (
+            checked_flow(2, "demo/typo", "notify/demo_ok"),
+            "facts.graduate.trainng_mode 不存在，是否想写 training_mode？",
+        ),
+        (
+            checked_flow(2, "demo/loop", "notify/demo_ok"),
+            "用示例数据试运行时超出限制",
+        ),
+        (
+            checked_flow(2, "demo/throw", "notify/demo_ok"),
+            "用示例数据试运行时出错",
+        ),
+        (
+            checked_flow(2, "demo/ok", "notify/demo_typo"),
+            "graduate.nme 不存在，是否想写 name？",
+        ),
+        (fragment, "片段 agreement_feilds 不存在"),
+    ];
+    for (text, problem) in &broken {
+        let r = app
+            .post_text("/api/v1/admin/definitions", &admin, text)
+            .await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert!(
+            r.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["code"] == "definition_problem"
+                    && e["message"].as_str().unwrap().contains(problem)),
+            "expected {problem:?}: {}",
+            r.text
+        );
+        let again = start_checked(&app, &other_tok).await;
+        assert_eq!(again.body["definition"], "checked_demo@1", "{}", again.text);
+        let id = again.body["id"].as_i64().unwrap();
+        assert_eq!(
+            act(&app, &other_tok, id, "finish", json!({})).await.status,
+            200
+        );
+    }
+
+    // A guard that fails only for one graduate passes every check, then answers guard_failed
+    // to that graduate (the truth: the definition is wrong), and the server stays healthy.
+    let r = app
+        .post_text(
+            "/api/v1/admin/definitions",
+            &admin,
+            &checked_flow(2, "demo/runtime", "notify/demo_ok"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let failed = start_checked(&app, &w.graduate_tok).await;
+    refused(
+        &failed,
+        500,
+        "guard_failed",
+        Some("流程校验规则（demo/runtime）出错，无法判断能否办理：该流程的定义有误，需由系统管理员修复"),
+    );
+    let other = start_checked(&app, &other_tok).await;
+    assert_eq!(other.body["definition"], "checked_demo@2", "{}", other.text);
+    let health = app.get("/healthz", "").await;
+    assert_eq!((health.status, health.text.as_str()), (200, "ok"));
+}
+
+/// Asserts a refusal: its status, code and (when given) message.
+fn refused(r: &support::Resp, status: u16, code: &str, message: Option<&str>) {
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.text
+    );
+    if let Some(m) = message {
+        assert_eq!(r.body["message"], m, "{}", r.text);
+    }
+}
+
+/// The worked example of docs/flows.md, run as the guide runs it (in a two-level school).
+async fn the_guides_worked_example(backend: Backend) {
+    let hook = webhook::start().await;
+    let tree = example_tree();
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            root: Some(tree.path().to_path_buf()),
+            webhook_url: Some(hook.url()),
+            extra_args: vec!["--worker-interval-ms".into(), "50".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let w: World = world(&app, "department_then_school").await;
+    let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": support::world::OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+    let apply = |tok: String, input: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/flows/job_subsidy/instances",
+                &tok,
+                json!({ "input": input }),
+            )
+            .await
+        }
+    };
+
+    // The variant of category 01 asks for its own fields.
+    let r = apply(
+        w.graduate_tok.clone(),
+        json!({"category": "01", "mobile": "13800138000"}),
+    )
+    .await;
+    refused(
+        &r,
+        422,
+        "invalid_input",
+        Some("低保证编号：不能为空；低保证图片：不能为空"),
+    );
+    // A category not (yet) in the catalogue.
+    let r = apply(
+        w.graduate_tok.clone(),
+        json!({"category": "05", "mobile": "13800138000"}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["errors"][0]["field"].as_str(),
+            r.body["errors"][0]["code"].as_str()
+        ),
+        (Some("category"), Some("unknown_code")),
+        "{}",
+        r.text
+    );
+    // The guard's own code for training mode 21.
+    let r = apply(
+        wang.clone(),
+        json!({"category": "04", "mobile": "13800138000", "loan_contract_no": "JS2026-000124"}),
+    )
+    .await;
+    refused(
+        &r,
+        422,
+        "directed_training_mode",
+        Some("你的培养方式为定向(不可网签)，不能申请求职创业补贴"),
+    );
+
+    // Apply, department then school; the school rejects with a reason.
+    let r = apply(
+        w.graduate_tok.clone(),
+        json!({"category": "04", "mobile": "13800138000", "loan_contract_no": "JS2026-000123"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["label"], "补贴申请审核中，等待学院/学校审核");
+    assert_eq!(r.body["review_level"], "department");
+    let id = r.body["id"].as_i64().unwrap();
+    let again = apply(
+        w.graduate_tok.clone(),
+        json!({"category": "04", "mobile": "13800138000", "loan_contract_no": "JS2026-000123"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["message"].as_str()),
+        (409, Some("你已有一份求职创业补贴申请，不能重复申请")),
+        "{}",
+        again.text
+    );
+    let inbox = app.get("/api/v1/tasks?flow=job_subsidy", &w.dept_tok).await;
+    assert_eq!(inbox.body["items"][0]["instance_id"], id, "{}", inbox.text);
+    assert_eq!(
+        act(&app, &w.dept_tok, id, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    let r = act(
+        &app,
+        &w.school_tok,
+        id,
+        "reject",
+        json!({"reason_category": "证明材料不符合要求", "reason": "合同编号与贷款系统不符"}),
+    )
+    .await;
+    assert_eq!(r.body["label"], "补贴申请审核不通过", "{}", r.text);
+    let told =
+        "张三同学，你的求职创业补贴申请：补贴申请审核不通过（原因：合同编号与贷款系统不符）。";
+    let got = hook
+        .wait_for(|r| r.iter().any(|m| m.body["message"]["text"] == told), 30)
+        .await;
+    assert!(got.iter().any(|m| m.body["message"]["text"] == told));
+
+    // Add a catalogue entry: the guide's snippet, appended, reloaded.
+    let entry = guide_block("append: workflows/catalogues/subsidy_category.yaml");
+    let file = tree
+        .path()
+        .join("workflows/catalogues/subsidy_category.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    // A broken entry first: refused, the old catalogue keeps serving; then the entry itself.
+    let broken = entry.replace("proof:", "prof:");
+    let mut last = None;
+    for (added, reloaded, applied) in [(&broken, 422, 422), (&entry, 200, 201)] {
+        std::fs::write(&file, format!("{before}{added}")).unwrap();
+        let r = app
+            .post("/api/v1/admin/reload", &app.admin_token, json!({}))
+            .await;
+        assert_eq!(r.status, reloaded, "{}", r.text);
+        let r = apply(
+            w.graduate_tok.clone(),
+            json!({"category": "05", "mobile": "13800138000", "certificate_no": "TK-2026-0031"}),
+        )
+        .await;
+        assert_eq!(r.status, applied, "{}", r.text);
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    assert_eq!(r.body["vars"]["certificate_no"], "TK-2026-0031");
+
+    // A province closes applications with its parameter.
+    let prov = account(
+        &app,
+        json!({"username": "p-32", "role": "province", "province_code": "32"}),
+    )
+    .await;
+    let r = app
+        .put(
+            "/api/v1/admin/provinces/32/params/job_subsidy",
+            &prov,
+            json!({"open": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = apply(
+        wang,
+        json!({"category": "04", "mobile": "13800138000", "loan_contract_no": "JS2026-000124"}),
+    )
+    .await;
+    refused(
+        &r,
+        422,
+        "subsidy_closed",
+        Some("本省暂未开放求职创业补贴申请"),
+    );
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versions_overlays_and_reload() {
         super::versions_overlays_and_reload(super::Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn broken_uploads_and_failing_guards() {
+        super::broken_uploads_and_failing_guards(super::Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_guides_worked_example() {
+        super::the_guides_worked_example(super::Backend::Sqlite).await
     }
 }
 
@@ -233,5 +569,15 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versions_overlays_and_reload() {
         super::versions_overlays_and_reload(super::Backend::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn broken_uploads_and_failing_guards() {
+        super::broken_uploads_and_failing_guards(super::Backend::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_guides_worked_example() {
+        super::the_guides_worked_example(super::Backend::Postgres).await
     }
 }

@@ -1,6 +1,8 @@
 //! The binary's offline subcommands: `check` reports every problem with file and line and
 //! exits non-zero; `openapi` matches the committed spec; `migrate` creates the database.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -82,6 +84,272 @@ fn check_lists_every_problem_with_file_and_line() {
         );
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("problem"));
+}
+
+/// A flow in a subfolder whose start and submit guards are the two given scripts.
+const DEMO_FLOW: &str = "key: demo\nversion: 1\ntitle: 演示\nmodule: employment\n\nstart:\n  roles: [graduate]\n  guard: demo/start\n  target: draft\n\nstates:\n  draft:\n    label: 草稿\n    actions:\n      submit:\n        label: 提交\n        roles: [graduate]\n        guard: demo/submit\n        target: done\n  done:\n    label: 完成\n";
+
+/// A copy of the shipped tree in a temporary directory.
+fn shipped_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["workflows", "scripts"] {
+        copy_dir(&src.join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+/// `gradflow check` over `root`: exit success, stdout, stderr.
+fn check(root: &Path) -> (bool, String, String) {
+    let out = gradflow()
+        .args(["check", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not found"))
+}
+
+/// Edits one file of the tree, replacing `from` (which must occur) by `to`.
+fn edit(root: &Path, rel: &str, from: &str, to: &str) -> String {
+    let path = root.join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{rel} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    text
+}
+
+#[test]
+fn check_verifies_what_guards_and_templates_read_and_runs_them() {
+    let dir = shipped_copy();
+    let root = dir.path();
+    // 1. A typo in a fact path in Rhai.
+    let guard = edit(
+        root,
+        "scripts/offline_signing/can_apply.rhai",
+        "is_directed(facts.graduate.training_mode)",
+        "is_directed(facts.graduate.trainng_mode)",
+    );
+    // 2. A typo in a template variable.
+    edit(
+        root,
+        "workflows/templates/notify/review_result.hbs",
+        "{{graduate.name}}",
+        "{{graduate.nme}}",
+    );
+    // 3 and 4. A flow in a subfolder (it loads) whose guards loop forever and throw.
+    write(root, "workflows/destinations/demo.yaml", DEMO_FLOW);
+    write(
+        root,
+        "scripts/demo/start.rhai",
+        "let x = 1;\nloop { x += 1; }\ntrue\n",
+    );
+    write(
+        root,
+        "scripts/demo/submit.rhai",
+        "// fails for everyone\nif true { throw \"坏了\"; }\ntrue\n",
+    );
+    // 5. A file in a subfolder that is nothing gradflow reads.
+    write(root, "workflows/destinations/notes.txt", "待办\n");
+    // 6. An unknown fragment.
+    let supplement = edit(
+        root,
+        "workflows/paper_supplement.yaml",
+        "{use: agreement_fields}",
+        "{use: agreement_feilds}",
+    );
+
+    let (ok, stdout, stderr) = check(root);
+    assert!(!ok, "a broken tree must fail:\n{stdout}");
+    let expect = [
+        (
+            format!(
+                "scripts/offline_signing/can_apply.rhai:{}: ",
+                line_of(&guard, "is_directed(facts.graduate.training_mode)")
+            ),
+            "facts.graduate.trainng_mode 不存在，是否想写 training_mode？",
+        ),
+        (
+            "workflows/templates/notify/review_result.hbs:1: ".to_string(),
+            "graduate.nme 不存在，是否想写 name？",
+        ),
+        (
+            "scripts/demo/start.rhai:2: ".to_string(),
+            "用示例数据试运行时超出限制（demo@1 的发起）：脚本运算次数超过上限",
+        ),
+        (
+            "scripts/demo/submit.rhai:2: ".to_string(),
+            "用示例数据试运行时出错（demo@1 的状态 draft 的动作 submit）：脚本运行错误：坏了",
+        ),
+        (
+            "workflows/destinations/notes.txt: ".to_string(),
+            "这里不能放这种文件",
+        ),
+        (
+            format!(
+                "workflows/paper_supplement.yaml:{}: ",
+                line_of(&supplement, "{use: agreement_fields}")
+            ),
+            "片段 agreement_feilds 不存在（workflows/shared/ 中没有定义），是否想写 agreement_fields？",
+        ),
+    ];
+    for (at, what) in &expect {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(at.as_str()) && l.contains(what)),
+            "missing {at}{what} in:\n{stdout}"
+        );
+    }
+    let problems = stdout.lines().count();
+    assert!(
+        stderr.contains(&format!("{problems} problem(s)")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_loads_definitions_from_subfolders_and_counts_them() {
+    let dir = shipped_copy();
+    let root = dir.path();
+    let (ok, before, _) = check(root);
+    assert!(ok, "{before}");
+    write(root, "workflows/destinations/demo.yaml", DEMO_FLOW);
+    write(
+        root,
+        "scripts/demo/start.rhai",
+        "facts.graduate.training_mode != \"21\"\n",
+    );
+    write(root, "scripts/demo/submit.rhai", "true\n");
+    write(root, "workflows/destinations/README.md", "# 去向登记\n");
+    let (ok, after, stderr) = check(root);
+    assert!(ok, "{after}{stderr}");
+    let count = |out: &str, kind: &str| -> usize {
+        let at = out.find(kind).unwrap_or_else(|| panic!("{kind} in {out}"));
+        out[..at]
+            .trim_end()
+            .rsplit([' ', ','])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        count(&after, " definitions"),
+        count(&before, " definitions") + 1
+    );
+    assert_eq!(count(&after, " scripts"), count(&before, " scripts") + 2);
+}
+
+#[test]
+fn the_guide_shows_its_example_files_and_check_accepts_them() {
+    // Every file of the worked example is shown in the guide exactly as it is.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/example");
+    let mut files = Vec::new();
+    collect(&example, &mut files);
+    let shown = support::tree::guide_markers("file");
+    for f in &files {
+        let rel = format!(
+            "docs/example/{}",
+            f.strip_prefix(&example).unwrap().display()
+        );
+        assert!(shown.contains(&rel), "docs/flows.md does not show {rel}");
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_eq!(
+            support::tree::guide_block(&format!("file: {rel}")).trim_end(),
+            text.trim_end(),
+            "docs/flows.md shows {rel} differently"
+        );
+    }
+    assert_eq!(
+        shown.len(),
+        files.len(),
+        "the guide shows a file that does not exist"
+    );
+
+    // `check` accepts the tree of step 1 and prints what the guide says it prints.
+    let tree = support::tree::example_tree();
+    let (ok, stdout, stderr) = check(tree.path());
+    assert!(ok, "{stdout}{stderr}");
+    let printed = format!("# → {}", stdout.trim_end());
+    assert!(
+        support::tree::guide().contains(&printed),
+        "docs/flows.md should show {printed:?}"
+    );
+
+    // The catalogue entry of "Add a catalogue entry", appended, is accepted too; the same
+    // entry with an undeclared attribute is refused with the nearest declared one.
+    let target = support::tree::guide_markers("append");
+    assert_eq!(target, ["workflows/catalogues/subsidy_category.yaml"]);
+    let entry = support::tree::guide_block("append: workflows/catalogues/subsidy_category.yaml");
+    let path = tree.path().join(&target[0]);
+    let before = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{before}{entry}")).unwrap();
+    let (ok, stdout, stderr) = check(tree.path());
+    assert!(ok, "{stdout}{stderr}");
+    std::fs::write(
+        &path,
+        format!("{before}{}", entry.replace("proof:", "prof:")),
+    )
+    .unwrap();
+    let (ok, stdout, _) = check(tree.path());
+    assert!(!ok);
+    assert!(
+        stdout.contains("workflows/catalogues/subsidy_category.yaml:")
+            && stdout.contains("prof")
+            && stdout.contains("proof"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_reference_in_the_guide_is_generated_from_the_code() {
+    let out = gradflow().arg("reference").output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let guide = support::tree::guide();
+    let begin = guide
+        .lines()
+        .find(|l| l.starts_with("<!-- reference: generated by"))
+        .expect("the reference's begin marker");
+    let expected = format!(
+        "{begin}\n\n{}\n<!-- end of the generated reference -->",
+        generated.trim_end()
+    );
+    assert!(
+        guide.contains(&expected),
+        "docs/flows.md's reference is stale: run `cargo run -- reference --write docs/flows.md`"
+    );
+    for needle in [
+        "| `until_reviewed` |",
+        "| `facts.graduate.training_mode` |",
+        "| `choice` |",
+    ] {
+        assert!(generated.contains(needle), "{needle}");
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -8,13 +8,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend};
 use support::files;
+use support::tree::tree_with;
 use support::world::{account, act, invite, ok, world, World, DEPT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -672,31 +672,6 @@ async fn roster_deletion_races_the_workers(backend: Backend) {
 
 /// The repository's `workflows/` and `scripts/` copied into a fresh directory, with `extra`
 /// files added (path, text).
-fn tree_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
-    fn copy(src: &Path, dst: &Path) {
-        std::fs::create_dir_all(dst).unwrap();
-        for e in std::fs::read_dir(src).unwrap() {
-            let e = e.unwrap();
-            let to = dst.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &to);
-            } else {
-                std::fs::copy(e.path(), to).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy(&repo.join("workflows"), &dir.path().join("workflows"));
-    copy(&repo.join("scripts"), &dir.path().join("scripts"));
-    for (rel, text) in extra {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    dir
-}
-
 const GUARDED_FLOW: &str = r#"key: KEY
 version: 1
 title: 守卫演示

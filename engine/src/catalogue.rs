@@ -25,28 +25,34 @@
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::form::{CodeLookup, Field, Form};
 
 /// The type of a catalogue attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeKind {
+    /// A text.
     Text,
+    /// An integer.
     Int,
+    /// `true` or `false`.
     Bool,
     /// A list of texts.
     List,
 }
 
 /// The declaration of an attribute.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeDef {
+    /// `text`, `int`, `bool` or `list`.
     #[serde(rename = "type")]
     pub kind: AttributeKind,
+    /// Every entry must give it.
     #[serde(default)]
     pub required: bool,
     /// What the attribute means (shown in the reference).
@@ -55,11 +61,14 @@ pub struct AttributeDef {
 }
 
 /// One entry of a catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// The entry's code (unique in the catalogue), as stored and exported.
     pub code: String,
+    /// Its label, exactly as the guides write it.
     pub label: String,
+    /// Its attribute values, as the catalogue declares them.
     #[serde(default)]
     pub attributes: serde_json::Map<String, Value>,
     /// The fields this entry asks for, when it has a form of its own.
@@ -68,15 +77,20 @@ pub struct Entry {
 }
 
 /// A catalogue as written in its file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
+    /// Its name (the file's stem); also the name of the code table it makes.
     pub catalogue: String,
+    /// Its Chinese title.
     pub title: String,
+    /// A note for integrators (where the codes come from).
     #[serde(default)]
     pub note: Option<String>,
+    /// The attributes every entry carries, with their types.
     #[serde(default)]
     pub attributes: IndexMap<String, AttributeDef>,
+    /// The entries, in the order users see them.
     pub entries: Vec<Entry>,
 }
 

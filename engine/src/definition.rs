@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,7 +15,9 @@ use crate::duration::parse_duration;
 use crate::form::{CodeLookup, Form};
 
 /// The module a flow belongs to; it picks the permission level and the school's review mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Module {
     /// 基本信息和就业信息 (destination & signing).
@@ -37,15 +40,24 @@ impl Module {
 
 /// Who may take an action. `initiator` is whoever started the instance; `system` is the
 /// timer worker or a reaction to an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// A province administrator.
     Province,
+    /// A school reviewer.
     School,
+    /// A department (学院) reviewer.
     Department,
+    /// The graduate.
     Graduate,
+    /// A registered employer.
     Employer,
+    /// Whoever started the instance.
     Initiator,
+    /// The timer worker or a reaction.
     System,
 }
 
@@ -117,12 +129,15 @@ impl DefId {
 }
 
 /// A parameter a province may tune.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
+    /// The Chinese name shown to the province.
     pub title: String,
+    /// `int`, `bool`, `text`, `duration` or `list`.
     #[serde(rename = "type")]
     pub kind: ParamKind,
+    /// The value until a province sets one; checked against the type and bounds.
     pub default: Value,
     /// The smallest value a province may set: an integer for `int`, a duration (`1d`) for
     /// `duration`.
@@ -135,7 +150,7 @@ pub struct ParamDef {
 }
 
 /// A bound of a parameter: an integer, or a duration written as in definitions (`30d`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Bound {
     Int(i64),
@@ -156,11 +171,14 @@ pub const MAX_PARAM_TEXT: usize = 1000;
 /// The most items of a list parameter.
 pub const MAX_PARAM_LIST: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamKind {
+    /// An integer.
     Int,
+    /// `true` or `false`.
     Bool,
+    /// A text of at most 1000 characters.
     Text,
     /// `7d`, `12h`, `30m`.
     Duration,
@@ -263,7 +281,7 @@ impl ParamDef {
 }
 
 /// An exclusive slot: an invariant that spans instances, enforced by the store's unique index.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotDef {
     /// What the slot key is made of: `graduate`, `employer` (the instance's parties).
@@ -276,14 +294,16 @@ pub struct SlotDef {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotPart {
+    /// The instance's graduate.
     Graduate,
+    /// The instance's employer.
     Employer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateKind {
     /// Waiting for a party (graduate, employer) or a timer.
@@ -295,33 +315,52 @@ pub enum StateKind {
     Final,
 }
 
-/// One effect declared in YAML. The engine resolves it into an [`crate::apply::Effect`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One effect declared in YAML, written as a one-key map (`- notify: {…}`); the engine
+/// resolves it into a command when the transition is applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum EffectDef {
     /// Send a notification from a template to one party.
     Notify {
+        /// Whom: a party of the instance.
         to: Recipient,
+        /// The template, under `workflows/templates/` without `.hbs` (`notify/review_result`).
         template: String,
+        /// `wechat` (default) and/or `sms`.
         #[serde(default = "default_channels")]
         channels: Vec<String>,
     },
     /// Push data to the employment management system (`op`: upsert or clear).
-    Sync { kind: String, op: String },
+    Sync {
+        /// What is pushed (`employment`: the graduate's agreement).
+        kind: String,
+        /// `upsert` or `clear`.
+        op: String,
+    },
     /// Generate a number (agreement number...) into a variable, inside the transaction.
     Number {
+        /// The number series (`agreement`).
         kind: String,
+        /// The variable receiving it (`agreement_no`).
         var: String,
+        /// The signing channel digit in the number (`1` online, `4` e-agreement, `6` paper).
         #[serde(default)]
         channel: Option<String>,
     },
     /// Render a document from a template and keep it with the instance.
-    Render { template: String, document: String },
+    Render {
+        /// The template (`documents/e_agreement`).
+        template: String,
+        /// The document's name on the instance (`e_agreement`).
+        document: String,
+    },
     /// Emit an event that other flows may react to. Without `to` it goes (through the outbox)
     /// to every instance of the graduate; with `to` (a variable holding an instance id, e.g.
     /// `agreement_id`) it is delivered to that instance in the same transaction.
     Emit {
+        /// The event's name (`agreement.voided`).
         event: String,
+        /// A variable holding the one instance to deliver to.
         #[serde(default)]
         to: Option<String>,
     },
@@ -329,7 +368,9 @@ pub enum EffectDef {
     /// by SMS) takes `action` (a `system` action of the target state) within `ttl`. The link
     /// is shown to the notifications of the same transition as `{{link}}`.
     Link {
+        /// The `system` action the link takes.
         action: String,
+        /// How long it is valid (default `7d`).
         #[serde(default = "default_link_ttl")]
         ttl: String,
     },
@@ -352,13 +393,18 @@ fn default_channels() -> Vec<String> {
     vec!["wechat".to_string()]
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Recipient {
+    /// The instance's graduate.
     Graduate,
+    /// The instance's employer (its account).
     Employer,
+    /// The graduate's school.
     School,
+    /// The graduate's department.
     Department,
+    /// Whoever started the instance.
     Initiator,
     /// The employer's contact person by SMS: the mobile in `helper_mobile`, else `contact_mobile`.
     EmployerContact,
@@ -368,10 +414,12 @@ pub enum Recipient {
 }
 
 /// An action of a state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDef {
+    /// The action's Chinese title (button and refusal messages).
     pub label: String,
+    /// Who may take it.
     pub roles: Vec<Role>,
     /// Name of a form in the definition's `forms`.
     #[serde(default)]
@@ -379,7 +427,9 @@ pub struct ActionDef {
     /// Name of a Rhai script under `scripts/` (without `.rhai`).
     #[serde(default)]
     pub guard: Option<String>,
+    /// The state it leads to.
     pub target: String,
+    /// Effects of the action.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
     /// In a review state: available only until the first reviewer decided (withdraw or edit
@@ -404,31 +454,37 @@ fn yes() -> bool {
 }
 
 /// A timer of a state: when the state has lasted `after`, the system takes `action`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimerDef {
     /// A literal duration (`7d`) or `params.NAME` naming a duration parameter.
     pub after: String,
+    /// The action the system takes (a `system` action of the state).
     pub action: String,
 }
 
 /// One outcome of a review decision.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionDef {
+    /// The state the decision leads to.
     pub target: String,
+    /// Effects of the decision.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
 }
 
 /// A reusable review block: one school level, or department then school, chosen from the
 /// school's review mode for the flow's module; overlays may add levels after the school.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewDef {
+    /// The final approval (after the last level).
     pub approve: DecisionDef,
+    /// Sending it back to the graduate for changes (optional).
     #[serde(default, rename = "return")]
     pub return_: Option<DecisionDef>,
+    /// The rejection, with a reason.
     pub reject: DecisionDef,
     /// Label approve/reject 鉴证/审核 by the province's agreement type (two-party ⇒ 鉴证).
     #[serde(default)]
@@ -454,20 +510,24 @@ fn default_reject_reasons() -> Vec<String> {
     .collect()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateDef {
     /// The Chinese status text users see.
     pub label: String,
+    /// `wait` (default), `review` or `final`.
     #[serde(default)]
     pub kind: StateKind,
     /// Slots held while the instance is in this state.
     #[serde(default)]
     pub holds: Vec<String>,
+    /// What the roles may do in this state, by action name.
     #[serde(default)]
     pub actions: IndexMap<String, ActionDef>,
+    /// What the system does when the state has lasted long enough.
     #[serde(default)]
     pub timers: Vec<TimerDef>,
+    /// The review block of a `review` state: approve, return and reject.
     #[serde(default)]
     pub review: Option<ReviewDef>,
     /// Selected by default in the status filter of the flow's management list (SPEC.md 5).
@@ -477,9 +537,10 @@ pub struct StateDef {
 
 /// A flow that acts on an instance holding a slot (a termination acts on the graduate's
 /// valid agreement): the holder's id goes into `var`, its employer becomes the employer party.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartOn {
+    /// The slot the graduate must hold (`agreement`).
     pub slot: String,
     /// The variable receiving the holder's instance id.
     pub var: String,
@@ -487,23 +548,29 @@ pub struct StartOn {
     pub missing: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartDef {
+    /// Who may start an instance.
     pub roles: Vec<Role>,
+    /// The form the start submits (a name in `forms`).
     #[serde(default)]
     pub form: Option<String>,
+    /// A guard script (`scripts/NAME.rhai`) that may refuse the start.
     #[serde(default)]
     pub guard: Option<String>,
+    /// The first state.
     pub target: String,
     /// A different first state by the starter's role (e.g. who must answer next).
     #[serde(default)]
     pub target_by_role: IndexMap<Role, String>,
+    /// The flow acts on an instance holding a slot (a termination on its agreement).
     #[serde(default)]
     pub on: Option<StartOn>,
     /// The start saves a draft: presence rules are not enforced.
     #[serde(default)]
     pub partial: bool,
+    /// Effects of the start.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
 }
@@ -519,9 +586,10 @@ impl StartDef {
 }
 
 /// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionDef {
+    /// The event (`agreement.voided`, `graduate.removed`, `graduate.restored`…).
     pub event: String,
     /// States in which the reaction applies; empty = every non-final state.
     #[serde(default)]
@@ -529,6 +597,7 @@ pub struct ReactionDef {
     /// The state to move to, or `$previous`: back to the state the instance was in before the
     /// last reaction moved it (e.g. `graduate.restored` undoing `graduate.removed`).
     pub target: String,
+    /// Effects of the reaction.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
     /// The effects apply only when the instance lands in one of these states (empty: always),
@@ -543,33 +612,44 @@ pub struct ReactionDef {
 }
 
 /// A workflow definition as written in YAML.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
+    /// The flow's name in URLs and APIs (`online_signing`); letters, digits and `_`.
     pub key: String,
+    /// Raised for every change: a stored version never changes, running instances keep theirs.
     pub version: u32,
+    /// The flow's Chinese title, as users read it (「单位发起签约」).
     pub title: String,
+    /// The module: its permission level and the school's review mode apply.
     pub module: Module,
+    /// Whom an instance is about (`graduate`).
     #[serde(default = "default_subject")]
     pub subject: String,
-    /// Province code when this is a province overlay; `None` for the national definition.
+    /// Province code when this is a province overlay; absent for the national definition.
     #[serde(default)]
     pub province: Option<String>,
     /// Which management list shows the instances (`signing`, `supplement`, `termination`, `destination`...).
     #[serde(default)]
     pub list: Option<String>,
+    /// Values a province may tune (`termination_cap`, `response_deadline`), read as `params.NAME`.
     #[serde(default)]
     pub params: IndexMap<String, ParamDef>,
+    /// Exclusive slots: at most one instance per key holds each (one valid agreement per graduate).
     #[serde(default)]
     pub slots: IndexMap<String, SlotDef>,
+    /// Named forms; actions name the one they submit. A form may be `{use: fragment}`.
     #[serde(default)]
     pub forms: IndexMap<String, Form>,
+    /// Who starts an instance, with which form and guard, and where it goes.
     pub start: StartDef,
+    /// The states by name, in order; each has a label, a kind, actions, timers, a review.
     pub states: IndexMap<String, StateDef>,
+    /// Reactions to events emitted by other flows or by the roster.
     #[serde(default)]
     pub reactions: Vec<ReactionDef>,
-    /// Optional facts the guards read, loaded only for flows that declare them (see
-    /// [`OPTIONAL_FACTS`]); every transition of other flows is spared the query.
+    /// Optional facts the guards read, loaded only for flows that declare them
+    /// (`termination_count`); every transition of other flows is spared the query.
     #[serde(default)]
     pub facts: Vec<String>,
 }

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -32,7 +33,7 @@ use crate::ident::{
 // Declarations.
 
 /// The type of a field, with its type-specific attributes; tagged by `type` in YAML.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FieldKind {
     /// Free text; `max` counts Unicode characters; `multiline` is a rendering hint.
@@ -134,16 +135,18 @@ impl FieldKind {
 /// `required_if`: the field is required when field `field`'s value is one of `values`
 /// (YAML key `in`). Values are compared after normalising them like the other field's input,
 /// so `in: [3000]` matches a money field normalised to `"3000.00"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
+    /// The other field.
     pub field: String,
+    /// Its values that make this field required.
     #[serde(rename = "in")]
     pub values: Vec<Value>,
 }
 
 /// One form field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "RawField")]
 pub struct Field {
     pub name: String,
@@ -166,33 +169,47 @@ pub struct Field {
 
 /// The YAML shape of a field: every possible key, unknown keys rejected. Converted into
 /// [`Field`] with per-type checks of which attributes are allowed.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawField {
+    /// The field's name: the key in the input and in `vars`.
     name: String,
+    /// The field's Chinese label, as the guides write it; error messages name it.
     label: String,
+    /// The field type (see the field types below).
     #[serde(rename = "type")]
     kind: String,
+    /// The field must be filled.
     #[serde(default)]
     required: bool,
+    /// Required unless the named other field is filled ("fill at least one of the two").
     #[serde(default)]
     required_unless: Option<String>,
+    /// Required when another field's value is in a list.
     #[serde(default)]
     required_if: Option<Condition>,
+    /// Help text shown under the field.
     #[serde(default)]
     help: Option<String>,
+    /// `text`: at most this many characters; `int`: the largest value.
     #[serde(default)]
     max: Option<i64>,
+    /// `int`: the smallest value.
     #[serde(default)]
     min: Option<i64>,
+    /// `text`: shown as a text area.
     #[serde(default)]
     multiline: Option<bool>,
+    /// `code`: the code table or catalogue the code comes from.
     #[serde(default)]
     table: Option<String>,
+    /// `choice`: the options, as users read them.
     #[serde(default)]
     options: Option<Vec<String>>,
+    /// `file`: the accepted kinds (`png`, `jpg`, `pdf`, `zip`…), checked by content.
     #[serde(default)]
     accept: Option<Vec<String>>,
+    /// `file`: the largest upload in KB.
     #[serde(default)]
     max_kb: Option<u64>,
 }
@@ -305,7 +322,7 @@ pub struct Form {
 }
 
 /// The variants of a form (see [`Form`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Variants {
     /// The common field whose value selects the variant.
@@ -318,10 +335,12 @@ pub struct Variants {
     pub forms: BTreeMap<String, Vec<Field>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyedForm {
+    /// The fields every variant asks for, the `by` field among them.
     fields: Vec<Field>,
+    /// Which further fields each value of `by` asks for.
     variants: Variants,
 }
 
@@ -360,6 +379,21 @@ impl<'de> Deserialize<'de> for Form {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Form {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Form".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let fields = g.subschema_for::<Vec<Field>>();
+        let keyed = g.subschema_for::<KeyedForm>();
+        schemars::json_schema!({
+            "description": "A list of fields, or common fields plus variants keyed by one of them.",
+            "anyOf": [fields, keyed],
+        })
     }
 }
 

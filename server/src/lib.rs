@@ -20,6 +20,7 @@ pub mod guards;
 pub mod input;
 pub mod login;
 pub mod org;
+pub mod reference;
 pub mod removal;
 pub mod roster;
 pub mod scope;

@@ -5,7 +5,8 @@
 //! - [`webhook`]: a local HTTP receiver standing in for WeChat/SMS and the employment
 //!   management system, with outage injection;
 //! - [`world`]: a small province/school/graduates/employers world built through the admin API;
-//! - [`files`]: real files for uploads, built in memory: zips, hostile spreadsheets, images.
+//! - [`files`]: real files for uploads, built in memory: zips, hostile spreadsheets, images;
+//! - [`tree`]: a temporary copy of the shipped definitions and scripts, with extra files.
 //!
 //! Each test binary uses part of it, hence `allow(dead_code)`.
 #![allow(dead_code, unused_imports)]
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod files;
 pub mod pg;
+pub mod tree;
 pub mod webhook;
 pub mod world;
 

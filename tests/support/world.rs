@@ -9,6 +9,7 @@ use super::app::{App, Resp};
 /// Tokens and ids of a small world: one province, one school with two departments,
 /// graduates, two employers, and accounts of every role.
 pub struct World {
+    pub school_id: i64,
     pub graduate: i64,
     pub graduate_21: i64,
     pub graduate_41: i64,
@@ -88,6 +89,7 @@ pub async fn world(app: &App, review_mode: &str) -> World {
         .as_i64()
         .unwrap();
     World {
+        school_id,
         graduate: id(0),
         graduate_21: id(1),
         graduate_41: id(2),
