@@ -93,10 +93,12 @@ enum Command {
     },
     /// Print the integrators' reference (definition keys, field types, effects, facts and
     /// template data), generated from the code; with --write, replace it in that file
-    /// (docs/flows.md) between its markers.
+    /// (docs/flows.md) between its markers; with --json, print the JSON Schemas instead.
     Reference {
         #[arg(long)]
         write: Option<PathBuf>,
+        #[arg(long, conflicts_with = "write")]
+        json: bool,
     },
 }
 
@@ -181,11 +183,17 @@ async fn main() -> ExitCode {
             println!("{}", gradflow_server::api::service().spec());
             ExitCode::SUCCESS
         }
-        Command::Reference { write: None } => {
+        Command::Reference { json: true, .. } => {
+            println!("{:#}", gradflow_server::reference::schemas());
+            ExitCode::SUCCESS
+        }
+        Command::Reference { write: None, .. } => {
             print!("{}", gradflow_server::reference::markdown());
             ExitCode::SUCCESS
         }
-        Command::Reference { write: Some(path) } => {
+        Command::Reference {
+            write: Some(path), ..
+        } => {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(e) => {

@@ -338,6 +338,13 @@ fn the_reference_in_the_guide_is_generated_from_the_code() {
     ] {
         assert!(generated.contains(needle), "{needle}");
     }
+    // The same types as JSON Schemas.
+    let out = gradflow().args(["reference", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let schemas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(schemas["facts"]["$defs"]["GraduateFacts"]["properties"]["training_mode"].is_object());
+    assert!(schemas["definition"]["properties"]["states"].is_object());
+    assert!(schemas["template_data"]["properties"]["graduate"].is_object());
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

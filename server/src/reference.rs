@@ -84,6 +84,18 @@ pub fn markdown() -> String {
     out
 }
 
+/// The JSON Schemas the reference is generated from: a definition, a catalogue, the facts
+/// guards read and the data templates read (`gradflow reference --json`), for editors and
+/// code generators.
+pub fn schemas() -> Value {
+    serde_json::json!({
+        "definition": schema::<Definition>(),
+        "catalogue": schema::<Catalogue>(),
+        "facts": schema::<GuardFacts>(),
+        "template_data": schema::<TemplateData>(),
+    })
+}
+
 /// Replaces the generated part of `text` (a `docs/flows.md`) with [`markdown`]; `None` when
 /// the markers are missing.
 pub fn splice(text: &str) -> Option<String> {
