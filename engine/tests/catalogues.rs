@@ -1,0 +1,195 @@
+//! The shipped catalogues, entry by entry: every destination type of
+//! `workflows/catalogues/destination_type.yaml` accepts a good sample of its form, names each
+//! field it is missing or gets wrong, and carries what SPEC.md 6.1/6.4 say it must.
+
+use std::path::Path;
+
+use gradflow_engine::catalogue::Entry;
+use gradflow_engine::form::{CodeLookup, Field, FieldKind, Form};
+use gradflow_engine::registry::{read_tree, Snapshot};
+use serde_json::{json, Map, Value};
+
+fn snapshot() -> Snapshot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    Snapshot::build(&read_tree(&root).unwrap()).unwrap()
+}
+
+/// A value the field accepts.
+fn good(f: &Field, tables: &dyn CodeLookup) -> Value {
+    match &f.kind {
+        FieldKind::Text { .. } => json!("示例"),
+        FieldKind::Code { table } => {
+            let entries = tables.table_entries(table);
+            json!(entries.first().expect("a code table with codes").0)
+        }
+        FieldKind::Date => json!("2026-06-30"),
+        FieldKind::Money => json!("3000"),
+        FieldKind::Region => json!("320100"),
+        FieldKind::CreditCode => json!("91320100MA1X2Y3W4U"),
+        FieldKind::IdNumber => json!("11010519491231002X"),
+        FieldKind::CandidateNo => json!("26320102150001"),
+        FieldKind::Mobile | FieldKind::Phone => json!("13800138000"),
+        FieldKind::Landline => json!("025-83592000"),
+        FieldKind::PostalCode => json!("210000"),
+        FieldKind::Email => json!("graduate@example.cn"),
+        FieldKind::Int { min, .. } => json!(min.unwrap_or(0)),
+        FieldKind::Bool => json!(true),
+        FieldKind::Choice { options } => json!(options[0]),
+        FieldKind::File { .. } => json!("upload-1"),
+    }
+}
+
+/// A value of the right type that breaks the field's format, if the kind has one.
+fn bad(f: &Field) -> Option<Value> {
+    Some(match &f.kind {
+        FieldKind::Text { max: Some(max), .. } => json!("字".repeat(max + 1)),
+        FieldKind::Code { .. } => json!("not-a-code"),
+        FieldKind::Date => json!("2026-02-30"),
+        FieldKind::Region => json!("99"),
+        FieldKind::CreditCode => json!("123"),
+        FieldKind::Mobile => json!("12345"),
+        FieldKind::PostalCode => json!("2100"),
+        _ => return None,
+    })
+}
+
+fn sample(fields: &[Field], tables: &dyn CodeLookup) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.name.clone(), good(f, tables)))
+        .collect()
+}
+
+fn entries(snap: &Snapshot) -> Vec<Entry> {
+    snap.catalogue("destination_type")
+        .expect("the destination catalogue is shipped")
+        .entries
+        .clone()
+}
+
+#[test]
+fn every_destination_type_validates_a_good_sample_and_names_each_bad_field() {
+    let snap = snapshot();
+    let tables = snap.code_lookup();
+    let list = entries(&snap);
+    assert!(list.len() >= 30, "{} types", list.len());
+    for e in &list {
+        let fields = e.form.clone().unwrap_or_default();
+        let form = Form::plain(fields.clone());
+        let good_input = Value::Object(sample(&fields, tables));
+        if let Err(errs) = form.validate(&good_input, tables) {
+            panic!("{} {}: a good sample is refused: {errs:?}", e.code, e.label);
+        }
+        for f in &fields {
+            if f.required {
+                let mut input = sample(&fields, tables);
+                input.remove(&f.name);
+                let errs = form.validate(&Value::Object(input), tables).unwrap_err();
+                assert!(
+                    errs.iter().any(|x| x.field == f.name
+                        && x.code == "required"
+                        && x.message.starts_with(&f.label)),
+                    "{} {}: missing {} not named: {errs:?}",
+                    e.code,
+                    e.label,
+                    f.name
+                );
+            }
+            if let Some(v) = bad(f) {
+                let mut input = sample(&fields, tables);
+                input.insert(f.name.clone(), v);
+                let errs = form.validate(&Value::Object(input), tables).unwrap_err();
+                assert!(
+                    errs.iter().any(|x| x.field == f.name),
+                    "{} {}: bad {} not named: {errs:?}",
+                    e.code,
+                    e.label,
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_destination_catalogue_says_what_the_guides_say() {
+    let snap = snapshot();
+    let list = entries(&snap);
+    let attr = |e: &Entry, k: &str| e.attributes.get(k).cloned().unwrap_or(Value::Null);
+    // The three menu categories of the 2024 graduate guide (SPEC.md 6.4), nothing else.
+    for e in &list {
+        let category = attr(e, "category");
+        assert!(
+            ["其他就业", "升学", "未就业"].contains(&category.as_str().unwrap()),
+            "{} {category}",
+            e.code
+        );
+        // Codes: the national two-digit category code, or it plus one digit.
+        let national = attr(e, "national_code");
+        let national = national.as_str().unwrap();
+        assert!(
+            e.code == national || (e.code.len() == 3 && e.code.starts_with(national)),
+            "{}: national code {national}",
+            e.code
+        );
+        // 70, 71 and 72 do not count as employed; everything else does.
+        assert_eq!(
+            attr(e, "employed"),
+            json!(!["70", "71", "72"].contains(&national)),
+            "{} employed",
+            e.code
+        );
+        // A type that counts as employed asks for proof; the not-employed ones ask for none.
+        let files = e
+            .form
+            .iter()
+            .flatten()
+            .filter(|f| matches!(f.kind, FieldKind::File { .. }))
+            .count();
+        assert_eq!(
+            files > 0,
+            attr(e, "employed") == json!(true),
+            "{} proof",
+            e.code
+        );
+    }
+    let label = |code: &str| {
+        list.iter()
+            .find(|e| e.code == code)
+            .map(|e| e.label.clone())
+            .unwrap_or_else(|| panic!("type {code} missing"))
+    };
+    // Labels exactly as the guides write them (seed 000 3.8, seed 004 4.6.1).
+    for (code, text) in [
+        ("11", "签劳动合同形式就业"),
+        ("12", "其他录用形式就业"),
+        ("106", "定向/委培毕业去向补充登记"),
+        ("76", "自由职业"),
+        ("502", "三支一扶"),
+        ("512", "选调生"),
+        ("46", "应征义务兵"),
+        ("75", "自主创业"),
+        ("85", "境外升学"),
+        ("701", "求职中"),
+        ("71", "不就业拟升学"),
+        ("72", "其他暂不就业"),
+    ] {
+        assert_eq!(label(code), text);
+    }
+    // Only the directed/commissioned supplement is open to training modes 21 and 41.
+    for e in &list {
+        let modes = attr(e, "training_modes");
+        if e.code == "106" {
+            assert_eq!(modes, json!(["21", "41"]));
+        } else {
+            assert_eq!(modes, Value::Null, "{}", e.code);
+        }
+    }
+    // The catalogue is also a code table, labels included.
+    assert_eq!(
+        snap.code_lookup()
+            .label("destination_type", "801")
+            .as_deref(),
+        Some("考研")
+    );
+}
