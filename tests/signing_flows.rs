@@ -7,14 +7,13 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Cursor;
-use std::path::Path;
 use std::time::Duration;
 
-use gradflow_engine::registry::{read_tree, Snapshot};
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend};
+use support::flows::{coverage, remove_and_restore};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{act, invite, world, World, DEPT};
 
@@ -1365,7 +1364,7 @@ async fn every_state_and_action(backend: Backend) {
     .await;
     run.eventually(x, "expired").await;
 
-    coverage(&app, &run.ids).await;
+    coverage(&app, &run.ids, &FLOWS).await;
 }
 
 /// Downloads an XLSX export and reads its first sheet back as text cells.
@@ -1383,111 +1382,6 @@ async fn sheet(app: &App, path: &str, tok: &str) -> Vec<Vec<String>> {
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect()
-}
-
-/// Deletes the graduate from the roster, runs `check`, re-uploads them and restores at once.
-async fn remove_and_restore<F, Fut>(app: &App, check: F)
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let r = app
-        .delete("/api/v1/roster/graduates/26320102150001", &app.admin_token)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    check().await;
-    let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
-                     "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
-                     "cohort": 2027, "origin_region": "320102", "hukou_in_school": true, "mobile": "13800138000"});
-    let r = app
-        .post(
-            "/api/v1/roster/graduates",
-            &app.admin_token,
-            json!({"school_code": "10284", "rows": [row]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["errors"], json!([]), "{}", r.text);
-    let r = app
-        .post(
-            "/api/v1/roster/graduates/26320102150001/restore",
-            &app.admin_token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
-/// Reads every instance's history and compares it with the definitions: every state entered
-/// and every action taken, per flow. Prints the report; fails on anything missed.
-async fn coverage(app: &App, ids: &BTreeSet<i64>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let snap = Snapshot::build(&read_tree(root).unwrap()).unwrap();
-    let mut states: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for id in ids {
-        let v = app
-            .get(&format!("/api/v1/instances/{id}"), &app.admin_token)
-            .await;
-        let flow = v.body["flow"].as_str().unwrap().to_string();
-        let h = app
-            .get(&format!("/api/v1/instances/{id}/history"), &app.admin_token)
-            .await;
-        for item in h.body["items"].as_array().unwrap() {
-            states
-                .entry(flow.clone())
-                .or_default()
-                .insert(item["to"].as_str().unwrap().into());
-            actions
-                .entry(flow.clone())
-                .or_default()
-                .insert(item["action"].as_str().unwrap().into());
-        }
-    }
-    let mut missed = Vec::new();
-    for flow in FLOWS {
-        let def = &snap.active(flow, None).unwrap().def;
-        let mut want_actions: BTreeSet<String> = ["start".to_string()].into();
-        for st in def.states.values() {
-            want_actions.extend(st.actions.keys().cloned());
-            if let Some(r) = &st.review {
-                want_actions.extend(["approve".to_string(), "reject".to_string()]);
-                if r.return_.is_some() {
-                    want_actions.insert("return".into());
-                }
-            }
-        }
-        want_actions.extend(def.reactions.iter().map(|r| format!("on:{}", r.event)));
-        let got_s = states.get(flow).cloned().unwrap_or_default();
-        let got_a = actions.get(flow).cloned().unwrap_or_default();
-        let want_states: BTreeSet<String> = def.states.keys().cloned().collect();
-        println!(
-            "flow {flow}: {}/{} states, {}/{} actions reached",
-            want_states.intersection(&got_s).count(),
-            want_states.len(),
-            want_actions.intersection(&got_a).count(),
-            want_actions.len()
-        );
-        for s in &want_states {
-            let mark = if got_s.contains(s) {
-                "reached"
-            } else {
-                "MISSED"
-            };
-            println!("  state  {mark:8} {s}");
-            if !got_s.contains(s) {
-                missed.push(format!("{flow}: state {s}"));
-            }
-        }
-        for a in &want_actions {
-            let mark = if got_a.contains(a) { "taken" } else { "MISSED" };
-            println!("  action {mark:8} {a}");
-            if !got_a.contains(a) {
-                missed.push(format!("{flow}: action {a}"));
-            }
-        }
-    }
-    assert!(missed.is_empty(), "never reached over HTTP: {missed:#?}");
 }
 
 /// 获取最新学生信息 (SPEC.md 3): the management system changes the graduate's gender and

@@ -193,7 +193,7 @@ pub struct Snapshot {
     /// What was loaded, per kind.
     pub loaded: Loaded,
     /// The catalogues by name.
-    catalogues: BTreeMap<String, Catalogue>,
+    catalogues: crate::script::Catalogues,
     /// What the server declared it hands to guards and templates.
     contract: Arc<Contract>,
 }
@@ -730,6 +730,7 @@ impl Snapshot {
             .flat_map(|f| f.all_fields().into_iter().map(|x| x.name.clone()))
             .collect();
         let form_fields: Vec<String> = form_fields.into_iter().collect();
+        let catalogues = Arc::new(catalogues);
         if contract.checked {
             let found = crate::verify::verify(
                 &crate::verify::Loaded {
@@ -738,6 +739,7 @@ impl Snapshot {
                     templates: &templates,
                     scripts: &scripts,
                     form_fields: &form_fields,
+                    catalogues: &catalogues,
                 },
                 &contract,
             );
@@ -909,7 +911,9 @@ impl GuardRunner for Snapshot {
             vars: &vars,
             ..*ctx
         };
-        self.scripts.eval_guard(name, ast, &ctx)
+        crate::script::with_catalogues(&self.catalogues, || {
+            self.scripts.eval_guard(name, ast, &ctx)
+        })
     }
 }
 

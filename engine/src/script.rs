@@ -21,6 +21,8 @@
 //!
 //! The module is pure: it receives sources and context values, performs no I/O.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -697,7 +699,67 @@ fn is_forbidden_symbol(sym: &str) -> bool {
     sym == "eval" || sym == "import"
 }
 
+/// The catalogues of the snapshot whose guard runs on this thread (see [`with_catalogues`]).
+pub type Catalogues = Arc<BTreeMap<String, crate::catalogue::Catalogue>>;
+
+thread_local! {
+    static CATALOGUES: RefCell<Option<Catalogues>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (which evaluates guards) with `catalogues` readable by `catalogue_entry`.
+pub fn with_catalogues<T>(catalogues: &Catalogues, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Catalogues>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CATALOGUES.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let _restore = Restore(CATALOGUES.with(|c| c.borrow_mut().replace(catalogues.clone())));
+    f()
+}
+
+/// `catalogue_entry(name, code)`: `{code, label, attributes}` of the entry, every declared
+/// attribute present (`()` when the entry leaves it out); for a code the catalogue does not
+/// have, the same shape with `()` values. An unknown catalogue is an error.
+fn catalogue_entry(name: &str, code: Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    let code = if code.is_unit() {
+        None
+    } else if code.is_string() {
+        Some(code.into_string().unwrap_or_default())
+    } else {
+        Some(code.to_string())
+    };
+    let value = CATALOGUES.with(|c| {
+        let c = c.borrow();
+        let cat = c.as_ref().and_then(|all| all.get(name)).ok_or_else(|| {
+            Box::new(EvalAltResult::ErrorRuntime(
+                format!("目录不存在：{name}").into(),
+                Position::NONE,
+            ))
+        })?;
+        let entry = code.as_deref().and_then(|k| cat.entry(k));
+        let attributes: serde_json::Map<String, serde_json::Value> = cat
+            .attributes
+            .keys()
+            .map(|k| {
+                let v = entry
+                    .and_then(|e| e.attributes.get(k).cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                (k.clone(), v)
+            })
+            .collect();
+        Ok::<_, Box<EvalAltResult>>(serde_json::json!({
+            "code": entry.map(|e| e.code.clone()),
+            "label": entry.map(|e| e.label.clone()),
+            "attributes": attributes,
+        }))
+    })?;
+    rhai::serde::to_dynamic(value)
+}
+
 fn register_helpers(engine: &mut Engine) {
+    engine.register_fn("catalogue_entry", catalogue_entry);
     // deny(reason): abort the script. `ErrorTerminated` is a system exception: it cannot be
     // swallowed by `try … catch` and is not wrapped by script function calls.
     engine.register_fn(

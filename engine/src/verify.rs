@@ -126,6 +126,8 @@ pub struct Loaded<'a> {
     pub scripts: &'a ScriptEngine,
     /// Every field name any form declares (templates see them all, null when absent).
     pub form_fields: &'a [String],
+    /// The catalogues guards read with `catalogue_entry`.
+    pub catalogues: &'a crate::script::Catalogues,
 }
 
 /// Every problem of the loaded files against `contract`, each with the definition whose use
@@ -323,7 +325,9 @@ fn check_script(
         facts: get("facts"),
         now: get("now"),
     };
-    if let Err(e) = l.scripts.eval_guard(name, ast, &ctx) {
+    let run =
+        crate::script::with_catalogues(l.catalogues, || l.scripts.eval_guard(name, ast, &ctx));
+    if let Err(e) = run {
         let what = if e.limit {
             "用示例数据试运行时超出限制"
         } else {

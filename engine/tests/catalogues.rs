@@ -193,3 +193,109 @@ fn the_destination_catalogue_says_what_the_guides_say() {
         Some("考研")
     );
 }
+
+#[test]
+fn the_destination_guard_reads_the_catalogue() {
+    use gradflow_engine::apply::GuardRunner;
+    use gradflow_engine::script::{GuardVerdict, ScriptContext};
+    let snap = snapshot();
+    let verdict = |mode: &str, label: &str, ty: &str| {
+        let input = json!({"destination_type": ty});
+        let facts = json!({"graduate": {"training_mode": mode, "training_mode_label": label}});
+        let empty = json!({});
+        let ctx = ScriptContext {
+            input: &input,
+            vars: &empty,
+            actor: &empty,
+            params: &empty,
+            facts: &facts,
+            now: &empty,
+        };
+        snap.run_guard("destination/can_register", &ctx).unwrap()
+    };
+    let code = |v: GuardVerdict| match v {
+        GuardVerdict::Allow => "allow".to_string(),
+        GuardVerdict::Deny { code, .. } => code.unwrap_or_default(),
+    };
+    assert_eq!(code(verdict("10", "非定向", "11")), "allow");
+    assert_eq!(code(verdict("10", "非定向", "801")), "allow");
+    assert_eq!(code(verdict("22", "定向（可签约）", "75")), "allow");
+    assert_eq!(
+        code(verdict("21", "定向(不可网签)", "11")),
+        "directed_training_mode"
+    );
+    assert_eq!(code(verdict("41", "委培(不可网签)", "106")), "allow");
+    let GuardVerdict::Deny { code, reason } = verdict("10", "非定向", "106") else {
+        panic!("a mode-10 graduate chose the directed supplement");
+    };
+    assert_eq!(code.as_deref(), Some("destination_type_not_allowed"));
+    assert_eq!(
+        reason,
+        "培养方式为非定向的毕业生不能选择“定向/委培毕业去向补充登记”"
+    );
+}
+
+#[test]
+fn a_guard_misreading_a_catalogue_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for sub in ["workflows", "scripts"] {
+        copy(&root.join(sub), &dir.path().join(sub));
+    }
+    let guard = dir.path().join("scripts/destination/can_register.rhai");
+    let text = std::fs::read_to_string(&guard).unwrap();
+    // Checked with facts that declare the graduate's training mode (other guards' facts are
+    // not declared here, so only this script's problems are looked at).
+    use gradflow_engine::contract::{Contract, Shape};
+    let contract = std::sync::Arc::new(Contract {
+        checked: true,
+        facts: Shape::object([(
+            "graduate",
+            Shape::object([
+                ("training_mode", Shape::text()),
+                ("training_mode_label", Shape::text()),
+            ]),
+        )]),
+        ..Default::default()
+    });
+    let problems = || {
+        let scripts = std::sync::Arc::new(gradflow_engine::script::ScriptEngine::default());
+        match Snapshot::build_checked(&read_tree(dir.path()).unwrap(), scripts, contract.clone()) {
+            Ok(_) => Vec::new(),
+            Err(diags) => diags
+                .into_iter()
+                .filter(|d| d.file == "scripts/destination/can_register.rhai")
+                .map(|d| d.message)
+                .collect::<Vec<_>>(),
+        }
+    };
+    assert_eq!(problems(), Vec::<String>::new());
+    for (from, to, problem) in [
+        (
+            "attributes.training_modes",
+            "attributes.trainng_modes",
+            "trainng_modes",
+        ),
+        (
+            "\"destination_type\", input",
+            "\"destination_typ\", input",
+            "目录不存在：destination_typ",
+        ),
+    ] {
+        std::fs::write(&guard, text.replace(from, to)).unwrap();
+        let found = problems();
+        assert!(found.iter().any(|m| m.contains(problem)), "{found:?}");
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}

@@ -113,9 +113,15 @@ async fn check_uploads(
     let Some(form) = form else {
         return Ok(Vec::new());
     };
-    let named: Vec<_> = form
-        .all_fields()
-        .into_iter()
+    // The fields the input's variant asks for (a field name may stand in several variants,
+    // each with its own label and rules).
+    let chosen = match &form.variants {
+        Some(v) => form.for_value(input.get(&v.by).and_then(Value::as_str)),
+        None => form.clone(),
+    };
+    let named: Vec<_> = chosen
+        .fields
+        .iter()
         .filter_map(|f| match &f.kind {
             FieldKind::File { accept, max_kb } => input
                 .get(&f.name)
@@ -127,10 +133,18 @@ async fn check_uploads(
     if named.is_empty() {
         return Ok(Vec::new());
     }
-    // The caller's uploads among those named, in one query.
+    // Among those named, the caller's uploads, and those already part of this instance (a
+    // reviewer changing an application keeps its proof), in one query.
+    use crate::entity::upload::Column as U;
+    let whose = match instance {
+        Some(id) => sea_orm::Condition::any()
+            .add(U::AccountId.eq(actor.account_id))
+            .add(U::InstanceId.eq(id)),
+        None => sea_orm::Condition::all().add(U::AccountId.eq(actor.account_id)),
+    };
     let mine: HashMap<String, crate::entity::upload::Model> = crate::entity::upload::Entity::find()
-        .filter(crate::entity::upload::Column::Id.is_in(named.iter().map(|n| n.3.clone())))
-        .filter(crate::entity::upload::Column::AccountId.eq(actor.account_id))
+        .filter(U::Id.is_in(named.iter().map(|n| n.3.clone())))
+        .filter(whose)
         .all(&state.db.conn)
         .await?
         .into_iter()

@@ -5,6 +5,7 @@
 //! - [`webhook`]: a local HTTP receiver standing in for WeChat/SMS and the employment
 //!   management system, with outage injection;
 //! - [`world`]: a small province/school/graduates/employers world built through the admin API;
+//! - [`flows`]: the coverage report of a flow suite, a roster removal and restore;
 //! - [`files`]: real files for uploads, built in memory: zips, hostile spreadsheets, images;
 //! - [`tree`]: a temporary copy of the shipped definitions and scripts, with extra files.
 //!
@@ -13,6 +14,7 @@
 
 pub mod app;
 pub mod files;
+pub mod flows;
 pub mod pg;
 pub mod tree;
 pub mod webhook;
