@@ -229,7 +229,7 @@ async fn destination_registration(backend: Backend) {
     let again = run.start(&g, json!({"destination_type": "701"})).await;
     assert_eq!(
         (again.status, again.body["code"].as_str()),
-        (409, Some("slot_taken")),
+        (422, Some("destination_registered")),
         "{}",
         again.text
     );
@@ -364,4 +364,166 @@ async fn destination_registration(backend: Backend) {
     coverage(&app, &run.ids, &[FLOW]).await;
 }
 
-both_backends!(destination_registration);
+fn paper_agreement(image: &str) -> Value {
+    json!({
+        "employer_name": "南京某某信息技术有限公司", "credit_code": "91350100M000100Y43", "employer_nature": "39",
+        "industry": "34", "employer_region": "320100", "employer_address": "南京市鼓楼区汉口路22号",
+        "job_category": "13", "position": "软件工程师", "contact_person": "王经理", "contact_mobile": "13912345678",
+        "archive_transfer": "1", "hukou_migration": "4", "paper_image": image
+    })
+}
+
+/// One destination at a time across destination registration and the signing flows, in
+/// both directions and under concurrent starts (exactly one wins).
+async fn one_destination_across_flows(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &hook,
+        ids: BTreeSet::new(),
+        uploads: 0,
+    };
+    let g = w.graduate_tok.clone();
+    let paper = |image: String| {
+        let app = &app;
+        let g = g.clone();
+        async move {
+            app.post(
+                "/api/v1/flows/paper_supplement/instances",
+                &g,
+                json!({"input": paper_agreement(&image)}),
+            )
+            .await
+        }
+    };
+
+    // A pending destination: no supplement, no online signing (an invitation that came
+    // before cannot be accepted, a new one cannot be sent), nothing to terminate.
+    let inv = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(inv.status, 201, "{}", inv.text);
+    let inv_id = inv.body["id"].as_i64().unwrap();
+    let d = run.register(json!({"destination_type": "701"})).await;
+    let image = run.proof().await;
+    let r = paper(image.clone()).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str(), r.body["message"].as_str()),
+        (
+            422,
+            Some("destination_registered"),
+            Some("你已登记毕业去向（审核中或已通过），不能再补登纸质协议；如需签约，请先作废已登记的毕业去向")
+        ),
+        "{}",
+        r.text
+    );
+    let r = support::world::invite(&app, &w.employer2_tok, w.graduate).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("destination_registered")),
+        "{}",
+        r.text
+    );
+    let r = act(&app, &g, inv_id, "accept", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("destination_registered")),
+        "{}",
+        r.text
+    );
+    let letter = run.proof().await;
+    let r = app
+        .post(
+            "/api/v1/flows/offline_termination/instances",
+            &g,
+            json!({"input": {"termination_reason": "个人原因", "explanation": "解约", "letter_image": letter}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("no_agreement")),
+        "{}",
+        r.text
+    );
+
+    // Given up, the destination releases it: the supplement goes in, and now blocks a
+    // destination with the destination's own message.
+    run.act(&g, d, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    run.act(&g, d, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    let r = paper(image).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let p = r.body["id"].as_i64().unwrap();
+    let r = run.start(&g, json!({"destination_type": "701"})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("agreement_exists")),
+        "{}",
+        r.text
+    );
+    let r = act(&app, &g, p, "withdraw", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = act(&app, &g, p, "cancel", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Concurrent starts of both kinds: exactly one wins.
+    let mut images = Vec::new();
+    for _ in 0..4 {
+        images.push(run.proof().await);
+    }
+    let destinations = (0..4).map(|_| {
+        let app = &app;
+        let g = g.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/flows/{FLOW}/instances"),
+                &g,
+                json!({"input": {"destination_type": "701"}}),
+            )
+            .await
+        }
+    });
+    let papers = images.into_iter().map(&paper);
+    let (a, b) = tokio::join!(
+        futures::future::join_all(destinations),
+        futures::future::join_all(papers)
+    );
+    // A loser that ran after the winner committed is refused by its guard (422); one that
+    // raced it by the slot's unique index (409, the holder's message to others or the
+    // claimant's own).
+    let outcomes: Vec<(u16, String)> = a
+        .iter()
+        .chain(b.iter())
+        .map(|r| {
+            (
+                r.status,
+                r.body["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|(s, _)| *s == 201).count(),
+        1,
+        "{outcomes:?}"
+    );
+    for (status, code) in &outcomes {
+        assert!(
+            *status == 201
+                || (*status == 409 && code == "slot_taken")
+                || (*status == 422
+                    && ["agreement_exists", "destination_registered"].contains(&code.as_str())),
+            "{outcomes:?}"
+        );
+    }
+}
+
+both_backends!(destination_registration, one_destination_across_flows);

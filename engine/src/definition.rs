@@ -292,6 +292,11 @@ pub struct SlotDef {
     /// offline and paper signing alike). Defaults to the slot's key.
     #[serde(default)]
     pub name: Option<String>,
+    /// Shown instead to a claimant of another flow while an instance of this flow holds the
+    /// shared slot (a destination registration blocking a signing); absent: the claimant's
+    /// own `message`.
+    #[serde(default)]
+    pub message_for_others: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

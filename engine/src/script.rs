@@ -350,7 +350,10 @@ impl ScriptEngine {
             let built = plain
                 .compile_into_self_contained(&Scope::new(), source)
                 .map_err(|e| self.compile_error(name, &e, &[]))
-                .and_then(|ast| {
+                .and_then(|mut ast| {
+                    // Its functions carry the library's name: an error inside one is reported
+                    // at the library script's line, not the importing guard's.
+                    ast.set_source(name.as_str());
                     rhai::Module::eval_ast_as_new(Scope::new(), &ast, plain)
                         .map_err(|e| self.runtime_error(name, &e))
                 });
@@ -533,13 +536,20 @@ impl ScriptEngine {
         let mut functions = Vec::new();
         let mut outer_pos = err.position();
         let mut inner = err;
-        while let EvalAltResult::ErrorInFunctionCall(fn_name, _, nested, pos) = inner {
+        // The script the innermost failing function was written in (a library module's name),
+        // when it is not the guard itself.
+        let mut source: Option<&str> = None;
+        while let EvalAltResult::ErrorInFunctionCall(fn_name, src, nested, pos) = inner {
             functions.push(fn_name.as_str());
             if !pos.is_none() {
                 outer_pos = *pos;
             }
+            if !src.is_empty() {
+                source = Some(src.as_str());
+            }
             inner = nested;
         }
+        let name = source.unwrap_or(name);
         let pos = if inner.position().is_none() {
             outer_pos
         } else {

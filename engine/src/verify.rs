@@ -333,10 +333,20 @@ fn check_script(
         } else {
             "用示例数据试运行时出错"
         };
+        // A failure inside a library function is reported in the library's file, naming
+        // the guard that ran it.
+        let (file, at) = if e.script == name {
+            (file.to_string(), at.to_string())
+        } else {
+            (
+                format!("scripts/{}.rhai", e.script),
+                format!("{at}，由 {name} 调用"),
+            )
+        };
         out.insert((
             def,
             Diagnostic {
-                file: file.to_string(),
+                file,
                 line: e.line,
                 message: format!("{what}（{at}）：{}", e.message),
             },

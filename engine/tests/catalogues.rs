@@ -201,7 +201,8 @@ fn the_destination_guard_reads_the_catalogue() {
     let snap = snapshot();
     let verdict = |mode: &str, label: &str, ty: &str| {
         let input = json!({"destination_type": ty});
-        let facts = json!({"graduate": {"training_mode": mode, "training_mode_label": label}});
+        let facts = json!({"graduate": {"training_mode": mode, "training_mode_label": label},
+                           "graduate_has_agreement": false, "graduate_has_destination": false});
         let empty = json!({});
         let ctx = ScriptContext {
             input: &input,
@@ -242,20 +243,24 @@ fn a_guard_misreading_a_catalogue_is_refused_at_load() {
     for sub in ["workflows", "scripts"] {
         copy(&root.join(sub), &dir.path().join(sub));
     }
-    let guard = dir.path().join("scripts/destination/can_register.rhai");
+    let guard = dir.path().join("scripts/lib/destinations.rhai");
     let text = std::fs::read_to_string(&guard).unwrap();
     // Checked with facts that declare the graduate's training mode (other guards' facts are
     // not declared here, so only this script's problems are looked at).
-    use gradflow_engine::contract::{Contract, Shape};
+    use gradflow_engine::contract::{Contract, Scalar, Shape};
     let contract = std::sync::Arc::new(Contract {
         checked: true,
-        facts: Shape::object([(
-            "graduate",
-            Shape::object([
-                ("training_mode", Shape::text()),
-                ("training_mode_label", Shape::text()),
-            ]),
-        )]),
+        facts: Shape::object([
+            (
+                "graduate",
+                Shape::object([
+                    ("training_mode", Shape::text()),
+                    ("training_mode_label", Shape::text()),
+                ]),
+            ),
+            ("graduate_has_agreement", Shape::Scalar(Scalar::Bool)),
+            ("graduate_has_destination", Shape::Scalar(Scalar::Bool)),
+        ]),
         ..Default::default()
     });
     let problems = || {
@@ -264,8 +269,11 @@ fn a_guard_misreading_a_catalogue_is_refused_at_load() {
             Ok(_) => Vec::new(),
             Err(diags) => diags
                 .into_iter()
-                .filter(|d| d.file == "scripts/destination/can_register.rhai")
-                .map(|d| d.message)
+                .filter(|d| {
+                    d.file.starts_with("scripts/destination/")
+                        || d.file == "scripts/lib/destinations.rhai"
+                })
+                .map(|d| d.to_string())
                 .collect::<Vec<_>>(),
         }
     };
@@ -277,11 +285,12 @@ fn a_guard_misreading_a_catalogue_is_refused_at_load() {
             "trainng_modes",
         ),
         (
-            "\"destination_type\", input",
-            "\"destination_typ\", input",
+            "catalogue_entry(\"destination_type\", code)",
+            "catalogue_entry(\"destination_typ\", code)",
             "目录不存在：destination_typ",
         ),
     ] {
+        assert!(text.contains(from), "{from}");
         std::fs::write(&guard, text.replace(from, to)).unwrap();
         let found = problems();
         assert!(found.iter().any(|m| m.contains(problem)), "{found:?}");

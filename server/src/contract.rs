@@ -129,8 +129,10 @@ pub struct GuardFacts {
     pub review_mode: String,
     /// The province's agreement type: `two_party` (鉴证) or `three_party`.
     pub agreement_type: Option<String>,
-    /// Whether the graduate holds a valid agreement.
+    /// Whether the graduate holds a valid agreement (or one under review).
     pub graduate_has_agreement: bool,
+    /// Whether the graduate has a destination registration under review or registered.
+    pub graduate_has_destination: bool,
     /// Termination applications the graduate submitted (only for flows declaring
     /// `facts: [termination_count]`).
     pub termination_count: Option<u64>,

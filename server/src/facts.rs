@@ -5,7 +5,13 @@
 
 use gradflow_engine::definition::Module;
 use gradflow_engine::registry::Snapshot;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+
+/// The flow of destination registrations: it holds the graduate's `agreement` slot like a
+/// signing does (one destination at a time), but is not an agreement.
+pub const DESTINATION_FLOW: &str = "destination_registration";
 use serde_json::Value;
 
 use crate::contract::{
@@ -61,11 +67,25 @@ pub async fn load_facts<C: ConnectionTrait>(
         Some(id) => employer::Entity::find_by_id(id).one(conn).await?,
         None => None,
     };
-    let has_agreement = slot::Entity::find()
-        .filter(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
-        .count(conn)
-        .await?
-        > 0;
+    // Who holds the graduate's one destination (an agreement or a destination registration),
+    // in one statement.
+    let holder = sea_orm::sea_query::Query::select()
+        .column(slot::Column::InstanceId)
+        .from(slot::Entity)
+        .and_where(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
+        .to_owned();
+    let held_by: Option<String> = instance::Entity::find()
+        .select_only()
+        .column(instance::Column::DefId)
+        .filter(instance::Column::Id.in_subquery(holder))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let held_by = held_by
+        .as_deref()
+        .and_then(gradflow_engine::definition::DefId::parse);
+    let has_destination = held_by.as_ref().is_some_and(|d| d.key == DESTINATION_FLOW);
+    let has_agreement = held_by.is_some() && !has_destination;
     let terminations = if def.facts.iter().any(|f| f == "termination_count") {
         Some(
             instance::Entity::find()
@@ -131,6 +151,7 @@ pub async fn load_facts<C: ConnectionTrait>(
         review_mode: review_mode(&s, module).to_string(),
         agreement_type: p.agreement_type.clone(),
         graduate_has_agreement: has_agreement,
+        graduate_has_destination: has_destination,
         // Termination applications the graduate submitted (online started by them + offline).
         termination_count: terminations,
         subject: None,

@@ -497,7 +497,10 @@ async fn write(
         match res {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
-                return Err(ApiError::conflict("slot_taken", claim.message.clone()));
+                let message = holder_message(db, snapshot, &def.def.key, claim)
+                    .await
+                    .unwrap_or_else(|| claim.message.clone());
+                return Err(ApiError::conflict("slot_taken", message));
             }
             Err(e) => return Err(e.into()),
         }
@@ -692,6 +695,36 @@ fn recipient(to: Recipient, parties: &Parties, facts: &Value, vars: &Map<String,
 /// Agreement numbers (SPEC.md 4.10): 4-digit year + 1-digit channel (1 = graduate-initiated
 /// e-agreement, 4 = employer-initiated online; set per flow in YAML) + 5-digit school code +
 /// 9-digit serial per year, channel and school. Other kinds: `<year><school code><serial>`.
+/// What the holder's flow tells a claimant of another flow about a slot it holds
+/// (`message_for_others`), if it says anything. Read outside the failed transaction (on
+/// PostgreSQL it is aborted).
+async fn holder_message(
+    db: &Db,
+    snapshot: &Snapshot,
+    claimant: &str,
+    claim: &gradflow_engine::apply::SlotClaim,
+) -> Option<String> {
+    let held = slot::Entity::find()
+        .filter(slot::Column::SlotKey.eq(claim.key.clone()))
+        .one(&db.conn)
+        .await
+        .ok()??;
+    let holder = instance::Entity::find_by_id(held.instance_id)
+        .one(&db.conn)
+        .await
+        .ok()??;
+    let def = &snapshot
+        .get(&gradflow_engine::definition::DefId::parse(&holder.def_id)?)?
+        .def;
+    if def.key == claimant {
+        return None;
+    }
+    def.slots
+        .iter()
+        .find(|(name, _)| gradflow_engine::definition::slot_name(def, name) == claim.slot)
+        .and_then(|(_, s)| s.message_for_others.clone())
+}
+
 async fn next_number(
     db: &Db,
     txn: &DatabaseTransaction,
