@@ -12,11 +12,36 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend, Resp};
 use support::files::plain_png;
-use support::flows::{coverage, remove_and_restore};
+use support::flows::{coverage, remove_and_restore_row, upload_roster, zhang_san};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{account, act, world, World, OTHER_DEPT};
 
 const FLOW: &str = "destination_registration";
+
+/// Which destination flow a lifecycle runs, for which graduate, and what they register.
+struct Kind {
+    flow: &'static str,
+    /// The graduate's token and the reviewing department's.
+    graduate: String,
+    dept: String,
+    /// The input of the n-th registration step (see `lifecycle`), given a fresh proof.
+    input: fn(Step, &str) -> Value,
+}
+
+/// The registrations a lifecycle makes, in order.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    First,
+    Edited,
+    Changed,
+    Resubmitted,
+    Modified,
+    Rejected,
+    Voided,
+    Cancelled,
+    Returned,
+    Invalidated,
+}
 
 struct Run<'a> {
     app: &'a App,
@@ -24,6 +49,8 @@ struct Run<'a> {
     hook: &'a WebhookReceiver,
     ids: BTreeSet<i64>,
     uploads: u32,
+    flow: &'static str,
+    graduate: String,
 }
 
 impl Run<'_> {
@@ -34,7 +61,7 @@ impl Run<'_> {
             .app
             .post_bytes(
                 "/api/v1/uploads?purpose=image",
-                &self.w.graduate_tok,
+                &self.graduate,
                 plain_png(200 + self.uploads, 150),
             )
             .await;
@@ -46,7 +73,7 @@ impl Run<'_> {
         let r = self
             .app
             .post(
-                &format!("/api/v1/flows/{FLOW}/instances"),
+                &format!("/api/v1/flows/{}/instances", self.flow),
                 tok,
                 json!({ "input": input }),
             )
@@ -59,7 +86,7 @@ impl Run<'_> {
 
     /// The graduate registers; the instance id.
     async fn register(&mut self, input: Value) -> i64 {
-        let tok = self.w.graduate_tok.clone();
+        let tok = self.graduate.clone();
         let r = self.start(&tok, input).await;
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.body["state"], "reviewing");
@@ -79,8 +106,8 @@ impl Run<'_> {
     }
 
     /// The department, then the school approve.
-    async fn approve_both(&self, id: i64) {
-        let dept = self.w.dept_tok.clone();
+    async fn approve_both(&self, id: i64, dept: &str) {
+        let dept = dept.to_string();
         let school = self.w.school_tok.clone();
         self.act(&dept, id, "approve", json!({}), (200, "reviewing"))
             .await;
@@ -149,9 +176,47 @@ fn business(proof: &str) -> Value {
            "employer_region": "320102", "proof_1": proof})
 }
 
-async fn destination_registration(backend: Backend) {
-    let hook = webhook::start().await;
-    let app = spawn_on(
+/// What 张三 (training mode 10) registers at each step: several types and categories.
+fn general(step: Step, proof: &str) -> Value {
+    match step {
+        Step::First => study(proof),
+        Step::Edited => {
+            let mut v = study(proof);
+            v["destination_type"] = json!("802");
+            v
+        }
+        Step::Changed | Step::Resubmitted => business(proof),
+        Step::Modified => json!({"destination_type": "76", "occupation": "独立游戏开发",
+                                 "work_region": "320102", "proof_1": proof}),
+        Step::Rejected => {
+            json!({"destination_type": "11", "employer_name": "南京某某信息技术有限公司",
+                                 "credit_code": "91350100M000100Y43", "employer_nature": "39", "industry": "34",
+                                 "employer_region": "320100", "proof_1": proof})
+        }
+        Step::Voided => {
+            json!({"destination_type": "46", "enlist_region": "320100", "proof_1": proof})
+        }
+        Step::Cancelled => json!({"destination_type": "701"}),
+        Step::Returned => json!({"destination_type": "72", "note": "暂不就业"}),
+        Step::Invalidated => json!({"destination_type": "703"}),
+    }
+}
+
+/// What 王五 (training mode 21) files: the supplement, whose employer is the roster's.
+fn directed(step: Step, proof: &str) -> Value {
+    json!({"destination_type": "106", "position": format!("{step:?}岗位"), "proof_1": proof})
+}
+
+/// 王五 as the roster has them, with the 定向/委培单位 the management system uploaded.
+fn wang_wu() -> Value {
+    json!({"candidate_no": "26320102150003", "id_number": "320102200002021235", "name": "王五",
+           "education_level": "本科", "training_mode": "21", "department": OTHER_DEPT, "major": "英语",
+           "cohort": 2027, "origin_region": "320102", "hukou_in_school": false,
+           "directed_employer": "江苏省南京市教育局"})
+}
+
+async fn spawn(backend: Backend, hook: &WebhookReceiver) -> App {
+    spawn_on(
         backend,
         AppOptions {
             webhook_url: Some(hook.url()),
@@ -159,20 +224,25 @@ async fn destination_registration(backend: Backend) {
             ..Default::default()
         },
     )
-    .await;
-    let w = world(&app, "department_then_school").await;
+    .await
+}
+
+/// The type rules before anything is registered: each type's own fields and proof (checked
+/// by content), unknown types, and the training modes.
+async fn type_rules(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
     let mut run = Run {
         app: &app,
         w: &w,
         hook: &hook,
         ids: BTreeSet::new(),
         uploads: 0,
+        flow: FLOW,
+        graduate: w.graduate_tok.clone(),
     };
     let g = w.graduate_tok.clone();
-    let dept = w.dept_tok.clone();
-    let school = w.school_tok.clone();
-
-    // ---- The type's own form: its fields and its proof, checked by content. ----
     let r = run
         .start(
             &g,
@@ -202,31 +272,89 @@ async fn destination_registration(backend: Backend) {
         "{}",
         r.text
     );
-    // Training modes: 21 only through the supplement; the supplement only for 21/41.
+    // Training modes: 21 only through the supplement; the supplement only for 21/41, with
+    // the employer the roster gives.
     let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+    let refused = |r: &Resp, code: &str| {
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some(code)),
+            "{}",
+            r.text
+        );
+    };
     let r = run.start(&wang, json!({"destination_type": "701"})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("directed_training_mode")),
-        "{}",
-        r.text
-    );
+    refused(&r, "directed_training_mode");
     assert!(r.body["message"]
         .as_str()
         .unwrap()
         .ends_with("只能填报定向/委培毕业去向补充登记"));
     let r = run.start(&g, json!({"destination_type": "106"})).await;
+    refused(&r, "destination_type_not_allowed");
+    let r = run.start(&wang, json!({"destination_type": "106"})).await;
+    refused(&r, "other_flow");
+    run.flow = "directed_supplement";
+    let r = run.start(&g, json!({"destination_type": "106"})).await;
+    refused(&r, "not_directed");
+    let r = run.start(&wang, json!({"destination_type": "106"})).await;
+    refused(&r, "directed_employer_missing");
+    upload_roster(&app, vec![wang_wu()]).await;
+    let r = run.start(&wang, json!({"destination_type": "701"})).await;
+    refused(&r, "destination_type_not_allowed");
+    let r = run.start(&wang, json!({"destination_type": "106"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    let review = app
+        .get(&format!("/api/v1/instances/{id}/review"), &w.school_tok)
+        .await;
     assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("destination_type_not_allowed")),
-        "{}",
-        r.text
+        review.body["student_snapshot"]["directed_employer"], "江苏省南京市教育局",
+        "the employer is the roster's: {}",
+        review.text
     );
+}
 
-    // ---- Register 考研; one registration at a time; withdraw and edit before review. ----
+/// A destination flow's whole life, reaching every state and action (the coverage report).
+async fn lifecycle(backend: Backend, supplement: bool) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "department_then_school").await;
+    upload_roster(&app, vec![wang_wu()]).await;
+    let k = if supplement {
+        let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+        Kind {
+            flow: "directed_supplement",
+            graduate: wang,
+            dept: w.other_dept_tok.clone(),
+            input: directed,
+        }
+    } else {
+        Kind {
+            flow: FLOW,
+            graduate: w.graduate_tok.clone(),
+            dept: w.dept_tok.clone(),
+            input: general,
+        }
+    };
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &hook,
+        ids: BTreeSet::new(),
+        uploads: 0,
+        flow: k.flow,
+        graduate: k.graduate.clone(),
+    };
+    let g = k.graduate.clone();
+    let dept = k.dept.clone();
+    let school = w.school_tok.clone();
+    let input = k.input;
+
+    // ---- Register; one registration at a time; withdraw and edit before review. ----
     let proof = run.proof().await;
-    let a = run.register(study(&proof)).await;
-    let again = run.start(&g, json!({"destination_type": "701"})).await;
+    let a = run.register(input(Step::First, &proof)).await;
+    let other = run.proof().await;
+    let again = run.start(&g, input(Step::First, &other)).await;
     assert_eq!(
         (again.status, again.body["code"].as_str()),
         (422, Some("destination_registered")),
@@ -235,20 +363,28 @@ async fn destination_registration(backend: Backend) {
     );
     run.act(&g, a, "withdraw", json!({}), (200, "withdrawn"))
         .await;
-    let mut edited = study(&proof);
-    edited["destination_type"] = json!("802");
-    run.act(&g, a, "resubmit", edited, (200, "reviewing")).await;
+    run.act(
+        &g,
+        a,
+        "resubmit",
+        input(Step::Edited, &proof),
+        (200, "reviewing"),
+    )
+    .await;
 
     // ---- 修改去向: the department changes the type and its data during review, keeping the
     // application's proof (an upload of the graduate's already part of it). ----
-    let mut change = business(&proof);
-    change["modify_note"] = json!("学生实际为自主创业，按营业执照修改");
-    run.act(&dept, a, "change", change, (200, "reviewing"))
+    let mut change = input(Step::Changed, &proof);
+    change["modify_note"] = json!("按证明材料修改");
+    run.act(&dept, a, "change", change.clone(), (200, "reviewing"))
         .await;
     run.told("审核人员修改了你登记的毕业去向信息").await;
     let v = app.get(&format!("/api/v1/instances/{a}"), &g).await;
-    assert_eq!(v.body["vars"]["destination_type"], "75", "{}", v.text);
-    assert_eq!(v.body["vars"]["employer_name"], "南京小满科技有限公司");
+    for (key, value) in change.as_object().unwrap() {
+        if key != "modify_note" {
+            assert_eq!(&v.body["vars"][key], value, "{key}: {}", v.text);
+        }
+    }
     let h = app.get(&format!("/api/v1/instances/{a}/history"), &g).await;
     let changed = h.body["items"]
         .as_array()
@@ -256,7 +392,10 @@ async fn destination_registration(backend: Backend) {
         .iter()
         .find(|i| i["action"] == "change")
         .expect("the change is in the history the graduate sees");
-    assert_eq!(changed["input"]["destination_type"], "75");
+    assert_eq!(
+        changed["input"]["destination_type"],
+        change["destination_type"]
+    );
 
     // ---- Return at school level, resubmit, approve at both levels: synced. ----
     run.act(&dept, a, "approve", json!({}), (200, "reviewing"))
@@ -265,33 +404,32 @@ async fn destination_registration(backend: Backend) {
         &school,
         a,
         "return",
-        json!({"reason_category": "证明材料不符合要求", "reason": "营业执照图片不清晰"}),
+        json!({"reason_category": "证明材料不符合要求", "reason": "证明图片不清晰"}),
         (200, "returned"),
     )
     .await;
-    run.told("营业执照图片不清晰").await;
+    run.told("证明图片不清晰").await;
     let clearer = run.proof().await;
-    run.act(&g, a, "resubmit", business(&clearer), (200, "reviewing"))
+    let resubmitted = input(Step::Resubmitted, &clearer);
+    run.act(&g, a, "resubmit", resubmitted.clone(), (200, "reviewing"))
         .await;
-    run.approve_both(a).await;
+    run.approve_both(a, &dept).await;
     let sync = run.synced(a, "upsert").await;
-    assert_eq!(sync["vars"]["destination_type"], "75");
-    assert_eq!(sync["flow"], FLOW);
+    assert_eq!(
+        sync["vars"]["destination_type"],
+        resubmitted["destination_type"]
+    );
+    assert_eq!(sync["flow"], k.flow);
 
     // ---- After approval: the school modifies; the graduate voids it without review. ----
-    run.act(
-        &school,
-        a,
-        "modify",
-        json!({"destination_type": "76", "occupation": "独立游戏开发", "work_region": "320102",
-               "proof_1": clearer, "modify_note": "学生改为自由职业"}),
-        (200, "registered"),
-    )
-    .await;
-    run.told("修改说明：学生改为自由职业").await;
+    let mut modified = input(Step::Modified, &clearer);
+    modified["modify_note"] = json!("按学生说明修改");
+    run.act(&school, a, "modify", modified.clone(), (200, "registered"))
+        .await;
+    run.told("修改说明：按学生说明修改").await;
     assert_eq!(
         run.synced(a, "upsert").await["vars"]["destination_type"],
-        "76"
+        modified["destination_type"]
     );
     run.act(&g, a, "self_void", json!({}), (200, "voided_by_graduate"))
         .await;
@@ -300,48 +438,42 @@ async fn destination_registration(backend: Backend) {
     assert_eq!(v.body["label"], "毕业生已作废", "the school sees the void");
 
     // ---- A rejection ends a registration; the graduate picks a type again. ----
-    let labour = run.proof().await;
-    let b = run
-        .register(json!({"destination_type": "11", "employer_name": "南京某某信息技术有限公司",
-                         "credit_code": "91350100M000100Y43", "employer_nature": "39", "industry": "34",
-                         "employer_region": "320100", "proof_1": labour}))
-        .await;
+    let p = run.proof().await;
+    let b = run.register(input(Step::Rejected, &p)).await;
     run.act(
         &dept,
         b,
         "reject",
-        json!({"reason_category": "去向信息有误", "reason": "劳动合同与单位名称不符"}),
+        json!({"reason_category": "去向信息有误", "reason": "证明与登记信息不符"}),
         (200, "rejected"),
     )
     .await;
     run.told("去向登记审核不通过").await;
 
     // ---- Approved, then voided by the school. ----
-    let enlist = run.proof().await;
-    let c = run
-        .register(json!({"destination_type": "46", "enlist_region": "320100", "proof_1": enlist}))
-        .await;
-    run.approve_both(c).await;
+    let p = run.proof().await;
+    let c = run.register(input(Step::Voided, &p)).await;
+    run.approve_both(c, &dept).await;
     run.act(
         &school,
         c,
         "void",
-        json!({"void_reason": "学生未通过入伍体检"}),
+        json!({"void_reason": "学生反映去向已变化"}),
         (200, "voided"),
     )
     .await;
     run.synced(c, "clear").await;
-    run.told("作废原因：学生未通过入伍体检").await;
+    run.told("作废原因：学生反映去向已变化").await;
 
-    // ---- A registration withdrawn and given up. ----
-    let d = run.register(json!({"destination_type": "701"})).await;
+    // ---- Withdrawn and given up; returned and given up. ----
+    let p = run.proof().await;
+    let d = run.register(input(Step::Cancelled, &p)).await;
     run.act(&g, d, "withdraw", json!({}), (200, "withdrawn"))
         .await;
     run.act(&g, d, "cancel", json!({}), (200, "cancelled"))
         .await;
-    let e = run
-        .register(json!({"destination_type": "72", "note": "暂不就业"}))
-        .await;
+    let p = run.proof().await;
+    let e = run.register(input(Step::Returned, &p)).await;
     run.act(
         &dept,
         e,
@@ -354,14 +486,28 @@ async fn destination_registration(backend: Backend) {
         .await;
 
     // ---- Leaving the roster invalidates it; the restore puts it back where it was. ----
-    let f = run.register(json!({"destination_type": "703"})).await;
-    remove_and_restore(&app, || async {
+    let p = run.proof().await;
+    let f = run.register(input(Step::Invalidated, &p)).await;
+    let row = if k.flow == FLOW {
+        zhang_san()
+    } else {
+        wang_wu()
+    };
+    remove_and_restore_row(&app, row, || async {
         assert_eq!(run.state(f).await, "invalidated");
     })
     .await;
     assert_eq!(run.state(f).await, "reviewing");
 
-    coverage(&app, &run.ids, &[FLOW]).await;
+    coverage(&app, &run.ids, &[k.flow]).await;
+}
+
+async fn destination_registration(backend: Backend) {
+    lifecycle(backend, false).await
+}
+
+async fn directed_supplement(backend: Backend) {
+    lifecycle(backend, true).await
 }
 
 fn paper_agreement(image: &str) -> Value {
@@ -392,6 +538,8 @@ async fn one_destination_across_flows(backend: Backend) {
         hook: &hook,
         ids: BTreeSet::new(),
         uploads: 0,
+        flow: FLOW,
+        graduate: w.graduate_tok.clone(),
     };
     let g = w.graduate_tok.clone();
     let paper = |image: String| {
@@ -526,4 +674,9 @@ async fn one_destination_across_flows(backend: Backend) {
     }
 }
 
-both_backends!(destination_registration, one_destination_across_flows);
+both_backends!(
+    type_rules,
+    destination_registration,
+    directed_supplement,
+    one_destination_across_flows
+);

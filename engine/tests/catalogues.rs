@@ -181,8 +181,10 @@ fn the_destination_catalogue_says_what_the_guides_say() {
         let modes = attr(e, "training_modes");
         if e.code == "106" {
             assert_eq!(modes, json!(["21", "41"]));
+            assert_eq!(attr(e, "flow"), json!("directed_supplement"));
         } else {
             assert_eq!(modes, Value::Null, "{}", e.code);
+            assert_eq!(attr(e, "flow"), Value::Null, "{}", e.code);
         }
     }
     // The catalogue is also a code table, labels included.
@@ -225,7 +227,8 @@ fn the_destination_guard_reads_the_catalogue() {
         code(verdict("21", "定向(不可网签)", "11")),
         "directed_training_mode"
     );
-    assert_eq!(code(verdict("41", "委培(不可网签)", "106")), "allow");
+    // Type 106 is open to 21/41 but registered through its own flow.
+    assert_eq!(code(verdict("41", "委培(不可网签)", "106")), "other_flow");
     let GuardVerdict::Deny { code, reason } = verdict("10", "非定向", "106") else {
         panic!("a mode-10 graduate chose the directed supplement");
     };
@@ -256,6 +259,7 @@ fn a_guard_misreading_a_catalogue_is_refused_at_load() {
                 Shape::object([
                     ("training_mode", Shape::text()),
                     ("training_mode_label", Shape::text()),
+                    ("directed_employer", Shape::text()),
                 ]),
             ),
             ("graduate_has_agreement", Shape::Scalar(Scalar::Bool)),

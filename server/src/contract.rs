@@ -45,6 +45,8 @@ pub struct GraduateFacts {
     pub mobile: Option<String>,
     /// On the invalid list (deleted from the roster).
     pub removed: bool,
+    /// 定向/委培单位 from the roster (training modes 21/41).
+    pub directed_employer: Option<String>,
 }
 
 /// The school's agreement handler for the graduate's education level (`school.handler`).
@@ -170,6 +172,8 @@ pub struct StudentSnapshot {
     pub training_mode: String,
     /// 培养方式 label.
     pub training_mode_label: String,
+    /// 定向/委培单位 from the roster (training modes 21/41).
+    pub directed_employer: Option<String>,
 }
 
 /// A review decision as templates read it (`decision`).

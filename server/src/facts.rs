@@ -9,9 +9,10 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
-/// The flow of destination registrations: it holds the graduate's `agreement` slot like a
-/// signing does (one destination at a time), but is not an agreement.
-pub const DESTINATION_FLOW: &str = "destination_registration";
+/// The management list of destination registrations (both destination flows): they hold the
+/// graduate's `agreement` slot like a signing does (one destination at a time), but are not
+/// agreements.
+pub const DESTINATION_LIST: &str = "destination";
 use serde_json::Value;
 
 use crate::contract::{
@@ -74,17 +75,18 @@ pub async fn load_facts<C: ConnectionTrait>(
         .from(slot::Entity)
         .and_where(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
         .to_owned();
-    let held_by: Option<String> = instance::Entity::find()
+    // The holder's management list: `destination` for a destination registration, another
+    // for a signing. `None` when nothing holds it.
+    let held_by: Option<Option<String>> = instance::Entity::find()
         .select_only()
-        .column(instance::Column::DefId)
+        .column(instance::Column::List)
         .filter(instance::Column::Id.in_subquery(holder))
         .into_tuple()
         .one(conn)
         .await?;
-    let held_by = held_by
-        .as_deref()
-        .and_then(gradflow_engine::definition::DefId::parse);
-    let has_destination = held_by.as_ref().is_some_and(|d| d.key == DESTINATION_FLOW);
+    let has_destination = held_by
+        .as_ref()
+        .is_some_and(|l| l.as_deref() == Some(DESTINATION_LIST));
     let has_agreement = held_by.is_some() && !has_destination;
     let terminations = if def.facts.iter().any(|f| f == "termination_count") {
         Some(
@@ -130,6 +132,7 @@ pub async fn load_facts<C: ConnectionTrait>(
             origin_region: g.origin_region.clone(),
             mobile: g.mobile.clone(),
             removed: g.removed,
+            directed_employer: g.directed_employer.clone(),
         },
         school: SchoolFacts {
             id: s.id,
@@ -168,7 +171,7 @@ pub async fn load_facts<C: ConnectionTrait>(
 /// Roster fields "get latest student info" may bring into a pending item (SPEC.md 3); the
 /// key fields (name, education level, ID number, school, major) are only compared: a
 /// mismatch there means rejecting and correcting the roster first.
-pub const REFRESHABLE: [(&str, &str); 7] = [
+pub const REFRESHABLE: [(&str, &str); 8] = [
     ("gender", "性别"),
     ("ethnicity", "民族"),
     ("political_status", "政治面貌"),
@@ -176,6 +179,7 @@ pub const REFRESHABLE: [(&str, &str); 7] = [
     ("schooling_length", "学制"),
     ("student_no", "学号"),
     ("graduation_date", "毕业时间"),
+    ("directed_employer", "定向/委培单位"),
 ];
 pub const KEY_FIELDS: [(&str, &str); 4] = [
     ("name", "姓名"),
@@ -200,6 +204,7 @@ pub fn student_snapshot(g: &graduate::Model, training_label: &Value) -> Value {
         graduation_date: g.graduation_date.clone(),
         training_mode: g.training_mode.clone(),
         training_mode_label: training_label.as_str().unwrap_or_default().to_string(),
+        directed_employer: g.directed_employer.clone(),
     };
     serde_json::to_value(s).unwrap_or(Value::Null)
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use gradflow_engine::registry::{read_tree, Snapshot};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::app::App;
 use super::world::DEPT;
@@ -82,32 +82,55 @@ pub async fn coverage(app: &App, ids: &BTreeSet<i64>, flows: &[&str]) {
     assert!(missed.is_empty(), "never reached over HTTP: {missed:#?}");
 }
 
-/// Deletes the graduate from the roster, runs `check`, re-uploads them and restores at once.
+/// 张三 as the world's roster has them (see [`super::world::world`]).
+pub fn zhang_san() -> Value {
+    json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
+           "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
+           "cohort": 2027, "origin_region": "320102", "hukou_in_school": true, "mobile": "13800138000"})
+}
+
+/// Uploads roster rows of the world's school (the management system's way in).
+pub async fn upload_roster(app: &App, rows: Vec<Value>) {
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &app.admin_token,
+            json!({"school_code": "10284", "rows": rows}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["errors"], json!([]), "{}", r.text);
+}
+
+/// Deletes 张三 from the roster, runs `check`, re-uploads them and restores at once.
 pub async fn remove_and_restore<F, Fut>(app: &App, check: F)
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    remove_and_restore_row(app, zhang_san(), check).await
+}
+
+/// Deletes the graduate of roster `row` from the roster, runs `check`, re-uploads the row and
+/// restores at once.
+pub async fn remove_and_restore_row<F, Fut>(app: &App, row: Value, check: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let candidate = row["candidate_no"].as_str().unwrap().to_string();
     let r = app
-        .delete("/api/v1/roster/graduates/26320102150001", &app.admin_token)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    check().await;
-    let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
-                     "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
-                     "cohort": 2027, "origin_region": "320102", "hukou_in_school": true, "mobile": "13800138000"});
-    let r = app
-        .post(
-            "/api/v1/roster/graduates",
+        .delete(
+            &format!("/api/v1/roster/graduates/{candidate}"),
             &app.admin_token,
-            json!({"school_code": "10284", "rows": [row]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["errors"], json!([]), "{}", r.text);
+    check().await;
+    upload_roster(app, vec![row]).await;
     let r = app
         .post(
-            "/api/v1/roster/graduates/26320102150001/restore",
+            &format!("/api/v1/roster/graduates/{candidate}/restore"),
             &app.admin_token,
             json!({}),
         )

@@ -65,7 +65,7 @@ pub async fn world(app: &App, review_mode: &str) -> World {
         &format!("/api/v1/admin/schools/{school_id}/graduates"),
         json!([
             {"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三", "department": DEPT, "training_mode": "10", "mobile": "13800138000"},
-            {"candidate_no": "26320102150003", "id_number": "320102200002021233", "name": "王五", "department": OTHER_DEPT, "training_mode": "21"},
+            {"candidate_no": "26320102150003", "id_number": "320102200002021235", "name": "王五", "department": OTHER_DEPT, "training_mode": "21"},
             {"candidate_no": "26320102150004", "id_number": "320102200003031230", "name": "赵六", "department": OTHER_DEPT, "training_mode": "41"}
         ]),
     )
