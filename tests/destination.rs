@@ -105,6 +105,16 @@ impl Run<'_> {
         r
     }
 
+    /// Cancels registration `id` (withdrawn first) and registers 701 again: the new id.
+    async fn register_after(&mut self, id: i64) -> i64 {
+        let g = self.graduate.clone();
+        self.act(&g, id, "withdraw", json!({}), (200, "withdrawn"))
+            .await;
+        self.act(&g, id, "cancel", json!({}), (200, "cancelled"))
+            .await;
+        self.register(json!({"destination_type": "701"})).await
+    }
+
     /// The department, then the school approve.
     async fn approve_both(&self, id: i64, dept: &str) {
         let dept = dept.to_string();
@@ -312,6 +322,92 @@ async fn type_rules(backend: Backend) {
         "the employer is the roster's: {}",
         review.text
     );
+}
+
+/// After the province's change-closing date of the graduation year (31 August by default),
+/// graduates can no longer register, withdraw, give up or void; school users still act; the
+/// province may move the date.
+async fn closing_date(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &hook,
+        ids: BTreeSet::new(),
+        uploads: 0,
+        flow: FLOW,
+        graduate: w.graduate_tok.clone(),
+    };
+    let g = w.graduate_tok.clone();
+    let school = w.school_tok.clone();
+    let clock = |at: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .post("/api/v1/admin/clock", &app.admin_token, json!({"set": at}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    // 张三 graduates in 2027.
+    clock("2027-08-31T23:00:00+08:00").await;
+    let a = run.register(json!({"destination_type": "701"})).await;
+    let b = run.register_after(a).await;
+    clock("2027-09-01T08:00:00+08:00").await;
+    let closed = "毕业去向信息变更已于2027年8月31日截止，如需变更请联系学校";
+    let r = act(&app, &g, b, "withdraw", json!({})).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["code"].as_str(),
+            r.body["message"].as_str()
+        ),
+        (422, Some("changes_closed"), Some(closed)),
+        "{}",
+        r.text
+    );
+    // The school still reviews and voids.
+    run.act(&school, b, "approve", json!({}), (200, "registered"))
+        .await;
+    let r = act(&app, &g, b, "self_void", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("changes_closed")),
+        "{}",
+        r.text
+    );
+    run.act(
+        &school,
+        b,
+        "void",
+        json!({"void_reason": "学生申请更正"}),
+        (200, "voided"),
+    )
+    .await;
+    let r = run.start(&g, json!({"destination_type": "701"})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("changes_closed")),
+        "{}",
+        r.text
+    );
+    // The province moves the date.
+    let prov = account(
+        &app,
+        json!({"username": "p-32", "role": "province", "province_code": "32"}),
+    )
+    .await;
+    let r = app
+        .put(
+            &format!("/api/v1/admin/provinces/32/params/{FLOW}"),
+            &prov,
+            json!({"change_closing_date": "09-30"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    run.register(json!({"destination_type": "701"})).await;
 }
 
 /// A destination flow's whole life, reaching every state and action (the coverage report).
@@ -676,6 +772,7 @@ async fn one_destination_across_flows(backend: Backend) {
 
 both_backends!(
     type_rules,
+    closing_date,
     destination_registration,
     directed_supplement,
     one_destination_across_flows

@@ -203,16 +203,19 @@ fn the_destination_guard_reads_the_catalogue() {
     let snap = snapshot();
     let verdict = |mode: &str, label: &str, ty: &str| {
         let input = json!({"destination_type": ty});
-        let facts = json!({"graduate": {"training_mode": mode, "training_mode_label": label},
+        let facts = json!({"graduate": {"training_mode": mode, "training_mode_label": label, "cohort": 2027},
                            "graduate_has_agreement": false, "graduate_has_destination": false});
         let empty = json!({});
+        let actor = json!({"role": "graduate"});
+        let params = json!({"change_closing_date": "08-31"});
+        let now = json!({"date": "2027-06-01"});
         let ctx = ScriptContext {
             input: &input,
             vars: &empty,
-            actor: &empty,
-            params: &empty,
+            actor: &actor,
+            params: &params,
             facts: &facts,
-            now: &empty,
+            now: &now,
         };
         snap.run_guard("destination/can_register", &ctx).unwrap()
     };
@@ -260,11 +263,13 @@ fn a_guard_misreading_a_catalogue_is_refused_at_load() {
                     ("training_mode", Shape::text()),
                     ("training_mode_label", Shape::text()),
                     ("directed_employer", Shape::text()),
+                    ("cohort", Shape::Scalar(Scalar::Int)),
                 ]),
             ),
             ("graduate_has_agreement", Shape::Scalar(Scalar::Bool)),
             ("graduate_has_destination", Shape::Scalar(Scalar::Bool)),
         ]),
+        actor: Shape::object([("role", Shape::text())]),
         ..Default::default()
     });
     let problems = || {
