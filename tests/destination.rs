@@ -516,6 +516,19 @@ async fn lifecycle(backend: Backend, supplement: bool) {
         resubmitted["destination_type"]
     );
     assert_eq!(sync["flow"], k.flow);
+    // The national code and the label travel with the type.
+    let ty = resubmitted["destination_type"].as_str().unwrap();
+    let coded = &sync["codes"]["destination_type"];
+    assert_eq!(coded["code"], ty);
+    assert_eq!(
+        coded["attributes"]["national_code"].as_str().unwrap(),
+        &ty[..2],
+        "{sync}"
+    );
+    assert!(
+        coded["label"].as_str().is_some_and(|l| !l.is_empty()),
+        "{sync}"
+    );
 
     // ---- After approval: the school modifies; the graduate voids it without review. ----
     let mut modified = input(Step::Modified, &clearer);

@@ -620,6 +620,7 @@ async fn write(
                     "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
                     "school_code": facts.pointer("/school/code").cloned().unwrap_or(Value::Null),
                     "vars": outcome.vars,
+                    "codes": coded_values(def, &outcome.vars, snapshot),
                     "at": now.to_rfc3339(),
                 }),
             )),
@@ -695,6 +696,37 @@ fn recipient(to: Recipient, parties: &Parties, facts: &Value, vars: &Map<String,
 /// Agreement numbers (SPEC.md 4.10): 4-digit year + 1-digit channel (1 = graduate-initiated
 /// e-agreement, 4 = employer-initiated online; set per flow in YAML) + 5-digit school code +
 /// 9-digit serial per year, channel and school. Other kinds: `<year><school code><serial>`.
+/// Every code field of the definition's forms that the variables fill, with its label and,
+/// for a catalogue, the entry's attributes: what the management system needs besides the
+/// codes (the national destination code of a destination type, whether it counts as
+/// employed…).
+fn coded_values(def: &LoadedDefinition, vars: &Map<String, Value>, snapshot: &Snapshot) -> Value {
+    use gradflow_engine::form::FieldKind;
+    let mut out = Map::new();
+    for form in def.def.forms.values() {
+        for f in form.all_fields() {
+            let FieldKind::Code { table } = &f.kind else {
+                continue;
+            };
+            let Some(code) = vars.get(&f.name).and_then(Value::as_str) else {
+                continue;
+            };
+            if out.contains_key(&f.name) {
+                continue;
+            }
+            let mut v = json!({
+                "code": code,
+                "label": snapshot.code_lookup().label(table, code),
+            });
+            if let Some(entry) = snapshot.catalogue(table).and_then(|c| c.entry(code)) {
+                v["attributes"] = Value::Object(entry.attributes.clone());
+            }
+            out.insert(f.name.clone(), v);
+        }
+    }
+    Value::Object(out)
+}
+
 /// What the holder's flow tells a claimant of another flow about a slot it holds
 /// (`message_for_others`), if it says anything. Read outside the failed transaction (on
 /// PostgreSQL it is aborted).
