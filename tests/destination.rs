@@ -493,6 +493,37 @@ async fn lifecycle(backend: Backend, supplement: bool) {
         change["destination_type"]
     );
 
+    // The reviewer's detail view: the type's fields, its proof, the roster comparison; and
+    // "get latest student info" works here as for agreements.
+    let review = app
+        .get(&format!("/api/v1/instances/{a}/review"), &dept)
+        .await;
+    assert_eq!(review.status, 200, "{}", review.text);
+    assert_eq!(
+        review.body["item"]["vars"]["destination_type"],
+        change["destination_type"]
+    );
+    assert!(
+        review.body["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "proof_1"),
+        "{}",
+        review.text
+    );
+    assert!(review.body["comparison"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
+    let refreshed = app
+        .post(
+            &format!("/api/v1/instances/{a}/refresh-student"),
+            &dept,
+            json!({}),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+
     // ---- Return at school level, resubmit, approve at both levels: synced. ----
     run.act(&dept, a, "approve", json!({}), (200, "reviewing"))
         .await;
@@ -607,6 +638,39 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     })
     .await;
     assert_eq!(run.state(f).await, "reviewing");
+
+    // 去向登记管理: both destination flows in one list, by default what waits for review.
+    let list = app.get("/api/v1/lists/destination", &school).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let flows: Vec<&str> = list.body["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str().or_else(|| f["key"].as_str()))
+        .collect();
+    assert!(
+        flows.contains(&FLOW) && flows.contains(&"directed_supplement"),
+        "{}",
+        list.text
+    );
+    assert_eq!(
+        list.body["default_status"],
+        json!(["去向登记审核中，等待学院/学校审核"]),
+        "{}",
+        list.text
+    );
+    let shown: Vec<i64> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(shown, vec![f], "{}", list.text);
+    let export = app
+        .get_bytes("/api/v1/lists/destination/export", &school)
+        .await;
+    assert_eq!(export.0, 200);
+    assert!(export.1.starts_with(b"PK"), "an XLSX file");
 
     coverage(&app, &run.ids, &[k.flow]).await;
 }
