@@ -493,6 +493,15 @@ async fn lifecycle(backend: Backend, supplement: bool) {
         change["destination_type"]
     );
 
+    // A reviewer acted: the graduate can no longer withdraw.
+    let r = act(&app, &g, a, "withdraw", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("already_reviewed")),
+        "{}",
+        r.text
+    );
+
     // The reviewer's detail view: the type's fields, its proof, the roster comparison; and
     // "get latest student info" works here as for agreements.
     let review = app
@@ -527,6 +536,11 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     // ---- Return at school level, resubmit, approve at both levels: synced. ----
     run.act(&dept, a, "approve", json!({}), (200, "reviewing"))
         .await;
+    // The school's own 修改去向 keeps the review at school level.
+    let r = run
+        .act(&school, a, "change", change.clone(), (200, "reviewing"))
+        .await;
+    assert_eq!(r.body["review_level"], "school", "{}", r.text);
     run.act(
         &school,
         a,

@@ -111,6 +111,10 @@ pub fn actor_matches(role: Role, actor: &Actor, parties: &Parties) -> bool {
 pub struct ReviewPos {
     pub levels: Vec<Role>,
     pub index: usize,
+    /// A reviewer changed the data without deciding (修改去向): the item counts as handled,
+    /// so the applicant can no longer withdraw or edit it (`until_reviewed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub touched: bool,
 }
 
 impl ReviewPos {
@@ -134,7 +138,9 @@ impl Instance {
     /// Whether a reviewer already decided at some level of the current review (after which
     /// `until_reviewed` actions such as withdraw and edit are gone).
     pub fn reviewed(&self) -> bool {
-        self.review.as_ref().is_some_and(|p| p.index > 0)
+        self.review
+            .as_ref()
+            .is_some_and(|p| p.index > 0 || p.touched)
     }
 }
 
@@ -672,6 +678,7 @@ fn enter(def: &Definition, target: &str, facts: &Value) -> Result<Entry, EngineE
     let review = st.review.as_ref().map(|r| ReviewPos {
         levels: review_levels(r, facts),
         index: 0,
+        touched: false,
     });
     Ok(Entry {
         to: target.to_string(),
@@ -829,6 +836,7 @@ pub fn apply(
             let next = ReviewPos {
                 levels: pos.levels.clone(),
                 index: pos.index + 1,
+                touched: pos.touched,
             };
             return finish(
                 def,
@@ -907,8 +915,24 @@ pub fn apply(
     for (k, v) in &values {
         vars.insert(k.clone(), v.clone());
     }
-    let entry = enter(def, &a.target, ctx.facts)?;
-    let same = a.target == inst.state && st.review.is_none();
+    // Staying in the state keeps its slots, timers and review position; a reviewer's action
+    // there (修改去向) counts as handling the item.
+    let same = a.target == inst.state;
+    let entry = if same && st.review.is_some() {
+        let reviewer = matches!(
+            ctx.actor.role,
+            Role::Department | Role::School | Role::Province
+        );
+        Entry {
+            to: a.target.clone(),
+            review: inst.review.clone().map(|mut p| {
+                p.touched |= reviewer;
+                p
+            }),
+        }
+    } else {
+        enter(def, &a.target, ctx.facts)?
+    };
     finish(
         def,
         ctx,
