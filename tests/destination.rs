@@ -324,6 +324,90 @@ async fn type_rules(backend: Backend) {
     );
 }
 
+/// The school's 补登 and 填报去向登记 switches (SPEC.md 2.2): on by default, each refuses new
+/// applications when off, and stays on once a graduate used it.
+async fn switches(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
+    let mut run = Run {
+        app: &app,
+        w: &w,
+        hook: &hook,
+        ids: BTreeSet::new(),
+        uploads: 0,
+        flow: FLOW,
+        graduate: w.graduate_tok.clone(),
+    };
+    let url = format!("/api/v1/schools/{}/settings/signing", w.school_id);
+    let settings = |supplement: bool, destination: bool| {
+        json!({"online_signing": true, "review_mode": "school", "termination_cap": 3,
+               "handler_info": {"all": {"name": "李老师", "phone": "025-83592233",
+                                        "address": "南京市鼓楼区汉口路22号", "postal_code": "210093"}},
+               "paper_supplement": supplement, "destination_registration": destination})
+    };
+    let view = app
+        .get(
+            &format!("/api/v1/schools/{}/settings", w.school_id),
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!(
+        view.body["signing"]["paper_supplement"], true,
+        "{}",
+        view.text
+    );
+    assert_eq!(view.body["signing"]["destination_registration"], true);
+    let r = app.put(&url, &w.school_tok, settings(false, false)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["signing"]["destination_registration"], false);
+    let r = run
+        .start(&w.graduate_tok.clone(), json!({"destination_type": "701"}))
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["code"].as_str(),
+            r.body["message"].as_str()
+        ),
+        (
+            422,
+            Some("module_disabled"),
+            Some("学校尚未开启“填报去向登记”功能，请联系学校就业部门")
+        ),
+        "{}",
+        r.text
+    );
+    let image = run.proof().await;
+    let r = app
+        .post(
+            "/api/v1/flows/paper_supplement/instances",
+            &w.graduate_tok,
+            json!({"input": paper_agreement(&image)}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (422, Some("学校尚未开启“补登”功能，请联系学校就业部门")),
+        "{}",
+        r.text
+    );
+    // Back on; once used, it cannot be switched off.
+    let r = app.put(&url, &w.school_tok, settings(false, true)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    run.register(json!({"destination_type": "701"})).await;
+    let r = app.put(&url, &w.school_tok, settings(false, false)).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("destination_irreversible")),
+        "{}",
+        r.text
+    );
+    // 补登 is still off and unused: it may stay off or come on.
+    let r = app.put(&url, &w.school_tok, settings(true, true)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 /// After the province's change-closing date of the graduation year (31 August by default),
 /// graduates can no longer register, withdraw, give up or void; school users still act; the
 /// province may move the date.
@@ -863,6 +947,7 @@ async fn one_destination_across_flows(backend: Backend) {
 
 both_backends!(
     type_rules,
+    switches,
     closing_date,
     destination_registration,
     directed_supplement,

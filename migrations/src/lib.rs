@@ -9,6 +9,7 @@ mod m20261123_000003_links;
 mod m20261123_000004_upload_use;
 mod m20261123_000005_employer_search;
 mod m20261201_000006_hardening;
+mod m20261201_000007_destination_switches;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_upload_use::Migration),
             Box::new(m20261123_000005_employer_search::Migration),
             Box::new(m20261201_000006_hardening::Migration),
+            Box::new(m20261201_000007_destination_switches::Migration),
         ]
     }
 }

@@ -152,6 +152,18 @@ pub async fn any_activity(db: &Db, school_id: i64, module: Module) -> ApiResult<
     Ok(row.is_some())
 }
 
+/// Whether any instance of a management list exists at the school (someone acted there).
+pub async fn any_activity_in_list(db: &Db, school_id: i64, list: &str) -> ApiResult<bool> {
+    let row = db
+        .conn
+        .query_one(db.stmt(
+            "SELECT id FROM instances WHERE school_id = ? AND list = ? LIMIT 1",
+            vec![school_id.into(), list.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
 /// The province with this code, or the 422 that names it: every record naming a province
 /// (a school, an account, an API key) is refused when the province does not exist.
 pub async fn known_province(db: &Db, code: &str) -> ApiResult<crate::entity::province::Model> {

@@ -35,6 +35,24 @@ pub struct AppState {
 
 pub type State = Arc<AppState>;
 
+/// Refuses a new 补登 or destination registration when the school switched it off (SPEC.md
+/// 2.2: separate switches, on by default).
+fn require_switch(f: &Facts, list: Option<&str>) -> ApiResult<()> {
+    let (on, name) = match list {
+        Some("supplement") => (f.school.supplement_enabled, "补登"),
+        Some(crate::facts::DESTINATION_LIST) => (f.school.destination_enabled, "填报去向登记"),
+        _ => return Ok(()),
+    };
+    if on {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "module_disabled",
+            format!("学校尚未开启“{name}”功能，请联系学校就业部门"),
+        ))
+    }
+}
+
 /// Refuses when the province or the school has not switched the module on (SPEC.md 2).
 fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {
     let (province_on, school_on) = match module {
@@ -288,6 +306,7 @@ pub async fn start(
     };
     let mut facts = load_facts(&state.db.conn, &snap, graduate_id, employer_id, &def.def).await?;
     require_enabled(&facts, def.def.module)?;
+    require_switch(&facts, def.def.list.as_deref())?;
     require_active(&facts, state.clock.now())?;
     if let Some((_, h)) = &subject {
         let hv: Map<String, Value> = serde_json::from_str(&h.vars).map_err(ApiError::internal)?;

@@ -83,6 +83,10 @@ pub struct SigningSettings {
     pub review_mode: String,
     /// 可提交解约申请最大次数: 0–99.
     pub termination_cap: i64,
+    /// 补登开关; absent: unchanged (on by default, and turned on with online signing).
+    pub paper_supplement: Option<bool>,
+    /// 填报去向登记; absent: unchanged (on by default, and turned on with online signing).
+    pub destination_registration: Option<bool>,
     /// 就业协议经办人信息 by education level: keys all / undergraduate / postgraduate, each
     /// {name, phone, address, postal_code}.
     pub handler_info: Value,
@@ -106,6 +110,8 @@ fn school_view(s: &school::Model) -> Value {
         "saved": s.settings_saved,
         "signing": {
             "online_signing": s.signing_enabled,
+            "paper_supplement": s.supplement_enabled,
+            "destination_registration": s.destination_enabled,
             "review_mode": s.review_mode_employment,
             "review_mode_label": mode_label(&s.review_mode_employment),
             "termination_cap": s.termination_cap,
@@ -590,10 +596,45 @@ impl SettingsApi {
             &body.review_mode,
         )
         .await?;
+        // Switching online signing on also switches 补登 and 填报去向登记 on; each is its own
+        // switch after that, and stays on once a graduate used it.
+        let turned_on = body.online_signing && !s.signing_enabled;
+        let supplement = body
+            .paper_supplement
+            .unwrap_or(s.supplement_enabled || turned_on);
+        let destination = body
+            .destination_registration
+            .unwrap_or(s.destination_enabled || turned_on);
+        for (was, now_on, list, code, name) in [
+            (
+                s.supplement_enabled,
+                supplement,
+                "supplement",
+                "supplement_irreversible",
+                "补登",
+            ),
+            (
+                s.destination_enabled,
+                destination,
+                crate::facts::DESTINATION_LIST,
+                "destination_irreversible",
+                "填报去向登记",
+            ),
+        ] {
+            if was && !now_on && org::any_activity_in_list(&state.db, s.id, list).await? {
+                return Err(ApiError::conflict(
+                    code,
+                    format!("已有毕业生进行过{name}，“{name}”不能再关闭"),
+                )
+                .into());
+            }
+        }
         let now = state.clock.now();
         let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
         let mut am: school::ActiveModel = s.into();
         am.signing_enabled = Set(body.online_signing);
+        am.supplement_enabled = Set(supplement);
+        am.destination_enabled = Set(destination);
         am.review_mode_employment = Set(body.review_mode.clone());
         am.termination_cap = Set(body.termination_cap as i32);
         am.handler_info = Set(handler.to_string());

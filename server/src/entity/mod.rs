@@ -103,6 +103,8 @@ mod tests {
                 review_mode_archive: s("department"),
                 review_mode_hukou: s("school"),
                 signing_enabled: true,
+                supplement_enabled: true,
+                destination_enabled: false,
                 archive_enabled: false,
                 hukou_enabled: false,
                 termination_cap: 3,

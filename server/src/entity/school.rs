@@ -15,6 +15,10 @@ pub struct Model {
     pub review_mode_archive: String,
     pub review_mode_hukou: String,
     pub signing_enabled: bool,
+    /// 补登开关 (on by default; irreversible once anyone acted).
+    pub supplement_enabled: bool,
+    /// 填报去向登记 (on by default; irreversible once anyone acted).
+    pub destination_enabled: bool,
     pub archive_enabled: bool,
     pub hukou_enabled: bool,
     pub termination_cap: i32,
