@@ -53,7 +53,20 @@ struct Run<'a> {
     graduate: String,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// 张三 in destination registration.
+    fn new(app: &'a App, w: &'a World, hook: &'a WebhookReceiver) -> Run<'a> {
+        Run {
+            app,
+            w,
+            hook,
+            ids: BTreeSet::new(),
+            uploads: 0,
+            flow: FLOW,
+            graduate: w.graduate_tok.clone(),
+        }
+    }
+
     /// A fresh proof image of the graduate (each upload serves one application).
     async fn proof(&mut self) -> String {
         self.uploads += 1;
@@ -243,15 +256,7 @@ async fn type_rules(backend: Backend) {
     let hook = webhook::start().await;
     let app = spawn(backend, &hook).await;
     let w = world(&app, "school").await;
-    let mut run = Run {
-        app: &app,
-        w: &w,
-        hook: &hook,
-        ids: BTreeSet::new(),
-        uploads: 0,
-        flow: FLOW,
-        graduate: w.graduate_tok.clone(),
-    };
+    let mut run = Run::new(&app, &w, &hook);
     let g = w.graduate_tok.clone();
     let r = run
         .start(
@@ -330,15 +335,7 @@ async fn switches(backend: Backend) {
     let hook = webhook::start().await;
     let app = spawn(backend, &hook).await;
     let w = world(&app, "school").await;
-    let mut run = Run {
-        app: &app,
-        w: &w,
-        hook: &hook,
-        ids: BTreeSet::new(),
-        uploads: 0,
-        flow: FLOW,
-        graduate: w.graduate_tok.clone(),
-    };
+    let mut run = Run::new(&app, &w, &hook);
     let url = format!("/api/v1/schools/{}/settings/signing", w.school_id);
     let settings = |supplement: bool, destination: bool| {
         json!({"online_signing": true, "review_mode": "school", "termination_cap": 3,
@@ -415,15 +412,7 @@ async fn closing_date(backend: Backend) {
     let hook = webhook::start().await;
     let app = spawn(backend, &hook).await;
     let w = world(&app, "school").await;
-    let mut run = Run {
-        app: &app,
-        w: &w,
-        hook: &hook,
-        ids: BTreeSet::new(),
-        uploads: 0,
-        flow: FLOW,
-        graduate: w.graduate_tok.clone(),
-    };
+    let mut run = Run::new(&app, &w, &hook);
     let g = w.graduate_tok.clone();
     let school = w.school_tok.clone();
     let clock = |at: &'static str| {
@@ -517,13 +506,9 @@ async fn lifecycle(backend: Backend, supplement: bool) {
         }
     };
     let mut run = Run {
-        app: &app,
-        w: &w,
-        hook: &hook,
-        ids: BTreeSet::new(),
-        uploads: 0,
         flow: k.flow,
         graduate: k.graduate.clone(),
+        ..Run::new(&app, &w, &hook)
     };
     let g = k.graduate.clone();
     let dept = k.dept.clone();
@@ -803,15 +788,7 @@ async fn one_destination_across_flows(backend: Backend) {
     )
     .await;
     let w = world(&app, "school").await;
-    let mut run = Run {
-        app: &app,
-        w: &w,
-        hook: &hook,
-        ids: BTreeSet::new(),
-        uploads: 0,
-        flow: FLOW,
-        graduate: w.graduate_tok.clone(),
-    };
+    let mut run = Run::new(&app, &w, &hook);
     let g = w.graduate_tok.clone();
     let paper = |image: String| {
         let app = &app;
