@@ -12,7 +12,9 @@ use serde_json::json;
 use support::app::{spawn_on, App, AppOptions, Backend};
 use support::tree::{example_tree, guide_block, tree_with};
 use support::webhook;
-use support::world::{account, act, invite, ok, world, World, DEPT};
+use support::world::{
+    account, act, invite, ok, other_dept_graduate, province_user, world, World, DEPT,
+};
 
 fn flow_source() -> String {
     std::fs::read_to_string(concat!(
@@ -127,16 +129,8 @@ async fn versions_overlays_and_reload(backend: Backend) {
             "      attest_by_agreement_type: true",
             "      attest_by_agreement_type: true\n      extra_levels: [province]",
         );
-    let province_tok = account(
-        &app,
-        json!({"username": "p32", "role": "province", "province_code": "32"}),
-    )
-    .await;
-    let other_province_tok = account(
-        &app,
-        json!({"username": "p11", "role": "province", "province_code": "11"}),
-    )
-    .await;
+    let province_tok = province_user(&app, "p32", "32").await;
+    let other_province_tok = province_user(&app, "p11", "11").await;
     let r = app
         .put_text(
             "/api/v1/admin/provinces/32/overlays/online_signing",
@@ -293,7 +287,7 @@ async fn broken_uploads_and_failing_guards(backend: Backend) {
     let w: World = world(&app, "school").await;
     let admin = app.admin_token.clone();
     // 赵六 (training mode 41, another department) passes every guard.
-    let other_tok = account(&app, json!({"username": "g-41", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": support::world::OTHER_DEPT, "graduate_id": w.graduate_41})).await;
+    let other_tok = other_dept_graduate(&app, &w, "g-41", w.graduate_41).await;
     let first = start_checked(&app, &w.graduate_tok).await;
     assert_eq!(first.body["definition"], "checked_demo@1", "{}", first.text);
 
@@ -396,7 +390,7 @@ async fn the_guides_worked_example(backend: Backend) {
     )
     .await;
     let w: World = world(&app, "department_then_school").await;
-    let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": support::world::OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+    let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
     let apply = |tok: String, input: serde_json::Value| {
         let app = &app;
         async move {
@@ -522,11 +516,7 @@ async fn the_guides_worked_example(backend: Backend) {
     assert_eq!(r.body["vars"]["certificate_no"], "TK-2026-0031");
 
     // A province closes applications with its parameter.
-    let prov = account(
-        &app,
-        json!({"username": "p-32", "role": "province", "province_code": "32"}),
-    )
-    .await;
+    let prov = province_user(&app, "p-32", "32").await;
     let r = app
         .put(
             "/api/v1/admin/provinces/32/params/job_subsidy",

@@ -14,7 +14,7 @@ use support::app::{spawn_on, App, AppOptions, Backend, Resp};
 use support::files::plain_png;
 use support::flows::{coverage, remove_and_restore_row, upload_roster, zhang_san};
 use support::webhook::{self, WebhookReceiver};
-use support::world::{account, act, world, World, OTHER_DEPT};
+use support::world::{act, other_dept_graduate, province_user, world, World, OTHER_DEPT};
 
 const FLOW: &str = "destination_registration";
 
@@ -289,7 +289,7 @@ async fn type_rules(backend: Backend) {
     );
     // Training modes: 21 only through the supplement; the supplement only for 21/41, with
     // the employer the roster gives.
-    let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+    let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
     let refused = |r: &Resp, code: &str| {
         assert_eq!(
             (r.status, r.body["code"].as_str()),
@@ -467,11 +467,7 @@ async fn closing_date(backend: Backend) {
         r.text
     );
     // The province moves the date.
-    let prov = account(
-        &app,
-        json!({"username": "p-32", "role": "province", "province_code": "32"}),
-    )
-    .await;
+    let prov = province_user(&app, "p-32", "32").await;
     let r = app
         .put(
             &format!("/api/v1/admin/provinces/32/params/{FLOW}"),
@@ -490,7 +486,7 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     let w = world(&app, "department_then_school").await;
     upload_roster(&app, vec![wang_wu()]).await;
     let k = if supplement {
-        let wang = account(&app, json!({"username": "g-21", "role": "graduate", "province_code": "32", "school_id": w.school_id, "department": OTHER_DEPT, "graduate_id": w.graduate_21})).await;
+        let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
         Kind {
             flow: "directed_supplement",
             graduate: wang,

@@ -159,8 +159,9 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     basic_info_confirmed: Set(false),
                     updated_at: Set(Utc::now()),
                     // Directed and commissioned graduates come with their 定向/委培单位.
-                    directed_employer: Set(matches!(mode, "21" | "41")
-                        .then(|| "江苏省南京市教育局".to_string())),
+                    directed_employer: Set(
+                        matches!(mode, "21" | "41").then(|| "江苏省南京市教育局".to_string())
+                    ),
                     ..Default::default()
                 }
                 .insert(db)

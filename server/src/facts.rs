@@ -9,10 +9,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
-/// The management list of destination registrations (both destination flows): they hold the
-/// graduate's `agreement` slot like a signing does (one destination at a time), but are not
-/// agreements.
-pub const DESTINATION_LIST: &str = "destination";
 use serde_json::Value;
 
 use crate::contract::{
@@ -20,6 +16,11 @@ use crate::contract::{
 };
 use crate::entity::{employer, graduate, instance, province, school, slot};
 use crate::error::{ApiError, ApiResult};
+
+/// The management list of destination registrations (both destination flows): they hold the
+/// graduate's `agreement` slot like a signing does (one destination at a time), but are not
+/// agreements.
+pub const DESTINATION_LIST: &str = "destination";
 
 /// The rows a transition needs, and the facts the guards see.
 pub struct Facts {

@@ -36,6 +36,23 @@ pub async fn ok(app: &App, path: &str, body: Value) -> Value {
     r.body
 }
 
+/// A session of the world's graduate `graduate_id` of 外国语学院 (王五 of training mode 21,
+/// 赵六 of 41), who have no account in the world itself.
+pub async fn other_dept_graduate(app: &App, w: &World, username: &str, graduate_id: i64) -> String {
+    account(app, json!({"username": username, "role": "graduate", "province_code": "32",
+                        "school_id": w.school_id, "department": OTHER_DEPT, "graduate_id": graduate_id}))
+    .await
+}
+
+/// A session of a province user of province `code`.
+pub async fn province_user(app: &App, username: &str, code: &str) -> String {
+    account(
+        app,
+        json!({"username": username, "role": "province", "province_code": code}),
+    )
+    .await
+}
+
 pub async fn account(app: &App, body: Value) -> String {
     ok(app, "/api/v1/admin/accounts", body).await["token"]
         .as_str()
