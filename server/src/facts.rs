@@ -5,16 +5,14 @@
 
 use gradflow_engine::definition::Module;
 use gradflow_engine::registry::Snapshot;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use serde_json::Value;
 
 use crate::contract::{
     EmployerFacts, GraduateFacts, GuardFacts, ProvinceFacts, SchoolFacts, StudentSnapshot,
 };
-use crate::entity::{employer, graduate, instance, province, school, slot};
+use crate::entity::{employer, graduate, instance, province, school};
 use crate::error::{ApiError, ApiResult};
 
 /// The management list of destination registrations (both destination flows): they hold the
@@ -69,22 +67,11 @@ pub async fn load_facts<C: ConnectionTrait>(
         Some(id) => employer::Entity::find_by_id(id).one(conn).await?,
         None => None,
     };
-    // Who holds the graduate's one destination (an agreement or a destination registration),
-    // in one statement.
-    let holder = sea_orm::sea_query::Query::select()
-        .column(slot::Column::InstanceId)
-        .from(slot::Entity)
-        .and_where(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
-        .to_owned();
-    // The holder's management list: `destination` for a destination registration, another
-    // for a signing. `None` when nothing holds it.
-    let held_by: Option<Option<String>> = instance::Entity::find()
-        .select_only()
-        .column(instance::Column::List)
-        .filter(instance::Column::Id.in_subquery(holder))
-        .into_tuple()
-        .one(conn)
-        .await?;
+    // Who holds the graduate's one destination (an agreement or a destination registration):
+    // the holder's management list is `destination` for a destination registration.
+    let held_by = crate::store::slot_holder(conn, &format!("agreement:g{graduate_id}"))
+        .await?
+        .map(|(_, list)| list);
     let has_destination = held_by
         .as_ref()
         .is_some_and(|l| l.as_deref() == Some(DESTINATION_LIST));

@@ -736,17 +736,9 @@ async fn holder_message(
     claimant: &str,
     claim: &gradflow_engine::apply::SlotClaim,
 ) -> Option<String> {
-    let held = slot::Entity::find()
-        .filter(slot::Column::SlotKey.eq(claim.key.clone()))
-        .one(&db.conn)
-        .await
-        .ok()??;
-    let holder = instance::Entity::find_by_id(held.instance_id)
-        .one(&db.conn)
-        .await
-        .ok()??;
+    let (def_id, _) = slot_holder(&db.conn, &claim.key).await.ok()??;
     let def = &snapshot
-        .get(&gradflow_engine::definition::DefId::parse(&holder.def_id)?)?
+        .get(&gradflow_engine::definition::DefId::parse(&def_id)?)?
         .def;
     if def.key == claimant {
         return None;
@@ -755,6 +747,28 @@ async fn holder_message(
         .iter()
         .find(|(name, _)| gradflow_engine::definition::slot_name(def, name) == claim.slot)
         .and_then(|(_, s)| s.message_for_others.clone())
+}
+
+/// The definition and management list of the instance holding slot `key`, in one statement;
+/// `None` when nothing holds it.
+pub async fn slot_holder<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    key: &str,
+) -> ApiResult<Option<(String, Option<String>)>> {
+    let holder = sea_orm::sea_query::Query::select()
+        .column(slot::Column::InstanceId)
+        .from(slot::Entity)
+        .and_where(slot::Column::SlotKey.eq(key))
+        .to_owned();
+    use sea_orm::QuerySelect;
+    Ok(instance::Entity::find()
+        .select_only()
+        .column(instance::Column::DefId)
+        .column(instance::Column::List)
+        .filter(instance::Column::Id.in_subquery(holder))
+        .into_tuple()
+        .one(conn)
+        .await?)
 }
 
 async fn next_number(
