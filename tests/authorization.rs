@@ -29,8 +29,9 @@ struct Row {
 }
 
 /// Endpoints whose body is plain text (YAML sources) when they take one.
-const TEXT_BODIES: [&str; 2] = [
+const TEXT_BODIES: [&str; 3] = [
     "/api/v1/admin/definitions",
+    "/api/v1/admin/catalogues/{name}",
     "/api/v1/admin/provinces/{code}/overlays/{key}",
 ];
 
@@ -329,6 +330,41 @@ async fn table(backend: Backend) {
             "/api/v1/admin/definitions".into(),
             None,
             "admin=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/admin/catalogues",
+            "/api/v1/admin/catalogues".into(),
+            None,
+            "admin=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/admin/catalogues/{name}",
+            "/api/v1/admin/catalogues/destination_type".into(),
+            None,
+            "admin=200 anon=401 *=403",
+        ),
+        r(
+            "PUT",
+            "/api/v1/admin/catalogues/{name}",
+            "/api/v1/admin/catalogues/destination_type".into(),
+            Some(json!("catalogue: [")),
+            "admin=422 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/admin/catalogues/{name}/entries",
+            "/api/v1/admin/catalogues/destination_type/entries".into(),
+            Some(json!({"code": "11", "label": "签劳动合同形式就业"})),
+            "admin=409 anon=401 *=403",
+        ),
+        r(
+            "DELETE",
+            "/api/v1/admin/catalogues/{name}/stored",
+            "/api/v1/admin/catalogues/destination_type/stored".into(),
+            None,
+            "admin=404 anon=401 *=403",
         ),
         r(
             "POST",

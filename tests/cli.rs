@@ -131,6 +131,32 @@ fn edit(root: &Path, rel: &str, from: &str, to: &str) -> String {
 }
 
 #[test]
+fn an_available_guard_cannot_read_input() {
+    // `start.available` decides before any input (GET /flows): a read of `input` is refused
+    // at its line, naming where the guard is used.
+    let dir = shipped_copy();
+    let root = dir.path();
+    let guard = edit(
+        root,
+        "scripts/destination/can_register.rhai",
+        "destinations::check_none_held(facts);",
+        "destinations::check_none_held(facts);\nif input.destination_type == \"11\" { deny(\"x\"); }",
+    );
+    let (ok, stdout, stderr) = check(root);
+    assert!(!ok, "{stdout}");
+    let at = format!(
+        "scripts/destination/can_register.rhai:{}: ",
+        line_of(&guard, "destinations::check_none_held(facts);") + 1
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&at)
+            && l.contains("input.destination_type 不存在（这里的 input 没有任何字段）")
+            && l.contains("发起条件")),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
 fn check_verifies_what_guards_and_templates_read_and_runs_them() {
     let dir = shipped_copy();
     let root = dir.path();

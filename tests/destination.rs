@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend, Resp};
 use support::files::plain_png;
-use support::flows::{coverage, remove_and_restore_row, upload_roster, zhang_san};
+use support::flows::{coverage, remove_and_restore_row, sheet, upload_roster, zhang_san};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{act, other_dept_graduate, province_user, world, World, OTHER_DEPT};
 
@@ -307,7 +307,7 @@ async fn type_rules(backend: Backend) {
     let r = run.start(&g, json!({"destination_type": "106"})).await;
     refused(&r, "destination_type_not_allowed");
     let r = run.start(&wang, json!({"destination_type": "106"})).await;
-    refused(&r, "other_flow");
+    refused(&r, "directed_training_mode");
     run.flow = "directed_supplement";
     let r = run.start(&g, json!({"destination_type": "106"})).await;
     refused(&r, "not_directed");
@@ -754,6 +754,458 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     coverage(&app, &run.ids, &[k.flow]).await;
 }
 
+/// The keys of the flows `GET /flows` offers, and the refusal code of each one it does not.
+async fn offered(app: &App, tok: &str) -> (BTreeSet<String>, BTreeMap<String, String>) {
+    let r = app.get("/api/v1/flows", tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let keys = r.body["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap().to_string())
+        .collect();
+    let why = r.body["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(
+                !f["message"].as_str().unwrap_or_default().is_empty(),
+                "a reason: {f}"
+            );
+            (
+                f["key"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (keys, why)
+}
+
+fn set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
+/// `GET /flows` offers a graduate only what they can start now, each with its start schema
+/// (one `oneOf` branch per destination type), and says why the others are not offered: a
+/// mode-21 graduate sees the supplement only; one with a destination, nothing new.
+async fn flows_offered(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
+    let (keys, why) = offered(&app, &w.graduate_tok).await;
+    assert_eq!(
+        keys,
+        set(&[
+            "destination_registration",
+            "offline_signing",
+            "paper_supplement"
+        ])
+    );
+    assert_eq!(why["directed_supplement"], "not_directed");
+    assert_eq!(why["online_termination"], "nothing_to_act_on");
+    assert_eq!(why["offline_termination"], "nothing_to_act_on");
+    assert!(
+        !why.contains_key("online_signing"),
+        "an employer's flow: {why:?}"
+    );
+    // The schema: one branch per type of the catalogue in force.
+    let r = app.get("/api/v1/flows", &w.graduate_tok).await;
+    let flow = r.body["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == FLOW)
+        .unwrap()
+        .clone();
+    let catalogue = app
+        .get(
+            "/api/v1/admin/catalogues/destination_type",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(catalogue.status, 200, "{}", catalogue.text);
+    assert_eq!(catalogue.body["origin"], "file");
+    let types = catalogue.body["catalogue"]["entries"].as_array().unwrap();
+    let branches = flow["start_schema"]["oneOf"].as_array().unwrap();
+    assert_eq!(
+        branches
+            .iter()
+            .filter(|b| b["properties"]["destination_type"]["const"].is_string())
+            .count(),
+        types.len(),
+        "{}",
+        flow["start_schema"]
+    );
+
+    // Training mode 21: the supplement only, once the roster gives the employer.
+    let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
+    let (keys, why) = offered(&app, &wang).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    assert_eq!(why["directed_supplement"], "directed_employer_missing");
+    upload_roster(&app, vec![wang_wu()]).await;
+    let (keys, why) = offered(&app, &wang).await;
+    assert_eq!(keys, set(&["directed_supplement"]));
+    for k in [
+        "destination_registration",
+        "offline_signing",
+        "paper_supplement",
+    ] {
+        assert_eq!(why[k], "directed_training_mode", "{k}");
+    }
+
+    // With a destination under review: nothing new to start, and no agreement to terminate.
+    let mut run = Run::new(&app, &w, &hook);
+    run.register(json!({"destination_type": "701"})).await;
+    let (keys, why) = offered(&app, &w.graduate_tok).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    assert_eq!(why[FLOW], "destination_registered");
+    assert_eq!(why["paper_supplement"], "destination_registered");
+    assert_eq!(why["offline_termination"], "no_agreement");
+    // Reviewers still see every flow (their labels and states), without refusals.
+    let r = app.get("/api/v1/flows", &w.school_tok).await;
+    assert!(r.body["flows"].as_array().unwrap().len() >= 7, "{}", r.text);
+    assert!(r.body.get("unavailable").is_none());
+}
+
+/// 去向登记管理 filtered by category and type (an indexed column), its export with the
+/// category and type columns, and the province's read-only view.
+async fn list_by_category_and_type(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
+    let mut run = Run::new(&app, &w, &hook);
+    let p = run.proof().await;
+    let study_id = run.register(study(&p)).await;
+    let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
+    upload_roster(&app, vec![wang_wu()]).await;
+    run.flow = "directed_supplement";
+    run.graduate = wang;
+    let p = run.proof().await;
+    let directed_id = run.register(directed(Step::First, &p)).await;
+
+    let ids = |r: &Resp| -> BTreeSet<i64> {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    let school = w.school_tok.clone();
+    let list = |q: &str| format!("/api/v1/lists/destination?{q}");
+    let r = app.get(&list(""), &school).await;
+    assert_eq!(ids(&r), BTreeSet::from([study_id, directed_id]));
+    assert_eq!(
+        r.body["category_options"],
+        json!(["其他就业", "升学", "未就业"]),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["type_options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["code"] == "801" && t["category"] == "升学"),
+        "{}",
+        r.text
+    );
+    let by_cat = app.get(&list("category=升学"), &school).await;
+    assert_eq!(ids(&by_cat), BTreeSet::from([study_id]));
+    let by_cat = app.get(&list("category=其他就业"), &school).await;
+    assert_eq!(ids(&by_cat), BTreeSet::from([directed_id]));
+    let by_type = app.get(&list("type=801,106"), &school).await;
+    assert_eq!(ids(&by_type), BTreeSet::from([study_id, directed_id]));
+    let none = app.get(&list("type=106&category=升学"), &school).await;
+    assert_eq!(ids(&none), BTreeSet::new());
+    for (q, field) in [("category=出国", "category"), ("type=999", "type")] {
+        let r = app.get(&list(q), &school).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("invalid_filter")),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.body["message"].as_str().unwrap().starts_with(field),
+            "{}",
+            r.text
+        );
+    }
+    let r = app
+        .get("/api/v1/lists/signing?category=升学", &school)
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_filter"))
+    );
+
+    // The export: the same query, with category and type columns.
+    let rows = sheet(
+        &app,
+        "/api/v1/lists/destination/export?category=升学",
+        &school,
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0][6..9],
+        ["去向类别", "毕业去向类型", "单位或学校名称"]
+    );
+    assert_eq!(rows[1][0], "张三");
+    assert_eq!(
+        rows[1][6..9],
+        ["升学", "考研", "南京大学"].map(String::from).as_slice()[..]
+    );
+
+    // The reviewer's detail view: the type, its fields as a reviewer reads them, the proof.
+    let review = app
+        .get(&format!("/api/v1/instances/{study_id}/review"), &school)
+        .await;
+    assert_eq!(review.status, 200, "{}", review.text);
+    let kind = &review.body["type"];
+    assert_eq!(
+        (
+            &kind["code"],
+            &kind["label"],
+            &kind["attributes"]["category"]
+        ),
+        (&json!("801"), &json!("考研"), &json!("升学")),
+        "{}",
+        review.text
+    );
+    let school_name = kind["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "school_name")
+        .unwrap();
+    assert_eq!(
+        (&school_name["label"], &school_name["text"]),
+        (&json!("升学院校"), &json!("南京大学"))
+    );
+    assert_eq!(
+        review.body["files"][0]["field"], "proof_1",
+        "{}",
+        review.text
+    );
+
+    // The province reads the same list across its schools, and cannot act on it.
+    let province = province_user(&app, "p32", "32").await;
+    let r = app.get(&list("category=升学"), &province).await;
+    assert_eq!(ids(&r), BTreeSet::from([study_id]));
+    let r = act(&app, &province, study_id, "approve", json!({})).await;
+    assert!(r.status == 403 || r.status == 409, "{}", r.text);
+    assert_eq!(run.state(study_id).await, "reviewing");
+}
+
+/// A type the integrator adds through the admin API.
+fn new_type() -> Value {
+    json!({"code": "129", "label": "基层医疗卫生机构就业",
+    "attributes": {"category": "其他就业", "national_code": "12", "invented": true, "employed": true},
+    "form": [
+        {"name": "employer_name", "label": "单位名称", "type": "text", "max": 100, "required": true},
+        {"name": "proof_1", "label": "聘用证明图片", "type": "file", "accept": ["png", "jpg"], "max_kb": 300, "required": true}
+    ]})
+}
+
+/// An integrator adds a destination type at run time; a graduate registers with it without a
+/// restart. A broken catalogue is refused and the old one keeps serving; a type in use cannot
+/// be removed; the stored catalogue outlives a restart and can be dropped again.
+async fn catalogue_at_run_time(backend: Backend) {
+    let hook = webhook::start().await;
+    let mut app = spawn(backend, &hook).await;
+    let w = world(&app, "school").await;
+    let url = "/api/v1/admin/catalogues/destination_type";
+    let before = app.get(url, &app.admin_token).await;
+    let count = before.body["catalogue"]["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = app
+        .post(&format!("{url}/entries"), &w.school_tok, new_type())
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Added, then dropped again: the file serves.
+    let mut unused = new_type();
+    unused["code"] = json!("127");
+    let r = app
+        .post(&format!("{url}/entries"), &app.admin_token, unused)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.delete(&format!("{url}/stored"), &app.admin_token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(url, &app.admin_token).await;
+    assert_eq!(r.body["origin"], "file");
+    assert_eq!(
+        r.body["catalogue"]["entries"].as_array().unwrap().len(),
+        count
+    );
+
+    let r = app
+        .post(&format!("{url}/entries"), &app.admin_token, new_type())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["catalogue"]["entries"], count + 1);
+    let r = app.get("/api/v1/admin/catalogues", &app.admin_token).await;
+    assert!(
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "destination_type", "title": "毕业去向类型", "entries": count + 1, "origin": "stored"})),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(&format!("{url}/entries"), &app.admin_token, new_type())
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("entry_exists"))
+    );
+
+    // The graduate registers with it: its own form, its proof required.
+    let mut run = Run::new(&app, &w, &hook);
+    let r = run
+        .start(
+            &w.graduate_tok.clone(),
+            json!({"destination_type": "129", "employer_name": "南京市鼓楼区社区卫生服务中心"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "proof_1", "{}", r.text);
+    let p = run.proof().await;
+    let id = run
+        .register(json!({"destination_type": "129", "employer_name": "南京市鼓楼区社区卫生服务中心", "proof_1": p}))
+        .await;
+    let r = app
+        .get("/api/v1/lists/destination?type=129", &w.school_tok)
+        .await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+
+    // Broken: a wrong attribute type, an unknown field type. Refused, the old one serves.
+    let mut bad_entry = new_type();
+    bad_entry["code"] = json!("128");
+    bad_entry["attributes"]["employed"] = json!("是");
+    let r = app
+        .post(&format!("{url}/entries"), &app.admin_token, bad_entry)
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("definitions_invalid")),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("employed"), "{}", r.text);
+    let whole = app.get(url, &app.admin_token).await.body["catalogue"].clone();
+    let mut duplicate = whole.clone();
+    duplicate["entries"][1]["code"] = whole["entries"][0]["code"].clone();
+    let r = app
+        .put_text(url, &app.admin_token, &duplicate.to_string())
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("definitions_invalid")),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("code 重复"), "{}", r.text);
+    let mut mistyped = whole.clone();
+    mistyped["entries"][0]["form"][0]["type"] = json!("txt");
+    let r = app
+        .put_text(url, &app.admin_token, &mistyped.to_string())
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("catalogue_invalid")),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("未知类型 txt"), "{}", r.text);
+    let r = app.put_text(url, &app.admin_token, "catalogue: [").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("catalogue_invalid")),
+        "{}",
+        r.text
+    );
+    let now = app.get(url, &app.admin_token).await;
+    assert_eq!(
+        now.body["catalogue"]["entries"].as_array().unwrap().len(),
+        count + 1
+    );
+    let p = run.proof().await;
+    let r = run
+        .start(
+            &w.graduate_tok.clone(),
+            json!({"destination_type": "11", "employer_name": "x", "proof_1": p}),
+        )
+        .await;
+    assert_eq!(
+        r.body["code"], "destination_registered",
+        "the flow still runs: {}",
+        r.text
+    );
+
+    // A type in use cannot be removed; a label can change.
+    let mut without = now.body["catalogue"].clone();
+    without["entries"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["code"] != "129");
+    let r = app
+        .put_text(url, &app.admin_token, &without.to_string())
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("entry_in_use")),
+        "{}",
+        r.text
+    );
+    let mut renamed = now.body["catalogue"].clone();
+    for e in renamed["entries"].as_array_mut().unwrap() {
+        if e["code"] == "129" {
+            e["label"] = json!("基层医疗卫生机构聘用");
+        }
+    }
+    let r = app
+        .put_text(url, &app.admin_token, &renamed.to_string())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The item is given up; it still carries the type (its history shows what it was).
+    let g = w.graduate_tok.clone();
+    run.act(&g, id, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
+    run.act(&g, id, "cancel", json!({}), (200, "cancelled"))
+        .await;
+    drop(run);
+
+    // Stored: it outlives a restart. The file's version cannot come back while 129 is used.
+    app.restart().await;
+    let after = app.get(url, &app.admin_token).await;
+    assert_eq!(after.body["origin"], "stored", "{}", after.text);
+    let labels: Vec<&str> = after.body["catalogue"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "129")
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["基层医疗卫生机构聘用"]);
+    let r = app.delete(&format!("{url}/stored"), &app.admin_token).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("entry_in_use")),
+        "{}",
+        r.text
+    );
+    let audit = app.get("/api/v1/audit-log", &app.admin_token).await;
+    assert!(audit.text.contains("catalogue.add_entry"), "{}", audit.text);
+}
+
 async fn destination_registration(backend: Backend) {
     lifecycle(backend, false).await
 }
@@ -920,6 +1372,9 @@ async fn one_destination_across_flows(backend: Backend) {
 
 both_backends!(
     type_rules,
+    flows_offered,
+    list_by_category_and_type,
+    catalogue_at_run_time,
     switches,
     closing_date,
     destination_registration,

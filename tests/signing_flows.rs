@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend};
-use support::flows::{coverage, remove_and_restore};
+use support::flows::{coverage, remove_and_restore, sheet};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{act, invite, world, World, DEPT};
 
@@ -1365,23 +1365,6 @@ async fn every_state_and_action(backend: Backend) {
     run.eventually(x, "expired").await;
 
     coverage(&app, &run.ids, &FLOWS).await;
-}
-
-/// Downloads an XLSX export and reads its first sheet back as text cells.
-async fn sheet(app: &App, path: &str, tok: &str) -> Vec<Vec<String>> {
-    use calamine::{open_workbook_from_rs, Reader, Xlsx};
-    let (status, bytes, ct) = app.get_bytes(path, tok).await;
-    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
-    assert!(ct.contains("spreadsheetml"), "{ct}");
-    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("an xlsx file");
-    let range = wb
-        .worksheet_range_at(0)
-        .expect("a sheet")
-        .expect("readable");
-    range
-        .rows()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect()
 }
 
 /// 获取最新学生信息 (SPEC.md 3): the management system changes the graduate's gender and

@@ -687,13 +687,29 @@ fn enter(def: &Definition, target: &str, facts: &Value) -> Result<Entry, EngineE
 }
 
 /// Starts an instance of `def` for `parties` with the resolved `params`.
-pub fn start(
+/// Whether the flow is offered to the caller now, before any input: the start roles, then
+/// the `available` guard (SPEC.md 4: a graduate of training mode 21 is offered the directed
+/// supplement, not the e-agreement). The refusal says why.
+pub fn available(
     def: &Definition,
     ctx: &Ctx<'_>,
     parties: &Parties,
     params: &Map<String, Value>,
-    input: &Value,
-) -> Result<Outcome, EngineError> {
+) -> Result<(), EngineError> {
+    start_roles(def, ctx, parties)?;
+    let params_v = Value::Object(params.clone());
+    run_guard(
+        ctx,
+        def,
+        None,
+        &def.start.available,
+        &json!({}),
+        &json!({}),
+        &params_v,
+    )
+}
+
+fn start_roles(def: &Definition, ctx: &Ctx<'_>, parties: &Parties) -> Result<(), EngineError> {
     if !any_role_matches(&def.start.roles, ctx.actor, parties) {
         return Err(EngineError::Forbidden(format!(
             "只有{}可以发起{}",
@@ -706,9 +722,29 @@ pub fn start(
             def.title
         )));
     }
+    Ok(())
+}
+
+pub fn start(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    input: &Value,
+) -> Result<Outcome, EngineError> {
+    start_roles(def, ctx, parties)?;
+    let params_v = Value::Object(params.clone());
+    run_guard(
+        ctx,
+        def,
+        None,
+        &def.start.available,
+        &json!({}),
+        &json!({}),
+        &params_v,
+    )?;
     let form = form_of(def, &def.start.form)?;
     let (values, warnings) = validate(&form, input, ctx.tables, def.start.partial)?;
-    let params_v = Value::Object(params.clone());
     let input_v = Value::Object(values.clone());
     let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
     run_guard(

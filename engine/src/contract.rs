@@ -85,10 +85,14 @@ impl Shape {
                         let hint = nearest(key, m.keys().map(String::as_str))
                             .map(|n| format!("，是否想写 {n}？"))
                             .unwrap_or_else(|| {
-                                format!(
-                                    "（可用：{}）",
-                                    m.keys().cloned().collect::<Vec<_>>().join("、")
-                                )
+                                if m.is_empty() {
+                                    format!("（这里的 {known} 没有任何字段）")
+                                } else {
+                                    format!(
+                                        "（可用：{}）",
+                                        m.keys().cloned().collect::<Vec<_>>().join("、")
+                                    )
+                                }
                             });
                         return Err(PathError {
                             message: format!("{known}.{key} 不存在{hint}"),

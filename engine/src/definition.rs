@@ -561,7 +561,13 @@ pub struct StartDef {
     /// The form the start submits (a name in `forms`).
     #[serde(default)]
     pub form: Option<String>,
-    /// A guard script (`scripts/NAME.rhai`) that may refuse the start.
+    /// A guard script (`scripts/NAME.rhai`) deciding whether the flow is offered to the caller
+    /// at all, before any input: it reads facts, actor, params and now, never `input`.
+    /// `GET /flows` lists for a graduate only the flows whose `available` passes (with the
+    /// refusal of the others); the start runs it before `guard`.
+    #[serde(default)]
+    pub available: Option<String>,
+    /// A guard script (`scripts/NAME.rhai`) that may refuse the start, reading its input.
     #[serde(default)]
     pub guard: Option<String>,
     /// The first state.
@@ -637,6 +643,11 @@ pub struct Definition {
     /// Which management list shows the instances (`signing`, `supplement`, `termination`, `destination`...).
     #[serde(default)]
     pub list: Option<String>,
+    /// The start form's code field that types an item in its management list
+    /// (`destination_type`): stored with the instance (indexed), so the list filters by type
+    /// and by the category its catalogue gives the type.
+    #[serde(default)]
+    pub list_type: Option<String>,
     /// Values a province may tune (`termination_cap`, `response_deadline`), read as `params.NAME`.
     #[serde(default)]
     pub params: IndexMap<String, ParamDef>,
@@ -724,9 +735,25 @@ impl Definition {
         }
     }
 
+    /// The code table of the [`Definition::list_type`] field (`destination_type`).
+    pub fn list_type_table(&self) -> Option<&str> {
+        let t = self.list_type.as_ref()?;
+        let field = self.forms.get(self.start.form.as_ref()?)?.field(t)?;
+        match &field.kind {
+            crate::form::FieldKind::Code { table } => Some(table),
+            _ => None,
+        }
+    }
+
     /// Every guard script the definition names.
     pub fn guards(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.start.guard.iter().map(String::as_str).collect();
+        let mut out: Vec<&str> = self
+            .start
+            .available
+            .iter()
+            .chain(&self.start.guard)
+            .map(String::as_str)
+            .collect();
         for st in self.states.values() {
             for a in st.actions.values() {
                 out.extend(a.guard.as_deref());
@@ -837,6 +864,26 @@ impl Definition {
                 }
             }
         };
+        if let Some(t) = &self.list_type {
+            let field = self
+                .start
+                .form
+                .as_ref()
+                .and_then(|f| self.forms.get(f))
+                .and_then(|f| f.field(t));
+            if self.list.is_none() {
+                errs.push(("list_type 需要同时写 list".into(), "list_type:".into()));
+            }
+            if !matches!(
+                field.map(|f| &f.kind),
+                Some(crate::form::FieldKind::Code { .. })
+            ) {
+                errs.push((
+                    format!("list_type：{t} 应为发起表单中 type: code 的字段"),
+                    "list_type:".into(),
+                ));
+            }
+        }
         check_form(&self.start.form, "start", &mut errs);
         check_target(&self.start.target, "start", &mut errs);
         for (role, t) in &self.start.target_by_role {

@@ -515,6 +515,17 @@ impl Snapshot {
                 }
             };
             let mut problems = c.check(&base_codes);
+            // A catalogue file is named after its catalogue (one stored through the admin
+            // API replaces the file of that name).
+            if let Some(file) = f.path.strip_prefix("workflows/catalogues/") {
+                let stem = file.strip_suffix(".yaml").unwrap_or(file);
+                if stem != c.catalogue {
+                    problems.push((
+                        format!("目录文件名应为 {}.yaml（与 catalogue 同名）", c.catalogue),
+                        "catalogue:".into(),
+                    ));
+                }
+            }
             if tables.contains_key(&c.catalogue) || catalogues.contains_key(&c.catalogue) {
                 problems.push((
                     format!("目录 {} 与已有的代码表或目录重名", c.catalogue),

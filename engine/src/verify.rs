@@ -138,6 +138,13 @@ pub fn verify(l: &Loaded<'_>, contract: &Contract) -> Vec<(Option<DefId>, Diagno
     let mut uses: BTreeMap<String, Vec<Use<'_>>> = BTreeMap::new();
     for d in l.defs.values() {
         let def = &d.def;
+        if let Some(g) = &def.start.available {
+            uses.entry(g.clone()).or_default().push(Use {
+                at: format!("{} 的发起条件（available，不读 input）", def.id()),
+                definition: def,
+                input: Shape::object::<&str>([]),
+            });
+        }
         if let Some(g) = &def.start.guard {
             uses.entry(g.clone()).or_default().push(Use {
                 at: format!("{} 的发起", def.id()),

@@ -217,7 +217,11 @@ fn the_destination_guard_reads_the_catalogue() {
             facts: &facts,
             now: &now,
         };
-        snap.run_guard("destination/can_register", &ctx).unwrap()
+        // Who is offered the flow, then the type they chose (start.available, start.guard).
+        match snap.run_guard("destination/can_register", &ctx).unwrap() {
+            GuardVerdict::Allow => snap.run_guard("destination/register_type", &ctx).unwrap(),
+            denied => denied,
+        }
     };
     let code = |v: GuardVerdict| match v {
         GuardVerdict::Allow => "allow".to_string(),
@@ -230,8 +234,12 @@ fn the_destination_guard_reads_the_catalogue() {
         code(verdict("21", "定向(不可网签)", "11")),
         "directed_training_mode"
     );
-    // Type 106 is open to 21/41 but registered through its own flow.
-    assert_eq!(code(verdict("41", "委培(不可网签)", "106")), "other_flow");
+    // Training modes 21/41 are not offered this flow at all, whatever the type: 106 is
+    // registered through its own flow.
+    assert_eq!(
+        code(verdict("41", "委培(不可网签)", "106")),
+        "directed_training_mode"
+    );
     let GuardVerdict::Deny { code, reason } = verdict("10", "非定向", "106") else {
         panic!("a mode-10 graduate chose the directed supplement");
     };

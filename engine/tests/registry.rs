@@ -413,6 +413,19 @@ fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
     // definition (same expanded form), so databases that stored the old text still start.
     let before = include_str!("fixtures/offline_signing_v1_before_fragments.yaml");
     let dir = repo_tree();
+    // The file as it was at version 1, written with fragments (version 2 moved its guard to
+    // `start.available`).
+    let file = dir.path().join("workflows/offline_signing.yaml");
+    let v2 = std::fs::read_to_string(&file).unwrap();
+    assert!(v2.contains("version: 2\n") && v2.contains("  available: offline_signing/can_apply\n"));
+    std::fs::write(
+        &file,
+        v2.replace("version: 2\n", "version: 1\n").replace(
+            "  available: offline_signing/can_apply\n",
+            "  guard: offline_signing/can_apply\n",
+        ),
+    )
+    .unwrap();
     let stored = gradflow_engine::registry::SourceFile {
         path: "db:offline_signing@1".into(),
         text: before.into(),

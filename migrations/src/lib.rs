@@ -10,6 +10,7 @@ mod m20261123_000004_upload_use;
 mod m20261123_000005_employer_search;
 mod m20261201_000006_hardening;
 mod m20261201_000007_destination_switches;
+mod m20261201_000008_destination_types;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_employer_search::Migration),
             Box::new(m20261201_000006_hardening::Migration),
             Box::new(m20261201_000007_destination_switches::Migration),
+            Box::new(m20261201_000008_destination_types::Migration),
         ]
     }
 }
@@ -47,10 +49,11 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 22] = [
+    const TABLES: [&str; 23] = [
         "accounts",
         "action_links",
         "audit_log",
+        "catalogues",
         "counters",
         "definitions",
         "departments",
@@ -148,6 +151,8 @@ mod tests {
             "idx_audit_log_school",
             "idx_instances_province_list_label",
             "idx_audit_log_province",
+            "idx_instances_school_list_type",
+            "idx_instances_province_list_type",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

@@ -14,9 +14,31 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde_json::{json, Value};
 
 use crate::db::Db;
-use crate::entity::definition;
+use crate::entity::{catalogue, definition};
 use crate::error::{ApiError, ApiResult};
 use crate::service::AppState;
+
+/// Every problem of a refused change as a 422 `definitions_invalid` naming file and line; the
+/// old set keeps serving.
+pub fn diagnostics_error(diags: Vec<gradflow_engine::registry::Diagnostic>) -> ApiError {
+    let mut e = ApiError::unprocessable(
+        "definitions_invalid",
+        format!("定义有 {} 处问题，未生效（原定义继续使用）", diags.len()),
+    );
+    e.body.errors = diags
+        .into_iter()
+        .map(|d| gradflow_engine::form::FieldError {
+            field: match d.line {
+                Some(l) => format!("{}:{}", d.file, l),
+                None => d.file.clone(),
+            },
+            label: d.file,
+            code: "definition_problem".into(),
+            message: d.message,
+        })
+        .collect();
+    e
+}
 
 /// Reads the definition tree and every definition stored in the database (uploaded versions,
 /// overlays and every version an instance may still be pinned to). Stored ones come first so
@@ -38,8 +60,40 @@ pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
         .collect();
     defs.append(&mut sources.definitions);
     sources.definitions = defs;
+    for c in catalogue::Entity::find().all(&db.conn).await? {
+        put_catalogue(&mut sources, &c.name, c.source);
+    }
     Ok(sources)
 }
+
+/// Where a catalogue stored in the database appears in diagnostics.
+pub const STORED_CATALOGUE_PREFIX: &str = "db:catalogues/";
+
+/// Puts catalogue `name` (its text) into `sources`, replacing the file or stored catalogue of
+/// that name: a catalogue stored through the admin API replaces `workflows/catalogues/NAME.yaml`.
+pub fn put_catalogue(sources: &mut Sources, name: &str, text: String) {
+    sources
+        .catalogues
+        .retain(|f| catalogue_name_of_path(&f.path) != Some(name));
+    sources.catalogues.push(SourceFile {
+        path: format!("{STORED_CATALOGUE_PREFIX}{name}"),
+        text,
+    });
+}
+
+/// The catalogue name a source path stands for: the file's stem, or the stored name.
+pub fn catalogue_name_of_path(path: &str) -> Option<&str> {
+    if let Some(n) = path.strip_prefix(STORED_CATALOGUE_PREFIX) {
+        return Some(n);
+    }
+    let file = path.rsplit('/').next()?;
+    file.strip_suffix(".yaml")
+        .or_else(|| file.strip_suffix(".yml"))
+}
+
+/// Held while the definitions or catalogues in force are validated, stored and swapped: two
+/// administrators' changes never interleave.
+pub static SWAP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Stores every loaded definition that the database does not know yet, so it stays
 /// available for the instances pinned to it even after its file changes.
@@ -157,10 +211,7 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<Value> {
     let sources = load_sources(&state.db, &state.config.root)
         .await
         .map_err(ApiError::internal)?;
-    let snap = state
-        .registry
-        .reload(&sources)
-        .map_err(crate::api::admin::diagnostics_error)?;
+    let snap = state.registry.reload(&sources).map_err(diagnostics_error)?;
     let active = DefId::parse(id).and_then(|d| {
         snap.active(&d.key, d.province.as_deref())
             .map(|a| a.def.id().to_string())

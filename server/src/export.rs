@@ -39,6 +39,29 @@ const WIDTHS: [f64; 12] = [
     10.0, 10.0, 16.0, 20.0, 22.0, 22.0, 12.0, 20.0, 30.0, 24.0, 30.0, 18.0,
 ];
 
+/// The columns of a list whose items have a type (去向登记管理): category and type instead of
+/// the initiator and the agreement number.
+const TYPED_HEAD: [&str; 12] = [
+    "姓名",
+    "考生号",
+    "身份证号",
+    "院系",
+    "专业",
+    "学历",
+    "去向类别",
+    "毕业去向类型",
+    "单位或学校名称",
+    "登记状态",
+    "原因",
+    "更新时间",
+];
+const TYPED_WIDTHS: [f64; 12] = [
+    10.0, 16.0, 20.0, 22.0, 22.0, 12.0, 12.0, 28.0, 30.0, 28.0, 30.0, 18.0,
+];
+
+/// The types of a typed list: code → (label, category).
+pub type Types = HashMap<String, (String, Option<String>)>;
+
 static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> ApiError {
@@ -50,6 +73,7 @@ pub async fn instances_xlsx(
     state: &AppState,
     title: &str,
     q: Select<instance::Entity>,
+    types: Option<&Types>,
 ) -> ApiResult<tokio::fs::File> {
     let _turn = EXPORTS.acquire().await.map_err(ApiError::internal)?;
     let total = q.clone().count(&state.db.conn).await?;
@@ -69,7 +93,11 @@ pub async fn instances_xlsx(
         let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?;
         ws.set_name(title).map_err(xlsx_err)?;
         let bold = Format::new().set_bold();
-        for (col, (h, w)) in HEAD.iter().zip(WIDTHS).enumerate() {
+        let (head, widths) = match types {
+            Some(_) => (TYPED_HEAD, TYPED_WIDTHS),
+            None => (HEAD, WIDTHS),
+        };
+        for (col, (h, w)) in head.iter().zip(widths).enumerate() {
             ws.set_column_width(col as u16, w).map_err(xlsx_err)?;
             ws.write_with_format(0, col as u16, *h, &bold)
                 .map_err(xlsx_err)?;
@@ -84,7 +112,7 @@ pub async fn instances_xlsx(
         chunk.extend(row);
         if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
             let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
-            write_chunk(state, ws, next_row, &chunk).await?;
+            write_chunk(state, ws, next_row, &chunk, types).await?;
             next_row += chunk.len() as u32;
             chunk.clear();
         }
@@ -111,6 +139,7 @@ async fn write_chunk(
     ws: &mut Worksheet,
     first: u32,
     rows: &[instance::Model],
+    types: Option<&Types>,
 ) -> ApiResult<()> {
     let mut gids: Vec<i64> = rows.iter().map(|r| r.graduate_id).collect();
     gids.sort_unstable();
@@ -157,24 +186,52 @@ async fn write_chunk(
             .unwrap_or("")
             .to_string();
         let of = |f: fn(&graduate::Model) -> &String| g.map(|g| f(g).clone()).unwrap_or_default();
-        let cells = [
-            if r.initiator_role == "employer" {
-                "单位".to_string()
-            } else {
-                "学生".to_string()
-            },
-            of(|g| &g.name),
-            of(|g| &g.candidate_no),
-            of(|g| &g.id_number),
-            r.department.clone(),
-            of(|g| &g.major),
-            of(|g| &g.education_level),
-            number,
-            employer_name,
-            crate::api::flows::status_text(r),
-            reason,
-            crate::store::china_minute(r.updated_at),
-        ];
+        let cells = match types {
+            None => [
+                if r.initiator_role == "employer" {
+                    "单位".to_string()
+                } else {
+                    "学生".to_string()
+                },
+                of(|g| &g.name),
+                of(|g| &g.candidate_no),
+                of(|g| &g.id_number),
+                r.department.clone(),
+                of(|g| &g.major),
+                of(|g| &g.education_level),
+                number,
+                employer_name,
+                crate::api::flows::status_text(r),
+                reason,
+                crate::store::china_minute(r.updated_at),
+            ],
+            Some(types) => {
+                let (label, category) = r
+                    .type_code
+                    .as_ref()
+                    .and_then(|c| types.get(c))
+                    .cloned()
+                    .unwrap_or_default();
+                let place = [employer_name, text("school_name"), text("business_name")]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .unwrap_or_default();
+                [
+                    of(|g| &g.name),
+                    of(|g| &g.candidate_no),
+                    of(|g| &g.id_number),
+                    r.department.clone(),
+                    of(|g| &g.major),
+                    of(|g| &g.education_level),
+                    category.unwrap_or_default(),
+                    label,
+                    place,
+                    crate::api::flows::status_text(r),
+                    reason,
+                    crate::store::china_minute(r.updated_at),
+                ]
+            }
+        };
         let row = first + i as u32;
         for (col, v) in cells.iter().enumerate() {
             ws.write_string(row, col as u16, v).map_err(xlsx_err)?;

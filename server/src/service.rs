@@ -238,16 +238,26 @@ fn require_person(caller: &Caller) -> ApiResult<()> {
     Ok(())
 }
 
-/// Starts an instance of flow `key` for a graduate.
-pub async fn start(
+/// What a start needs before its input: the definition, the instance it acts on (`on:`),
+/// the facts, the parameters and the parties.
+struct Prepared<'s> {
+    def: &'s LoadedDefinition,
+    subject: Option<(&'s gradflow_engine::definition::StartOn, instance::Model)>,
+    facts: Facts,
+    params: Map<String, Value>,
+    parties: Parties,
+}
+
+/// Everything up to the engine's start: the graduate in the caller's scope, the active
+/// definition, the caller's module level, the instance a flow acting on a slot binds, the
+/// facts, the switches and the parameters. Each refusal says why.
+async fn prepare_start<'s>(
     state: &AppState,
     caller: &Caller,
+    snap: &'s Snapshot,
     key: &str,
     graduate_id: Option<i64>,
-    input: &Value,
-) -> ApiResult<instance::Model> {
-    require_person(caller)?;
-    let snap = state.registry.snapshot();
+) -> ApiResult<Prepared<'s>> {
     let graduate_id = match caller.role {
         AccountRole::Graduate => caller
             .actor
@@ -304,7 +314,7 @@ pub async fn start(
             .employer_id
             .filter(|_| caller.role == AccountRole::Employer),
     };
-    let mut facts = load_facts(&state.db.conn, &snap, graduate_id, employer_id, &def.def).await?;
+    let mut facts = load_facts(&state.db.conn, snap, graduate_id, employer_id, &def.def).await?;
     require_enabled(&facts, def.def.module)?;
     require_switch(&facts, def.def.list.as_deref())?;
     require_active(&facts, state.clock.now())?;
@@ -336,6 +346,54 @@ pub async fn start(
         employer_id,
         initiator: caller.actor.party(),
     };
+    Ok(Prepared {
+        def,
+        subject,
+        facts,
+        params,
+        parties,
+    })
+}
+
+/// Whether the graduate caller may start flow `key` now, before any input (`GET /flows`):
+/// everything a start checks first, then the flow's `available` guard. The refusal says why.
+pub async fn available(state: &AppState, caller: &Caller, key: &str) -> ApiResult<()> {
+    require_person(caller)?;
+    let snap = state.registry.snapshot();
+    let p = prepare_start(state, caller, &snap, key, None).await?;
+    let ctx = Ctx {
+        actor: &caller.actor,
+        facts: &p.facts.value,
+        now: state.clock.now(),
+        guards: &*snap,
+        tables: snap.code_lookup(),
+    };
+    let check = || apply::available(&p.def.def, &ctx, &p.parties, &p.params);
+    let checked = if p.def.def.start.available.is_some() {
+        state.guards.run(check).await?
+    } else {
+        check()
+    };
+    checked.map_err(|e| engine_error(p.def, e))
+}
+
+/// Starts an instance of flow `key` for a graduate.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    graduate_id: Option<i64>,
+    input: &Value,
+) -> ApiResult<instance::Model> {
+    require_person(caller)?;
+    let snap = state.registry.snapshot();
+    let Prepared {
+        def,
+        subject,
+        facts,
+        params,
+        parties,
+    } = prepare_start(state, caller, &snap, key, graduate_id).await?;
     // Uploads are checked for those who may start at all (the engine answers the others).
     let mut uploads = Vec::new();
     if apply::any_role_matches(&def.def.start.roles, &caller.actor, &parties) {
@@ -360,7 +418,7 @@ pub async fn start(
         let _span = tracing::info_span!("transition", flow = key, action = "start").entered();
         apply::start(&def.def, &ctx, &parties, &params, input)
     };
-    let started = if def.def.start.guard.is_some() {
+    let started = if def.def.start.guard.is_some() || def.def.start.available.is_some() {
         state.guards.run(start).await?
     } else {
         start()

@@ -332,9 +332,17 @@ async fn write(
         Some(r) => Some(serde_json::to_string(r).map_err(ApiError::internal)?),
         None => None,
     };
+    let type_code = def
+        .def
+        .list_type
+        .as_ref()
+        .and_then(|t| outcome.vars.get(t))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let row = match current {
         None => {
             let am = instance::ActiveModel {
+                type_code: Set(type_code),
                 def_id: Set(def.def.id().to_string()),
                 def_key: Set(def.def.key.clone()),
                 module: Set(def.def.module.as_str().to_string()),
@@ -375,6 +383,7 @@ async fn write(
                     )
                     .col_expr(instance::Column::Review, Expr::value(review.clone()))
                     .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
+                    .col_expr(instance::Column::TypeCode, Expr::value(type_code.clone()))
                     .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final)),
             )
             .await?;
@@ -385,6 +394,7 @@ async fn write(
                 status_detail: outcome.status_detail.clone(),
                 review: review_json,
                 vars: vars_json,
+                type_code,
                 is_final: outcome.is_final,
                 row_version: cur.row_version + 1,
                 updated_at: now,

@@ -1,5 +1,6 @@
 //! Flow-level helpers shared by the end-to-end suites of the flows: the coverage report (every
-//! state and action of a definition reached over HTTP) and a roster removal and restore.
+//! state and action of a definition reached over HTTP), a roster removal and restore, an
+//! export read back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -136,4 +137,22 @@ where
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Downloads an XLSX export and reads its first sheet back as text cells.
+pub async fn sheet(app: &App, path: &str, tok: &str) -> Vec<Vec<String>> {
+    use calamine::{open_workbook_from_rs, Reader, Xlsx};
+    use std::io::Cursor;
+    let (status, bytes, ct) = app.get_bytes(path, tok).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("an xlsx file");
+    let range = wb
+        .worksheet_range_at(0)
+        .expect("a sheet")
+        .expect("readable");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
 }

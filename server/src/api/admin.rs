@@ -12,30 +12,10 @@ use serde_json::{json, Map, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::definitions::{build_snapshot, load_sources, remember_definitions};
+use crate::definitions::{build_snapshot, diagnostics_error, load_sources, remember_definitions};
 use crate::entity::province_param;
 use crate::error::ApiError;
 use crate::service::State;
-
-pub(crate) fn diagnostics_error(diags: Vec<gradflow_engine::registry::Diagnostic>) -> ApiError {
-    let mut e = ApiError::unprocessable(
-        "definitions_invalid",
-        format!("定义有 {} 处问题，未生效（原定义继续使用）", diags.len()),
-    );
-    e.body.errors = diags
-        .into_iter()
-        .map(|d| gradflow_engine::form::FieldError {
-            field: match d.line {
-                Some(l) => format!("{}:{}", d.file, l),
-                None => d.file.clone(),
-            },
-            label: d.file,
-            code: "definition_problem".into(),
-            message: d.message,
-        })
-        .collect();
-    e
-}
 
 /// Province users manage their own province; the system administrator any.
 fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
@@ -51,6 +31,7 @@ fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
 }
 
 async fn swap_in(state: &State, extra: Vec<SourceFile>) -> Result<Value, ApiError> {
+    let _swap = crate::definitions::SWAP.lock().await;
     let snap = build_snapshot(&state.db, &state.config, extra)
         .await
         .map_err(diagnostics_error)?;
@@ -212,6 +193,77 @@ impl AdminApi {
             text,
         };
         Ok(Json(swap_in(&state, vec![file]).await?))
+    }
+
+    /// The catalogues in force (`destination_type`...) with their title, entry count and
+    /// origin: `file` (workflows/catalogues/) or `stored` (changed through this API).
+    #[oai(path = "/catalogues", method = "get")]
+    async fn catalogues(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+        caller(&state, &auth).await?.require_admin()?;
+        Ok(Json(crate::catalogues::list(&state).await?))
+    }
+
+    /// A catalogue in force, whole, with its origin.
+    #[oai(path = "/catalogues/:name", method = "get")]
+    async fn catalogue(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        name: Path<String>,
+    ) -> poem::Result<Json<Value>> {
+        caller(&state, &auth).await?.require_admin()?;
+        Ok(Json(crate::catalogues::get(&state, &name).await?))
+    }
+
+    /// Replace a catalogue (YAML or JSON, written as a catalogue file). Validated with every
+    /// flow, form and guard that uses it and swapped in without a restart; a broken one is
+    /// refused with every problem (422 `definitions_invalid`) and the old one keeps serving.
+    /// Stored, it replaces the file of the same name. Removing an entry that items carry is
+    /// refused (409 `entry_in_use`).
+    #[oai(path = "/catalogues/:name", method = "put")]
+    async fn replace_catalogue(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        name: Path<String>,
+        body: PlainText<String>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        c.require_admin()?;
+        Ok(Json(
+            crate::catalogues::replace(&state, &c, &name, body.0).await?,
+        ))
+    }
+
+    /// Add one entry to a catalogue — a destination type with its code, label, attributes and
+    /// form — validated and swapped in like a replacement. An existing code: 409
+    /// `entry_exists`.
+    #[oai(path = "/catalogues/:name/entries", method = "post")]
+    async fn add_catalogue_entry(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        name: Path<String>,
+        body: Json<Value>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        c.require_admin()?;
+        Ok(Json(
+            crate::catalogues::add_entry(&state, &c, &name, body.0).await?,
+        ))
+    }
+
+    /// Drop the stored version of a catalogue: its file serves again (validated the same way).
+    #[oai(path = "/catalogues/:name/stored", method = "delete")]
+    async fn revert_catalogue(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        name: Path<String>,
+    ) -> poem::Result<Json<Value>> {
+        let c = caller(&state, &auth).await?;
+        c.require_admin()?;
+        Ok(Json(crate::catalogues::revert(&state, &c, &name).await?))
     }
 
     /// Set or move the test clock (only with `--test-clock`).

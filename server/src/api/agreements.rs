@@ -60,6 +60,49 @@ fn files_of(state: &State, row: &instance::Model) -> ApiResult<Vec<(String, Stri
     Ok(out)
 }
 
+/// The item's type in a typed list (去向登记管理): the catalogue entry (label, category and
+/// the rest of its attributes) and the fields that type asks for, each with its value and,
+/// for codes and regions, the text a reviewer reads. Null for untyped flows.
+fn type_view(
+    snap: &gradflow_engine::registry::Snapshot,
+    def: &gradflow_engine::definition::Definition,
+    row: &instance::Model,
+    vars: &Map<String, Value>,
+) -> Value {
+    let (Some(code), Some(by), Some(table), Some(form)) = (
+        row.type_code.as_deref(),
+        def.list_type.as_deref(),
+        def.list_type_table(),
+        def.start.form.as_ref().and_then(|f| def.forms.get(f)),
+    ) else {
+        return Value::Null;
+    };
+    let tables = snap.code_lookup();
+    let entry = snap.catalogue(table).and_then(|c| c.entry(code));
+    let fields: Vec<Value> = form
+        .for_value(Some(code))
+        .fields
+        .iter()
+        .filter(|f| f.name != by && !matches!(f.kind, FieldKind::File { .. }))
+        .map(|f| {
+            let value = vars.get(&f.name).cloned().unwrap_or(Value::Null);
+            let text = match (&f.kind, value.as_str()) {
+                (FieldKind::Code { table }, Some(c)) => tables.label(table, c),
+                (FieldKind::Region, Some(c)) => tables.region_name(c),
+                _ => None,
+            };
+            json!({"name": f.name, "label": f.label, "value": value,
+                   "text": text.map(Value::from).unwrap_or_else(|| value.clone())})
+        })
+        .collect();
+    json!({
+        "code": code,
+        "label": entry.map(|e| e.label.clone()).or_else(|| tables.label(table, code)),
+        "attributes": entry.map(|e| Value::Object(e.attributes.clone())),
+        "fields": fields,
+    })
+}
+
 /// Compares the instance's snapshot of the graduate with the roster as it stands.
 fn comparison(snapshot: &Value, g: &graduate::Model) -> Vec<Value> {
     let roster = student_snapshot(g, &Value::Null);
@@ -162,8 +205,9 @@ impl AgreementsApi {
         Ok(Response::new(Binary(bytes)).header("content-type", u.content_type))
     }
 
-    /// The reviewer's detail view: the item with its actions, the graduate on the roster
-    /// against the item's snapshot, the employer with its warning, the files and documents,
+    /// The reviewer's detail view: the item with its actions, its type with that type's fields
+    /// (去向登记), the graduate on the roster against the item's snapshot, the employer with
+    /// its warning, the files and documents,
     /// what was already sent to the employment management system, and the history.
     #[oai(path = "/instances/:id/review", method = "get")]
     async fn review(
@@ -174,7 +218,8 @@ impl AgreementsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         super::lists::reviewer(&c)?;
-        let (row, _) = service::visible_instance(&state, &c, *id).await?;
+        let (row, snap) = service::visible_instance(&state, &c, *id).await?;
+        let def = pinned(&snap, &row)?;
         let conn = &state.db.conn;
         let item = instance_views(&state, &c, std::slice::from_ref(&row))
             .await?
@@ -182,6 +227,7 @@ impl AgreementsApi {
         let g = graduate_of(&state, &row).await?;
         let vars = vars_of(&row)?;
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(Value::Null);
+        let kind = type_view(&snap, &def.def, &row, &vars);
         let emp = match row.employer_id {
             Some(e) => employer::Entity::find_by_id(e)
                 .one(conn)
@@ -227,6 +273,7 @@ impl AgreementsApi {
                     "agreement_no": p["vars"]["agreement_no"],
                     "employer_name": p["vars"]["employer_name"].as_str().map(Value::from)
                         .unwrap_or_else(|| p["employer"]["name"].clone()),
+                    "codes": p["codes"],
                     "delivered_at": m.delivered_at.map(|d| d.to_rfc3339()),
                 })
             })
@@ -267,6 +314,7 @@ impl AgreementsApi {
                 "department": g.department, "major": g.major, "mobile": g.mobile,
                 "removed": g.removed,
             },
+            "type": kind,
             "student_snapshot": snapshot,
             "student_pending": vars.get(STUDENT_PENDING_VAR),
             "comparison": comparison(&snapshot, &g),

@@ -161,33 +161,55 @@ pub struct FlowsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
 impl FlowsApi {
-    /// List the flows that can be started, with their start form schema.
+    /// The flows with their start form's JSON Schema (a form with variants: one `oneOf`
+    /// branch per type). For a graduate, only what they can start now — the school's
+    /// switches, their training mode, one destination at a time, the closing date — and
+    /// under `unavailable` the others with the reason (`code`, `message`).
     #[oai(path = "/flows", method = "get")]
     async fn list_flows(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let snap = state.registry.snapshot();
         let province = c.actor.province.clone();
-        let flows: Vec<Value> = snap
+        let mut flows = Vec::new();
+        let mut unavailable = Vec::new();
+        for d in snap
             .keys()
             .iter()
             .filter_map(|k| snap.active(k, province.as_deref()))
-            .map(|d| {
-                let form = d.def.start.form.as_ref().and_then(|f| d.def.forms.get(f));
-                json!({
-                    "key": d.def.key,
-                    "version": d.def.version,
-                    "definition": d.def.id().to_string(),
-                    "title": d.def.title,
-                    "module": d.def.module,
-                    "list": d.def.list,
-                    "start_roles": d.def.start.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                    "start_schema": form.map(|f| f.json_schema(snap.code_lookup())),
-                    "states": d.def.states.iter().map(|(k, s)| json!({"name": k, "label": s.label, "kind": s.kind})).collect::<Vec<_>>(),
-                    "params": d.def.default_params(),
-                })
-            })
-            .collect();
-        Ok(Json(json!({ "flows": flows })))
+        {
+            if c.role == AccountRole::Graduate {
+                if !d.def.start.roles.contains(&Role::Graduate) {
+                    continue;
+                }
+                if let Err(e) = service::available(&state, &c, &d.def.key).await {
+                    unavailable.push(json!({
+                        "key": d.def.key,
+                        "title": d.def.title,
+                        "code": e.body.code,
+                        "message": e.body.message,
+                    }));
+                    continue;
+                }
+            }
+            let form = d.def.start.form.as_ref().and_then(|f| d.def.forms.get(f));
+            flows.push(json!({
+                "key": d.def.key,
+                "version": d.def.version,
+                "definition": d.def.id().to_string(),
+                "title": d.def.title,
+                "module": d.def.module,
+                "list": d.def.list,
+                "start_roles": d.def.start.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "start_schema": form.map(|f| f.json_schema(snap.code_lookup())),
+                "states": d.def.states.iter().map(|(k, s)| json!({"name": k, "label": s.label, "kind": s.kind})).collect::<Vec<_>>(),
+                "params": d.def.default_params(),
+            }));
+        }
+        let mut body = json!({ "flows": flows });
+        if c.role == AccountRole::Graduate {
+            body["unavailable"] = Value::Array(unavailable);
+        }
+        Ok(Json(body))
     }
 
     /// Start an instance of a flow.

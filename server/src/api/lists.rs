@@ -24,6 +24,9 @@ use crate::service::State;
 #[derive(Default)]
 struct Filter {
     initiator: Option<String>,
+    /// The item types selected (codes of the list's `list_type`), already resolved from the
+    /// `type` and `category` parameters; empty: every type.
+    types: Vec<String>,
     department: Option<String>,
     /// major, education level, candidate number, name, ID number (see [`GRADUATE_FILTERS`]).
     graduate: [Option<String>; 5],
@@ -41,6 +44,7 @@ impl Filter {
     ) -> Filter {
         Filter {
             initiator,
+            types: Vec::new(),
             department,
             graduate: [major, education_level, candidate_no, name, id_number],
         }
@@ -60,9 +64,96 @@ const GRADUATE_FILTERS: [graduate::Column; 5] = [
 /// states a 退回修改 leads to.
 struct ListMeta {
     flows: Vec<String>,
+    /// The item types of the list's flows (`list_type`): code, label, category.
+    types: Vec<TypeOption>,
     labels: Vec<String>,
     defaults: Vec<String>,
     returned: Vec<String>,
+}
+
+/// A type an item of the list can have, from the catalogue (or code table) of the flows'
+/// `list_type` field; its category is the catalogue entry's `category` attribute.
+struct TypeOption {
+    code: String,
+    label: String,
+    category: Option<String>,
+}
+
+impl ListMeta {
+    /// The types for an export's category and type columns; `None` for an untyped list.
+    fn export_types(&self) -> Option<crate::export::Types> {
+        (!self.types.is_empty()).then(|| {
+            self.types
+                .iter()
+                .map(|t| (t.code.clone(), (t.label.clone(), t.category.clone())))
+                .collect()
+        })
+    }
+
+    fn categories(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.types {
+            if let Some(c) = &t.category {
+                push_unique(&mut out, c);
+            }
+        }
+        out
+    }
+
+    /// The types the `type` (codes, comma-separated) and `category` (a category's label)
+    /// parameters select; each value checked.
+    fn types_selected(
+        &self,
+        codes: Option<&str>,
+        category: Option<&str>,
+    ) -> ApiResult<Vec<String>> {
+        let codes = codes.map(str::trim).filter(|s| !s.is_empty());
+        let category = category.map(str::trim).filter(|s| !s.is_empty());
+        if (codes.is_some() || category.is_some()) && self.types.is_empty() {
+            return Err(ApiError::unprocessable(
+                "invalid_filter",
+                "type、category：该列表的事项没有类型，不能按类型或类别筛选",
+            ));
+        }
+        let mut out: Vec<String> = Vec::new();
+        if let Some(c) = category {
+            let cats = self.categories();
+            if !cats.iter().any(|x| x == c) {
+                return Err(ApiError::unprocessable(
+                    "invalid_filter",
+                    format!("category：没有去向类别“{c}”，可选：{}", cats.join("；")),
+                ));
+            }
+            out = self
+                .types
+                .iter()
+                .filter(|t| t.category.as_deref() == Some(c))
+                .map(|t| t.code.clone())
+                .collect();
+        }
+        if let Some(codes) = codes {
+            let chosen: Vec<String> = codes.split(',').map(|x| x.trim().to_string()).collect();
+            if let Some(bad) = chosen
+                .iter()
+                .find(|x| !self.types.iter().any(|t| &t.code == *x))
+            {
+                return Err(ApiError::unprocessable(
+                    "invalid_filter",
+                    format!("type：没有类型代码“{bad}”（类型见 type_options）"),
+                ));
+            }
+            out = if category.is_some() {
+                out.into_iter().filter(|c| chosen.contains(c)).collect()
+            } else {
+                chosen
+            };
+            if out.is_empty() {
+                // A type outside the category: nothing matches (never "every type").
+                out.push(String::new());
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Lists, exports and review details are for province, school and department users.
@@ -99,6 +190,7 @@ fn meta(state: &State, c: &Caller, list: &str) -> ApiResult<ListMeta> {
     let province = c.actor.province.clone();
     let mut m = ListMeta {
         flows: Vec::new(),
+        types: Vec::new(),
         labels: Vec::new(),
         defaults: Vec::new(),
         returned: Vec::new(),
@@ -111,6 +203,39 @@ fn meta(state: &State, c: &Caller, list: &str) -> ApiResult<ListMeta> {
             continue;
         }
         m.flows.push(d.def.key.clone());
+        if let Some(table) = d.def.list_type_table() {
+            // A catalogue's entries in its order, with their category; a code table's codes.
+            let options: Vec<TypeOption> = match snap.catalogue(table) {
+                Some(c) => c
+                    .entries
+                    .iter()
+                    .map(|e| TypeOption {
+                        code: e.code.clone(),
+                        label: e.label.clone(),
+                        category: e
+                            .attributes
+                            .get("category")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    })
+                    .collect(),
+                None => snap
+                    .code_lookup()
+                    .table_entries(table)
+                    .into_iter()
+                    .map(|(code, label)| TypeOption {
+                        code,
+                        label,
+                        category: None,
+                    })
+                    .collect(),
+            };
+            for o in options {
+                if !m.types.iter().any(|t| t.code == o.code) {
+                    m.types.push(o);
+                }
+            }
+        }
         for st in d.def.states.values() {
             push_unique(&mut m.labels, &st.label);
             if st.list_default {
@@ -185,6 +310,9 @@ fn query(
             ))
         }
     }
+    if !f.types.is_empty() {
+        q = q.filter(instance::Column::TypeCode.is_in(f.types.clone()));
+    }
     if let Some(d) = f.department.as_ref().filter(|d| !d.is_empty()) {
         q = q.filter(instance::Column::Department.eq(d.clone()));
     }
@@ -241,7 +369,9 @@ impl ListsApi {
     /// 解约管理...) in the caller's scope, newest change first. `status` takes status labels
     /// separated by commas; left out, the list's documented default is selected; `all` shows
     /// every status. `initiator` is 单位 or 学生 (签约发起方). Graduate filters: department,
-    /// major, education_level, candidate_no, name, id_number.
+    /// major, education_level, candidate_no, name, id_number. Lists whose items have a type
+    /// (去向登记管理) also filter by `type` and `category` (see `type_options`,
+    /// `category_options`). The province sees its schools' items, read-only.
     #[oai(path = "/lists/:list", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -257,12 +387,17 @@ impl ListsApi {
         candidate_no: Query<Option<String>>,
         name: Query<Option<String>>,
         id_number: Query<Option<String>>,
+        /// Item types by code, separated by commas (去向登记管理: destination type codes).
+        #[oai(name = "type")]
+        type_: Query<Option<String>>,
+        /// A category of types (去向登记管理: 其他就业, 升学, 未就业...).
+        category: Query<Option<String>>,
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
     ) -> poem::Result<Json<Value>> {
         let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
-        let f = Filter::new(
+        let mut f = Filter::new(
             initiator.0,
             department.0,
             major.0,
@@ -271,6 +406,7 @@ impl ListsApi {
             name.0,
             id_number.0,
         );
+        f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
         let q = query(&c, &list, &sel, &f)?;
         let p = super::paged(&state.db.conn, q, page.0, page_size.0, &super::PAGE_SIZE).await?;
         let items = instance_views(&state, &c, &p.rows).await?;
@@ -280,6 +416,8 @@ impl ListsApi {
             "status_options": m.labels,
             "default_status": m.defaults,
             "status": sel,
+            "type_options": m.types.iter().map(|t| json!({"code": t.code, "label": t.label, "category": t.category})).collect::<Vec<_>>(),
+            "category_options": m.categories(),
             "total": p.total,
             "page": p.page,
             "page_size": p.size,
@@ -304,10 +442,15 @@ impl ListsApi {
         candidate_no: Query<Option<String>>,
         name: Query<Option<String>>,
         id_number: Query<Option<String>>,
+        /// Item types by code, separated by commas.
+        #[oai(name = "type")]
+        type_: Query<Option<String>>,
+        /// A category of types.
+        category: Query<Option<String>>,
     ) -> poem::Result<Response<Binary<poem::Body>>> {
         let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
-        let f = Filter::new(
+        let mut f = Filter::new(
             initiator.0,
             department.0,
             major.0,
@@ -316,8 +459,11 @@ impl ListsApi {
             name.0,
             id_number.0,
         );
+        f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
         let t = title(&list);
-        let file = crate::export::instances_xlsx(&state, &t, query(&c, &list, &sel, &f)?).await?;
+        let types = m.export_types();
+        let q = query(&c, &list, &sel, &f)?;
+        let file = crate::export::instances_xlsx(&state, &t, q, types.as_ref()).await?;
         Ok(xlsx(file, &t))
     }
 
@@ -344,8 +490,9 @@ impl ListsApi {
             .into());
         }
         let t = format!("{}退回修改学生名单", title(&list));
-        let file =
-            crate::export::instances_xlsx(&state, &t, query(&c, &list, &m.returned, &f)?).await?;
+        let types = m.export_types();
+        let q = query(&c, &list, &m.returned, &f)?;
+        let file = crate::export::instances_xlsx(&state, &t, q, types.as_ref()).await?;
         Ok(xlsx(file, &t))
     }
 }

@@ -12,6 +12,8 @@ pub struct Model {
     pub def_key: String,
     pub module: String,
     pub list: Option<String>,
+    /// The item's type in its list: the value of the definition's `list_type` field.
+    pub type_code: Option<String>,
     pub state: String,
     pub label: String,
     pub status_detail: Option<String>,

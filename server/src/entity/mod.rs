@@ -3,6 +3,7 @@
 pub mod account;
 pub mod action_link;
 pub mod audit_log;
+pub mod catalogue;
 pub mod counter;
 pub mod definition;
 pub mod department;
@@ -28,6 +29,7 @@ pub mod prelude {
     pub use super::account::Entity as Account;
     pub use super::action_link::Entity as ActionLink;
     pub use super::audit_log::Entity as AuditLog;
+    pub use super::catalogue::Entity as Catalogue;
     pub use super::counter::Entity as Counter;
     pub use super::definition::Entity as Definition;
     pub use super::department::Entity as Department;
@@ -226,6 +228,16 @@ mod tests {
             },
         )
         .await;
+        roundtrip::<catalogue::Entity>(
+            &db,
+            catalogue::Model {
+                name: s("destination_type"),
+                source: s("catalogue: destination_type\n"),
+                updated_at: at,
+                updated_by: Some(1),
+            },
+        )
+        .await;
         roundtrip::<province_param::Entity>(
             &db,
             province_param::Model {
@@ -244,6 +256,7 @@ mod tests {
                 def_key: s("online_signing"),
                 module: s("employment"),
                 list: Some(s("signing")),
+                type_code: None,
                 state: s("awaiting_employer"),
                 label: s("Awaiting employer"),
                 status_detail: None,
