@@ -16,56 +16,75 @@ use crate::entity::{catalogue, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::service::AppState;
 
-fn summary(c: &Catalogue, origin: &str) -> Value {
-    json!({
-        "name": c.catalogue,
-        "title": c.title,
-        "entries": c.entries.len(),
-        "origin": origin,
-    })
+/// Where the catalogue in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Its file in `workflows/catalogues/`.
+    File,
+    /// Stored through the admin API (it replaces the file).
+    Stored,
 }
 
-/// Where the catalogue in force comes from: `stored` (the admin API) or `file`.
-async fn origin(state: &AppState, name: &str) -> ApiResult<&'static str> {
-    let stored = catalogue::Entity::find_by_id(name.to_string())
-        .one(&state.db.conn)
-        .await?;
-    Ok(if stored.is_some() { "stored" } else { "file" })
+/// A catalogue in force, briefly.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub title: String,
+    pub entries: usize,
+    pub origin: Origin,
 }
 
-/// Every catalogue in force with its title, entry count and origin.
-pub async fn list(state: &AppState) -> ApiResult<Value> {
-    let snap = state.registry.snapshot();
-    let stored: Vec<String> = catalogue::Entity::find()
+/// What a change did: the catalogue now in force and the snapshot's fingerprint.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub catalogue: Summary,
+    pub fingerprint: String,
+}
+
+fn summary(c: &Catalogue, origin: Origin) -> Summary {
+    Summary {
+        name: c.catalogue.clone(),
+        title: c.title.clone(),
+        entries: c.entries.len(),
+        origin,
+    }
+}
+
+async fn stored_names(state: &AppState) -> ApiResult<Vec<String>> {
+    Ok(catalogue::Entity::find()
         .all(&state.db.conn)
         .await?
         .into_iter()
         .map(|c| c.name)
-        .collect();
-    let items: Vec<Value> = snap
-        .catalogues()
-        .map(|c| {
-            let o = if stored.contains(&c.catalogue) {
-                "stored"
-            } else {
-                "file"
-            };
-            summary(c, o)
-        })
-        .collect();
-    Ok(json!({ "items": items }))
+        .collect())
 }
 
-/// The catalogue in force, whole (as JSON), with its origin.
-pub async fn get(state: &AppState, name: &str) -> ApiResult<Value> {
+fn origin_of(stored: &[String], name: &str) -> Origin {
+    if stored.iter().any(|s| s == name) {
+        Origin::Stored
+    } else {
+        Origin::File
+    }
+}
+
+/// Every catalogue in force with its title, entry count and origin.
+pub async fn list(state: &AppState) -> ApiResult<Vec<Summary>> {
+    let snap = state.registry.snapshot();
+    let stored = stored_names(state).await?;
+    Ok(snap
+        .catalogues()
+        .map(|c| summary(c, origin_of(&stored, &c.catalogue)))
+        .collect())
+}
+
+/// The catalogue in force, whole, with its origin.
+pub async fn get(state: &AppState, name: &str) -> ApiResult<(Origin, Catalogue)> {
     let snap = state.registry.snapshot();
     let c = snap
         .catalogue(name)
+        .cloned()
         .ok_or_else(|| ApiError::not_found(format!("目录 {name} 不存在")))?;
-    Ok(json!({
-        "origin": origin(state, name).await?,
-        "catalogue": c,
-    }))
+    Ok((origin_of(&stored_names(state).await?, name), c))
 }
 
 /// Replaces catalogue `name` by `text` (YAML or JSON, as a catalogue file is written).
@@ -74,7 +93,7 @@ pub async fn replace(
     caller: &Caller,
     name: &str,
     text: String,
-) -> ApiResult<Value> {
+) -> ApiResult<Changed> {
     let _swap = crate::definitions::SWAP.lock().await;
     let new: Catalogue = serde_norway::from_str(&text).map_err(|e| {
         let at = e
@@ -92,7 +111,7 @@ pub async fn add_entry(
     caller: &Caller,
     name: &str,
     entry: Value,
-) -> ApiResult<Value> {
+) -> ApiResult<Changed> {
     let _swap = crate::definitions::SWAP.lock().await;
     let entry: Entry = serde_json::from_value(entry)
         .map_err(|e| ApiError::unprocessable("entry_invalid", format!("条目格式错误：{e}")))?;
@@ -159,7 +178,7 @@ async fn install(
     new: Catalogue,
     text: String,
     action: &str,
-) -> ApiResult<Value> {
+) -> ApiResult<Changed> {
     if new.catalogue != name {
         return Err(ApiError::unprocessable(
             "catalogue_name",
@@ -214,14 +233,14 @@ async fn install(
         }
         return Err(e);
     }
-    Ok(json!({
-        "catalogue": summary(&new, "stored"),
-        "fingerprint": swapped.fingerprint,
-    }))
+    Ok(Changed {
+        catalogue: summary(&new, Origin::Stored),
+        fingerprint: swapped.fingerprint.clone(),
+    })
 }
 
 /// Drops the stored catalogue `name`: the file of that name serves again.
-pub async fn revert(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Value> {
+pub async fn revert(state: &AppState, caller: &Caller, name: &str) -> ApiResult<String> {
     let _swap = crate::definitions::SWAP.lock().await;
     if catalogue::Entity::find_by_id(name.to_string())
         .one(&state.db.conn)
@@ -273,5 +292,5 @@ pub async fn revert(state: &AppState, caller: &Caller, name: &str) -> ApiResult<
         json!({}),
     )
     .await?;
-    Ok(json!({ "fingerprint": swapped.fingerprint }))
+    Ok(swapped.fingerprint.clone())
 }

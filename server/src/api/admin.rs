@@ -6,7 +6,7 @@ use gradflow_engine::registry::SourceFile;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{json, Map, Value};
 
@@ -53,6 +53,145 @@ pub struct ClockRequest {
     pub set: Option<DateTime<Utc>>,
     /// Or move it forward by this many seconds.
     pub advance_seconds: Option<i64>,
+}
+
+/// Where a catalogue in force comes from.
+#[derive(Enum, Debug, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum CatalogueOrigin {
+    /// Its file in `workflows/catalogues/`.
+    File,
+    /// Stored through the admin API; it replaces the file of the same name.
+    Stored,
+}
+
+impl From<crate::catalogues::Origin> for CatalogueOrigin {
+    fn from(o: crate::catalogues::Origin) -> Self {
+        match o {
+            crate::catalogues::Origin::File => CatalogueOrigin::File,
+            crate::catalogues::Origin::Stored => CatalogueOrigin::Stored,
+        }
+    }
+}
+
+/// A catalogue in force, briefly.
+#[derive(Object)]
+pub struct CatalogueSummary {
+    /// Its name (`destination_type`).
+    pub name: String,
+    /// Its Chinese title.
+    pub title: String,
+    /// How many entries it has.
+    pub entries: u32,
+    pub origin: CatalogueOrigin,
+}
+
+impl From<crate::catalogues::Summary> for CatalogueSummary {
+    fn from(s: crate::catalogues::Summary) -> Self {
+        CatalogueSummary {
+            name: s.name,
+            title: s.title,
+            entries: s.entries as u32,
+            origin: s.origin.into(),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct CatalogueList {
+    pub items: Vec<CatalogueSummary>,
+}
+
+/// A catalogue in force, whole.
+#[derive(Object)]
+pub struct CatalogueView {
+    pub origin: CatalogueOrigin,
+    /// The catalogue as its file is written (`catalogue`, `title`, `attributes`, `entries`;
+    /// see docs/flows.md, "Catalogue keys").
+    pub catalogue: Value,
+}
+
+/// A change swapped in and stored.
+#[derive(Object)]
+pub struct CatalogueChanged {
+    /// The catalogue now in force.
+    pub catalogue: CatalogueSummary,
+    /// The fingerprint of the definitions, catalogues, scripts and templates now in force.
+    pub fingerprint: String,
+}
+
+impl From<crate::catalogues::Changed> for CatalogueChanged {
+    fn from(c: crate::catalogues::Changed) -> Self {
+        CatalogueChanged {
+            catalogue: c.catalogue.into(),
+            fingerprint: c.fingerprint,
+        }
+    }
+}
+
+/// The set now in force.
+#[derive(Object)]
+pub struct Swapped {
+    /// The fingerprint of the definitions, catalogues, scripts and templates now in force.
+    pub fingerprint: String,
+}
+
+/// A new catalogue entry (for destination_type: a destination type).
+#[derive(Object)]
+pub struct CatalogueEntryInput {
+    /// Its code, unique in the catalogue (destination types: the two-digit national category
+    /// code, or it plus one digit).
+    #[oai(validator(min_length = 1, max_length = 20))]
+    pub code: String,
+    /// Its label, exactly as the guides write it.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub label: String,
+    /// Its attribute values, as the catalogue declares them (destination_type: `category`,
+    /// `national_code`, `invented`, `employed`, optionally `group`, `training_modes`, `flow`).
+    #[oai(default)]
+    pub attributes: std::collections::BTreeMap<String, Value>,
+    /// The fields of its form, written as form fields are (`name`, `label`, `type`,
+    /// `required`...; see docs/flows.md, "Field types").
+    pub form: Option<Vec<Value>>,
+}
+
+impl CatalogueEntryInput {
+    fn into_value(self) -> Value {
+        json!({
+            "code": self.code,
+            "label": self.label,
+            "attributes": self.attributes,
+            "form": self.form,
+        })
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CatalogueListResponse {
+    /// The catalogues in force.
+    #[oai(status = 200)]
+    Ok(Json<CatalogueList>),
+}
+
+#[derive(ApiResponse)]
+pub enum CatalogueResponse {
+    /// The catalogue.
+    #[oai(status = 200)]
+    Ok(Json<CatalogueView>),
+}
+
+#[derive(ApiResponse)]
+pub enum CatalogueChangeResponse {
+    /// Validated, swapped in and stored.
+    #[oai(status = 200)]
+    Ok(Json<CatalogueChanged>),
+}
+
+#[derive(ApiResponse)]
+pub enum CatalogueRevertResponse {
+    /// The file serves again.
+    #[oai(status = 200)]
+    Ok(Json<Swapped>),
 }
 
 pub struct AdminApi;
@@ -197,73 +336,104 @@ impl AdminApi {
 
     /// The catalogues in force (`destination_type`...) with their title, entry count and
     /// origin: `file` (workflows/catalogues/) or `stored` (changed through this API).
-    #[oai(path = "/catalogues", method = "get")]
-    async fn catalogues(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    #[oai(path = "/catalogues", method = "get", operation_id = "list_catalogues")]
+    async fn catalogues(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+    ) -> poem::Result<CatalogueListResponse> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(crate::catalogues::list(&state).await?))
+        let items = crate::catalogues::list(&state).await?;
+        Ok(CatalogueListResponse::Ok(Json(CatalogueList {
+            items: items.into_iter().map(CatalogueSummary::from).collect(),
+        })))
     }
 
     /// A catalogue in force, whole, with its origin.
-    #[oai(path = "/catalogues/:name", method = "get")]
+    #[oai(
+        path = "/catalogues/:name",
+        method = "get",
+        operation_id = "get_catalogue"
+    )]
     async fn catalogue(
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The catalogue's name (`destination_type`).
         name: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<CatalogueResponse> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(crate::catalogues::get(&state, &name).await?))
+        let (origin, c) = crate::catalogues::get(&state, &name).await?;
+        Ok(CatalogueResponse::Ok(Json(CatalogueView {
+            origin: origin.into(),
+            catalogue: serde_json::to_value(c).map_err(ApiError::internal)?,
+        })))
     }
 
     /// Replace a catalogue (YAML or JSON, written as a catalogue file). Validated with every
-    /// flow, form and guard that uses it and swapped in without a restart; a broken one is
-    /// refused with every problem (422 `definitions_invalid`) and the old one keeps serving.
-    /// Stored, it replaces the file of the same name. Removing an entry that items carry is
-    /// refused (409 `entry_in_use`).
-    #[oai(path = "/catalogues/:name", method = "put")]
+    /// flow, form and guard that uses it and swapped in without a restart; a text that does
+    /// not parse is 422 `catalogue_invalid`, a broken catalogue 422 `definitions_invalid`
+    /// with every problem — the old one keeps serving. Stored, it replaces the file of the
+    /// same name. Removing an entry that items carry is 409 `entry_in_use`.
+    #[oai(
+        path = "/catalogues/:name",
+        method = "put",
+        operation_id = "replace_catalogue"
+    )]
     async fn replace_catalogue(
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The catalogue's name; the text's `catalogue:` must be the same.
         name: Path<String>,
         body: PlainText<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<CatalogueChangeResponse> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
-        Ok(Json(
-            crate::catalogues::replace(&state, &c, &name, body.0).await?,
-        ))
+        let done = crate::catalogues::replace(&state, &c, &name, body.0).await?;
+        Ok(CatalogueChangeResponse::Ok(Json(done.into())))
     }
 
     /// Add one entry to a catalogue — a destination type with its code, label, attributes and
-    /// form — validated and swapped in like a replacement. An existing code: 409
-    /// `entry_exists`.
-    #[oai(path = "/catalogues/:name/entries", method = "post")]
+    /// form — validated and swapped in like a replacement. An existing code is 409
+    /// `entry_exists`; a broken entry 422 (`entry_invalid`, `definitions_invalid`).
+    #[oai(
+        path = "/catalogues/:name/entries",
+        method = "post",
+        operation_id = "add_catalogue_entry"
+    )]
     async fn add_catalogue_entry(
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The catalogue's name.
         name: Path<String>,
-        body: Json<Value>,
-    ) -> poem::Result<Json<Value>> {
+        body: Json<CatalogueEntryInput>,
+    ) -> poem::Result<CatalogueChangeResponse> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
-        Ok(Json(
-            crate::catalogues::add_entry(&state, &c, &name, body.0).await?,
-        ))
+        let done = crate::catalogues::add_entry(&state, &c, &name, body.0.into_value()).await?;
+        Ok(CatalogueChangeResponse::Ok(Json(done.into())))
     }
 
-    /// Drop the stored version of a catalogue: its file serves again (validated the same way).
-    #[oai(path = "/catalogues/:name/stored", method = "delete")]
+    /// Drop the stored version of a catalogue: its file serves again (validated the same way;
+    /// 409 `entry_in_use` when the file lacks an entry items carry).
+    #[oai(
+        path = "/catalogues/:name/stored",
+        method = "delete",
+        operation_id = "revert_catalogue"
+    )]
     async fn revert_catalogue(
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The catalogue's name.
         name: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<CatalogueRevertResponse> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
-        Ok(Json(crate::catalogues::revert(&state, &c, &name).await?))
+        let fingerprint = crate::catalogues::revert(&state, &c, &name).await?;
+        Ok(CatalogueRevertResponse::Ok(Json(Swapped { fingerprint })))
     }
 
     /// Set or move the test clock (only with `--test-clock`).
