@@ -228,8 +228,9 @@ async fn main() -> anyhow::Result<()> {
             updated_at: Set(now),
             ..Default::default()
         });
-        let _write = db.write_guard().await;
-        instance::Entity::insert_many(rows).exec(&db.conn).await?;
+        instance::Entity::insert_many(rows)
+            .exec(&db.writer().await)
+            .await?;
     }
     rss(&format!("after inserting {} list items", args.rows));
     let t = Instant::now();

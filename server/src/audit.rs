@@ -2,7 +2,7 @@
 //! warning employers. Written in the same transaction as the change it records.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::Value;
 
 use gradflow_engine::apply::Actor;
@@ -50,7 +50,7 @@ pub async fn record_as<C: ConnectionTrait>(
 
 /// Records the act in its transaction, then commits it: the change and its record land together.
 pub async fn commit(
-    txn: DatabaseTransaction,
+    txn: crate::db::WriteTx,
     caller: &Caller,
     now: DateTime<Utc>,
     action: &str,

@@ -7,7 +7,7 @@
 
 use gradflow_engine::catalogue::{Catalogue, Entry};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -195,8 +195,7 @@ async fn install(
     let swapped = state.registry.reload(&sources).map_err(diagnostics_error)?;
     let now = state.clock.now();
     let stored = async {
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await?;
+        let txn = state.db.begin_write().await?;
         catalogue::Entity::insert(catalogue::ActiveModel {
             name: Set(name.to_string()),
             source: Set(text),
@@ -278,8 +277,7 @@ pub async fn revert(state: &AppState, caller: &Caller, name: &str) -> ApiResult<
     check_removed(state, name, file_catalogue.as_ref()).await?;
     let swapped = state.registry.reload(&sources).map_err(diagnostics_error)?;
     let now = state.clock.now();
-    let _write = state.db.write_guard().await;
-    let txn = state.db.conn.begin().await?;
+    let txn = state.db.begin_write().await?;
     catalogue::Entity::delete_by_id(name.to_string())
         .exec(&txn)
         .await?;

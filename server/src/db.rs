@@ -6,28 +6,112 @@ use std::time::Duration;
 
 use gradflow_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, Statement, TransactionTrait, Value,
 };
 
 use crate::config::Config;
 
-/// The connection pool plus what the store needs to know about the backend.
+/// The database: a pool for reads and one way to write.
+///
+/// Reads go through [`Db::conn`], which cannot write: on SQLite its connections are opened
+/// read-only, on PostgreSQL its sessions default to read-only transactions — a write through
+/// it fails with an error, never silently. Every write takes [`Db::begin_write`]: on SQLite
+/// the one writer connection in turn (writers queue in the process instead of spinning in
+/// SQLite's busy handler), on PostgreSQL a transaction of the write pool.
 #[derive(Clone)]
 pub struct Db {
+    /// Reads only.
     pub conn: DatabaseConnection,
-    /// SQLite allows one writer at a time; transitions take this lock so they queue in the
-    /// process instead of failing with SQLITE_BUSY. `None` on PostgreSQL.
-    pub write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Writes, only through [`Db::begin_write`].
+    writer: DatabaseConnection,
+    /// SQLite's single writer: held for the whole write transaction. `None` on PostgreSQL.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
+/// A write transaction, holding the writer's turn until it is committed or dropped (a drop
+/// rolls back). Dereferences to the transaction for sea-orm calls.
+pub struct WriteTx {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTx {
+    /// Commits; the writer's turn passes on once the commit is done.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// The writer's turn without a transaction, for single statements (each commits on its own).
+pub struct Writer {
+    conn: DatabaseConnection,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = DatabaseConnection;
+    fn deref(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+}
+
+/// Both write handles are connections for sea-orm calls (`.exec(&tx)`).
+macro_rules! delegate_connection {
+    ($t:ty, $field:ident) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $t {
+            fn get_database_backend(&self) -> DbBackend {
+                self.$field.get_database_backend()
+            }
+            async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                self.$field.execute(stmt).await
+            }
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                self.$field.execute_unprepared(sql).await
+            }
+            async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                self.$field.query_one(stmt).await
+            }
+            async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                self.$field.query_all(stmt).await
+            }
+        }
+    };
+}
+delegate_connection!(WriteTx, txn);
+delegate_connection!(Writer, conn);
+
 impl Db {
-    /// Takes the SQLite writer lock (no-op on PostgreSQL). Every write outside a transition
-    /// (workers, admin) takes it too, so writers queue here instead of spinning in SQLite's
-    /// busy handler.
-    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
+            Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
+        }
+    }
+
+    /// Begins a write transaction, in the writer's turn.
+    pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        let turn = self.turn().await;
+        Ok(WriteTx {
+            txn: self.writer.begin().await?,
+            _turn: turn,
+        })
+    }
+
+    /// The writer's turn for statements that each commit on their own (a lease claim, a
+    /// counter); a transaction needs [`Db::begin_write`].
+    pub async fn writer(&self) -> Writer {
+        Writer {
+            _turn: self.turn().await,
+            conn: self.writer.clone(),
         }
     }
 
@@ -69,33 +153,53 @@ pub fn database_url(cfg: &Config) -> String {
     }
 }
 
-/// Connects and runs the migrations.
+/// `url` with a query parameter added.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+/// Connects the write pool (one connection on SQLite), runs the migrations, then connects the
+/// read pool.
 pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
     let url = database_url(cfg);
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
         std::fs::create_dir_all(&cfg.data_dir)?;
     }
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(cfg.max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    let options = |url: String, max: u32, read_only: bool| {
+        let mut opts = ConnectOptions::new(url);
+        opts.max_connections(max)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        if sqlite {
+            opts.map_sqlx_sqlite_opts(move |o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(false)
+                    .read_only(read_only)
+            });
+        }
+        opts
+    };
+    let writer_max = if sqlite { 1 } else { cfg.max_connections };
+    let writer = Database::connect(options(url.clone(), writer_max, false)).await?;
+    Migrator::up(&writer, None).await?;
     if sqlite {
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(false)
-        });
+        writer.execute_unprepared("PRAGMA optimize").await.ok();
     }
-    let conn = Database::connect(opts).await?;
-    Migrator::up(&conn, None).await?;
-    if sqlite {
-        conn.execute_unprepared("PRAGMA optimize").await.ok();
-    }
+    let read_url = if sqlite {
+        url
+    } else {
+        // Every session of the read pool starts read-only transactions.
+        with_param(&url, "options=-c%20default_transaction_read_only%3Don")
+    };
+    let conn = Database::connect(options(read_url, cfg.max_connections, true)).await?;
     Ok(Db {
         write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+        writer,
         conn,
     })
 }

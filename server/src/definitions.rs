@@ -120,7 +120,7 @@ pub async fn remember_definitions(db: &Db, snap: &Snapshot) -> Result<(), sea_or
             created_at: Set(chrono::Utc::now()),
             retired_at: Set(None),
         }
-        .insert(&db.conn)
+        .insert(&db.writer().await)
         .await?;
     }
     Ok(())
@@ -200,12 +200,12 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<Value> {
         .await?
         .ok_or_else(|| ApiError::not_found(format!("流程定义 {id} 不存在")))?;
     if row.retired_at.is_none() {
-        let _write = state.db.write_guard().await;
+        let w = state.db.writer().await;
         definition::Entity::update_many()
             .col_expr(definition::Column::RetiredAt, Expr::value(Some(Utc::now())))
             .filter(definition::Column::Id.eq(id))
             .filter(definition::Column::RetiredAt.is_null())
-            .exec(&state.db.conn)
+            .exec(&w)
             .await?;
     }
     let sources = load_sources(&state.db, &state.config.root)

@@ -128,7 +128,7 @@ pub async fn login(
         return Err(ApiError::forbidden("账号已停用"));
     }
     if acc.failed_logins != 0 || acc.locked_until.is_some() {
-        let _write = state.db.write_guard().await;
+        let w = state.db.writer().await;
         account::Entity::update_many()
             .col_expr(account::Column::FailedLogins, Expr::value(0))
             .col_expr(
@@ -136,7 +136,7 @@ pub async fn login(
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(account::Column::Id.eq(acc.id))
-            .exec(&state.db.conn)
+            .exec(&w)
             .await?;
     }
     let expires_at = now + chrono::Duration::hours(state.config.session_hours.max(1));
@@ -156,14 +156,14 @@ async fn count_failure(
     a: &account::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<ApiError> {
-    let _write = state.db.write_guard().await;
+    let w = state.db.writer().await;
     account::Entity::update_many()
         .col_expr(
             account::Column::FailedLogins,
             Expr::col(account::Column::FailedLogins).add(1),
         )
         .filter(account::Column::Id.eq(a.id))
-        .exec(&state.db.conn)
+        .exec(&w)
         .await?;
     let until = now + chrono::Duration::minutes(LOCK_MINUTES);
     let lock = account::Entity::update_many()
@@ -171,7 +171,7 @@ async fn count_failure(
         .col_expr(account::Column::LockedUntil, Expr::value(Some(until)))
         .filter(account::Column::Id.eq(a.id))
         .filter(account::Column::FailedLogins.gte(ACCOUNT_FAILURES))
-        .exec(&state.db.conn)
+        .exec(&w)
         .await?;
     Ok(if lock.rows_affected == 1 {
         locked(until)

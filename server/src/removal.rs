@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -59,12 +58,12 @@ async fn enqueue(
 async fn deliver(state: &AppState, outbox_id: i64, graduate_id: i64, event: &str) -> (usize, bool) {
     match react_to_event(state, graduate_id, event, None).await {
         Ok(n) => {
-            let _write = state.db.write_guard().await;
+            let w = state.db.writer().await;
             let done = outbox::Entity::update_many()
                 .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(Utc::now())))
                 .filter(outbox::Column::Id.eq(outbox_id))
                 .filter(outbox::Column::DeliveredAt.is_null())
-                .exec(&state.db.conn)
+                .exec(&w)
                 .await;
             if let Err(e) = done {
                 tracing::warn!(outbox_id, error = %e, "event delivered, marking it failed");
@@ -84,8 +83,7 @@ async fn deliver(state: &AppState, outbox_id: i64, graduate_id: i64, event: &str
 pub async fn remove(state: &AppState, c: &Caller, g: &graduate::Model) -> ApiResult<(usize, bool)> {
     let now = state.clock.now();
     let outbox_id = {
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await?;
+        let txn = state.db.begin_write().await?;
         if !g.removed {
             graduate::Entity::update_many()
                 .col_expr(graduate::Column::Removed, Expr::value(true))
@@ -122,8 +120,7 @@ static RESTORE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn restore(state: &AppState, g: &graduate::Model) -> ApiResult<Option<(usize, bool)>> {
     let _one = RESTORE.lock().await;
     let outbox_id = {
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await?;
+        let txn = state.db.begin_write().await?;
         let claimed = graduate::Entity::update_many()
             .col_expr(graduate::Column::Removed, Expr::value(false))
             .col_expr(

@@ -11,7 +11,7 @@ use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set, SqlErr, TransactionTrait,
+    QueryFilter, Set, SqlErr,
 };
 use serde_json::{json, Map, Value};
 
@@ -81,8 +81,7 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
 /// Events emitted with a target (`emit: {event, to: var}`) are delivered to that instance in
 /// the same transaction: a completed termination releases the agreement atomically.
 pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
-    let _write = db.write_guard().await;
-    let txn = db.conn.begin().await?;
+    let txn = db.begin_write().await?;
     let (snapshot, facts, now, link_base) = (t.snapshot, t.facts, t.now, t.link_base);
     let graduate_id = t.parties.graduate_id;
     let uploads = t.uploads;
@@ -826,8 +825,7 @@ pub async fn update_vars(
     input: Value,
     now: DateTime<Utc>,
 ) -> ApiResult<instance::Model> {
-    let _write = db.write_guard().await;
-    let txn = db.conn.begin().await?;
+    let txn = db.begin_write().await?;
     let text = serde_json::to_string(&vars).map_err(ApiError::internal)?;
     update_versioned(
         &txn,

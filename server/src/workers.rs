@@ -84,7 +84,7 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
     for t in due {
         // Claim: only one worker (process) wins the lease.
         let lease = Utc::now() + chrono::Duration::seconds(60);
-        let write = state.db.write_guard().await;
+        let write = state.db.writer().await;
         let claimed = timer::Entity::update_many()
             .col_expr(timer::Column::ClaimedUntil, Expr::value(Some(lease)))
             .filter(timer::Column::Id.eq(t.id))
@@ -92,7 +92,7 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
                 None => timer::Column::ClaimedUntil.is_null(),
                 Some(c) => timer::Column::ClaimedUntil.eq(c),
             })
-            .exec(&state.db.conn)
+            .exec(&write)
             .await?;
         drop(write);
         if claimed.rows_affected != 1 {
@@ -129,14 +129,14 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
                 // Someone acted at the same moment: give the claim back, so the next round
                 // (not the lease's end) sees the new state and fires or drops the timer.
                 tracing::info!(instance = row.id, "timer raced with an action");
-                let _write = state.db.write_guard().await;
+                let w = state.db.writer().await;
                 timer::Entity::update_many()
                     .col_expr(
                         timer::Column::ClaimedUntil,
                         Expr::value(Option::<chrono::DateTime<Utc>>::None),
                     )
                     .filter(timer::Column::Id.eq(t.id))
-                    .exec(&state.db.conn)
+                    .exec(&w)
                     .await?;
             }
             Err(e) => {
@@ -149,8 +149,8 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
 }
 
 async fn drop_timer(state: &State, id: i64) -> ApiResult<()> {
-    let _write = state.db.write_guard().await;
-    timer::Entity::delete_by_id(id).exec(&state.db.conn).await?;
+    let w = state.db.writer().await;
+    timer::Entity::delete_by_id(id).exec(&w).await?;
     Ok(())
 }
 
@@ -172,13 +172,13 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
     let mut attempted = 0;
     for m in pending {
         let lease = now + chrono::Duration::seconds(30);
-        let write = state.db.write_guard().await;
+        let write = state.db.writer().await;
         let claimed = outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(lease))
             .filter(outbox::Column::Id.eq(m.id))
             .filter(outbox::Column::NextAttemptAt.eq(m.next_attempt_at))
             .filter(outbox::Column::DeliveredAt.is_null())
-            .exec(&state.db.conn)
+            .exec(&write)
             .await?;
         drop(write);
         if claimed.rows_affected != 1 {
@@ -187,7 +187,7 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
         attempted += 1;
         let result = deliver_one(state, client, &m).await;
         let attempts = m.attempts + 1;
-        let _write = state.db.write_guard().await;
+        let w = state.db.writer().await;
         match result {
             Ok(()) => {
                 outbox::Entity::update_many()
@@ -198,7 +198,7 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
                         Expr::value(Option::<String>::None),
                     )
                     .filter(outbox::Column::Id.eq(m.id))
-                    .exec(&state.db.conn)
+                    .exec(&w)
                     .await?;
             }
             Err(err) => {
@@ -209,7 +209,7 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
                     .col_expr(outbox::Column::Attempts, Expr::value(attempts))
                     .col_expr(outbox::Column::LastError, Expr::value(Some(err)))
                     .filter(outbox::Column::Id.eq(m.id))
-                    .exec(&state.db.conn)
+                    .exec(&w)
                     .await?;
             }
         }

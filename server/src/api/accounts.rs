@@ -10,7 +10,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -346,7 +345,7 @@ impl AccountsApi {
         };
         let hash = hash_new_password("password", &body.password).await?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let m = account::ActiveModel {
             username: Set(username.clone()),
             display_name: Set(display_name.unwrap_or(username)),
@@ -402,7 +401,7 @@ impl AccountsApi {
         require_manager(&c)?;
         let target = managed_account(&state, &c, *id).await?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let mut am: account::ActiveModel = target.into();
         am.active = Set(body.active);
         let m = am.update(&txn).await.map_err(ApiError::from)?;
@@ -460,7 +459,7 @@ impl AccountsApi {
         let hash = hash_new_password("new_password", &body.new_password).await?;
         let mut am: account::ActiveModel = acc.into();
         am.password_hash = Set(Some(hash));
-        am.update(&state.db.conn).await.map_err(ApiError::from)?;
+        am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
         Ok(Json(json!({"changed": true})))
     }
 
@@ -530,12 +529,12 @@ impl AccountsApi {
             created_by: Set(Some(c.account_id)),
             ..Default::default()
         }
-        .insert(&state.db.conn)
+        .insert(&*state.db.writer().await)
         .await
         .map_err(ApiError::from)?;
         let key = issue_token(&state.db, m.id, "api_key").await?;
         audit::record(
-            &state.db.conn,
+            &*state.db.writer().await,
             &c,
             now,
             "api_key.create",
@@ -594,7 +593,7 @@ impl AccountsApi {
             })
             .ok_or_else(|| ApiError::not_found("接口密钥不存在或不归你管理"))?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         token::Entity::delete_many()
             .filter(token::Column::AccountId.eq(target.id))
             .exec(&txn)
@@ -635,7 +634,7 @@ impl AccountsApi {
         am.perm_employment = Set(body.employment.clone());
         am.perm_archive = Set(body.archive.clone());
         am.perm_hukou = Set(body.hukou.clone());
-        let m = am.update(&state.db.conn).await.map_err(ApiError::from)?;
+        let m = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
         // Cached callers carry the old levels.
         state.auth.forget_all();
         Ok(Json(json!({

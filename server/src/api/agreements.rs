@@ -483,7 +483,7 @@ impl AgreementsApi {
             )
             .filter(action_link::Column::TokenHash.eq(link.token_hash.clone()))
             .filter(action_link::Column::UsedAt.is_null())
-            .exec(&state.db.conn)
+            .exec(&*state.db.writer().await)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(json!({

@@ -93,7 +93,7 @@ impl AuthApi {
                 am.province_code = Set(Some(g.province_code.clone()));
                 am.department = Set(Some(g.department.clone()));
                 am.display_name = Set(g.name.clone());
-                am.update(&state.db.conn).await.map_err(ApiError::from)?
+                am.update(&*state.db.writer().await).await.map_err(ApiError::from)?
             }
             None => account::ActiveModel {
                 username: Set(username),
@@ -112,7 +112,7 @@ impl AuthApi {
                 created_at: Set(now),
                 ..Default::default()
             }
-            .insert(&state.db.conn)
+            .insert(&*state.db.writer().await)
             .await
             .map_err(ApiError::from)?,
         };
@@ -121,7 +121,7 @@ impl AuthApi {
         let token = issue_token_until(&state.db, acc.id, "session", Some(expires_at)).await?;
         // Who vouched for whom: every session an identity key issues is on record.
         crate::audit::record(
-            &state.db.conn,
+            &*state.db.writer().await,
             &c,
             now,
             "auth.graduate_session",

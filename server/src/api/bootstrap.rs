@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
@@ -109,9 +109,9 @@ impl BootstrapApi {
             .await
             .map_err(ApiError::from)?;
         let m = if exists.is_some() {
-            am.update(&state.db.conn).await
+            am.update(&*state.db.writer().await).await
         } else {
-            am.insert(&state.db.conn).await
+            am.insert(&*state.db.writer().await).await
         }
         .map_err(ApiError::from)?;
         Ok(Json(json!({"code": m.code, "name": m.name})))
@@ -160,7 +160,7 @@ impl BootstrapApi {
                 am.name = Set(name.clone());
                 am.review_mode_employment = Set(mode);
                 am.signing_enabled = Set(body.signing_enabled);
-                am.update(db).await
+                am.update(&*state.db.writer().await).await
             }
             None => {
                 school::ActiveModel {
@@ -178,7 +178,7 @@ impl BootstrapApi {
                     settings_saved: Set(body.signing_enabled),
                     ..Default::default()
                 }
-                .insert(db)
+                .insert(&*state.db.writer().await)
                 .await
             }
         }
@@ -196,7 +196,7 @@ impl BootstrapApi {
                     name: Set(d.clone()),
                     ..Default::default()
                 }
-                .insert(db)
+                .insert(&*state.db.writer().await)
                 .await
                 .map_err(ApiError::from)?;
             }
@@ -349,9 +349,9 @@ impl BootstrapApi {
                 Some(e) => {
                     let mut am = am;
                     am.id = Set(e.id);
-                    am.update(db).await
+                    am.update(&*state.db.writer().await).await
                 }
-                None => am.insert(db).await,
+                None => am.insert(&*state.db.writer().await).await,
             }
             .map_err(ApiError::from)?;
             ids.push(m.id);
@@ -375,8 +375,7 @@ impl BootstrapApi {
         let name = f.text("name", "单位名称", &body.name, 100);
         let region = f.opt_digits("region", "所在地区", body.region.as_deref(), 6);
         f.finish()?;
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let m = employer::ActiveModel {
             name: Set(name),
             credit_code: Set(code.as_str().to_string()),
@@ -486,7 +485,7 @@ impl BootstrapApi {
             created_at: Set(Utc::now()),
             ..Default::default()
         }
-        .insert(&state.db.conn)
+        .insert(&*state.db.writer().await)
         .await
         .map_err(|e| match e.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {

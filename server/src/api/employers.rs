@@ -11,7 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{json, Value};
 
@@ -172,8 +172,7 @@ impl EmployersApi {
         let v = &valid.values;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let now = state.clock.now();
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let e = employer::ActiveModel {
             name: Set(s("name").unwrap_or_default()),
             credit_code: Set(s("credit_code").unwrap_or_default()),
@@ -362,7 +361,7 @@ impl EmployersApi {
         let reason = check_reason("reason", &body.reason)?;
         let e = find_employer(&state, *employer_id).await?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let existing = employer_warning::Entity::find()
             .filter(employer_warning::Column::EmployerId.eq(e.id))
             .filter(employer_warning::Column::SchoolId.eq(school_id))
@@ -424,7 +423,7 @@ impl EmployersApi {
         let reason = check_reason("reason", &body.reason)?;
         let e = find_employer(&state, *employer_id).await?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let mark = employer_warning::Entity::find()
             .filter(employer_warning::Column::EmployerId.eq(e.id))
             .filter(employer_warning::Column::SchoolId.eq(school_id))

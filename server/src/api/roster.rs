@@ -14,7 +14,6 @@ use poem_openapi::{Object, OpenApi};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::{json, Value};
 
@@ -286,8 +285,7 @@ pub async fn import(
             upserts.push(active_model(r, s, now));
         }
         restore_pending += reuploaded.len();
-        let _write = state.db.write_guard().await;
-        let txn = state.db.conn.begin().await?;
+        let txn = state.db.begin_write().await?;
         if !upserts.is_empty() {
             graduate::Entity::insert_many(upserts)
                 .on_conflict(
@@ -326,7 +324,7 @@ pub async fn import(
         "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
     });
     audit::record(
-        &state.db.conn,
+        &*state.db.writer().await,
         c,
         now,
         "roster.import",
@@ -525,7 +523,7 @@ impl RosterApi {
         // `None`: the hourly worker restored them while this request waited; done either way.
         let (restored, _) = removal::restore(&state, &g).await?.unwrap_or((0, true));
         audit::record(
-            &state.db.conn,
+            &*state.db.writer().await,
             &c,
             state.clock.now(),
             "roster.restore",
@@ -648,7 +646,7 @@ impl RosterApi {
         am.basic_info_disputed = Set(false);
         am.basic_info_note = Set(None);
         am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am.update(&state.db.conn).await.map_err(ApiError::from)?;
+        let g = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
         Ok(Json(graduate_view(&g)))
     }
 
@@ -675,7 +673,7 @@ impl RosterApi {
         am.basic_info_disputed = Set(true);
         am.basic_info_note = Set(Some(note));
         am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am.update(&state.db.conn).await.map_err(ApiError::from)?;
+        let g = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
         let mut v = graduate_view(&g);
         v["how_to_correct"] = json!(HOW_TO_CORRECT);
         Ok(Json(v))

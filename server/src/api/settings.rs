@@ -9,7 +9,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{json, Value};
 
@@ -400,7 +400,7 @@ impl SettingsApi {
             .into());
         }
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let mut am: province::ActiveModel = p.clone().into();
         am.agreement_type = Set(agreement_type);
         am.employment_enabled = Set(employment);
@@ -474,7 +474,7 @@ impl SettingsApi {
             .await
             .map_err(ApiError::from)?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let m = match existing {
             Some(s) if s.province_code != p.code => {
                 return Err(ApiError::conflict(
@@ -630,7 +630,7 @@ impl SettingsApi {
             }
         }
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let mut am: school::ActiveModel = s.into();
         am.signing_enabled = Set(body.online_signing);
         am.supplement_enabled = Set(supplement);
@@ -692,7 +692,7 @@ impl SettingsApi {
         }
         check_review_mode(&state, &s, m, &mode_now, &body.review_mode).await?;
         let now = state.clock.now();
-        let txn = state.db.conn.begin().await.map_err(ApiError::from)?;
+        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
         let mut am: school::ActiveModel = s.into();
         match m {
             Module::Archive => {

@@ -64,7 +64,7 @@ pub(crate) async fn save(
         created_at: Set(state.clock.now()),
         instance_id: Set(None),
     }
-    .insert(&state.db.conn)
+    .insert(&*state.db.writer().await)
     .await
     .map_err(ApiError::from)?;
     Ok(m)

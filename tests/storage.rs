@@ -1,0 +1,67 @@
+//! The storage layer's one way to write, on both backends: the read pool cannot write (on
+//! SQLite its connections are read-only, on PostgreSQL its transactions are), so a write that
+//! bypasses the writer fails; writes through `begin_write` and `writer` commit and are seen by
+//! the readers.
+
+mod support;
+
+use gradflow_server::config::Config;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use support::app::Backend;
+
+async fn connect(backend: Backend, dir: &std::path::Path) -> gradflow_server::db::Db {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        database_url: match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(support::pg::pg().await.create_database()),
+        },
+        ..Config::default()
+    };
+    gradflow_server::db::connect(&config).await.unwrap()
+}
+
+async fn count(db: &gradflow_server::db::Db) -> i64 {
+    let row = db
+        .conn
+        .query_one(db.stmt("SELECT COUNT(*) AS n FROM provinces", vec![]))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+async fn writes_only_through_the_writer(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = connect(backend, dir.path()).await;
+    let insert = |code: &str| format!("INSERT INTO provinces (code, name) VALUES ('{code}', '测试省')");
+    assert_eq!(count(&db).await, 0);
+
+    // Bypassing the writer: a statement on the read pool, and a transaction begun on it.
+    let direct = db.conn.execute_unprepared(&insert("91")).await;
+    assert!(direct.is_err(), "a write through the read pool must fail");
+    let txn = db.conn.begin().await.unwrap();
+    let inside = txn.execute_unprepared(&insert("92")).await;
+    assert!(inside.is_err(), "a write in a read-pool transaction must fail");
+    drop(txn);
+    assert_eq!(count(&db).await, 0, "nothing was written");
+
+    // The writer: a transaction, and a single statement in the writer's turn.
+    let tx = db.begin_write().await.unwrap();
+    tx.execute_unprepared(&insert("93")).await.unwrap();
+    tx.commit().await.unwrap();
+    db.writer()
+        .await
+        .execute_unprepared(&insert("94"))
+        .await
+        .unwrap();
+    assert_eq!(count(&db).await, 2, "readers see what the writer committed");
+
+    // A dropped write transaction rolls back.
+    let tx = db.begin_write().await.unwrap();
+    tx.execute_unprepared(&insert("95")).await.unwrap();
+    drop(tx);
+    assert_eq!(count(&db).await, 2);
+}
+
+crate::both_backends!(writes_only_through_the_writer);
