@@ -190,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
     let completed = Arc::new(AtomicUsize::new(0));
     let transitions = Arc::new(AtomicUsize::new(0));
     let dept_toks = Arc::new(dept_toks);
+    let before = metrics(&client).await;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -244,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
         t.await?;
     }
     let secs = started.elapsed().as_secs_f64();
+    let after = metrics(&client).await;
     let s = std::mem::take(&mut *stats.lock().unwrap());
     let mut all: Vec<u32> = s.latencies.iter().flatten().copied().collect();
     all.sort_unstable();
@@ -274,6 +276,15 @@ async fn main() -> anyhow::Result<()> {
         percentile(&all, 0.99),
         per_step.join(", ")
     );
+    let delta =
+        |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+    let stored = delta("gradflow_transitions_total").max(1.0);
+    println!(
+        "statements per transition: {:.1} ({:.1} reads, {:.1} writes; from GET /metrics)",
+        (delta("read") + delta("write")) / stored,
+        delta("read") / stored,
+        delta("write") / stored,
+    );
     println!(
         "errors: {} {:?}",
         s.errors.values().sum::<usize>(),
@@ -289,4 +300,33 @@ async fn main() -> anyhow::Result<()> {
     let mut server = server;
     server.child.kill().await.ok();
     Ok(())
+}
+
+/// The server's counters from `GET /metrics`: statements by pool (`read`, `write`) and
+/// `gradflow_transitions_total`.
+async fn metrics(c: &Client) -> BTreeMap<String, f64> {
+    let text = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((key, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let key = match key {
+            "gradflow_db_statements_total{pool=\"read\"}" => "read",
+            "gradflow_db_statements_total{pool=\"write\"}" => "write",
+            other => other,
+        };
+        if let Ok(v) = value.parse() {
+            out.insert(key.to_string(), v);
+        }
+    }
+    out
 }

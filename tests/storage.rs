@@ -1,7 +1,7 @@
 //! The storage layer's one way to write, on both backends: the read pool cannot write (on
 //! SQLite its connections are read-only, on PostgreSQL its transactions are), so a write that
 //! bypasses the writer fails; writes through `begin_write` and `writer` commit and are seen by
-//! the readers.
+//! the readers. `GET /metrics` counts them.
 
 mod support;
 
@@ -34,15 +34,19 @@ async fn count(db: &gradflow_server::db::Db) -> i64 {
 async fn writes_only_through_the_writer(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = connect(backend, dir.path()).await;
-    let insert = |code: &str| format!("INSERT INTO provinces (code, name) VALUES ('{code}', '测试省')");
+    let insert =
+        |code: &str| format!("INSERT INTO provinces (code, name) VALUES ('{code}', '测试省')");
     assert_eq!(count(&db).await, 0);
 
     // Bypassing the writer: a statement on the read pool, and a transaction begun on it.
     let direct = db.conn.execute_unprepared(&insert("91")).await;
     assert!(direct.is_err(), "a write through the read pool must fail");
-    let txn = db.conn.begin().await.unwrap();
+    let txn = db.conn.raw().begin().await.unwrap();
     let inside = txn.execute_unprepared(&insert("92")).await;
-    assert!(inside.is_err(), "a write in a read-pool transaction must fail");
+    assert!(
+        inside.is_err(),
+        "a write in a read-pool transaction must fail"
+    );
     drop(txn);
     assert_eq!(count(&db).await, 0, "nothing was written");
 
@@ -64,4 +68,46 @@ async fn writes_only_through_the_writer(backend: Backend) {
     assert_eq!(count(&db).await, 2);
 }
 
-crate::both_backends!(writes_only_through_the_writer);
+/// `GET /metrics`: statements by pool, transitions, requests by class, latency and statements
+/// per request — and a transition moves them.
+async fn metrics_count_what_happens(backend: Backend) {
+    let app = support::app::spawn_on(backend, Default::default()).await;
+    let w = support::world::world(&app, "school").await;
+    let read = |text: &str, key: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
+    };
+    let metrics = || async {
+        let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        r.text().await.unwrap()
+    };
+    let before = metrics().await;
+    let r = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let after = metrics().await;
+    for key in [
+        "gradflow_transitions_total ",
+        "gradflow_db_statements_total{pool=\"read\"} ",
+        "gradflow_db_statements_total{pool=\"write\"} ",
+        "gradflow_http_requests_total{class=\"2xx\"} ",
+        "gradflow_http_request_statements_count ",
+        "gradflow_http_request_duration_seconds_count ",
+    ] {
+        assert!(
+            read(&after, key) > read(&before, key),
+            "{key} did not move:\n{after}"
+        );
+    }
+    assert_eq!(
+        read(&after, "gradflow_transitions_total ") - read(&before, "gradflow_transitions_total "),
+        1.0
+    );
+}
+
+crate::both_backends!(writes_only_through_the_writer, metrics_count_what_happens);

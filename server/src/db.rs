@@ -1,13 +1,15 @@
 //! Database connection: SQLite (a file in the data dir, WAL mode) by default, PostgreSQL by URL.
 //! Migrations run on every start.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gradflow_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, ExecResult, QueryResult, Statement, TransactionTrait, Value,
+    DbErr, ExecResult, QueryResult, Statement, StreamTrait, TransactionTrait, Value,
 };
 
 use crate::config::Config;
@@ -22,7 +24,7 @@ use crate::config::Config;
 #[derive(Clone)]
 pub struct Db {
     /// Reads only.
-    pub conn: DatabaseConnection,
+    pub conn: Conn,
     /// Writes, only through [`Db::begin_write`].
     writer: DatabaseConnection,
     /// SQLite's single writer: held for the whole write transaction. `None` on PostgreSQL.
@@ -46,6 +48,7 @@ impl std::ops::Deref for WriteTx {
 impl WriteTx {
     /// Commits; the writer's turn passes on once the commit is done.
     pub async fn commit(self) -> Result<(), DbErr> {
+        crate::metrics::statement(true);
         self.txn.commit().await
     }
 }
@@ -63,31 +66,60 @@ impl std::ops::Deref for Writer {
     }
 }
 
-/// Both write handles are connections for sea-orm calls (`.exec(&tx)`).
+/// The read pool, counting its statements ([`crate::metrics`]).
+#[derive(Clone)]
+pub struct Conn(DatabaseConnection);
+
+impl Conn {
+    /// The pool itself, uncounted (a transaction for consistent reads; tests).
+    pub fn raw(&self) -> &DatabaseConnection {
+        &self.0
+    }
+}
+
+impl StreamTrait for Conn {
+    type Stream<'a> = <DatabaseConnection as StreamTrait>::Stream<'a>;
+
+    fn stream<'a>(
+        &'a self,
+        stmt: Statement,
+    ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
+        crate::metrics::statement(false);
+        self.0.stream(stmt)
+    }
+}
+
+/// The read pool and both write handles are connections for sea-orm calls (`.one(&db.conn)`,
+/// `.exec(&tx)`), each statement counted.
 macro_rules! delegate_connection {
-    ($t:ty, $field:ident) => {
+    ($t:ty, $field:tt, $write:expr) => {
         #[async_trait::async_trait]
         impl ConnectionTrait for $t {
             fn get_database_backend(&self) -> DbBackend {
                 self.$field.get_database_backend()
             }
             async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                crate::metrics::statement($write);
                 self.$field.execute(stmt).await
             }
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                crate::metrics::statement($write);
                 self.$field.execute_unprepared(sql).await
             }
             async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                crate::metrics::statement($write);
                 self.$field.query_one(stmt).await
             }
             async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                crate::metrics::statement($write);
                 self.$field.query_all(stmt).await
             }
         }
     };
 }
-delegate_connection!(WriteTx, txn);
-delegate_connection!(Writer, conn);
+delegate_connection!(Conn, 0, false);
+delegate_connection!(WriteTx, txn, true);
+delegate_connection!(Writer, conn, true);
 
 impl Db {
     async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
@@ -100,6 +132,7 @@ impl Db {
     /// Begins a write transaction, in the writer's turn.
     pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
         let turn = self.turn().await;
+        crate::metrics::statement(true);
         Ok(WriteTx {
             txn: self.writer.begin().await?,
             _turn: turn,
@@ -196,7 +229,7 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
         // Every session of the read pool starts read-only transactions.
         with_param(&url, "options=-c%20default_transaction_read_only%3Don")
     };
-    let conn = Database::connect(options(read_url, cfg.max_connections, true)).await?;
+    let conn = Conn(Database::connect(options(read_url, cfg.max_connections, true)).await?);
     Ok(Db {
         write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
         writer,

@@ -3,7 +3,7 @@
 //! * **Admission** — at most `max_in_flight` requests are served at once; up to `max_queued`
 //!   more wait for a turn (at most `queue_wait_ms`), and the rest are answered 503 with
 //!   `Retry-After` at once, so the latency of admitted requests stays bounded under overload.
-//!   `/healthz` is never queued.
+//!   `/healthz` and `/metrics` are never queued.
 //! * **Bodies bounded before they cost** — each route has a body limit ([`body_limit`]): a
 //!   declared `Content-Length` above it is refused (413) before a byte is read, and a body is
 //!   read only up to it. The routes taking large files (uploads, roster files) also need a
@@ -317,9 +317,23 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        if req.uri().path() == "/healthz" {
+        if matches!(req.uri().path(), "/healthz" | "/metrics") {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
+        crate::metrics::request(
+            self.queued_call(req),
+            |r: &poem::Result<Response>| match r {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status().as_u16(),
+            },
+        )
+        .await
+    }
+}
+
+impl<E: Endpoint> EdgeEndpoint<E> {
+    /// Admission control: a free slot, or a short wait in a bounded queue, or 503.
+    async fn queued_call(&self, req: Request) -> poem::Result<Response> {
         let permit = match self.in_flight.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {

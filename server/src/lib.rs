@@ -20,6 +20,7 @@ pub mod facts;
 pub mod guards;
 pub mod input;
 pub mod login;
+pub mod metrics;
 pub mod org;
 pub mod reference;
 pub mod removal;
@@ -46,6 +47,15 @@ use crate::service::{AppState, State};
 #[handler]
 fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /metrics`: the process's counters and histograms in Prometheus text format (no
+/// personal data: counts and durations only).
+#[handler]
+fn metrics_text() -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
 }
 
 /// Builds the application state: database (migrated), registry, clock, auth.
@@ -90,6 +100,7 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics_text))
         .with(edge::Edge::new(state.clone()))
         .data(state)
         .with(Tracing)

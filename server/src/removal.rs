@@ -10,12 +10,11 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use crate::auth::Caller;
+use crate::db::WriteTx;
 use crate::entity::{graduate, outbox};
 use crate::error::ApiResult;
 use crate::service::{react_to_event, AppState};
@@ -28,7 +27,7 @@ pub const INLINE_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Writes the event for the graduate's instances as an outbox row in `txn`; its id.
 async fn enqueue(
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     graduate_id: i64,
     event: &str,
     now: DateTime<Utc>,

@@ -10,13 +10,13 @@ use gradflow_engine::definition::{EffectDef, Recipient};
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    SqlErr,
 };
 use serde_json::{json, Map, Value};
 
 use crate::contract::{DecisionData, StudentSnapshot, TemplateData};
-use crate::db::Db;
+use crate::db::{Db, WriteTx};
 use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer, upload};
 use crate::error::{ApiError, ApiResult};
 
@@ -102,16 +102,15 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
         .await?;
     }
     txn.commit().await?;
+    crate::metrics::METRICS
+        .transitions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(row)
 }
 
 /// Binds the uploads a form used to the instance; one already bound elsewhere (a concurrent
 /// use that committed first) makes the whole transition fail with a conflict.
-async fn bind_uploads(
-    txn: &DatabaseTransaction,
-    ids: &[String],
-    instance_id: i64,
-) -> ApiResult<()> {
+async fn bind_uploads(txn: &WriteTx, ids: &[String], instance_id: i64) -> ApiResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -140,7 +139,7 @@ async fn bind_uploads(
 #[allow(clippy::too_many_arguments)]
 async fn react_in(
     db: &Db,
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     snapshot: &Snapshot,
     facts: &Value,
     now: DateTime<Utc>,
@@ -268,7 +267,7 @@ pub fn token_hash(token: &str) -> String {
 /// Applies `update` to the instance `cur` as it was read, bumping its row version; a row
 /// changed meanwhile (a concurrent decision won) is a conflict.
 async fn update_versioned(
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     cur: &instance::Model,
     now: DateTime<Utc>,
     update: sea_orm::UpdateMany<instance::Entity>,
@@ -292,7 +291,7 @@ async fn update_versioned(
 /// Writes one transition; returns the row and the targeted events still to deliver.
 async fn write(
     db: &Db,
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     t: Transition<'_>,
 ) -> ApiResult<(instance::Model, Vec<(String, i64)>)> {
     let Transition {
@@ -782,7 +781,7 @@ pub async fn slot_holder<C: sea_orm::ConnectionTrait>(
 
 async fn next_number(
     db: &Db,
-    txn: &DatabaseTransaction,
+    txn: &WriteTx,
     kind: &str,
     channel: Option<&str>,
     facts: &Value,
@@ -801,7 +800,7 @@ async fn next_number(
 }
 
 /// Increments a named counter and returns the new value (works on SQLite and PostgreSQL).
-pub async fn bump_counter(db: &Db, txn: &DatabaseTransaction, name: &str) -> ApiResult<i64> {
+pub async fn bump_counter(db: &Db, txn: &WriteTx, name: &str) -> ApiResult<i64> {
     let stmt = db.stmt(
         "INSERT INTO counters (name, value) VALUES (?, 1) \
          ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",

@@ -459,7 +459,9 @@ impl AccountsApi {
         let hash = hash_new_password("new_password", &body.new_password).await?;
         let mut am: account::ActiveModel = acc.into();
         am.password_hash = Set(Some(hash));
-        am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
+        am.update(&*state.db.writer().await)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Json(json!({"changed": true})))
     }
 
@@ -634,7 +636,10 @@ impl AccountsApi {
         am.perm_employment = Set(body.employment.clone());
         am.perm_archive = Set(body.archive.clone());
         am.perm_hukou = Set(body.hukou.clone());
-        let m = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
+        let m = am
+            .update(&*state.db.writer().await)
+            .await
+            .map_err(ApiError::from)?;
         // Cached callers carry the old levels.
         state.auth.forget_all();
         Ok(Json(json!({

@@ -285,9 +285,13 @@ impl AdminApi {
             updated_at: Set(Utc::now()),
         };
         if existing.is_some() {
-            am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
+            am.update(&*state.db.writer().await)
+                .await
+                .map_err(ApiError::from)?;
         } else {
-            am.insert(&*state.db.writer().await).await.map_err(ApiError::from)?;
+            am.insert(&*state.db.writer().await)
+                .await
+                .map_err(ApiError::from)?;
         }
         Ok(Json(
             json!({"province": code.0, "flow": key.0, "params": resolved}),

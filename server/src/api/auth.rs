@@ -93,7 +93,9 @@ impl AuthApi {
                 am.province_code = Set(Some(g.province_code.clone()));
                 am.department = Set(Some(g.department.clone()));
                 am.display_name = Set(g.name.clone());
-                am.update(&*state.db.writer().await).await.map_err(ApiError::from)?
+                am.update(&*state.db.writer().await)
+                    .await
+                    .map_err(ApiError::from)?
             }
             None => account::ActiveModel {
                 username: Set(username),

@@ -81,7 +81,7 @@ pub struct Paged<M> {
 
 /// Counts `q` and fetches the page asked for (see [`page_params`]).
 pub async fn paged<E>(
-    conn: &sea_orm::DatabaseConnection,
+    conn: &crate::db::Conn,
     q: sea_orm::Select<E>,
     page: Option<u64>,
     size: Option<u64>,

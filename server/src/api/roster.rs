@@ -646,7 +646,10 @@ impl RosterApi {
         am.basic_info_disputed = Set(false);
         am.basic_info_note = Set(None);
         am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
+        let g = am
+            .update(&*state.db.writer().await)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Json(graduate_view(&g)))
     }
 
@@ -673,7 +676,10 @@ impl RosterApi {
         am.basic_info_disputed = Set(true);
         am.basic_info_note = Set(Some(note));
         am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am.update(&*state.db.writer().await).await.map_err(ApiError::from)?;
+        let g = am
+            .update(&*state.db.writer().await)
+            .await
+            .map_err(ApiError::from)?;
         let mut v = graduate_view(&g);
         v["how_to_correct"] = json!(HOW_TO_CORRECT);
         Ok(Json(v))

@@ -1,0 +1,165 @@
+//! What the service counts, for `GET /metrics` (Prometheus text format): HTTP requests by
+//! status class with a latency histogram, database statements by pool (read, write) with a
+//! histogram of statements per request, and transitions stored. Counters are process-wide
+//! atomics; the statements of one request are counted in a task-local the edge sets around
+//! the request.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A histogram with fixed upper bounds.
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// The sum in millionths (of seconds, or of counts), kept as an integer.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((v * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (b, n) in self.bounds.iter().zip(&self.buckets) {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// The process's figures.
+pub struct Metrics {
+    pub read_statements: AtomicU64,
+    pub write_statements: AtomicU64,
+    pub transitions: AtomicU64,
+    /// Requests by status class 1xx..5xx (index 0..4).
+    pub requests: [AtomicU64; 5],
+    pub latency: Histogram,
+    pub statements_per_request: Histogram,
+}
+
+static LATENCY_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+static STATEMENT_BOUNDS: [f64; 10] = [0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0];
+
+pub static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(|| Metrics {
+    read_statements: AtomicU64::new(0),
+    write_statements: AtomicU64::new(0),
+    transitions: AtomicU64::new(0),
+    requests: Default::default(),
+    latency: Histogram::new(&LATENCY_BOUNDS),
+    statements_per_request: Histogram::new(&STATEMENT_BOUNDS),
+});
+
+tokio::task_local! {
+    /// The statements of the request being served.
+    static REQUEST_STATEMENTS: Cell<u32>;
+}
+
+/// Counts one statement on the read pool (`write: false`) or the writer.
+pub fn statement(write: bool) {
+    let m = &*METRICS;
+    if write {
+        m.write_statements.fetch_add(1, Ordering::Relaxed);
+    } else {
+        m.read_statements.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = REQUEST_STATEMENTS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Runs a request's future counting its statements; records them, its status and latency.
+pub async fn request<F, T>(fut: F, status: impl FnOnce(&T) -> u16) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let start = std::time::Instant::now();
+    let (out, n) = REQUEST_STATEMENTS
+        .scope(Cell::new(0), async {
+            let out = fut.await;
+            (out, REQUEST_STATEMENTS.with(Cell::get))
+        })
+        .await;
+    let m = &*METRICS;
+    let class = (status(&out) / 100).clamp(1, 5) as usize - 1;
+    m.requests[class].fetch_add(1, Ordering::Relaxed);
+    m.latency.observe(secs(start.elapsed()));
+    m.statements_per_request.observe(n as f64);
+    out
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// The figures in Prometheus text format.
+pub fn render() -> String {
+    let m = &*METRICS;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_db_statements_total Database statements, by pool.\n# TYPE gradflow_db_statements_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "gradflow_db_statements_total{{pool=\"read\"}} {}",
+        m.read_statements.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "gradflow_db_statements_total{{pool=\"write\"}} {}",
+        m.write_statements.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_transitions_total Transitions stored (starts, actions, timers, reactions).\n# TYPE gradflow_transitions_total counter\ngradflow_transitions_total {}",
+        m.transitions.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_http_requests_total HTTP requests answered, by status class.\n# TYPE gradflow_http_requests_total counter"
+    );
+    for (i, n) in m.requests.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "gradflow_http_requests_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            n.load(Ordering::Relaxed)
+        );
+    }
+    m.latency.render(
+        &mut out,
+        "gradflow_http_request_duration_seconds",
+        "Time to answer an HTTP request.",
+    );
+    m.statements_per_request.render(
+        &mut out,
+        "gradflow_http_request_statements",
+        "Database statements per HTTP request.",
+    );
+    out
+}
