@@ -27,6 +27,7 @@ pub mod removal;
 pub mod roster;
 pub mod scope;
 pub mod service;
+pub mod services;
 pub mod store;
 pub mod uploads;
 pub mod warnings;

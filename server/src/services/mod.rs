@@ -1,0 +1,12 @@
+//! Services per capability, called by the HTTP handlers of `api/`: they load and store what a
+//! request needs (through the store's read pool and `Db::begin_write`/`Db::writer`), so that
+//! handlers only parse, authorize and present. (The flow engine's service is `crate::service`;
+//! the store of transitions is `crate::store`.)
+
+pub mod accounts;
+pub mod agreements;
+pub mod bootstrap;
+pub mod employers;
+pub mod lists;
+pub mod roster;
+pub mod settings;

@@ -1,0 +1,1 @@
+//! (filled in by the storage-layer move; see services/mod.rs)
