@@ -7,15 +7,13 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{json, Map, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::definitions::{build_snapshot, diagnostics_error, load_sources, remember_definitions};
-use crate::entity::province_param;
 use crate::error::ApiError;
 use crate::service::State;
+use crate::services::accounts::{swap_in_definitions, upsert_province_params};
 
 /// Province users manage their own province; the system administrator any.
 fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
@@ -28,23 +26,6 @@ fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
             "只有本省省级用户或系统管理员可以调整本省流程",
         )),
     }
-}
-
-async fn swap_in(state: &State, extra: Vec<SourceFile>) -> Result<Value, ApiError> {
-    let _swap = crate::definitions::SWAP.lock().await;
-    let snap = build_snapshot(&state.db, &state.config, extra)
-        .await
-        .map_err(diagnostics_error)?;
-    remember_definitions(&state.db, &snap).await?;
-    let sources = load_sources(&state.db, &state.config.root)
-        .await
-        .map_err(ApiError::internal)?;
-    // The stored definitions now include the upload, so the reload sees it too.
-    let snap = state.registry.reload(&sources).map_err(diagnostics_error)?;
-    Ok(json!({
-        "fingerprint": snap.fingerprint,
-        "definitions": snap.definitions().map(|d| d.def.id().to_string()).collect::<Vec<_>>(),
-    }))
 }
 
 #[derive(Object)]
@@ -203,7 +184,7 @@ impl AdminApi {
     #[oai(path = "/reload", method = "post")]
     async fn reload(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(swap_in(&state, Vec::new()).await?))
+        Ok(Json(swap_in_definitions(&state, Vec::new()).await?))
     }
 
     /// Upload a new definition version (YAML). Validated with everything else first;
@@ -220,7 +201,7 @@ impl AdminApi {
             path: "upload".into(),
             text: body.0,
         };
-        Ok(Json(swap_in(&state, vec![file]).await?))
+        Ok(Json(swap_in_definitions(&state, vec![file]).await?))
     }
 
     /// Every stored definition version with its status (`active`, `available`, `retired`,
@@ -274,25 +255,7 @@ impl AdminApi {
             .def
             .resolve_params(&overrides)
             .map_err(|errs| ApiError::unprocessable("invalid_params", errs.join("；")))?;
-        let existing = province_param::Entity::find_by_id((code.0.clone(), key.0.clone()))
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let am = province_param::ActiveModel {
-            province_code: Set(code.0.clone()),
-            def_key: Set(key.0.clone()),
-            params: Set(Value::Object(overrides.clone()).to_string()),
-            updated_at: Set(Utc::now()),
-        };
-        if existing.is_some() {
-            am.update(&*state.db.writer().await)
-                .await
-                .map_err(ApiError::from)?;
-        } else {
-            am.insert(&*state.db.writer().await)
-                .await
-                .map_err(ApiError::from)?;
-        }
+        upsert_province_params(&state, &code, &key, &overrides).await?;
         Ok(Json(
             json!({"province": code.0, "flow": key.0, "params": resolved}),
         ))
@@ -335,7 +298,7 @@ impl AdminApi {
             path: format!("overlay:{}", *code),
             text,
         };
-        Ok(Json(swap_in(&state, vec![file]).await?))
+        Ok(Json(swap_in_definitions(&state, vec![file]).await?))
     }
 
     /// The catalogues in force (`destination_type`...) with their title, entry count and

@@ -11,33 +11,19 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Html, Json, Response};
 use poem_openapi::OpenApi;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde_json::{json, Map, Value};
 
 use super::flows::instance_views;
 use super::{caller, Tag, Token};
-use crate::entity::{
-    action_link, document, employer, graduate, history, instance, outbox, school, upload,
-};
+use crate::entity::{graduate, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::facts::{student_snapshot, KEY_FIELDS, REFRESHABLE};
 use crate::service::{self, pinned, State};
+use crate::services::agreements;
 use crate::store::{self, STUDENT_PENDING_VAR, STUDENT_VAR};
 
 fn vars_of(row: &instance::Model) -> ApiResult<Map<String, Value>> {
     serde_json::from_str(&row.vars).map_err(ApiError::internal)
-}
-
-async fn read_upload(state: &State, id: &str) -> ApiResult<(upload::Model, Vec<u8>)> {
-    let u = upload::Entity::find_by_id(id.to_string())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("文件不存在"))?;
-    let bytes = tokio::fs::read(state.config.data_dir.join(&u.path))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok((u, bytes))
 }
 
 /// The file fields of an instance's definition that hold an upload, with their labels.
@@ -124,47 +110,6 @@ fn comparison(snapshot: &Value, g: &graduate::Model) -> Vec<Value> {
     out
 }
 
-/// The graduate an instance is about.
-async fn graduate_of(state: &State, row: &instance::Model) -> ApiResult<graduate::Model> {
-    graduate::Entity::find_by_id(row.graduate_id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::internal("graduate of instance missing"))
-}
-
-/// A link token's row, refused when used, expired or no longer applicable.
-async fn live_link(state: &State, token: &str) -> ApiResult<(action_link::Model, instance::Model)> {
-    let gone = || {
-        ApiError::new(
-            poem::http::StatusCode::GONE,
-            "link_gone",
-            "链接已使用、已过期或该申请已发生变化，请联系毕业生重新发送",
-        )
-    };
-    let link = action_link::Entity::find_by_id(store::token_hash(token))
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("链接不存在"))?;
-    if link.used_at.is_some() || link.expires_at <= state.clock.now() {
-        return Err(gone());
-    }
-    let row = instance::Entity::find_by_id(link.instance_id)
-        .one(&state.db.conn)
-        .await?
-        .filter(|r| r.state == link.state)
-        .ok_or_else(gone)?;
-    Ok((link, row))
-}
-
-/// A rendered document of an instance, as HTML.
-async fn document_of(state: &State, id: i64, name: &str) -> ApiResult<Html<String>> {
-    let doc = document::Entity::find_by_id((id, name.to_string()))
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("该事项还没有生成这份文件"))?;
-    Ok(Html(doc.content))
-}
-
 pub struct AgreementsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
@@ -181,7 +126,8 @@ impl AgreementsApi {
     ) -> poem::Result<Html<String>> {
         let c = caller(&state, &auth).await?;
         let (row, _) = service::visible_instance(&state, &c, *id).await?;
-        Ok(document_of(&state, row.id, &name).await?)
+        let doc = agreements::rendered_document(&state, row.id, &name).await?;
+        Ok(Html(doc.content))
     }
 
     /// A file an instance's form holds (the stamped agreement, a termination letter...), for
@@ -201,7 +147,7 @@ impl AgreementsApi {
             .find(|(f, _, _)| *f == field.0)
             .map(|(_, _, id)| id)
             .ok_or_else(|| ApiError::not_found("该事项没有这个文件"))?;
-        let (u, bytes) = read_upload(&state, &upload_id).await?;
+        let (u, bytes) = agreements::read_upload(&state, &upload_id).await?;
         Ok(Response::new(Binary(bytes)).header("content-type", u.content_type))
     }
 
@@ -220,21 +166,14 @@ impl AgreementsApi {
         super::lists::reviewer(&c)?;
         let (row, snap) = service::visible_instance(&state, &c, *id).await?;
         let def = pinned(&snap, &row)?;
-        let conn = &state.db.conn;
         let item = instance_views(&state, &c, std::slice::from_ref(&row))
             .await?
             .remove(0);
-        let g = graduate_of(&state, &row).await?;
+        let g = agreements::graduate_of(&state, &row).await?;
         let vars = vars_of(&row)?;
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(Value::Null);
         let kind = type_view(&snap, &def.def, &row, &vars);
-        let emp = match row.employer_id {
-            Some(e) => employer::Entity::find_by_id(e)
-                .one(conn)
-                .await
-                .map_err(ApiError::from)?,
-            None => None,
-        };
+        let emp = agreements::employer_of(&state, &row).await?;
         let employer = match emp {
             Some(e) => json!({
                 "id": e.id, "name": e.name, "credit_code": e.credit_code,
@@ -248,20 +187,8 @@ impl AgreementsApi {
             }),
         };
         // What the management system already received for this graduate (delivered syncs).
-        let theirs = instance::Entity::find()
-            .select_only()
-            .column(instance::Column::Id)
-            .filter(instance::Column::GraduateId.eq(row.graduate_id))
-            .into_query();
-        let sent: Vec<Value> = outbox::Entity::find()
-            .filter(outbox::Column::Kind.eq("sync"))
-            .filter(outbox::Column::InstanceId.in_subquery(theirs))
-            .filter(outbox::Column::DeliveredAt.is_not_null())
-            .order_by_desc(outbox::Column::Id)
-            .limit(20)
-            .all(conn)
-            .await
-            .map_err(ApiError::from)?
+        let sent: Vec<Value> = agreements::delivered_syncs_of_graduate(&state, row.graduate_id)
+            .await?
             .into_iter()
             .map(|m| {
                 let p: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
@@ -278,14 +205,7 @@ impl AgreementsApi {
                 })
             })
             .collect();
-        let documents: Vec<String> = document::Entity::find()
-            .filter(document::Column::InstanceId.eq(row.id))
-            .all(conn)
-            .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
+        let documents = agreements::document_names(&state, row.id).await?;
         let files: Vec<Value> = files_of(&state, &row)?
             .into_iter()
             .map(|(field, label, _)| {
@@ -293,12 +213,8 @@ impl AgreementsApi {
                        "url": format!("/api/v1/instances/{}/files/{field}", row.id)})
             })
             .collect();
-        let history: Vec<Value> = history::Entity::find()
-            .filter(history::Column::InstanceId.eq(row.id))
-            .order_by_asc(history::Column::Seq)
-            .all(conn)
-            .await
-            .map_err(ApiError::from)?
+        let history: Vec<Value> = crate::services::lists::instance_history(&state, row.id)
+            .await?
             .into_iter()
             .map(|h| {
                 json!({"seq": h.seq, "action": h.action, "actor_role": h.actor_role,
@@ -351,7 +267,7 @@ impl AgreementsApi {
         if !actor_matches(pos.level(), &c.actor, &inst.parties) {
             return Err(ApiError::forbidden("当前审核级别的审核人员才能获取最新学生信息").into());
         }
-        let g = graduate_of(&state, &row).await?;
+        let g = agreements::graduate_of(&state, &row).await?;
         let mut vars = inst.vars.clone();
         let snapshot = vars.get(STUDENT_VAR).cloned().unwrap_or(json!({}));
         let mut pending = snapshot.clone();
@@ -369,16 +285,8 @@ impl AgreementsApi {
             .map(|(_, l)| *l)
             .collect();
         vars.insert(STUDENT_PENDING_VAR.into(), pending.clone());
-        let row = store::update_vars(
-            &state.db,
-            &row,
-            &c.actor,
-            "refresh_student",
-            vars,
-            json!({ "changed": changed }),
-            state.clock.now(),
-        )
-        .await?;
+        let row =
+            agreements::save_refreshed_student(&state, &row, &c.actor, vars, &changed).await?;
         Ok(Json(json!({
             "instance_id": row.id,
             "row_version": row.row_version,
@@ -399,18 +307,11 @@ impl AgreementsApi {
     /// The employer's single-use link (sent by SMS): what it is for, without an account.
     #[oai(path = "/links/:token", method = "get")]
     async fn link(&self, state: Data<&State>, token: Path<String>) -> poem::Result<Json<Value>> {
-        let (link, row) = live_link(&state, &token).await?;
+        let (link, row) = agreements::live_link(&state, &token).await?;
         let snap = state.registry.snapshot();
         let def = pinned(&snap, &row)?;
         let vars = vars_of(&row)?;
-        let g = graduate::Entity::find_by_id(row.graduate_id)
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let s = school::Entity::find_by_id(row.school_id)
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
+        let (g, s) = agreements::graduate_and_school_of(&state, &row).await?;
         let label = def
             .def
             .state(&row.state)
@@ -437,8 +338,9 @@ impl AgreementsApi {
         state: Data<&State>,
         token: Path<String>,
     ) -> poem::Result<Html<String>> {
-        let (_, row) = live_link(&state, &token).await?;
-        Ok(document_of(&state, row.id, "e_agreement").await?)
+        let (_, row) = agreements::live_link(&state, &token).await?;
+        let doc = agreements::rendered_document(&state, row.id, "e_agreement").await?;
+        Ok(Html(doc.content))
     }
 
     /// The employer uploads the stamped agreement image (png/jpg, checked by content) through
@@ -450,7 +352,7 @@ impl AgreementsApi {
         token: Path<String>,
         body: Binary<Vec<u8>>,
     ) -> poem::Result<Json<Value>> {
-        let (link, row) = live_link(&state, &token).await?;
+        let (link, row) = agreements::live_link(&state, &token).await?;
         let up = super::uploads::save(&state, 0, "image", body.0).await?;
         let snap = state.registry.snapshot();
         let def = pinned(&snap, &row)?;
@@ -476,16 +378,7 @@ impl AgreementsApi {
         .await?;
         // Single use: only the first request marks it (a concurrent second one already lost
         // the transition on the row version).
-        action_link::Entity::update_many()
-            .col_expr(
-                action_link::Column::UsedAt,
-                Expr::value(Some(state.clock.now())),
-            )
-            .filter(action_link::Column::TokenHash.eq(link.token_hash.clone()))
-            .filter(action_link::Column::UsedAt.is_null())
-            .exec(&*state.db.writer().await)
-            .await
-            .map_err(ApiError::from)?;
+        agreements::mark_link_used(&state, &link).await?;
         Ok(Json(json!({
             "instance_id": done.id,
             "state": done.state,

@@ -6,14 +6,12 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::AccountRole;
-use crate::entity::audit_log;
-use crate::error::ApiError;
 use crate::service::State;
+use crate::services::accounts as service;
 use gradflow_engine::definition::Module;
 
 pub struct AuditApi;
@@ -39,31 +37,14 @@ impl AuditApi {
             // The records show signing data: the employment module's level decides.
             c.require_view(Module::Employment)?;
         }
-        let a = &c.actor;
-        let mut q = audit_log::Entity::find();
-        q = match c.role {
-            AccountRole::Admin => q,
-            AccountRole::Province => {
-                q.filter(audit_log::Column::ProvinceCode.eq(a.province.clone()))
-            }
-            AccountRole::School => q.filter(audit_log::Column::SchoolId.eq(a.school_id)),
-            _ => return Err(ApiError::forbidden("只有省级和学校用户可以查看操作日志").into()),
-        };
-        if let Some(k) = target_kind.0 {
-            q = q.filter(audit_log::Column::TargetKind.eq(k));
-        }
-        if let Some(t) = target_id.0 {
-            q = q.filter(audit_log::Column::TargetId.eq(t));
-        }
-        if let Some(x) = action.0 {
-            q = q.filter(audit_log::Column::Action.eq(x));
-        }
-        let p = super::paged(
-            &state.db.conn,
-            q.order_by_desc(audit_log::Column::Id),
+        let p = service::list_audit_records(
+            &state,
+            &c,
+            target_kind.0,
+            target_id.0,
+            action.0,
             page.0,
             page_size.0,
-            &super::PAGE_SIZE,
         )
         .await?;
         let items: Vec<Value> = p

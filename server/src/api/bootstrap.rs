@@ -2,20 +2,18 @@
 //! and their departments, a minimal roster, employers, accounts. Every field is checked before
 //! the database sees it (`input::Fields`), every problem at once.
 
-use chrono::Utc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
-use crate::auth::{issue_token, AccountRole};
-use crate::entity::{account, department, employer, graduate, province, school};
+use crate::auth::AccountRole;
 use crate::error::ApiError;
 use crate::input::Fields;
 use crate::service::State;
+use crate::services::bootstrap as service;
 
 #[derive(Object)]
 pub struct ProvinceRequest {
@@ -96,24 +94,18 @@ impl BootstrapApi {
         let code = f.digits("code", "省份代码", &body.code, 2);
         let name = f.text("name", "省份名称", &body.name, 20);
         f.finish()?;
-        let am = province::ActiveModel {
-            code: Set(code.clone()),
-            name: Set(name),
-            agreement_type: Set(body.agreement_type.clone()),
-            employment_enabled: Set(body.employment_enabled),
-            archive_enabled: Set(body.archive_enabled),
-            hukou_enabled: Set(body.hukou_enabled),
-        };
-        let exists = province::Entity::find_by_id(code)
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let m = if exists.is_some() {
-            am.update(&*state.db.writer().await).await
-        } else {
-            am.insert(&*state.db.writer().await).await
-        }
-        .map_err(ApiError::from)?;
+        let m = service::upsert_province(
+            &state,
+            service::ProvinceFields {
+                code,
+                name,
+                agreement_type: body.agreement_type.clone(),
+                employment_enabled: body.employment_enabled,
+                archive_enabled: body.archive_enabled,
+                hukou_enabled: body.hukou_enabled,
+            },
+        )
+        .await?;
         Ok(Json(json!({"code": m.code, "name": m.name})))
     }
 
@@ -147,60 +139,18 @@ impl BootstrapApi {
             .map(|(i, d)| f.text(&format!("departments[{i}]"), "院系名称", d, 50))
             .collect();
         f.finish()?;
-        crate::org::known_province(&state.db, &province_code).await?;
-        let db = &state.db.conn;
-        let existing = school::Entity::find()
-            .filter(school::Column::Code.eq(code.clone()))
-            .one(db)
-            .await
-            .map_err(ApiError::from)?;
-        let m = match existing {
-            Some(s) => {
-                let mut am: school::ActiveModel = s.into();
-                am.name = Set(name.clone());
-                am.review_mode_employment = Set(mode);
-                am.signing_enabled = Set(body.signing_enabled);
-                am.update(&*state.db.writer().await).await
-            }
-            None => {
-                school::ActiveModel {
-                    code: Set(code.clone()),
-                    name: Set(name.clone()),
-                    province_code: Set(province_code.clone()),
-                    review_mode_employment: Set(mode),
-                    review_mode_archive: Set("school".into()),
-                    review_mode_hukou: Set("school".into()),
-                    signing_enabled: Set(body.signing_enabled),
-                    archive_enabled: Set(false),
-                    hukou_enabled: Set(false),
-                    termination_cap: Set(3),
-                    handler_info: Set("{}".into()),
-                    settings_saved: Set(body.signing_enabled),
-                    ..Default::default()
-                }
-                .insert(&*state.db.writer().await)
-                .await
-            }
-        }
-        .map_err(ApiError::from)?;
-        for d in &departments {
-            let exists = department::Entity::find()
-                .filter(department::Column::SchoolId.eq(m.id))
-                .filter(department::Column::Name.eq(d.clone()))
-                .one(db)
-                .await
-                .map_err(ApiError::from)?;
-            if exists.is_none() {
-                department::ActiveModel {
-                    school_id: Set(m.id),
-                    name: Set(d.clone()),
-                    ..Default::default()
-                }
-                .insert(&*state.db.writer().await)
-                .await
-                .map_err(ApiError::from)?;
-            }
-        }
+        let m = service::upsert_school(
+            &state,
+            service::SchoolFields {
+                code,
+                name,
+                province_code,
+                review_mode_employment: mode,
+                signing_enabled: body.signing_enabled,
+                departments,
+            },
+        )
+        .await?;
         Ok(Json(json!({"id": m.id, "code": m.code})))
     }
 
@@ -215,12 +165,7 @@ impl BootstrapApi {
         body: Json<Vec<Value>>,
     ) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
-        let db = &state.db.conn;
-        let s = school::Entity::find_by_id(*id)
-            .one(db)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("学校不存在"))?;
+        let s = service::find_school(&state, *id).await?;
         let mut ids = Vec::new();
         if body.0.len() > 10_000 {
             return Err(ApiError::unprocessable("too_many_rows", "一次最多 10000 行").into());
@@ -305,55 +250,35 @@ impl BootstrapApi {
                 },
             };
             f.finish()?;
-            let am = graduate::ActiveModel {
-                province_code: Set(s.province_code.clone()),
-                school_id: Set(s.id),
-                candidate_no: Set(candidate_no.clone()),
-                id_number: Set(id_number),
-                name: Set(name),
-                gender: Set(gender),
-                ethnicity: Set(ethnicity),
-                political_status: Set(political_status),
-                education_level: Set(education_level),
-                training_mode: Set(training_mode),
-                origin_region: Set(origin_region),
-                enrolment_date: Set(enrolment_date),
-                graduation_date: Set(graduation_date),
-                cohort: Set(cohort),
-                student_no: Set(student_no),
-                department: Set(department),
-                major: Set(major.unwrap_or_default()),
-                schooling_length: Set(schooling_length),
-                archive_in_school: Set(g
+            let row = service::RosterRow {
+                candidate_no,
+                id_number,
+                name,
+                gender,
+                ethnicity,
+                political_status,
+                education_level,
+                training_mode,
+                origin_region,
+                enrolment_date,
+                graduation_date,
+                cohort,
+                student_no,
+                department,
+                major: major.unwrap_or_default(),
+                schooling_length,
+                archive_in_school: g
                     .get("archive_in_school")
                     .and_then(Value::as_bool)
-                    .unwrap_or(false)),
-                hukou_in_school: Set(g
+                    .unwrap_or(false),
+                hukou_in_school: g
                     .get("hukou_in_school")
                     .and_then(Value::as_bool)
-                    .unwrap_or(false)),
-                email: Set(email),
-                mobile: Set(mobile),
-                removed: Set(false),
-                removed_at: Set(None),
-                basic_info_confirmed: Set(false),
-                updated_at: Set(Utc::now()),
-                ..Default::default()
+                    .unwrap_or(false),
+                email,
+                mobile,
             };
-            let existing = graduate::Entity::find()
-                .filter(graduate::Column::CandidateNo.eq(candidate_no))
-                .one(db)
-                .await
-                .map_err(ApiError::from)?;
-            let m = match existing {
-                Some(e) => {
-                    let mut am = am;
-                    am.id = Set(e.id);
-                    am.update(&*state.db.writer().await).await
-                }
-                None => am.insert(&*state.db.writer().await).await,
-            }
-            .map_err(ApiError::from)?;
+            let m = service::upsert_graduate(&state, &s, row).await?;
             ids.push(m.id);
         }
         Ok(Json(json!({"ids": ids})))
@@ -375,26 +300,7 @@ impl BootstrapApi {
         let name = f.text("name", "单位名称", &body.name, 100);
         let region = f.opt_digits("region", "所在地区", body.region.as_deref(), 6);
         f.finish()?;
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let m = employer::ActiveModel {
-            name: Set(name),
-            credit_code: Set(code.as_str().to_string()),
-            nature: Set(None),
-            industry: Set(None),
-            region: Set(region),
-            address: Set(None),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ApiError::conflict("credit_code_taken", "credit_code：该统一社会信用代码已注册")
-            }
-            _ => ApiError::from(e),
-        })?;
-        txn.commit().await.map_err(ApiError::from)?;
+        let m = service::register_employer(&state, name, code.as_str(), region).await?;
         Ok(Json(json!({"id": m.id, "checksum_ok": code.checksum_ok()})))
     }
 
@@ -426,26 +332,12 @@ impl BootstrapApi {
         );
         let department = f.opt_text("department", "院系", body.department.as_deref(), 50);
         f.finish()?;
-        if let Some(p) = &province_code {
-            crate::org::known_province(&state.db, p).await?;
-        }
-        if let Some(id) = body.school_id {
-            let s = school::Entity::find_by_id(id)
-                .one(&state.db.conn)
-                .await
-                .map_err(ApiError::from)?;
-            if s.is_none_or(|s| {
-                province_code
-                    .as_ref()
-                    .is_some_and(|p| *p != s.province_code)
-            }) {
-                return Err(ApiError::unprocessable(
-                    "unknown_school",
-                    format!("school_id：学校 {id} 不存在或不属于该省份"),
-                )
-                .into());
-            }
-        }
+        service::check_account_province_and_school(
+            &state,
+            province_code.as_deref(),
+            body.school_id,
+        )
+        .await?;
         let perm = |p: &Option<String>, default: &str| -> Result<String, ApiError> {
             let v = p.clone().unwrap_or_else(|| default.into());
             if ["rw", "ro", "none"].contains(&v.as_str()) {
@@ -468,32 +360,21 @@ impl BootstrapApi {
         } else {
             "none"
         };
-        let m = account::ActiveModel {
-            display_name: Set(display_name.unwrap_or_else(|| username.clone())),
-            username: Set(username),
-            role: Set(role.as_str().into()),
-            password_hash: Set(password_hash),
-            province_code: Set(province_code),
-            school_id: Set(body.school_id),
-            department: Set(department),
-            graduate_id: Set(body.graduate_id),
-            employer_id: Set(body.employer_id),
-            perm_employment: Set(perm(&body.perm_employment, "rw")?),
-            perm_archive: Set(perm(&body.perm_archive, default_other)?),
-            perm_hukou: Set(perm(&body.perm_hukou, default_other)?),
-            active: Set(true),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&*state.db.writer().await)
-        .await
-        .map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ApiError::conflict("username_taken", "用户名已存在")
-            }
-            _ => ApiError::from(e),
-        })?;
-        let token = issue_token(&state.db, m.id, "session").await?;
+        let new = service::NewAccount {
+            display_name: display_name.unwrap_or_else(|| username.clone()),
+            username,
+            role,
+            password_hash,
+            province_code,
+            school_id: body.school_id,
+            department,
+            graduate_id: body.graduate_id,
+            employer_id: body.employer_id,
+            perm_employment: perm(&body.perm_employment, "rw")?,
+            perm_archive: perm(&body.perm_archive, default_other)?,
+            perm_hukou: perm(&body.perm_hukou, default_other)?,
+        };
+        let (m, token) = service::create_account_with_token(&state, new).await?;
         Ok(Json(json!({"id": m.id, "token": token})))
     }
 }

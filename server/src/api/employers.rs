@@ -2,23 +2,21 @@
 //! code is an error, a wrong check character a warning reviewers see), search by name or code,
 //! and warning employers (预警单位) marked and unmarked by schools.
 
-use std::collections::BTreeMap;
-
 use gradflow_engine::form::Form;
 use gradflow_engine::ident::CreditCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::{hash_new_password, AccountRole, Caller};
-use crate::entity::{account, employer, employer_warning, graduate};
+use crate::entity::employer;
 use crate::error::{ApiError, ApiResult};
 use crate::service::State;
-use crate::{audit, employer_index, warnings};
+use crate::services::employers::{self, EmployerSearch};
+use crate::warnings;
 
 /// The employer registration form (data the reviewers see on every agreement).
 const EMPLOYER_FORM: &str = r#"
@@ -38,32 +36,15 @@ pub struct WarningRequest {
     pub reason: String,
 }
 
-/// The school whose marks a caller is warned about (their own), and whether they see every
-/// mark (province users and the administrator).
-async fn viewer(state: &State, c: &Caller) -> ApiResult<(Option<i64>, bool)> {
-    Ok(match c.role {
-        AccountRole::School | AccountRole::Department => (c.actor.school_id, false),
-        AccountRole::Graduate => {
-            let school = match c.actor.graduate_id {
-                Some(id) => graduate::Entity::find_by_id(id)
-                    .one(&state.db.conn)
-                    .await?
-                    .map(|g| g.school_id),
-                None => None,
-            };
-            (school.or(c.actor.school_id), false)
-        }
-        AccountRole::Admin | AccountRole::Province => (None, true),
-        _ => (None, false),
-    })
-}
-
 /// Employer views with their check-character status and the caller's warning (one query for
 /// the warnings of all of them).
 async fn views(state: &State, c: &Caller, rows: &[employer::Model]) -> ApiResult<Vec<Value>> {
     let ids: Vec<i64> = rows.iter().map(|e| e.id).collect();
-    let marks = warnings::active_marks(state, &ids).await?;
-    let (school, sees_all) = viewer(state, c).await?;
+    let employers::WarningContext {
+        marks,
+        viewer_school: school,
+        sees_all,
+    } = employers::warning_context(state, c, &ids).await?;
     let shows = c.role != AccountRole::Employer;
     let snap = state.registry.snapshot();
     rows.iter()
@@ -129,13 +110,6 @@ fn check_reason(field: &str, reason: &str) -> ApiResult<String> {
     Ok(r.to_string())
 }
 
-async fn find_employer(state: &State, id: i64) -> ApiResult<employer::Model> {
-    employer::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("用人单位不存在"))
-}
-
 pub struct EmployersApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Employers")]
@@ -167,51 +141,7 @@ impl EmployersApi {
             .validate(&input, snap.code_lookup())
             .map_err(ApiError::invalid)?;
         let hash = hash_new_password("password", &password).await?;
-        let v = &valid.values;
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let e = employer::ActiveModel {
-            name: Set(s("name").unwrap_or_default()),
-            credit_code: Set(s("credit_code").unwrap_or_default()),
-            nature: Set(s("nature")),
-            industry: Set(s("industry")),
-            region: Set(s("region")),
-            address: Set(s("address")),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::conflict(
-                "credit_code_taken",
-                "credit_code：该统一社会信用代码已注册，请使用已有账号登录",
-            ),
-            _ => ApiError::from(e),
-        })?;
-        let a = account::ActiveModel {
-            username: Set(username),
-            display_name: Set(s("contact_name").unwrap_or_else(|| e.name.clone())),
-            role: Set("employer".into()),
-            password_hash: Set(Some(hash)),
-            employer_id: Set(Some(e.id)),
-            perm_employment: Set("rw".into()),
-            perm_archive: Set("none".into()),
-            perm_hukou: Set("none".into()),
-            active: Set(true),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ApiError::conflict("username_taken", "username：用户名已存在")
-            }
-            _ => ApiError::from(e),
-        })?;
-        txn.commit().await.map_err(ApiError::from)?;
+        let (e, a) = employers::register_employer(&state, &valid.values, username, hash).await?;
         Ok(Json(json!({
             "employer_id": e.id,
             "account_id": a.id,
@@ -239,9 +169,8 @@ impl EmployersApi {
             return Err(ApiError::forbidden("接口密钥不能查询用人单位").into());
         }
         let q = q.0.map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
-        let query = match (c.role, q) {
-            (AccountRole::Employer, _) => employer::Entity::find()
-                .filter(employer::Column::Id.eq(c.actor.employer_id.unwrap_or(-1))),
+        let search = match (c.role, q) {
+            (AccountRole::Employer, _) => EmployerSearch::Own(c.actor.employer_id.unwrap_or(-1)),
             (AccountRole::Graduate, None) => {
                 return Err(ApiError::unprocessable(
                     "query_required",
@@ -249,24 +178,16 @@ impl EmployersApi {
                 )
                 .into())
             }
-            (AccountRole::Graduate, Some(q)) => match CreditCode::parse(&q) {
-                Ok(code) => {
-                    employer::Entity::find().filter(employer::Column::CreditCode.eq(code.as_str()))
-                }
-                Err(_) => employer::Entity::find().filter(employer::Column::Name.eq(q)),
-            }
-            .order_by_asc(employer::Column::Id),
-            (_, Some(q)) => employer_index::search(&state.db.conn, &q).await?,
-            (_, None) => employer::Entity::find()
-                .order_by_asc(employer::Column::Name)
-                .order_by_asc(employer::Column::Id),
+            (AccountRole::Graduate, Some(q)) => EmployerSearch::Exact(q),
+            (_, Some(q)) => EmployerSearch::Text(q),
+            (_, None) => EmployerSearch::All,
         };
         let paging = super::Paging {
             size_param: "per_page",
             default: 20,
             max: 100,
         };
-        let p = super::paged(&state.db.conn, query, page.0, per_page.0, &paging).await?;
+        let p = employers::search_employers(&state, search, page.0, per_page.0, &paging).await?;
         Ok(Json(json!({
             "total": p.total,
             "page": p.page,
@@ -290,7 +211,7 @@ impl EmployersApi {
         if c.role == AccountRole::Employer && c.actor.employer_id != Some(*id) {
             return Err(ApiError::not_found("用人单位不存在").into());
         }
-        let e = find_employer(&state, *id).await?;
+        let e = employers::find_employer(&state, *id).await?;
         Ok(Json(
             views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
         ))
@@ -311,30 +232,18 @@ impl EmployersApi {
                 )
             }
         };
-        let marks = employer_warning::Entity::find()
-            .filter(employer_warning::Column::SchoolId.eq(school_id))
-            .filter(employer_warning::Column::Active.eq(true))
-            .order_by_desc(employer_warning::Column::MarkedAt)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let ids: Vec<i64> = marks.iter().map(|m| m.employer_id).collect();
-        let employers: BTreeMap<i64, employer::Model> = employer::Entity::find()
-            .filter(employer::Column::Id.is_in(ids.clone()))
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
-        let all = warnings::active_marks(&state, &ids).await?;
+        let employers::SchoolWarnings {
+            marks,
+            employers: by_id,
+            all_marks: all,
+        } = employers::school_warnings(&state, school_id).await?;
         let items: Vec<Value> = marks
             .iter()
             .map(|m| {
                 json!({
                     "employer_id": m.employer_id,
-                    "employer_name": employers.get(&m.employer_id).map(|e| e.name.clone()),
-                    "credit_code": employers.get(&m.employer_id).map(|e| e.credit_code.clone()),
+                    "employer_name": by_id.get(&m.employer_id).map(|e| e.name.clone()),
+                    "credit_code": by_id.get(&m.employer_id).map(|e| e.credit_code.clone()),
                     "reason": m.reason,
                     "marked_at": m.marked_at.to_rfc3339(),
                     "schools_marking": all.get(&m.employer_id).map(|s| s.len()).unwrap_or(0),
@@ -357,51 +266,8 @@ impl EmployersApi {
         let c = caller(&state, &auth).await?;
         let school_id = require_school_user(&c)?;
         let reason = check_reason("reason", &body.reason)?;
-        let e = find_employer(&state, *employer_id).await?;
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let existing = employer_warning::Entity::find()
-            .filter(employer_warning::Column::EmployerId.eq(e.id))
-            .filter(employer_warning::Column::SchoolId.eq(school_id))
-            .one(&txn)
-            .await
-            .map_err(ApiError::from)?;
-        let am = employer_warning::ActiveModel {
-            employer_id: Set(e.id),
-            school_id: Set(school_id),
-            reason: Set(reason.clone()),
-            active: Set(true),
-            marked_by: Set(c.account_id),
-            marked_at: Set(now),
-            unmark_reason: Set(None),
-            unmarked_by: Set(None),
-            unmarked_at: Set(None),
-            ..Default::default()
-        };
-        match existing {
-            Some(x) => {
-                let mut am = am;
-                am.id = Set(x.id);
-                am.update(&txn).await
-            }
-            None => am.insert(&txn).await,
-        }
-        .map_err(|e| match e.sql_err() {
-            // Two reviewers of one school marking at the same moment: one wins.
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                ApiError::conflict("conflict", "该单位刚被本校其他用户标记，请刷新后重试")
-            }
-            _ => ApiError::from(e),
-        })?;
-        audit::commit(
-            txn,
-            &c,
-            now,
-            "warning.mark",
-            ("employer", e.id.to_string()),
-            json!({"reason": reason}),
-        )
-        .await?;
+        let e = employers::find_employer(&state, *employer_id).await?;
+        employers::mark_warning_employer(&state, &c, &e, school_id, reason).await?;
         Ok(Json(
             views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
         ))
@@ -419,32 +285,8 @@ impl EmployersApi {
         let c = caller(&state, &auth).await?;
         let school_id = require_school_user(&c)?;
         let reason = check_reason("reason", &body.reason)?;
-        let e = find_employer(&state, *employer_id).await?;
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let mark = employer_warning::Entity::find()
-            .filter(employer_warning::Column::EmployerId.eq(e.id))
-            .filter(employer_warning::Column::SchoolId.eq(school_id))
-            .filter(employer_warning::Column::Active.eq(true))
-            .one(&txn)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("本校没有把该单位标记为预警单位"))?;
-        let mut am: employer_warning::ActiveModel = mark.into();
-        am.active = Set(false);
-        am.unmark_reason = Set(Some(reason.clone()));
-        am.unmarked_by = Set(Some(c.account_id));
-        am.unmarked_at = Set(Some(now));
-        am.update(&txn).await.map_err(ApiError::from)?;
-        audit::commit(
-            txn,
-            &c,
-            now,
-            "warning.unmark",
-            ("employer", e.id.to_string()),
-            json!({"reason": reason}),
-        )
-        .await?;
+        let e = employers::find_employer(&state, *employer_id).await?;
+        employers::unmark_warning_employer(&state, &c, &e, school_id, reason).await?;
         Ok(Json(
             views(&state, &c, std::slice::from_ref(&e)).await?.remove(0),
         ))

@@ -1,21 +1,19 @@
 //! The generic flow API: definitions, start, act, withdraw, get, history, lists.
 
-use std::collections::HashMap;
-
 use gradflow_engine::apply::{available_actions, role_label};
 use gradflow_engine::definition::Role;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{history, instance, province};
+use crate::entity::instance;
 use crate::error::ApiError;
 use crate::service::{self, pinned, State};
+use crate::services::lists::{self, InstanceScope};
 
 #[derive(Object, Debug)]
 pub struct StartRequest {
@@ -42,33 +40,14 @@ pub enum Created {
     Created(Json<Value>),
 }
 
-/// The agreement type (two-party ⇒ 鉴证 labels) of each province, in one query.
-async fn agreement_types(
-    state: &crate::service::AppState,
-    rows: &[instance::Model],
-) -> poem::Result<HashMap<String, Option<String>>> {
-    let mut codes: Vec<String> = rows.iter().map(|r| r.province_code.clone()).collect();
-    codes.sort();
-    codes.dedup();
-    Ok(province::Entity::find()
-        .filter(province::Column::Code.is_in(codes))
-        .all(&state.db.conn)
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .map(|p| (p.code, p.agreement_type))
-        .collect())
-}
-
 /// Views of several instances (one query for their provinces).
 pub async fn instance_views(
     state: &crate::service::AppState,
     caller: &Caller,
     rows: &[instance::Model],
 ) -> poem::Result<Vec<Value>> {
-    let types = agreement_types(state, rows).await?;
-    let employer_ids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
-    let marks = crate::warnings::active_marks(state, &employer_ids).await?;
+    let lookups = lists::instance_view_lookups(state, rows).await?;
+    let (types, marks) = (lookups.agreement_types, lookups.marks);
     let sees_all = matches!(caller.role, AccountRole::Admin | AccountRole::Province);
     rows.iter()
         .map(|r| {
@@ -278,12 +257,7 @@ impl FlowsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let (row, _) = service::visible_instance(&state, &c, *id).await?;
-        let rows = history::Entity::find()
-            .filter(history::Column::InstanceId.eq(row.id))
-            .order_by_asc(history::Column::Seq)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = lists::instance_history(&state, row.id).await?;
         let items: Vec<Value> = rows
             .into_iter()
             .map(|h| {
@@ -320,31 +294,22 @@ impl FlowsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let a = &c.actor;
-        let mut q = instance::Entity::find();
-        q = match c.role {
-            AccountRole::Admin => q,
+        let scope = match c.role {
+            AccountRole::Admin => InstanceScope::All,
             AccountRole::Integrator => {
                 return Err(ApiError::forbidden("集成账号不能查看流程事项").into())
             }
-            AccountRole::Province => {
-                q.filter(instance::Column::ProvinceCode.eq(a.province.clone()))
-            }
-            AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
-            AccountRole::Department => q
-                .filter(instance::Column::SchoolId.eq(a.school_id))
-                .filter(instance::Column::Department.eq(a.department.clone())),
-            AccountRole::Graduate => q.filter(instance::Column::GraduateId.eq(a.graduate_id)),
-            AccountRole::Employer => q.filter(instance::Column::EmployerId.eq(a.employer_id)),
+            AccountRole::Province => InstanceScope::Province(a.province.clone()),
+            AccountRole::School => InstanceScope::School(a.school_id),
+            AccountRole::Department => InstanceScope::Department(a.school_id, a.department.clone()),
+            AccountRole::Graduate => InstanceScope::Graduate(a.graduate_id),
+            AccountRole::Employer => InstanceScope::Employer(a.employer_id),
         };
-        if let Some(f) = flow.0 {
-            q = q.filter(instance::Column::DefKey.eq(f));
-        }
-        if let Some(s) = state_name.0 {
-            q = q.filter(instance::Column::State.eq(s));
-        }
-        let p = super::paged(
-            &state.db.conn,
-            q.order_by_desc(instance::Column::Id),
+        let p = lists::instances_page(
+            &state,
+            scope,
+            flow.0,
+            state_name.0,
             page.0,
             page_size.0,
             &super::PAGE_SIZE,

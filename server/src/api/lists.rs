@@ -8,57 +8,14 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
 use poem_openapi::OpenApi;
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-};
 use serde_json::{json, Value};
 
 use super::flows::instance_views;
 use super::{caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{graduate, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::service::State;
-
-/// The filters of a management list, as query parameters.
-#[derive(Default)]
-struct Filter {
-    initiator: Option<String>,
-    /// The item types selected (codes of the list's `list_type`), already resolved from the
-    /// `type` and `category` parameters; empty: every type.
-    types: Vec<String>,
-    department: Option<String>,
-    /// major, education level, candidate number, name, ID number (see [`GRADUATE_FILTERS`]).
-    graduate: [Option<String>; 5],
-}
-
-impl Filter {
-    fn new(
-        initiator: Option<String>,
-        department: Option<String>,
-        major: Option<String>,
-        education_level: Option<String>,
-        candidate_no: Option<String>,
-        name: Option<String>,
-        id_number: Option<String>,
-    ) -> Filter {
-        Filter {
-            initiator,
-            types: Vec::new(),
-            department,
-            graduate: [major, education_level, candidate_no, name, id_number],
-        }
-    }
-}
-
-/// The graduate columns the list filters by, in the order of [`Filter::graduate`].
-const GRADUATE_FILTERS: [graduate::Column; 5] = [
-    graduate::Column::Major,
-    graduate::Column::EducationLevel,
-    graduate::Column::CandidateNo,
-    graduate::Column::Name,
-    graduate::Column::IdNumber,
-];
+use crate::services::lists::{self, Filter};
 
 /// What a list offers: its flows, every status label, the default ones, the labels of the
 /// states a 退回修改 leads to.
@@ -275,69 +232,6 @@ fn selected(m: &ListMeta, status: Option<&str>) -> ApiResult<Vec<String>> {
     })
 }
 
-/// The list's rows in the caller's scope, filtered.
-fn query(
-    c: &Caller,
-    list: &str,
-    labels: &[String],
-    f: &Filter,
-) -> ApiResult<Select<instance::Entity>> {
-    let a = &c.actor;
-    let mut q = instance::Entity::find().filter(instance::Column::List.eq(list.to_string()));
-    q = match c.role {
-        AccountRole::Admin => q,
-        AccountRole::Province => q.filter(instance::Column::ProvinceCode.eq(a.province.clone())),
-        AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
-        _ => q
-            .filter(instance::Column::SchoolId.eq(a.school_id))
-            .filter(instance::Column::Department.eq(a.department.clone())),
-    };
-    if !labels.is_empty() {
-        q = q.filter(instance::Column::Label.is_in(labels.to_vec()));
-    }
-    match f.initiator.as_deref() {
-        None | Some("") => {}
-        Some("单位") | Some("employer") => {
-            q = q.filter(instance::Column::InitiatorRole.eq("employer"))
-        }
-        Some("学生") | Some("graduate") => {
-            q = q.filter(instance::Column::InitiatorRole.eq("graduate"))
-        }
-        Some(other) => {
-            return Err(ApiError::unprocessable(
-                "invalid_initiator",
-                format!("initiator：签约发起方只能是“单位”或“学生”，而不是“{other}”"),
-            ))
-        }
-    }
-    if !f.types.is_empty() {
-        q = q.filter(instance::Column::TypeCode.is_in(f.types.clone()));
-    }
-    if let Some(d) = f.department.as_ref().filter(|d| !d.is_empty()) {
-        q = q.filter(instance::Column::Department.eq(d.clone()));
-    }
-    let mut cond = Condition::all();
-    let mut by_graduate = false;
-    for (col, v) in GRADUATE_FILTERS.into_iter().zip(&f.graduate) {
-        if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
-            cond = cond.add(col.eq(v.trim().to_string()));
-            by_graduate = true;
-        }
-    }
-    if by_graduate {
-        let mut sub = graduate::Entity::find()
-            .select_only()
-            .column(graduate::Column::Id)
-            .filter(cond);
-        if let Some(s) = a.school_id.filter(|_| c.role != AccountRole::Admin) {
-            sub = sub.filter(graduate::Column::SchoolId.eq(s));
-        }
-        q = q.filter(instance::Column::GraduateId.in_subquery(sub.into_query()));
-    }
-    Ok(q.order_by_desc(instance::Column::UpdatedAt)
-        .order_by_desc(instance::Column::Id))
-}
-
 fn xlsx(file: tokio::fs::File, name: &str) -> Response<Binary<poem::Body>> {
     Response::new(Binary(poem::Body::from_async_read(file)))
         .header(
@@ -407,8 +301,17 @@ impl ListsApi {
             id_number.0,
         );
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
-        let q = query(&c, &list, &sel, &f)?;
-        let p = super::paged(&state.db.conn, q, page.0, page_size.0, &super::PAGE_SIZE).await?;
+        let p = lists::management_list_page(
+            &state,
+            &c,
+            &list,
+            &sel,
+            &f,
+            page.0,
+            page_size.0,
+            &super::PAGE_SIZE,
+        )
+        .await?;
         let items = instance_views(&state, &c, &p.rows).await?;
         Ok(Json(json!({
             "list": list.0,
@@ -462,8 +365,8 @@ impl ListsApi {
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
         let t = title(&list);
         let types = m.export_types();
-        let q = query(&c, &list, &sel, &f)?;
-        let file = crate::export::instances_xlsx(&state, &t, q, types.as_ref()).await?;
+        let file =
+            lists::export_management_list(&state, &c, &list, &sel, &f, &t, types.as_ref()).await?;
         Ok(xlsx(file, &t))
     }
 
@@ -491,8 +394,9 @@ impl ListsApi {
         }
         let t = format!("{}退回修改学生名单", title(&list));
         let types = m.export_types();
-        let q = query(&c, &list, &m.returned, &f)?;
-        let file = crate::export::instances_xlsx(&state, &t, q, types.as_ref()).await?;
+        let file =
+            lists::export_management_list(&state, &c, &list, &m.returned, &f, &t, types.as_ref())
+                .await?;
         Ok(xlsx(file, &t))
     }
 }

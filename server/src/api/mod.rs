@@ -136,10 +136,7 @@ pub struct Token(pub Bearer);
 
 /// Resolves the request's token to a caller.
 pub async fn caller(state: &State, token: &Token) -> Result<Caller, crate::error::ApiError> {
-    state
-        .auth
-        .resolve(&state.db, Some(&token.0.token), state.clock.now())
-        .await
+    crate::services::accounts::caller_of_token(state, &token.0.token).await
 }
 
 pub struct MeApi;

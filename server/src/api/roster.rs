@@ -4,34 +4,25 @@
 //! instances invalidated through `graduate.removed`), restore after re-upload (immediately
 //! here, or by the hourly worker), scoped lists, and the graduate's first-login check.
 
-use std::collections::{HashMap, HashSet};
-
-use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{Object, OpenApi};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
-};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
-use crate::auth::{AccountRole, Caller};
-use crate::entity::{graduate, school};
+use crate::auth::AccountRole;
+use crate::entity::graduate;
 use crate::error::{ApiError, ApiResult};
 use crate::removal;
-use crate::roster::{self, RosterRow, RowError};
-use crate::service::{AppState, State};
-use crate::{audit, org, scope};
+use crate::roster;
+use crate::service::State;
+use crate::services::roster::{self as roster_service, RosterFilter, RosterScope};
+use crate::{org, scope};
 
 /// Largest roster file accepted (bytes) and most data rows in one file or batch.
 pub const MAX_FILE_BYTES: usize = 20 << 20;
 pub const MAX_ROWS: usize = 200_000;
-/// At most this many row errors are listed in an answer (all are counted).
-const MAX_LISTED_ERRORS: usize = 1000;
-const CHUNK: usize = 500;
 
 #[derive(Object)]
 pub struct RosterBatch {
@@ -45,315 +36,6 @@ pub struct RosterBatch {
 pub struct DisputeRequest {
     /// What is wrong (≤ 200 characters); the school sees it in the roster list.
     pub note: String,
-}
-
-fn row_error(r: &RosterRow, field: &str, label: &str, code: &str, problem: String) -> RowError {
-    RowError {
-        row: r.row,
-        candidate_no: Some(r.candidate_no.clone()),
-        field: field.into(),
-        label: label.into(),
-        code: code.into(),
-        message: format!("第{}行 {label}：{problem}", r.row),
-    }
-}
-
-fn active_model(r: &RosterRow, s: &school::Model, now: DateTime<Utc>) -> graduate::ActiveModel {
-    graduate::ActiveModel {
-        province_code: Set(s.province_code.clone()),
-        school_id: Set(s.id),
-        candidate_no: Set(r.candidate_no.clone()),
-        id_number: Set(r.id_number.clone()),
-        name: Set(r.name.clone()),
-        gender: Set(r.gender.clone()),
-        ethnicity: Set(r.ethnicity.clone()),
-        political_status: Set(r.political_status.clone()),
-        education_level: Set(r.education_level.clone()),
-        training_mode: Set(r.training_mode.clone()),
-        origin_region: Set(r.origin_region.clone()),
-        enrolment_date: Set(r.enrolment_date.clone()),
-        graduation_date: Set(r.graduation_date.clone()),
-        cohort: Set(r.cohort),
-        student_no: Set(r.student_no.clone()),
-        department: Set(r.department.clone()),
-        major: Set(r.major.clone()),
-        schooling_length: Set(r.schooling_length.clone()),
-        archive_in_school: Set(r.archive_in_school),
-        hukou_in_school: Set(r.hukou_in_school),
-        email: Set(r.email.clone()),
-        mobile: Set(r.mobile.clone()),
-        directed_employer: Set(r.directed_employer.clone()),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-}
-
-/// The roster columns an upsert overwrites (never the removal, restore or first-login state).
-const UPSERT_COLUMNS: [graduate::Column; 22] = [
-    graduate::Column::ProvinceCode,
-    graduate::Column::SchoolId,
-    graduate::Column::IdNumber,
-    graduate::Column::Name,
-    graduate::Column::Gender,
-    graduate::Column::Ethnicity,
-    graduate::Column::PoliticalStatus,
-    graduate::Column::EducationLevel,
-    graduate::Column::TrainingMode,
-    graduate::Column::OriginRegion,
-    graduate::Column::EnrolmentDate,
-    graduate::Column::GraduationDate,
-    graduate::Column::Cohort,
-    graduate::Column::StudentNo,
-    graduate::Column::Department,
-    graduate::Column::Major,
-    graduate::Column::SchoolingLength,
-    graduate::Column::ArchiveInSchool,
-    graduate::Column::HukouInSchool,
-    graduate::Column::Email,
-    graduate::Column::Mobile,
-    graduate::Column::DirectedEmployer,
-];
-
-/// Upserts validated rows (rows that failed validation come in `errors`); returns the import
-/// report.
-pub async fn import(
-    state: &AppState,
-    c: &Caller,
-    default_school: Option<String>,
-    checked: roster::Checked,
-    blank_rows: usize,
-    source: &str,
-) -> ApiResult<Value> {
-    let roster::Checked {
-        received,
-        valid,
-        mut errors,
-    } = checked;
-    // Schools: the key's own, or by code (one query).
-    let key_school = match (c.role, c.actor.school_id) {
-        (AccountRole::Integrator, Some(id)) => {
-            school::Entity::find_by_id(id).one(&state.db.conn).await?
-        }
-        _ => None,
-    };
-    let mut codes: Vec<String> = valid
-        .iter()
-        .filter_map(|r| r.school_code.clone())
-        .chain(default_school.clone())
-        .collect();
-    codes.sort();
-    codes.dedup();
-    let mut school_list: Vec<school::Model> = school::Entity::find()
-        .filter(school::Column::Code.is_in(codes))
-        .all(&state.db.conn)
-        .await?;
-    let key_index = key_school.map(|k| {
-        school_list.push(k);
-        school_list.len() - 1
-    });
-    let schools: HashMap<&str, usize> = school_list
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.code.as_str(), i))
-        .collect();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    // Each row with the index of its school in `school_list`.
-    let mut placed: Vec<(RosterRow, usize)> = Vec::new();
-    for r in valid {
-        let code = r.school_code.clone().or_else(|| default_school.clone());
-        let key = key_index.map(|i| (i, &school_list[i]));
-        let si = match (key, code) {
-            (Some((_, k)), Some(code)) if code != k.code => {
-                errors.push(row_error(
-                    &r,
-                    "school_code",
-                    "院校代码",
-                    "out_of_scope",
-                    format!("{code} 不是本接口密钥所属的学校（{}）", k.code),
-                ));
-                continue;
-            }
-            (Some((i, _)), _) => i,
-            (None, None) => {
-                errors.push(row_error(
-                    &r,
-                    "school_code",
-                    "院校代码",
-                    "required",
-                    "不能为空（请在每行填写院校代码，或在请求中指定 school_code）".into(),
-                ));
-                continue;
-            }
-            (None, Some(code)) => match schools.get(code.as_str()) {
-                Some(i) => *i,
-                None => {
-                    errors.push(row_error(
-                        &r,
-                        "school_code",
-                        "院校代码",
-                        "unknown_school",
-                        format!("{code} 不存在"),
-                    ));
-                    continue;
-                }
-            },
-        };
-        let s = &school_list[si];
-        if !scope::covers_roster(c, s) {
-            errors.push(row_error(
-                &r,
-                "school_code",
-                "院校代码",
-                "out_of_scope",
-                format!("{} 不在本接口密钥的范围内", s.code),
-            ));
-            continue;
-        }
-        if let Some(first) = seen.insert(r.candidate_no.clone(), r.row) {
-            errors.push(row_error(
-                &r,
-                "candidate_no",
-                "考生号",
-                "duplicate",
-                format!("与第{first}行重复"),
-            ));
-            continue;
-        }
-        placed.push((r, si));
-    }
-
-    let now = state.clock.now();
-    let (mut created, mut updated, mut restore_pending) = (0usize, 0usize, 0usize);
-    for chunk in placed.chunks(CHUNK) {
-        let cands: Vec<String> = chunk.iter().map(|(r, _)| r.candidate_no.clone()).collect();
-        let by_cand: HashMap<String, graduate::Model> = graduate::Entity::find()
-            .filter(graduate::Column::CandidateNo.is_in(cands))
-            .all(&state.db.conn)
-            .await?
-            .into_iter()
-            .map(|g| (g.candidate_no.clone(), g))
-            .collect();
-        let ids: Vec<String> = chunk
-            .iter()
-            .filter(|(r, _)| !by_cand.contains_key(&r.candidate_no))
-            .map(|(r, _)| r.id_number.clone())
-            .collect();
-        let by_id: HashMap<(i64, String), graduate::Model> = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            graduate::Entity::find()
-                .filter(graduate::Column::IdNumber.is_in(ids))
-                .all(&state.db.conn)
-                .await?
-                .into_iter()
-                .map(|g| ((g.school_id, g.id_number.clone()), g))
-                .collect()
-        };
-        let mut upserts = Vec::new();
-        let mut by_id_updates = Vec::new();
-        let mut reuploaded: Vec<i64> = Vec::new();
-        for (r, si) in chunk {
-            let s = &school_list[*si];
-            let existing = by_cand
-                .get(&r.candidate_no)
-                .or_else(|| by_id.get(&(s.id, r.id_number.clone())));
-            match existing {
-                Some(g) if g.school_id != s.id => {
-                    errors.push(row_error(
-                        r,
-                        "candidate_no",
-                        "考生号",
-                        "other_school",
-                        "已在其他学校的学生名单中".into(),
-                    ));
-                    continue;
-                }
-                Some(g) => {
-                    updated += 1;
-                    if g.removed && !g.restore_pending {
-                        reuploaded.push(g.id);
-                    }
-                    if g.candidate_no != r.candidate_no {
-                        let mut am = active_model(r, s, now);
-                        am.id = Set(g.id);
-                        by_id_updates.push(am);
-                        continue;
-                    }
-                }
-                None => created += 1,
-            }
-            upserts.push(active_model(r, s, now));
-        }
-        restore_pending += reuploaded.len();
-        let txn = state.db.begin_write().await?;
-        if !upserts.is_empty() {
-            graduate::Entity::insert_many(upserts)
-                .on_conflict(
-                    OnConflict::column(graduate::Column::CandidateNo)
-                        .update_columns(UPSERT_COLUMNS)
-                        .update_column(graduate::Column::UpdatedAt)
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        for am in by_id_updates {
-            am.update(&txn).await?;
-        }
-        if !reuploaded.is_empty() {
-            graduate::Entity::update_many()
-                .col_expr(graduate::Column::RestorePending, Expr::value(true))
-                .col_expr(graduate::Column::ReuploadedAt, Expr::value(Some(now)))
-                .filter(graduate::Column::Id.is_in(reuploaded))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-    }
-    errors.sort_by_key(|e| e.row);
-    let error_rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
-    let report = json!({
-        "source": source,
-        "received": received,
-        "created": created,
-        "updated": updated,
-        "restore_pending": restore_pending,
-        "blank_rows": blank_rows,
-        "rejected_rows": error_rows.len(),
-        "error_count": errors.len(),
-        "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
-    });
-    audit::record(
-        &*state.db.writer().await,
-        c,
-        now,
-        "roster.import",
-        ("roster", source.to_string()),
-        json!({"received": received, "created": created, "updated": updated, "rejected_rows": error_rows.len()}),
-    )
-    .await?;
-    Ok(report)
-}
-
-/// The graduate with this candidate number, if the caller's key covers their school.
-async fn covered_graduate(
-    state: &AppState,
-    c: &Caller,
-    candidate_no: &str,
-) -> ApiResult<graduate::Model> {
-    scope::require_integrator(c)?;
-    let g = graduate::Entity::find()
-        .filter(graduate::Column::CandidateNo.eq(candidate_no))
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("学生名单中没有该考生号"))?;
-    let s = school::Entity::find_by_id(g.school_id)
-        .one(&state.db.conn)
-        .await?
-        .filter(|s| scope::covers_roster(c, s))
-        .ok_or_else(|| ApiError::not_found("学生名单中没有该考生号"))?;
-    let _ = s;
-    Ok(g)
 }
 
 fn graduate_view(g: &graduate::Model) -> Value {
@@ -425,7 +107,8 @@ impl RosterApi {
             snap.code_lookup(),
         );
         Ok(Json(
-            import(&state, &c, body.school_code.clone(), checked, 0, "json").await?,
+            roster_service::import_roster(&state, &c, body.school_code.clone(), checked, 0, "json")
+                .await?,
         ))
     }
 
@@ -462,7 +145,7 @@ impl RosterApi {
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::unprocessable(e.code, e.message))?;
-        let mut report = import(
+        let mut report = roster_service::import_roster(
             &state,
             &c,
             school_code.0,
@@ -486,7 +169,8 @@ impl RosterApi {
         candidate_no: Path<String>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
-        let g = covered_graduate(&state, &c, &candidate_no).await?;
+        scope::require_integrator(&c)?;
+        let g = roster_service::covered_graduate(&state, &c, &candidate_no).await?;
         // Idempotent: a repeated delete re-delivers the event to anything still in flight.
         let (invalidated, complete) = removal::remove(&state, &c, &g).await?;
         Ok(Json(json!({
@@ -507,7 +191,8 @@ impl RosterApi {
         candidate_no: Path<String>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
-        let g = covered_graduate(&state, &c, &candidate_no).await?;
+        scope::require_integrator(&c)?;
+        let g = roster_service::covered_graduate(&state, &c, &candidate_no).await?;
         if !g.removed {
             return Err(
                 ApiError::conflict("not_removed", "该毕业生不在失效信息中，无需恢复").into(),
@@ -520,17 +205,7 @@ impl RosterApi {
             )
             .into());
         }
-        // `None`: the hourly worker restored them while this request waited; done either way.
-        let (restored, _) = removal::restore(&state, &g).await?.unwrap_or((0, true));
-        audit::record(
-            &*state.db.writer().await,
-            &c,
-            state.clock.now(),
-            "roster.restore",
-            ("graduate", g.id.to_string()),
-            json!({"instances": restored}),
-        )
-        .await?;
+        let restored = roster_service::restore_graduate_now(&state, &c, &g).await?;
         Ok(Json(
             json!({"candidate_no": g.candidate_no, "removed": false, "restored": restored}),
         ))
@@ -568,53 +243,29 @@ impl RosterApi {
         };
         c.require_view(m)?;
         let a = &c.actor;
-        let mut cond =
-            Condition::all().add(graduate::Column::Removed.eq(invalid.0.unwrap_or(false)));
-        cond = match c.role {
-            AccountRole::Admin => cond,
-            AccountRole::Province => {
-                cond.add(graduate::Column::ProvinceCode.eq(a.province.clone()))
-            }
-            AccountRole::School => cond.add(graduate::Column::SchoolId.eq(a.school_id)),
-            AccountRole::Department => cond
-                .add(graduate::Column::SchoolId.eq(a.school_id))
-                .add(graduate::Column::Department.eq(a.department.clone())),
+        let scope = match c.role {
+            AccountRole::Admin => RosterScope::All,
+            AccountRole::Province => RosterScope::Province(a.province.clone()),
+            AccountRole::School => RosterScope::School(a.school_id),
+            AccountRole::Department => RosterScope::Department(a.school_id, a.department.clone()),
             _ => {
                 return Err(ApiError::forbidden("只有省级、学校和院系用户可以查看学生名单").into())
             }
         };
-        if m == gradflow_engine::definition::Module::Hukou {
-            cond = cond.add(graduate::Column::HukouInSchool.eq(true));
-        }
-        if let Some(s) = school_id.0 {
-            cond = cond.add(graduate::Column::SchoolId.eq(s));
-        }
-        if let Some(d) = department.0 {
-            cond = cond.add(graduate::Column::Department.eq(d));
-        }
-        if let Some(v) = major.0 {
-            cond = cond.add(graduate::Column::Major.eq(v));
-        }
-        if let Some(v) = education_level.0 {
-            cond = cond.add(graduate::Column::EducationLevel.eq(v));
-        }
-        if let Some(v) = cohort.0 {
-            cond = cond.add(graduate::Column::Cohort.eq(v));
-        }
-        if let Some(v) = q.0.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-            cond = cond.add(
-                Condition::any()
-                    .add(graduate::Column::Name.eq(v.clone()))
-                    .add(graduate::Column::CandidateNo.eq(v.clone()))
-                    .add(graduate::Column::IdNumber.eq(v.to_uppercase())),
-            );
-        }
-        let p = super::paged(
-            &state.db.conn,
-            graduate::Entity::find()
-                .filter(cond)
-                .order_by_asc(graduate::Column::Department)
-                .order_by_asc(graduate::Column::Id),
+        let filter = RosterFilter {
+            invalid: invalid.0.unwrap_or(false),
+            hukou_only: m == gradflow_engine::definition::Module::Hukou,
+            school_id: school_id.0,
+            department: department.0,
+            major: major.0,
+            education_level: education_level.0,
+            cohort: cohort.0,
+            q: q.0,
+        };
+        let p = roster_service::roster_page(
+            &state,
+            scope,
+            filter,
             page.0,
             per_page.0,
             &super::PER_PAGE,
@@ -641,15 +292,7 @@ impl RosterApi {
     #[oai(path = "/me/basic-info/confirm", method = "post")]
     async fn confirm(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let g = own_graduate(&state, &auth).await?;
-        let mut am: graduate::ActiveModel = g.into();
-        am.basic_info_confirmed = Set(true);
-        am.basic_info_disputed = Set(false);
-        am.basic_info_note = Set(None);
-        am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am
-            .update(&*state.db.writer().await)
-            .await
-            .map_err(ApiError::from)?;
+        let g = roster_service::confirm_basic_info(&state, g).await?;
         Ok(Json(graduate_view(&g)))
     }
 
@@ -671,15 +314,7 @@ impl RosterApi {
             )
             .into());
         }
-        let mut am: graduate::ActiveModel = g.into();
-        am.basic_info_confirmed = Set(false);
-        am.basic_info_disputed = Set(true);
-        am.basic_info_note = Set(Some(note));
-        am.basic_info_checked_at = Set(Some(state.clock.now()));
-        let g = am
-            .update(&*state.db.writer().await)
-            .await
-            .map_err(ApiError::from)?;
+        let g = roster_service::dispute_basic_info(&state, g, note).await?;
         let mut v = graduate_view(&g);
         v["how_to_correct"] = json!(HOW_TO_CORRECT);
         Ok(Json(v))
@@ -692,8 +327,5 @@ async fn own_graduate(state: &State, auth: &Token) -> ApiResult<graduate::Model>
         (AccountRole::Graduate, Some(id)) => id,
         _ => return Err(ApiError::forbidden("只有毕业生本人可以核对基本信息")),
     };
-    graduate::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("学生名单中没有你的信息"))
+    roster_service::own_graduate(state, id).await
 }

@@ -8,16 +8,18 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
-use crate::auth::{module_label, AccountRole, Caller};
-use crate::entity::{province, school};
+use crate::auth::{AccountRole, Caller};
+use crate::entity::province;
 use crate::error::{ApiError, ApiResult};
-use crate::org::{self, department_coverage, in_flight, parse_module};
+use crate::org::{self, parse_module};
 use crate::service::State;
-use crate::{audit, scope};
+use crate::services::settings::{
+    self, agreement_label, province_view, school_view, ProvinceSwitches, SigningChange,
+};
+pub use crate::services::settings::{visible_school, SCHOOL_ONLY, TWO_LEVEL};
 
 /// The agreement handler form (就业协议经办人信息), one per education-level group.
 const HANDLER_FORM: &str = r#"
@@ -33,25 +35,6 @@ const HANDLER_GROUPS: [(&str, &str); 3] = [
     ("undergraduate", "本专科"),
     ("postgraduate", "研究生"),
 ];
-
-pub const SCHOOL_ONLY: &str = "school";
-pub const TWO_LEVEL: &str = "department_then_school";
-
-fn mode_label(m: &str) -> &'static str {
-    if m == TWO_LEVEL {
-        "先院系再校级审核"
-    } else {
-        "仅校级审核"
-    }
-}
-
-fn agreement_label(t: Option<&str>) -> Option<&'static str> {
-    match t {
-        Some("two_party") => Some("两方协议（学校鉴证）"),
-        Some("three_party") => Some("三方协议（学校审核）"),
-        _ => None,
-    }
-}
 
 #[derive(Object)]
 pub struct ProvinceSettings {
@@ -98,50 +81,6 @@ pub struct RegistrationSettings {
     pub review_mode: String,
 }
 
-fn school_view(s: &school::Model) -> Value {
-    let handler: Value = serde_json::from_str(&s.handler_info).unwrap_or_else(|_| json!({}));
-    json!({
-        "id": s.id,
-        "code": s.code,
-        "name": s.name,
-        "province_code": s.province_code,
-        "saved": s.settings_saved,
-        "signing": {
-            "online_signing": s.signing_enabled,
-            "paper_supplement": s.supplement_enabled,
-            "destination_registration": s.destination_enabled,
-            "review_mode": s.review_mode_employment,
-            "review_mode_label": mode_label(&s.review_mode_employment),
-            "termination_cap": s.termination_cap,
-            "handler_info": handler,
-        },
-        "archive": {
-            "enabled": s.archive_enabled,
-            "review_mode": s.review_mode_archive,
-            "review_mode_label": mode_label(&s.review_mode_archive),
-        },
-        "hukou": {
-            "enabled": s.hukou_enabled,
-            "review_mode": s.review_mode_hukou,
-            "review_mode_label": mode_label(&s.review_mode_hukou),
-        },
-    })
-}
-
-fn province_view(p: &province::Model) -> Value {
-    json!({
-        "code": p.code,
-        "name": p.name,
-        "agreement_type": p.agreement_type,
-        "agreement_type_label": agreement_label(p.agreement_type.as_deref()),
-        "modules": {
-            "employment": p.employment_enabled,
-            "archive": p.archive_enabled,
-            "hukou": p.hukou_enabled,
-        },
-    })
-}
-
 async fn load_province(state: &State, c: &Caller, code: &str) -> ApiResult<province::Model> {
     let visible = match c.role {
         AccountRole::Admin => true,
@@ -155,19 +94,7 @@ async fn load_province(state: &State, c: &Caller, code: &str) -> ApiResult<provi
             ApiError::forbidden("只有省级用户可以查看和修改本省的功能设置")
         });
     }
-    province::Entity::find_by_id(code.to_string())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("省份不存在"))
-}
-
-/// Loads a school the caller may see.
-pub async fn visible_school(state: &State, c: &Caller, id: i64) -> ApiResult<school::Model> {
-    school::Entity::find_by_id(id)
-        .one(&state.db.conn)
-        .await?
-        .filter(|s| scope::sees_school(c, s))
-        .ok_or_else(|| ApiError::not_found("学校不存在或不在你的管理范围内"))
+    settings::find_province(state, code).await
 }
 
 /// Refuses unless the caller is the school's own school user (or the administrator) with
@@ -180,79 +107,6 @@ fn require_school_user(c: &Caller, module: Module) -> ApiResult<()> {
         )),
         _ => Err(ApiError::forbidden("只有学校用户可以修改本校的设置")),
     }
-}
-
-/// Checks a review-mode change: a valid value; two-level review needs every roster department
-/// covered by a read-write department account of exactly that name; any change needs nothing
-/// in flight.
-async fn check_review_mode(
-    state: &State,
-    s: &school::Model,
-    module: Module,
-    current: &str,
-    wanted: &str,
-) -> ApiResult<()> {
-    if wanted != SCHOOL_ONLY && wanted != TWO_LEVEL {
-        return Err(ApiError::unprocessable(
-            "invalid_review_mode",
-            "review_mode：审核方式只能是 school（仅校级审核）或 department_then_school（先院系再校级审核）",
-        ));
-    }
-    if wanted == current {
-        return Ok(());
-    }
-    if wanted == TWO_LEVEL {
-        let coverage = department_coverage(&state.db, s.id, module).await?;
-        if coverage.is_empty() {
-            return Err(ApiError::unprocessable(
-                "departments_missing",
-                "学生名单中还没有院系，暂不能选择“先院系再校级审核”",
-            ));
-        }
-        let lacking: Vec<String> = coverage
-            .iter()
-            .filter(|d| d.read_write == 0)
-            .map(|d| {
-                if d.accounts == 0 {
-                    format!("{}（没有院系账号）", d.department)
-                } else {
-                    format!("{}（院系账号没有读写权限）", d.department)
-                }
-            })
-            .collect();
-        if !lacking.is_empty() {
-            let mut e = ApiError::unprocessable(
-                "department_accounts_missing",
-                format!(
-                    "选择“先院系再校级审核”需要学生名单中的每个院系都有名称完全一致、且至少一个有“{}”读写权限的院系账号。以下院系不满足：{}",
-                    module_label(module),
-                    lacking.join("、")
-                ),
-            );
-            e.body.errors = coverage
-                .iter()
-                .filter(|d| d.read_write == 0)
-                .map(|d| FieldError {
-                    field: "review_mode".into(),
-                    label: d.department.clone(),
-                    code: "department_account_missing".into(),
-                    message: format!("{}：没有名称完全一致且有读写权限的院系账号", d.department),
-                })
-                .collect();
-            return Err(e);
-        }
-    }
-    let f = in_flight(&state.db, s.id, module).await?;
-    if f.unfinished > 0 || f.pending_review > 0 {
-        return Err(ApiError::conflict(
-            "review_mode_in_flight",
-            format!(
-                "还有 {} 条处于流程中的数据（其中 {} 条待学校或院系审核），全部处理完成后才能修改审核方式",
-                f.unfinished, f.pending_review
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Validates handler info by education-level group; returns the normalised object.
@@ -315,13 +169,6 @@ fn province_enabled(p: &province::Model, m: Module) -> bool {
         Module::Archive => p.archive_enabled,
         Module::Hukou => p.hukou_enabled,
     }
-}
-
-async fn province_of(state: &State, s: &school::Model) -> ApiResult<province::Model> {
-    province::Entity::find_by_id(s.province_code.clone())
-        .one(&state.db.conn)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("province {} missing", s.province_code)))
 }
 
 pub struct SettingsApi;
@@ -397,23 +244,13 @@ impl SettingsApi {
             )
             .into());
         }
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let mut am: province::ActiveModel = p.clone().into();
-        am.agreement_type = Set(agreement_type);
-        am.employment_enabled = Set(employment);
-        am.archive_enabled = Set(body.archive_enabled.unwrap_or(p.archive_enabled));
-        am.hukou_enabled = Set(body.hukou_enabled.unwrap_or(p.hukou_enabled));
-        let m = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::commit(
-            txn,
-            &c,
-            now,
-            "province.settings",
-            ("province", m.code.clone()),
-            province_view(&m),
-        )
-        .await?;
+        let switches = ProvinceSwitches {
+            agreement_type,
+            employment,
+            archive: body.archive_enabled.unwrap_or(p.archive_enabled),
+            hukou: body.hukou_enabled.unwrap_or(p.hukou_enabled),
+        };
+        let m = settings::save_province_settings(&state, &c, &p, switches).await?;
         Ok(Json(province_view(&m)))
     }
 
@@ -428,12 +265,7 @@ impl SettingsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let p = load_province(&state, &c, &code).await?;
-        let rows = school::Entity::find()
-            .filter(school::Column::ProvinceCode.eq(p.code.clone()))
-            .order_by_asc(school::Column::Code)
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = settings::schools_of_province(&state, &p.code).await?;
         Ok(Json(json!({
             "province": province_view(&p),
             "items": rows.iter().map(school_view).collect::<Vec<_>>(),
@@ -466,56 +298,7 @@ impl SettingsApi {
             )
             .into());
         }
-        let existing = school::Entity::find()
-            .filter(school::Column::Code.eq(school_code.clone()))
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?;
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let m = match existing {
-            Some(s) if s.province_code != p.code => {
-                return Err(ApiError::conflict(
-                    "school_in_other_province",
-                    format!("code：院校代码 {school_code} 已属于其他省份"),
-                )
-                .into())
-            }
-            Some(s) => {
-                let mut am: school::ActiveModel = s.into();
-                am.name = Set(name);
-                am.update(&txn).await
-            }
-            None => {
-                school::ActiveModel {
-                    code: Set(school_code),
-                    name: Set(name),
-                    province_code: Set(p.code.clone()),
-                    review_mode_employment: Set(SCHOOL_ONLY.into()),
-                    review_mode_archive: Set(SCHOOL_ONLY.into()),
-                    review_mode_hukou: Set(SCHOOL_ONLY.into()),
-                    signing_enabled: Set(false),
-                    archive_enabled: Set(false),
-                    hukou_enabled: Set(false),
-                    termination_cap: Set(3),
-                    handler_info: Set("{}".into()),
-                    settings_saved: Set(false),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-            }
-        }
-        .map_err(ApiError::from)?;
-        audit::commit(
-            txn,
-            &c,
-            now,
-            "school.upsert",
-            ("school", m.id.to_string()),
-            json!({"code": m.code, "name": m.name}),
-        )
-        .await?;
+        let m = settings::upsert_school(&state, &c, &p, school_code, name).await?;
         Ok(Json(school_view(&m)))
     }
 
@@ -530,15 +313,14 @@ impl SettingsApi {
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let s = visible_school(&state, &c, *id).await?;
-        let p = province_of(&state, &s).await?;
+        let p = settings::province_of(&state, &s).await?;
         let mut v = school_view(&s);
         v["province"] = province_view(&p);
         let mut coverage = serde_json::Map::new();
-        for m in [Module::Employment, Module::Archive, Module::Hukou] {
+        for (m, departments) in settings::department_coverage_by_module(&state, &s).await? {
             coverage.insert(
                 org::module_key(m).into(),
-                serde_json::to_value(department_coverage(&state.db, s.id, m).await?)
-                    .map_err(ApiError::internal)?,
+                serde_json::to_value(departments).map_err(ApiError::internal)?,
             );
         }
         v["department_accounts"] = Value::Object(coverage);
@@ -558,7 +340,7 @@ impl SettingsApi {
         let c = caller(&state, &auth).await?;
         let s = visible_school(&state, &c, *id).await?;
         require_school_user(&c, Module::Employment)?;
-        let p = province_of(&state, &s).await?;
+        let p = settings::province_of(&state, &s).await?;
         if !p.employment_enabled || p.agreement_type.is_none() {
             return Err(ApiError::unprocessable(
                 "module_disabled",
@@ -578,7 +360,7 @@ impl SettingsApi {
         let handler = check_handler_info(&state, &body.handler_info)?;
         if s.signing_enabled
             && !body.online_signing
-            && org::any_activity(&state.db, s.id, Module::Employment).await?
+            && settings::module_used(&state, s.id, Module::Employment).await?
         {
             return Err(ApiError::conflict(
                 "signing_irreversible",
@@ -586,7 +368,7 @@ impl SettingsApi {
             )
             .into());
         }
-        check_review_mode(
+        settings::check_review_mode(
             &state,
             &s,
             Module::Employment,
@@ -619,7 +401,7 @@ impl SettingsApi {
                 "填报去向登记",
             ),
         ] {
-            if was && !now_on && org::any_activity_in_list(&state.db, s.id, list).await? {
+            if was && !now_on && settings::list_used(&state, s.id, list).await? {
                 return Err(ApiError::conflict(
                     code,
                     format!("已有毕业生进行过{name}，“{name}”不能再关闭"),
@@ -627,26 +409,15 @@ impl SettingsApi {
                 .into());
             }
         }
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let mut am: school::ActiveModel = s.into();
-        am.signing_enabled = Set(body.online_signing);
-        am.supplement_enabled = Set(supplement);
-        am.destination_enabled = Set(destination);
-        am.review_mode_employment = Set(body.review_mode.clone());
-        am.termination_cap = Set(body.termination_cap as i32);
-        am.handler_info = Set(handler.to_string());
-        am.settings_saved = Set(true);
-        let m = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::commit(
-            txn,
-            &c,
-            now,
-            "school.settings.signing",
-            ("school", m.id.to_string()),
-            school_view(&m)["signing"].clone(),
-        )
-        .await?;
+        let change = SigningChange {
+            online_signing: body.online_signing,
+            supplement,
+            destination,
+            review_mode: body.review_mode.clone(),
+            termination_cap: body.termination_cap as i32,
+            handler_info: handler,
+        };
+        let m = settings::save_signing_settings(&state, &c, s, change).await?;
         Ok(Json(school_view(&m)))
     }
 
@@ -669,7 +440,7 @@ impl SettingsApi {
                 ApiError::not_found("登记设置只有 archive（档案）和 hukou（户口）两类")
             })?;
         require_school_user(&c, m)?;
-        let p = province_of(&state, &s).await?;
+        let p = settings::province_of(&state, &s).await?;
         if !province_enabled(&p, m) {
             return Err(ApiError::unprocessable(
                 "module_disabled",
@@ -681,35 +452,21 @@ impl SettingsApi {
             Module::Archive => (s.archive_enabled, s.review_mode_archive.clone()),
             _ => (s.hukou_enabled, s.review_mode_hukou.clone()),
         };
-        if enabled_now && !body.enabled && org::any_activity(&state.db, s.id, m).await? {
+        if enabled_now && !body.enabled && settings::module_used(&state, s.id, m).await? {
             return Err(ApiError::conflict(
                 "registration_irreversible",
                 format!("已有毕业生进行过操作，“{}”不能再关闭", module_title(m)),
             )
             .into());
         }
-        check_review_mode(&state, &s, m, &mode_now, &body.review_mode).await?;
-        let now = state.clock.now();
-        let txn = state.db.begin_write().await.map_err(ApiError::from)?;
-        let mut am: school::ActiveModel = s.into();
-        match m {
-            Module::Archive => {
-                am.archive_enabled = Set(body.enabled);
-                am.review_mode_archive = Set(body.review_mode.clone());
-            }
-            _ => {
-                am.hukou_enabled = Set(body.enabled);
-                am.review_mode_hukou = Set(body.review_mode.clone());
-            }
-        }
-        let saved = am.update(&txn).await.map_err(ApiError::from)?;
-        audit::commit(
-            txn,
+        settings::check_review_mode(&state, &s, m, &mode_now, &body.review_mode).await?;
+        let saved = settings::save_registration_settings(
+            &state,
             &c,
-            now,
-            &format!("school.settings.{}", org::module_key(m)),
-            ("school", saved.id.to_string()),
-            school_view(&saved)[org::module_key(m)].clone(),
+            s,
+            m,
+            body.enabled,
+            body.review_mode.clone(),
         )
         .await?;
         Ok(Json(school_view(&saved)))

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
-use sea_orm::{ConnectionTrait, Value as DbValue};
+use sea_orm::Value as DbValue;
 use serde_json::{json, Value};
 
 use super::{caller, Tag, Token};
@@ -97,37 +97,9 @@ impl TasksApi {
         }
         let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
         let from = "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
-        let db = &state.db;
-        let total_row = db
-            .conn
-            .query_one(db.stmt(
-                &format!("SELECT COUNT(*) AS n {from} WHERE {sql_where}"),
-                values.clone(),
-            ))
-            .await
-            .map_err(ApiError::from)?;
-        let total: i64 = total_row
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()
-            .map_err(ApiError::from)?
-            .unwrap_or(0);
-        let mut page_values = values;
-        page_values.push((size as i64).into());
-        page_values.push((((page - 1) * size) as i64).into());
-        let rows = db
-            .conn
-            .query_all(db.stmt(
-                &format!(
-                    "SELECT t.id AS task_id, t.role AS task_role, t.opened_at, i.id AS instance_id, \
-                     i.def_key, i.state, i.label, i.status_detail, i.initiator_role, i.department, \
-                     i.row_version, i.employer_id, g.id AS graduate_id, g.name AS graduate_name, \
-                     g.candidate_no, g.major, g.education_level \
-                     {from} WHERE {sql_where} ORDER BY t.opened_at, t.id LIMIT ? OFFSET ?"
-                ),
-                page_values,
-            ))
-            .await
-            .map_err(ApiError::from)?;
+        let (total, rows) =
+            crate::services::tasks::inbox_page(&state, from, &sql_where, values, page, size)
+                .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             let get_s = |c: &str| r.try_get::<String>("", c).ok();
@@ -165,18 +137,7 @@ impl TasksApi {
     async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let (sql_where, values) = scope(&c)?;
-        let db = &state.db;
-        let rows = db
-            .conn
-            .query_all(db.stmt(
-                &format!(
-                    "SELECT t.def_key, t.state, COUNT(*) AS n FROM tasks t WHERE {sql_where} \
-                     GROUP BY t.def_key, t.state ORDER BY t.def_key, t.state"
-                ),
-                values,
-            ))
-            .await
-            .map_err(ApiError::from)?;
+        let rows = crate::services::tasks::open_task_counts(&state, &sql_where, values).await?;
         let mut items = Vec::new();
         let mut total = 0i64;
         for r in rows {

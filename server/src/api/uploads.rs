@@ -5,16 +5,14 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
 use poem_openapi::OpenApi;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::{caller, Tag, Token};
 use crate::auth::AccountRole;
 use crate::entity::upload;
 use crate::error::ApiError;
-use crate::service::State;
-use crate::uploads;
+use crate::service::{AppState, State};
+use crate::services::accounts as service;
 
 fn view(u: &upload::Model) -> Value {
     json!({
@@ -27,47 +25,15 @@ fn view(u: &upload::Model) -> Value {
 }
 
 /// Checks `bytes` by content for `purpose`, stores the file under the data directory and
-/// records it as uploaded by `account_id` (0: the system, e.g. an employer's SMS link).
+/// records it as uploaded by `account_id` (0: the system, e.g. an employer's SMS link). (The
+/// work is [`service::save_upload`]'s; kept here for the handlers that take files.)
 pub(crate) async fn save(
-    state: &State,
+    state: &AppState,
     account_id: i64,
     purpose: &str,
     bytes: Vec<u8>,
 ) -> Result<upload::Model, ApiError> {
-    let purpose = purpose.to_string();
-    // Decoding and re-encoding images is the costly part: two at a time (their memory is
-    // bounded by `uploads::MAX_PIXELS` each).
-    static DECODERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let _decoder = DECODERS.acquire().await.map_err(ApiError::internal)?;
-    let (kind, stored) = tokio::task::spawn_blocking(move || uploads::accept(&purpose, bytes))
-        .await
-        .map_err(ApiError::internal)??;
-    let id = uuid::Uuid::new_v4().to_string();
-    let dir = state.config.data_dir.join("uploads");
-    let path = dir.join(format!("{id}.{}", kind.ext()));
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(ApiError::internal)?;
-    tokio::fs::write(&path, &stored)
-        .await
-        .map_err(ApiError::internal)?;
-    let m = upload::ActiveModel {
-        id: Set(id),
-        account_id: Set(account_id),
-        content_type: Set(kind.mime().into()),
-        size: Set(stored.len() as i64),
-        sha256: Set(hex::encode(Sha256::digest(&stored))),
-        path: Set(format!(
-            "uploads/{}",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        )),
-        created_at: Set(state.clock.now()),
-        instance_id: Set(None),
-    }
-    .insert(&*state.db.writer().await)
-    .await
-    .map_err(ApiError::from)?;
-    Ok(m)
+    service::save_upload(state, account_id, purpose, bytes).await
 }
 
 pub struct UploadsApi;
@@ -99,7 +65,7 @@ impl UploadsApi {
             )
             .into());
         }
-        let m = save(&state, c.account_id, &purpose, body.0).await?;
+        let m = service::save_upload(&state, c.account_id, &purpose, body.0).await?;
         Ok(Json(view(&m)))
     }
 
@@ -113,10 +79,8 @@ impl UploadsApi {
         id: Path<String>,
     ) -> poem::Result<Response<Binary<Vec<u8>>>> {
         let c = caller(&state, &auth).await?;
-        let u = upload::Entity::find_by_id(id.0.clone())
-            .one(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
+        let u = service::find_upload(&state, &id.0)
+            .await?
             .filter(|u| c.role == AccountRole::Admin || u.account_id == c.account_id)
             .ok_or_else(|| ApiError::not_found("文件不存在"))?;
         let bytes = tokio::fs::read(state.config.data_dir.join(&u.path))

@@ -1,1 +1,257 @@
-//! (filled in by the storage-layer move; see services/mod.rs)
+//! The reads behind the instance lists and views: the management lists' query (scope, status,
+//! initiator, type and graduate filters) paged or exported, the generic instance list in a
+//! caller's scope, the lookups an instance view needs (each province's agreement type, the
+//! employers' warning marks) and an instance's history.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+};
+
+use crate::api::{paged, Paged, Paging};
+use crate::auth::{AccountRole, Caller};
+use crate::entity::{graduate, history, instance, province};
+use crate::error::{ApiError, ApiResult};
+use crate::service::AppState;
+
+/// The filters of a management list, as query parameters.
+#[derive(Default)]
+pub struct Filter {
+    pub initiator: Option<String>,
+    /// The item types selected (codes of the list's `list_type`), already resolved from the
+    /// `type` and `category` parameters; empty: every type.
+    pub types: Vec<String>,
+    pub department: Option<String>,
+    /// major, education level, candidate number, name, ID number (see [`GRADUATE_FILTERS`]).
+    pub graduate: [Option<String>; 5],
+}
+
+impl Filter {
+    pub fn new(
+        initiator: Option<String>,
+        department: Option<String>,
+        major: Option<String>,
+        education_level: Option<String>,
+        candidate_no: Option<String>,
+        name: Option<String>,
+        id_number: Option<String>,
+    ) -> Filter {
+        Filter {
+            initiator,
+            types: Vec::new(),
+            department,
+            graduate: [major, education_level, candidate_no, name, id_number],
+        }
+    }
+}
+
+/// The graduate columns the list filters by, in the order of [`Filter::graduate`].
+const GRADUATE_FILTERS: [graduate::Column; 5] = [
+    graduate::Column::Major,
+    graduate::Column::EducationLevel,
+    graduate::Column::CandidateNo,
+    graduate::Column::Name,
+    graduate::Column::IdNumber,
+];
+
+/// The list's rows in the caller's scope, filtered.
+fn list_query(
+    c: &Caller,
+    list: &str,
+    labels: &[String],
+    f: &Filter,
+) -> ApiResult<Select<instance::Entity>> {
+    let a = &c.actor;
+    let mut q = instance::Entity::find().filter(instance::Column::List.eq(list.to_string()));
+    q = match c.role {
+        AccountRole::Admin => q,
+        AccountRole::Province => q.filter(instance::Column::ProvinceCode.eq(a.province.clone())),
+        AccountRole::School => q.filter(instance::Column::SchoolId.eq(a.school_id)),
+        _ => q
+            .filter(instance::Column::SchoolId.eq(a.school_id))
+            .filter(instance::Column::Department.eq(a.department.clone())),
+    };
+    if !labels.is_empty() {
+        q = q.filter(instance::Column::Label.is_in(labels.to_vec()));
+    }
+    match f.initiator.as_deref() {
+        None | Some("") => {}
+        Some("单位") | Some("employer") => {
+            q = q.filter(instance::Column::InitiatorRole.eq("employer"))
+        }
+        Some("学生") | Some("graduate") => {
+            q = q.filter(instance::Column::InitiatorRole.eq("graduate"))
+        }
+        Some(other) => {
+            return Err(ApiError::unprocessable(
+                "invalid_initiator",
+                format!("initiator：签约发起方只能是“单位”或“学生”，而不是“{other}”"),
+            ))
+        }
+    }
+    if !f.types.is_empty() {
+        q = q.filter(instance::Column::TypeCode.is_in(f.types.clone()));
+    }
+    if let Some(d) = f.department.as_ref().filter(|d| !d.is_empty()) {
+        q = q.filter(instance::Column::Department.eq(d.clone()));
+    }
+    let mut cond = Condition::all();
+    let mut by_graduate = false;
+    for (col, v) in GRADUATE_FILTERS.into_iter().zip(&f.graduate) {
+        if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
+            cond = cond.add(col.eq(v.trim().to_string()));
+            by_graduate = true;
+        }
+    }
+    if by_graduate {
+        let mut sub = graduate::Entity::find()
+            .select_only()
+            .column(graduate::Column::Id)
+            .filter(cond);
+        if let Some(s) = a.school_id.filter(|_| c.role != AccountRole::Admin) {
+            sub = sub.filter(graduate::Column::SchoolId.eq(s));
+        }
+        q = q.filter(instance::Column::GraduateId.in_subquery(sub.into_query()));
+    }
+    Ok(q.order_by_desc(instance::Column::UpdatedAt)
+        .order_by_desc(instance::Column::Id))
+}
+
+/// One page of a management list (the items with one of `labels`, or every status when
+/// empty) in the caller's scope, newest change first.
+#[allow(clippy::too_many_arguments)]
+pub async fn management_list_page(
+    state: &AppState,
+    c: &Caller,
+    list: &str,
+    labels: &[String],
+    f: &Filter,
+    page: Option<u64>,
+    page_size: Option<u64>,
+    paging: &Paging,
+) -> ApiResult<Paged<instance::Model>> {
+    let q = list_query(c, list, labels, f)?;
+    paged(&state.db.conn, q, page, page_size, paging).await
+}
+
+/// The whole query of a management list (no paging) as an XLSX file titled `title`.
+pub async fn export_management_list(
+    state: &AppState,
+    c: &Caller,
+    list: &str,
+    labels: &[String],
+    f: &Filter,
+    title: &str,
+    types: Option<&crate::export::Types>,
+) -> ApiResult<tokio::fs::File> {
+    let q = list_query(c, list, labels, f)?;
+    crate::export::instances_xlsx(state, title, q, types).await
+}
+
+/// Whose instances a caller of the generic instance list sees.
+pub enum InstanceScope {
+    /// Every instance (the administrator).
+    All,
+    /// A province's.
+    Province(Option<String>),
+    /// A school's.
+    School(Option<i64>),
+    /// A department's of a school.
+    Department(Option<i64>, Option<String>),
+    /// A graduate's own.
+    Graduate(Option<i64>),
+    /// An employer's own.
+    Employer(Option<i64>),
+}
+
+/// One page of the instances in `scope`, optionally of one flow and in one state, newest
+/// first.
+pub async fn instances_page(
+    state: &AppState,
+    scope: InstanceScope,
+    flow: Option<String>,
+    state_name: Option<String>,
+    page: Option<u64>,
+    page_size: Option<u64>,
+    paging: &Paging,
+) -> ApiResult<Paged<instance::Model>> {
+    let mut q = instance::Entity::find();
+    q = match scope {
+        InstanceScope::All => q,
+        InstanceScope::Province(p) => q.filter(instance::Column::ProvinceCode.eq(p)),
+        InstanceScope::School(s) => q.filter(instance::Column::SchoolId.eq(s)),
+        InstanceScope::Department(s, d) => q
+            .filter(instance::Column::SchoolId.eq(s))
+            .filter(instance::Column::Department.eq(d)),
+        InstanceScope::Graduate(g) => q.filter(instance::Column::GraduateId.eq(g)),
+        InstanceScope::Employer(e) => q.filter(instance::Column::EmployerId.eq(e)),
+    };
+    if let Some(f) = flow {
+        q = q.filter(instance::Column::DefKey.eq(f));
+    }
+    if let Some(s) = state_name {
+        q = q.filter(instance::Column::State.eq(s));
+    }
+    paged(
+        &state.db.conn,
+        q.order_by_desc(instance::Column::Id),
+        page,
+        page_size,
+        paging,
+    )
+    .await
+}
+
+/// What views of several instances look up: the agreement type of each province (two-party
+/// ⇒ 鉴证 labels) and the active warning marks of their employers.
+pub struct ViewLookups {
+    /// Province code → agreement type.
+    pub agreement_types: HashMap<String, Option<String>>,
+    /// Employer → (school → reason), as [`crate::warnings::active_marks`] answers.
+    pub marks: HashMap<i64, BTreeMap<i64, String>>,
+}
+
+/// The agreement type (two-party ⇒ 鉴证 labels) of each province, in one query.
+async fn agreement_types(
+    state: &AppState,
+    rows: &[instance::Model],
+) -> ApiResult<HashMap<String, Option<String>>> {
+    let mut codes: Vec<String> = rows.iter().map(|r| r.province_code.clone()).collect();
+    codes.sort();
+    codes.dedup();
+    Ok(province::Entity::find()
+        .filter(province::Column::Code.is_in(codes))
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|p| (p.code, p.agreement_type))
+        .collect())
+}
+
+/// The provinces' agreement types and the employers' warning marks of some instances (one
+/// query each).
+pub async fn instance_view_lookups(
+    state: &AppState,
+    rows: &[instance::Model],
+) -> ApiResult<ViewLookups> {
+    let agreement_types = agreement_types(state, rows).await?;
+    let employer_ids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
+    let marks = crate::warnings::active_marks(state, &employer_ids).await?;
+    Ok(ViewLookups {
+        agreement_types,
+        marks,
+    })
+}
+
+/// The history rows of an instance, in order.
+pub async fn instance_history(
+    state: &AppState,
+    instance_id: i64,
+) -> ApiResult<Vec<history::Model>> {
+    Ok(history::Entity::find()
+        .filter(history::Column::InstanceId.eq(instance_id))
+        .order_by_asc(history::Column::Seq)
+        .all(&state.db.conn)
+        .await?)
+}

@@ -10,3 +10,4 @@ pub mod employers;
 pub mod lists;
 pub mod roster;
 pub mod settings;
+pub mod tasks;

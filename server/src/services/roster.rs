@@ -1,1 +1,474 @@
-//! (filled in by the storage-layer move; see services/mod.rs)
+//! The roster's storage: importing checked rows (schools resolved in one query, rows upserted
+//! by candidate number, then ID number within the school, in chunks of one transaction each;
+//! re-uploaded removed graduates marked for restore; the import audited), the graduate a
+//! roster key covers, restoring a re-uploaded graduate now, the scoped roster list and the
+//! graduate's own basic-info check. (The roster file format is `crate::roster`.)
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::{json, Value};
+
+use crate::api::{paged, Paged, Paging};
+use crate::auth::{AccountRole, Caller};
+use crate::entity::{graduate, school};
+use crate::error::{ApiError, ApiResult};
+use crate::roster::{self, RosterRow, RowError};
+use crate::service::AppState;
+use crate::{audit, removal, scope};
+
+/// At most this many row errors are listed in an answer (all are counted).
+const MAX_LISTED_ERRORS: usize = 1000;
+const CHUNK: usize = 500;
+
+fn row_error(r: &RosterRow, field: &str, label: &str, code: &str, problem: String) -> RowError {
+    RowError {
+        row: r.row,
+        candidate_no: Some(r.candidate_no.clone()),
+        field: field.into(),
+        label: label.into(),
+        code: code.into(),
+        message: format!("第{}行 {label}：{problem}", r.row),
+    }
+}
+
+fn active_model(r: &RosterRow, s: &school::Model, now: DateTime<Utc>) -> graduate::ActiveModel {
+    graduate::ActiveModel {
+        province_code: Set(s.province_code.clone()),
+        school_id: Set(s.id),
+        candidate_no: Set(r.candidate_no.clone()),
+        id_number: Set(r.id_number.clone()),
+        name: Set(r.name.clone()),
+        gender: Set(r.gender.clone()),
+        ethnicity: Set(r.ethnicity.clone()),
+        political_status: Set(r.political_status.clone()),
+        education_level: Set(r.education_level.clone()),
+        training_mode: Set(r.training_mode.clone()),
+        origin_region: Set(r.origin_region.clone()),
+        enrolment_date: Set(r.enrolment_date.clone()),
+        graduation_date: Set(r.graduation_date.clone()),
+        cohort: Set(r.cohort),
+        student_no: Set(r.student_no.clone()),
+        department: Set(r.department.clone()),
+        major: Set(r.major.clone()),
+        schooling_length: Set(r.schooling_length.clone()),
+        archive_in_school: Set(r.archive_in_school),
+        hukou_in_school: Set(r.hukou_in_school),
+        email: Set(r.email.clone()),
+        mobile: Set(r.mobile.clone()),
+        directed_employer: Set(r.directed_employer.clone()),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+/// The roster columns an upsert overwrites (never the removal, restore or first-login state).
+const UPSERT_COLUMNS: [graduate::Column; 22] = [
+    graduate::Column::ProvinceCode,
+    graduate::Column::SchoolId,
+    graduate::Column::IdNumber,
+    graduate::Column::Name,
+    graduate::Column::Gender,
+    graduate::Column::Ethnicity,
+    graduate::Column::PoliticalStatus,
+    graduate::Column::EducationLevel,
+    graduate::Column::TrainingMode,
+    graduate::Column::OriginRegion,
+    graduate::Column::EnrolmentDate,
+    graduate::Column::GraduationDate,
+    graduate::Column::Cohort,
+    graduate::Column::StudentNo,
+    graduate::Column::Department,
+    graduate::Column::Major,
+    graduate::Column::SchoolingLength,
+    graduate::Column::ArchiveInSchool,
+    graduate::Column::HukouInSchool,
+    graduate::Column::Email,
+    graduate::Column::Mobile,
+    graduate::Column::DirectedEmployer,
+];
+
+/// Upserts validated rows (rows that failed validation come in `errors`); returns the import
+/// report.
+pub async fn import_roster(
+    state: &AppState,
+    c: &Caller,
+    default_school: Option<String>,
+    checked: roster::Checked,
+    blank_rows: usize,
+    source: &str,
+) -> ApiResult<Value> {
+    let roster::Checked {
+        received,
+        valid,
+        mut errors,
+    } = checked;
+    // Schools: the key's own, or by code (one query).
+    let key_school = match (c.role, c.actor.school_id) {
+        (AccountRole::Integrator, Some(id)) => {
+            school::Entity::find_by_id(id).one(&state.db.conn).await?
+        }
+        _ => None,
+    };
+    let mut codes: Vec<String> = valid
+        .iter()
+        .filter_map(|r| r.school_code.clone())
+        .chain(default_school.clone())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    let mut school_list: Vec<school::Model> = school::Entity::find()
+        .filter(school::Column::Code.is_in(codes))
+        .all(&state.db.conn)
+        .await?;
+    let key_index = key_school.map(|k| {
+        school_list.push(k);
+        school_list.len() - 1
+    });
+    let schools: HashMap<&str, usize> = school_list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.code.as_str(), i))
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    // Each row with the index of its school in `school_list`.
+    let mut placed: Vec<(RosterRow, usize)> = Vec::new();
+    for r in valid {
+        let code = r.school_code.clone().or_else(|| default_school.clone());
+        let key = key_index.map(|i| (i, &school_list[i]));
+        let si = match (key, code) {
+            (Some((_, k)), Some(code)) if code != k.code => {
+                errors.push(row_error(
+                    &r,
+                    "school_code",
+                    "院校代码",
+                    "out_of_scope",
+                    format!("{code} 不是本接口密钥所属的学校（{}）", k.code),
+                ));
+                continue;
+            }
+            (Some((i, _)), _) => i,
+            (None, None) => {
+                errors.push(row_error(
+                    &r,
+                    "school_code",
+                    "院校代码",
+                    "required",
+                    "不能为空（请在每行填写院校代码，或在请求中指定 school_code）".into(),
+                ));
+                continue;
+            }
+            (None, Some(code)) => match schools.get(code.as_str()) {
+                Some(i) => *i,
+                None => {
+                    errors.push(row_error(
+                        &r,
+                        "school_code",
+                        "院校代码",
+                        "unknown_school",
+                        format!("{code} 不存在"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let s = &school_list[si];
+        if !scope::covers_roster(c, s) {
+            errors.push(row_error(
+                &r,
+                "school_code",
+                "院校代码",
+                "out_of_scope",
+                format!("{} 不在本接口密钥的范围内", s.code),
+            ));
+            continue;
+        }
+        if let Some(first) = seen.insert(r.candidate_no.clone(), r.row) {
+            errors.push(row_error(
+                &r,
+                "candidate_no",
+                "考生号",
+                "duplicate",
+                format!("与第{first}行重复"),
+            ));
+            continue;
+        }
+        placed.push((r, si));
+    }
+
+    let now = state.clock.now();
+    let (mut created, mut updated, mut restore_pending) = (0usize, 0usize, 0usize);
+    for chunk in placed.chunks(CHUNK) {
+        let cands: Vec<String> = chunk.iter().map(|(r, _)| r.candidate_no.clone()).collect();
+        let by_cand: HashMap<String, graduate::Model> = graduate::Entity::find()
+            .filter(graduate::Column::CandidateNo.is_in(cands))
+            .all(&state.db.conn)
+            .await?
+            .into_iter()
+            .map(|g| (g.candidate_no.clone(), g))
+            .collect();
+        let ids: Vec<String> = chunk
+            .iter()
+            .filter(|(r, _)| !by_cand.contains_key(&r.candidate_no))
+            .map(|(r, _)| r.id_number.clone())
+            .collect();
+        let by_id: HashMap<(i64, String), graduate::Model> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            graduate::Entity::find()
+                .filter(graduate::Column::IdNumber.is_in(ids))
+                .all(&state.db.conn)
+                .await?
+                .into_iter()
+                .map(|g| ((g.school_id, g.id_number.clone()), g))
+                .collect()
+        };
+        let mut upserts = Vec::new();
+        let mut by_id_updates = Vec::new();
+        let mut reuploaded: Vec<i64> = Vec::new();
+        for (r, si) in chunk {
+            let s = &school_list[*si];
+            let existing = by_cand
+                .get(&r.candidate_no)
+                .or_else(|| by_id.get(&(s.id, r.id_number.clone())));
+            match existing {
+                Some(g) if g.school_id != s.id => {
+                    errors.push(row_error(
+                        r,
+                        "candidate_no",
+                        "考生号",
+                        "other_school",
+                        "已在其他学校的学生名单中".into(),
+                    ));
+                    continue;
+                }
+                Some(g) => {
+                    updated += 1;
+                    if g.removed && !g.restore_pending {
+                        reuploaded.push(g.id);
+                    }
+                    if g.candidate_no != r.candidate_no {
+                        let mut am = active_model(r, s, now);
+                        am.id = Set(g.id);
+                        by_id_updates.push(am);
+                        continue;
+                    }
+                }
+                None => created += 1,
+            }
+            upserts.push(active_model(r, s, now));
+        }
+        restore_pending += reuploaded.len();
+        let txn = state.db.begin_write().await?;
+        if !upserts.is_empty() {
+            graduate::Entity::insert_many(upserts)
+                .on_conflict(
+                    OnConflict::column(graduate::Column::CandidateNo)
+                        .update_columns(UPSERT_COLUMNS)
+                        .update_column(graduate::Column::UpdatedAt)
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for am in by_id_updates {
+            am.update(&txn).await?;
+        }
+        if !reuploaded.is_empty() {
+            graduate::Entity::update_many()
+                .col_expr(graduate::Column::RestorePending, Expr::value(true))
+                .col_expr(graduate::Column::ReuploadedAt, Expr::value(Some(now)))
+                .filter(graduate::Column::Id.is_in(reuploaded))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+    }
+    errors.sort_by_key(|e| e.row);
+    let error_rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
+    let report = json!({
+        "source": source,
+        "received": received,
+        "created": created,
+        "updated": updated,
+        "restore_pending": restore_pending,
+        "blank_rows": blank_rows,
+        "rejected_rows": error_rows.len(),
+        "error_count": errors.len(),
+        "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
+    });
+    audit::record(
+        &*state.db.writer().await,
+        c,
+        now,
+        "roster.import",
+        ("roster", source.to_string()),
+        json!({"received": received, "created": created, "updated": updated, "rejected_rows": error_rows.len()}),
+    )
+    .await?;
+    Ok(report)
+}
+
+/// The graduate with this candidate number, if the caller's key covers their school.
+pub async fn covered_graduate(
+    state: &AppState,
+    c: &Caller,
+    candidate_no: &str,
+) -> ApiResult<graduate::Model> {
+    let g = graduate::Entity::find()
+        .filter(graduate::Column::CandidateNo.eq(candidate_no))
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("学生名单中没有该考生号"))?;
+    let s = school::Entity::find_by_id(g.school_id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|s| scope::covers_roster(c, s))
+        .ok_or_else(|| ApiError::not_found("学生名单中没有该考生号"))?;
+    let _ = s;
+    Ok(g)
+}
+
+/// Restores a re-uploaded graduate now (恢复网签数据) and audits it as `roster.restore`;
+/// returns how many instances were restored (0 when the hourly worker restored them while
+/// this request waited: done either way).
+pub async fn restore_graduate_now(
+    state: &AppState,
+    c: &Caller,
+    g: &graduate::Model,
+) -> ApiResult<usize> {
+    let (restored, _) = removal::restore(state, g).await?.unwrap_or((0, true));
+    audit::record(
+        &*state.db.writer().await,
+        c,
+        state.clock.now(),
+        "roster.restore",
+        ("graduate", g.id.to_string()),
+        json!({"instances": restored}),
+    )
+    .await?;
+    Ok(restored)
+}
+
+/// Whose roster a caller sees.
+pub enum RosterScope {
+    /// Every graduate (the administrator).
+    All,
+    /// A province's.
+    Province(Option<String>),
+    /// A school's.
+    School(Option<i64>),
+    /// A department's of a school.
+    Department(Option<i64>, Option<String>),
+}
+
+/// The filters of the roster list.
+pub struct RosterFilter {
+    /// The invalid list (失效信息) instead of the roster.
+    pub invalid: bool,
+    /// Only graduates whose hukou moved into the school (the hukou module's list).
+    pub hukou_only: bool,
+    pub school_id: Option<i64>,
+    pub department: Option<String>,
+    pub major: Option<String>,
+    pub education_level: Option<String>,
+    pub cohort: Option<i32>,
+    /// A name, candidate number or ID number (exact).
+    pub q: Option<String>,
+}
+
+/// One page of the roster in `scope`, filtered, by department.
+pub async fn roster_page(
+    state: &AppState,
+    scope: RosterScope,
+    f: RosterFilter,
+    page: Option<u64>,
+    per_page: Option<u64>,
+    paging: &Paging,
+) -> ApiResult<Paged<graduate::Model>> {
+    let mut cond = Condition::all().add(graduate::Column::Removed.eq(f.invalid));
+    cond = match scope {
+        RosterScope::All => cond,
+        RosterScope::Province(p) => cond.add(graduate::Column::ProvinceCode.eq(p)),
+        RosterScope::School(s) => cond.add(graduate::Column::SchoolId.eq(s)),
+        RosterScope::Department(s, d) => cond
+            .add(graduate::Column::SchoolId.eq(s))
+            .add(graduate::Column::Department.eq(d)),
+    };
+    if f.hukou_only {
+        cond = cond.add(graduate::Column::HukouInSchool.eq(true));
+    }
+    if let Some(s) = f.school_id {
+        cond = cond.add(graduate::Column::SchoolId.eq(s));
+    }
+    if let Some(d) = f.department {
+        cond = cond.add(graduate::Column::Department.eq(d));
+    }
+    if let Some(v) = f.major {
+        cond = cond.add(graduate::Column::Major.eq(v));
+    }
+    if let Some(v) = f.education_level {
+        cond = cond.add(graduate::Column::EducationLevel.eq(v));
+    }
+    if let Some(v) = f.cohort {
+        cond = cond.add(graduate::Column::Cohort.eq(v));
+    }
+    if let Some(v) = f.q.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        cond = cond.add(
+            Condition::any()
+                .add(graduate::Column::Name.eq(v.clone()))
+                .add(graduate::Column::CandidateNo.eq(v.clone()))
+                .add(graduate::Column::IdNumber.eq(v.to_uppercase())),
+        );
+    }
+    paged(
+        &state.db.conn,
+        graduate::Entity::find()
+            .filter(cond)
+            .order_by_asc(graduate::Column::Department)
+            .order_by_asc(graduate::Column::Id),
+        page,
+        per_page,
+        paging,
+    )
+    .await
+}
+
+/// A graduate's own roster entry.
+pub async fn own_graduate(state: &AppState, graduate_id: i64) -> ApiResult<graduate::Model> {
+    graduate::Entity::find_by_id(graduate_id)
+        .one(&state.db.conn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("学生名单中没有你的信息"))
+}
+
+/// Records that the graduate confirmed their basic info is correct.
+pub async fn confirm_basic_info(
+    state: &AppState,
+    g: graduate::Model,
+) -> ApiResult<graduate::Model> {
+    let mut am: graduate::ActiveModel = g.into();
+    am.basic_info_confirmed = Set(true);
+    am.basic_info_disputed = Set(false);
+    am.basic_info_note = Set(None);
+    am.basic_info_checked_at = Set(Some(state.clock.now()));
+    Ok(am.update(&*state.db.writer().await).await?)
+}
+
+/// Records that the graduate reported their basic info wrong, with their note for the school.
+pub async fn dispute_basic_info(
+    state: &AppState,
+    g: graduate::Model,
+    note: String,
+) -> ApiResult<graduate::Model> {
+    let mut am: graduate::ActiveModel = g.into();
+    am.basic_info_confirmed = Set(false);
+    am.basic_info_disputed = Set(true);
+    am.basic_info_note = Set(Some(note));
+    am.basic_info_checked_at = Set(Some(state.clock.now()));
+    Ok(am.update(&*state.db.writer().await).await?)
+}
