@@ -12,6 +12,7 @@ pub mod db;
 pub mod definitions;
 pub mod demo;
 pub mod edge;
+pub mod effects;
 pub mod employer_index;
 pub mod entity;
 pub mod error;

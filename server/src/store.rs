@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use gradflow_engine::apply::{
     self, china_offset, Actor, Ctx, Instance, Outcome, Parties, ReviewPos,
 };
-use gradflow_engine::definition::{EffectDef, Recipient};
+use gradflow_engine::definition::EffectDef;
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -15,7 +15,6 @@ use sea_orm::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::contract::{DecisionData, StudentSnapshot, TemplateData};
 use crate::db::{Db, WriteTx};
 use crate::entity::{action_link, document, history, instance, outbox, slot, task, timer, upload};
 use crate::error::{ApiError, ApiResult};
@@ -190,72 +189,11 @@ async fn react_in(
     Ok(())
 }
 
-/// What the templates of a transition read (the contract's [`TemplateData`]): the facts as
-/// typed, the graduate as the instance shows them, the variables with every form field.
-#[allow(clippy::too_many_arguments)]
-fn template_data(
-    id: i64,
-    def: &LoadedDefinition,
-    outcome: &Outcome,
-    vars: Map<String, Value>,
-    facts: &Value,
-    parties: &Parties,
-    deadline: Option<String>,
-    now: DateTime<Utc>,
-) -> ApiResult<TemplateData> {
-    fn from<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> ApiResult<T> {
-        serde_json::from_value(v.cloned().unwrap_or(Value::Null)).map_err(ApiError::internal)
-    }
-    let typed = |k: &str| facts.get(k);
-    // The snapshot taken at start; instances older than it show the roster's graduate.
-    let student: StudentSnapshot = from(outcome.vars.get(STUDENT_VAR).or(typed("graduate")))?;
-    Ok(TemplateData {
-        instance_id: id,
-        flow_title: def.def.title.clone(),
-        action: outcome.action.clone(),
-        state: outcome.to.clone(),
-        label: outcome.label.clone(),
-        status_detail: outcome.status_detail.clone(),
-        decision: outcome.decision.as_ref().map(|d| DecisionData {
-            level: serde_json::to_value(d.level)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            decision: d.decision.clone(),
-            reason_category: d.reason_category.clone(),
-            reason: d.reason.clone(),
-        }),
-        vars,
-        student,
-        graduate: from(typed("graduate"))?,
-        employer: from(typed("employer"))?,
-        school: from(typed("school"))?,
-        agreement_type: from(typed("agreement_type"))?,
-        initiator: parties
-            .initiator
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        deadline,
-        now: china_minute(now),
-        link: None,
-        link_expires: None,
-    })
-}
-
 /// `2026-11-23 18:30`: a moment as users read it, in China time.
 pub fn china_minute(t: DateTime<Utc>) -> String {
     t.with_timezone(&china_offset())
         .format("%Y-%m-%d %H:%M")
         .to_string()
-}
-
-fn random_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 /// SHA-256 (hex) of a link token: only the hash is stored.
@@ -514,225 +452,64 @@ async fn write(
         }
     }
 
-    // Documents and messages, rendered from templates with everything the transition knows.
-    let deadline = outcome.timers.first().map(|t| china_minute(t.due));
-    // Every field any flow's form declares is present (null when not filled) so that strict
-    // templates (the e-agreement shows every agreement field) can show optional fields; the
-    // graduate as shown on documents is the instance's snapshot.
-    let mut shown_vars = outcome.vars.clone();
-    for name in snapshot.form_fields() {
-        shown_vars.entry(name.clone()).or_insert(Value::Null);
+    // The effects as commands (documents, messages, link requests), then their rows.
+    let commands = crate::effects::resolve(crate::effects::Transition {
+        id,
+        seq,
+        snapshot,
+        def,
+        outcome: &outcome,
+        facts,
+        parties,
+        now,
+        link_base,
+    })?;
+    for l in &commands.links {
+        action_link::ActiveModel {
+            token_hash: Set(l.token_hash.clone()),
+            instance_id: Set(id),
+            action: Set(l.action.clone()),
+            state: Set(outcome.to.clone()),
+            expires_at: Set(l.expires_at),
+            used_at: Set(None),
+            created_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
     }
-    let data = template_data(id, def, &outcome, shown_vars, facts, parties, deadline, now)?;
-    let mut data = serde_json::to_value(data).map_err(ApiError::internal)?;
-    // Links first: the messages of the same transition carry them.
-    for e in &outcome.effects {
-        if let EffectDef::Link { action, ttl } = e {
-            let token = random_token();
-            let ttl = gradflow_engine::duration::parse_duration(ttl).map_err(ApiError::internal)?;
-            action_link::ActiveModel {
-                token_hash: Set(token_hash(&token)),
-                instance_id: Set(id),
-                action: Set(action.clone()),
-                state: Set(outcome.to.clone()),
-                expires_at: Set(now + ttl),
-                used_at: Set(None),
-                created_at: Set(now),
-            }
-            .insert(txn)
+    for d in commands.documents {
+        document::Entity::delete_many()
+            .filter(document::Column::InstanceId.eq(id))
+            .filter(document::Column::Name.eq(d.name.clone()))
+            .exec(txn)
             .await?;
-            data["link"] = Value::String(format!(
-                "{}/api/v1/links/{token}",
-                link_base.trim_end_matches('/')
-            ));
-            data["link_expires"] = Value::String(china_minute(now + ttl));
+        document::ActiveModel {
+            instance_id: Set(id),
+            name: Set(d.name),
+            content: Set(d.content),
+            rendered_at: Set(now),
         }
+        .insert(txn)
+        .await?;
     }
-    let mut targeted = Vec::new();
-    let mut messages = Vec::new();
-    for (idx, e) in outcome.effects.iter().enumerate() {
-        let key = format!("{id}-{seq}-{idx}");
-        match e {
-            EffectDef::Number { .. } | EffectDef::Link { .. } => {}
-            EffectDef::Emit {
-                event,
-                to: Some(var),
-            } => match outcome.vars.get(var).and_then(Value::as_i64) {
-                Some(target) => targeted.push((event.clone(), target)),
-                None => {
-                    return Err(ApiError::internal(format!(
-                        "emit {event}: variable {var} holds no instance id"
-                    )))
-                }
-            },
-            EffectDef::Render {
-                template,
-                document: name,
-            } => {
-                let content = snapshot
-                    .render(template, &data)
-                    .map_err(ApiError::internal)?;
-                document::Entity::delete_many()
-                    .filter(document::Column::InstanceId.eq(id))
-                    .filter(document::Column::Name.eq(name.clone()))
-                    .exec(txn)
-                    .await?;
-                document::ActiveModel {
-                    instance_id: Set(id),
-                    name: Set(name.clone()),
-                    content: Set(content),
-                    rendered_at: Set(now),
-                }
-                .insert(txn)
-                .await?;
-            }
-            EffectDef::Notify {
-                to,
-                template,
-                channels,
-            } => {
-                let text = snapshot
-                    .render(template, &data)
-                    .map_err(ApiError::internal)?;
-                for ch in channels {
-                    messages.push((
-                        format!("{key}-{ch}"),
-                        "notify",
-                        ch.clone(),
-                        json!({
-                            "kind": "notify",
-                            "channel": ch,
-                            "to": recipient(*to, parties, facts, &outcome.vars),
-                            "text": text.trim(),
-                            "instance_id": id,
-                            "flow": def.def.key,
-                            "action": outcome.action,
-                            "state": outcome.to,
-                        }),
-                    ));
-                }
-            }
-            EffectDef::Sync { kind, op } => messages.push((
-                key,
-                "sync",
-                "employment_management_system".to_string(),
-                json!({
-                    "kind": "sync",
-                    "data_kind": kind,
-                    "op": op,
-                    "instance_id": id,
-                    "flow": def.def.key,
-                    "state": outcome.to,
-                    "label": outcome.label,
-                    "graduate": facts.get("graduate").cloned().unwrap_or(Value::Null),
-                    "employer": facts.get("employer").cloned().unwrap_or(Value::Null),
-                    "school_code": facts.pointer("/school/code").cloned().unwrap_or(Value::Null),
-                    "vars": outcome.vars,
-                    "codes": coded_values(def, &outcome.vars, snapshot),
-                    "at": now.to_rfc3339(),
-                }),
-            )),
-            EffectDef::Emit { event, to: None } => messages.push((
-                key,
-                "event",
-                "internal".to_string(),
-                json!({
-                    "kind": "event",
-                    "event": event,
-                    "instance_id": id,
-                    "graduate_id": parties.graduate_id,
-                    "flow": def.def.key,
-                }),
-            )),
-        }
-    }
-    if !messages.is_empty() {
-        let rows = messages
-            .into_iter()
-            .map(|(key, kind, channel, payload)| outbox::ActiveModel {
-                instance_id: Set(Some(id)),
-                kind: Set(kind.to_string()),
-                channel: Set(channel),
-                idempotency_key: Set(key),
-                payload: Set(payload.to_string()),
-                attempts: Set(0),
-                next_attempt_at: Set(now.min(Utc::now())),
-                delivered_at: Set(None),
-                last_error: Set(None),
-                created_at: Set(now),
-                ..Default::default()
-            });
+    if !commands.messages.is_empty() {
+        let rows = commands.messages.into_iter().map(|m| outbox::ActiveModel {
+            instance_id: Set(Some(id)),
+            kind: Set(m.kind.to_string()),
+            channel: Set(m.channel),
+            idempotency_key: Set(m.key),
+            payload: Set(m.payload.to_string()),
+            attempts: Set(0),
+            next_attempt_at: Set(now.min(Utc::now())),
+            delivered_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        });
         outbox::Entity::insert_many(rows).exec(txn).await?;
     }
+    let targeted = commands.targeted;
     Ok((row, targeted))
-}
-
-fn recipient(to: Recipient, parties: &Parties, facts: &Value, vars: &Map<String, Value>) -> Value {
-    match to {
-        Recipient::Graduate => json!({
-            "role": "graduate",
-            "graduate_id": parties.graduate_id,
-            "mobile": facts.pointer("/graduate/mobile").cloned().unwrap_or(Value::Null),
-        }),
-        Recipient::Employer => json!({"role": "employer", "employer_id": parties.employer_id}),
-        Recipient::School => json!({"role": "school", "school_id": parties.school_id}),
-        Recipient::Department => json!({
-            "role": "department",
-            "school_id": parties.school_id,
-            "department": parties.department,
-        }),
-        Recipient::Initiator => json!({"role": "initiator", "party": parties.initiator}),
-        Recipient::Counterpart if parties.initiator.starts_with("graduate:") => {
-            recipient(Recipient::Employer, parties, facts, vars)
-        }
-        Recipient::Counterpart => recipient(Recipient::Graduate, parties, facts, vars),
-        Recipient::EmployerContact => json!({
-            "role": "employer_contact",
-            "mobile": vars
-                .get("helper_mobile")
-                .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-                .or_else(|| vars.get("contact_mobile"))
-                .cloned()
-                .unwrap_or(Value::Null),
-            "name": vars.get("contact_person").cloned().unwrap_or(Value::Null),
-        }),
-    }
-}
-
-/// The next number of a kind, generated inside the transaction.
-///
-/// Agreement numbers (SPEC.md 4.10): 4-digit year + 1-digit channel (1 = graduate-initiated
-/// e-agreement, 4 = employer-initiated online; set per flow in YAML) + 5-digit school code +
-/// 9-digit serial per year, channel and school. Other kinds: `<year><school code><serial>`.
-/// Every code field of the definition's forms that the variables fill, with its label and,
-/// for a catalogue, the entry's attributes: what the management system needs besides the
-/// codes (the national destination code of a destination type, whether it counts as
-/// employed…).
-fn coded_values(def: &LoadedDefinition, vars: &Map<String, Value>, snapshot: &Snapshot) -> Value {
-    use gradflow_engine::form::FieldKind;
-    let mut out = Map::new();
-    for form in def.def.forms.values() {
-        for f in form.all_fields() {
-            let FieldKind::Code { table } = &f.kind else {
-                continue;
-            };
-            let Some(code) = vars.get(&f.name).and_then(Value::as_str) else {
-                continue;
-            };
-            if out.contains_key(&f.name) {
-                continue;
-            }
-            let mut v = json!({
-                "code": code,
-                "label": snapshot.code_lookup().label(table, code),
-            });
-            if let Some(entry) = snapshot.catalogue(table).and_then(|c| c.entry(code)) {
-                v["attributes"] = Value::Object(entry.attributes.clone());
-            }
-            out.insert(f.name.clone(), v);
-        }
-    }
-    Value::Object(out)
 }
 
 /// What the holder's flow tells a claimant of another flow about a slot it holds
@@ -779,6 +556,11 @@ pub async fn slot_holder<C: sea_orm::ConnectionTrait>(
         .await?)
 }
 
+/// The next number of a kind, generated inside the transaction.
+///
+/// Agreement numbers (SPEC.md 4.10): 4-digit year + 1-digit channel (1 = graduate-initiated
+/// e-agreement, 4 = employer-initiated online; set per flow in YAML) + 5-digit school code +
+/// 9-digit serial per year, channel and school. Other kinds: `<year><school code><serial>`.
 async fn next_number(
     db: &Db,
     txn: &WriteTx,
