@@ -1,7 +1,8 @@
 //! The layering the code keeps (ARCHITECTURE.md): HTTP handlers in `server/src/api/` parse,
 //! authorize and present — they reach no table (no `Entity::` call, no `ActiveModel`, no
-//! `state.db`); and transactions begin only in `server/src/db.rs`, where the writer's turn is
-//! taken, so no write transaction can bypass it.
+//! `state.db`); nothing outside `api/` imports the HTTP layer, and the store imports neither
+//! the service nor the services (no import circles); and transactions begin only in
+//! `server/src/db.rs`, where the writer's turn is taken, so no write transaction can bypass it.
 
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,24 @@ fn transactions_begin_only_where_the_writer_is() {
     assert!(
         found.is_empty(),
         "a transaction begun outside db.rs would bypass the writer's turn:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_import_circles() {
+    let mut found = offending(&server_src(""), &["crate::api"], &[]);
+    found.retain(|l| !l.starts_with("server/src/api/"));
+    for f in ["store.rs", "effects.rs", "db.rs"] {
+        found.extend(
+            offending(&server_src(""), &["crate::service"], &[])
+                .into_iter()
+                .filter(|l| l.starts_with(&format!("server/src/{f}:"))),
+        );
+    }
+    assert!(
+        found.is_empty(),
+        "the HTTP layer is imported by no one, the store by no service:\n{}",
         found.join("\n")
     );
 }

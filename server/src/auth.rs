@@ -410,3 +410,12 @@ pub async fn revoke_token(db: &Db, token: &str) -> ApiResult<()> {
         .await?;
     Ok(())
 }
+
+/// The module's name as the province's 功能设置 page shows it.
+pub fn module_title(m: Module) -> &'static str {
+    match m {
+        Module::Employment => "毕业去向登记与网签",
+        Module::Archive => "档案信息登记",
+        Module::Hukou => "户口信息登记",
+    }
+}

@@ -7,14 +7,14 @@ use std::path::Path;
 use chrono::Utc;
 use gradflow_engine::definition::DefId;
 use gradflow_engine::registry::{
-    read_tree, Diagnostic, Snapshot, SourceFile, Sources, STORED_PREFIX,
+    read_tree, Diagnostic, LoadedDefinition, Snapshot, SourceFile, Sources, STORED_PREFIX,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 
 use crate::db::Db;
-use crate::entity::{catalogue, definition};
+use crate::entity::{catalogue, definition, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::service::AppState;
 
@@ -217,4 +217,28 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<Value> {
             .map(|a| a.def.id().to_string())
     });
     Ok(json!({"id": id, "retired": true, "active": active}))
+}
+
+/// The definition version an instance is pinned to, from the snapshot in force.
+pub fn pinned<'s>(snap: &'s Snapshot, row: &instance::Model) -> ApiResult<&'s LoadedDefinition> {
+    let id = DefId::parse(&row.def_id)
+        .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
+    if let Some(why) = snap.unusable(&id) {
+        return Err(definition_unusable(&id, why));
+    }
+    snap.get(&id)
+        .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))
+}
+
+/// A stored definition that no longer loads: nothing on it can run until an administrator
+/// repairs what it names (or retires it, for new instances).
+pub fn definition_unusable(id: &DefId, why: &[String]) -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+        "definition_unusable",
+        format!(
+            "流程定义 {id} 当前不可用（{}），请联系系统管理员修复或停用该版本",
+            why.join("；")
+        ),
+    )
 }

@@ -201,7 +201,7 @@ async fn write_chunk(
                 of(|g| &g.education_level),
                 number,
                 employer_name,
-                crate::api::flows::status_text(r),
+                crate::services::lists::status_text(r),
                 reason,
                 crate::store::china_minute(r.updated_at),
             ],
@@ -226,7 +226,7 @@ async fn write_chunk(
                     category.unwrap_or_default(),
                     label,
                     place,
-                    crate::api::flows::status_text(r),
+                    crate::services::lists::status_text(r),
                     reason,
                     crate::store::china_minute(r.updated_at),
                 ]

@@ -23,6 +23,7 @@ pub mod input;
 pub mod login;
 pub mod metrics;
 pub mod org;
+pub mod paging;
 pub mod reference;
 pub mod removal;
 pub mod roster;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gradflow_engine::apply::{self, Actor, Ctx, Parties};
-use gradflow_engine::definition::{DefId, Module};
+use gradflow_engine::definition::Module;
 use gradflow_engine::registry::{LoadedDefinition, Registry, Snapshot};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Map, Value};
@@ -14,6 +14,7 @@ use crate::auth::{AccountRole, Auth, Caller};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+pub use crate::definitions::{definition_unusable, pinned};
 use crate::entity::{graduate, instance, province_param, slot};
 use crate::error::{ApiError, ApiResult};
 use crate::facts::{load_facts, student_snapshot, Facts};
@@ -60,7 +61,7 @@ fn require_enabled(f: &Facts, module: Module) -> ApiResult<()> {
         Module::Archive => (f.province.archive_enabled, f.school.archive_enabled),
         Module::Hukou => (f.province.hukou_enabled, f.school.hukou_enabled),
     };
-    let name = crate::api::settings::module_title(module);
+    let name = crate::auth::module_title(module);
     if !province_on {
         return Err(ApiError::unprocessable(
             "module_disabled",
@@ -487,29 +488,6 @@ pub async fn visible_instance(
 
 pub fn module_of(row: &instance::Model) -> ApiResult<Module> {
     serde_json::from_value(Value::String(row.module.clone())).map_err(ApiError::internal)
-}
-
-pub fn pinned<'s>(snap: &'s Snapshot, row: &instance::Model) -> ApiResult<&'s LoadedDefinition> {
-    let id = DefId::parse(&row.def_id)
-        .ok_or_else(|| ApiError::internal(format!("bad def id {}", row.def_id)))?;
-    if let Some(why) = snap.unusable(&id) {
-        return Err(definition_unusable(&id, why));
-    }
-    snap.get(&id)
-        .ok_or_else(|| ApiError::internal(format!("definition {} not loaded", row.def_id)))
-}
-
-/// A stored definition that no longer loads: nothing on it can run until an administrator
-/// repairs what it names (or retires it, for new instances).
-pub fn definition_unusable(id: &DefId, why: &[String]) -> ApiError {
-    ApiError::new(
-        poem::http::StatusCode::SERVICE_UNAVAILABLE,
-        "definition_unusable",
-        format!(
-            "流程定义 {id} 当前不可用（{}），请联系系统管理员修复或停用该版本",
-            why.join("；")
-        ),
-    )
 }
 
 /// Takes `action` on instance `id` as `caller`.

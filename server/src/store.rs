@@ -155,7 +155,7 @@ async fn react_in(
         tracing::warn!(target, event, "targeted event: instance missing");
         return Ok(());
     };
-    let def = crate::service::pinned(snapshot, &row)?;
+    let def = crate::definitions::pinned(snapshot, &row)?;
     let inst = to_engine(&row)?;
     let actor = Actor::system();
     let ctx = Ctx {

@@ -75,13 +75,7 @@ async fn one_view(
         .remove(0))
 }
 
-/// The status as users read it: the label, with its detail in brackets when there is one.
-pub(crate) fn status_text(row: &instance::Model) -> String {
-    match &row.status_detail {
-        Some(d) => format!("{}（{}）", row.label, d),
-        None => row.label.clone(),
-    }
-}
+pub(crate) use crate::services::lists::status_text;
 
 /// The view of an instance for a caller, with the actions they may take now.
 pub fn instance_view(

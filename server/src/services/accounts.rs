@@ -16,7 +16,6 @@ use sea_orm::{
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::api::Paged;
 use crate::auth::{
     hash_new_password, issue_token, issue_token_until, revoke_token, verify_password, AccountRole,
     Caller, KeyKind,
@@ -24,6 +23,7 @@ use crate::auth::{
 use crate::definitions::{build_snapshot, diagnostics_error, load_sources, remember_definitions};
 use crate::entity::{account, audit_log, graduate, province_param, school, token, upload};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Paged;
 use crate::service::AppState;
 use crate::{audit, org, scope, uploads};
 
@@ -186,14 +186,14 @@ pub async fn list_managed_accounts(
     if let Some(d) = department {
         cond = cond.add(account::Column::Department.eq(d));
     }
-    let p = crate::api::paged(
+    let p = crate::paging::paged(
         &state.db.conn,
         account::Entity::find()
             .filter(cond)
             .order_by_asc(account::Column::Id),
         page,
         per_page,
-        &crate::api::PER_PAGE,
+        &crate::paging::PER_PAGE,
     )
     .await?;
     // Department accounts whose name is not (or no longer) a roster department cannot
@@ -624,12 +624,12 @@ pub async fn list_audit_records(
     if let Some(x) = action {
         q = q.filter(audit_log::Column::Action.eq(x));
     }
-    crate::api::paged(
+    crate::paging::paged(
         &state.db.conn,
         q.order_by_desc(audit_log::Column::Id),
         page,
         page_size,
-        &crate::api::PAGE_SIZE,
+        &crate::paging::PAGE_SIZE,
     )
     .await
 }

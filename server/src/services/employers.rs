@@ -10,10 +10,10 @@ use serde_json::{json, Map, Value};
 
 use gradflow_engine::ident::CreditCode;
 
-use crate::api::{paged, Paged, Paging};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{account, employer, employer_warning, graduate};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::{paged, Paged, Paging};
 use crate::service::AppState;
 use crate::{audit, employer_index, warnings};
 

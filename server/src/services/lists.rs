@@ -9,10 +9,10 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 
-use crate::api::{paged, Paged, Paging};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, history, instance, province};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::{paged, Paged, Paging};
 use crate::service::AppState;
 
 /// The filters of a management list, as query parameters.
@@ -254,4 +254,12 @@ pub async fn instance_history(
         .order_by_asc(history::Column::Seq)
         .all(&state.db.conn)
         .await?)
+}
+
+/// The status as users read it: the label, with its detail in brackets when there is one.
+pub fn status_text(row: &instance::Model) -> String {
+    match &row.status_detail {
+        Some(d) => format!("{}（{}）", row.label, d),
+        None => row.label.clone(),
+    }
 }

@@ -13,10 +13,10 @@ use sea_orm::{
 };
 use serde_json::{json, Value};
 
-use crate::api::{paged, Paged, Paging};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, school};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::{paged, Paged, Paging};
 use crate::roster::{self, RosterRow, RowError};
 use crate::service::AppState;
 use crate::{audit, removal, scope};
