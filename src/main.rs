@@ -26,6 +26,16 @@ struct DbArgs {
     /// PostgreSQL URL (postgres://...); SQLite in --data-dir when absent.
     #[arg(long, env = "GRADFLOW_DATABASE_URL")]
     database_url: Option<String>,
+    /// SQLite's durability: `normal` (default) loses nothing on a process crash and at most
+    /// the last transactions before a power loss or OS crash; `full` syncs every commit to disk
+    /// and loses nothing then either, at a lower commit rate.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "normal",
+        env = "GRADFLOW_SQLITE_SYNCHRONOUS"
+    )]
+    sqlite_synchronous: gradflow_server::config::SqliteSynchronous,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +148,7 @@ async fn main() -> ExitCode {
                 bind,
                 data_dir: db.data_dir,
                 database_url: db.database_url,
+                sqlite_synchronous: db.sqlite_synchronous,
                 root,
                 demo,
                 test_clock,
@@ -166,6 +177,7 @@ async fn main() -> ExitCode {
             let config = Config {
                 data_dir: db.data_dir,
                 database_url: db.database_url,
+                sqlite_synchronous: db.sqlite_synchronous,
                 ..Config::default()
             };
             match gradflow_server::db::migrate(&config).await {

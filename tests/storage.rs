@@ -111,3 +111,25 @@ async fn metrics_count_what_happens(backend: Backend) {
 }
 
 crate::both_backends!(writes_only_through_the_writer, metrics_count_what_happens);
+
+/// `--sqlite-synchronous`: NORMAL by default, FULL when asked (every commit synced).
+#[tokio::test]
+async fn sqlite_synchronous_is_configurable() {
+    use gradflow_server::config::SqliteSynchronous;
+    for (setting, want) in [(SqliteSynchronous::Normal, 1), (SqliteSynchronous::Full, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            sqlite_synchronous: setting,
+            ..Config::default()
+        };
+        let db = gradflow_server::db::connect(&config).await.unwrap();
+        let w = db.writer().await;
+        let row = w
+            .query_one(db.stmt("PRAGMA synchronous", vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<i32>(0).unwrap(), want, "{setting:?}");
+    }
+}

@@ -2,6 +2,18 @@
 
 use std::path::PathBuf;
 
+/// SQLite's durability in WAL mode. Neither loses a committed transaction when the process
+/// crashes (the WAL is in the OS's cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    /// The WAL is synced at checkpoints only: a power loss or OS crash may lose the last
+    /// transactions acknowledged before it (the database stays consistent).
+    Normal,
+    /// Every commit is synced to disk before it is acknowledged: nothing acknowledged is lost,
+    /// at a lower commit rate.
+    Full,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (printed on start).
@@ -10,6 +22,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// PostgreSQL URL; `None` means SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// SQLite's `synchronous` setting (WAL mode).
+    pub sqlite_synchronous: SqliteSynchronous,
     /// The tree holding `workflows/` and `scripts/`.
     pub root: PathBuf,
     pub demo: bool,
@@ -47,6 +61,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            sqlite_synchronous: SqliteSynchronous::Normal,
             root: PathBuf::from("."),
             demo: false,
             test_clock: false,

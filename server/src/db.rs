@@ -200,6 +200,12 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
     if sqlite {
         std::fs::create_dir_all(&cfg.data_dir)?;
     }
+    let synchronous = match cfg.sqlite_synchronous {
+        crate::config::SqliteSynchronous::Normal => {
+            sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
+        }
+        crate::config::SqliteSynchronous::Full => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+    };
     let options = |url: String, max: u32, read_only: bool| {
         let mut opts = ConnectOptions::new(url);
         opts.max_connections(max)
@@ -209,7 +215,7 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
         if sqlite {
             opts.map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(false)
                     .read_only(read_only)
