@@ -290,32 +290,24 @@ async fn type_rules(backend: Backend) {
     // Training modes: 21 only through the supplement; the supplement only for 21/41, with
     // the employer the roster gives.
     let wang = other_dept_graduate(&app, &w, "g-21", w.graduate_21).await;
-    let refused = |r: &Resp, code: &str| {
-        assert_eq!(
-            (r.status, r.body["code"].as_str()),
-            (422, Some(code)),
-            "{}",
-            r.text
-        );
-    };
     let r = run.start(&wang, json!({"destination_type": "701"})).await;
-    refused(&r, "directed_training_mode");
+    r.refused(422, "directed_training_mode");
     assert!(r.body["message"]
         .as_str()
         .unwrap()
         .ends_with("只能填报定向/委培毕业去向补充登记"));
     let r = run.start(&g, json!({"destination_type": "106"})).await;
-    refused(&r, "destination_type_not_allowed");
+    r.refused(422, "destination_type_not_allowed");
     let r = run.start(&wang, json!({"destination_type": "106"})).await;
-    refused(&r, "directed_training_mode");
+    r.refused(422, "directed_training_mode");
     run.flow = "directed_supplement";
     let r = run.start(&g, json!({"destination_type": "106"})).await;
-    refused(&r, "not_directed");
+    r.refused(422, "not_directed");
     let r = run.start(&wang, json!({"destination_type": "106"})).await;
-    refused(&r, "directed_employer_missing");
+    r.refused(422, "directed_employer_missing");
     upload_roster(&app, vec![wang_wu()]).await;
     let r = run.start(&wang, json!({"destination_type": "701"})).await;
-    refused(&r, "destination_type_not_allowed");
+    r.refused(422, "destination_type_not_allowed");
     let r = run.start(&wang, json!({"destination_type": "106"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["id"].as_i64().unwrap();
@@ -394,12 +386,7 @@ async fn switches(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     run.register(json!({"destination_type": "701"})).await;
     let r = app.put(&url, &w.school_tok, settings(false, false)).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("destination_irreversible")),
-        "{}",
-        r.text
-    );
+    r.refused(409, "destination_irreversible");
     // 补登 is still off and unused: it may stay off or come on.
     let r = app.put(&url, &w.school_tok, settings(true, true)).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -445,12 +432,7 @@ async fn closing_date(backend: Backend) {
     run.act(&school, b, "approve", json!({}), (200, "registered"))
         .await;
     let r = act(&app, &g, b, "self_void", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("changes_closed")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "changes_closed");
     run.act(
         &school,
         b,
@@ -460,12 +442,7 @@ async fn closing_date(backend: Backend) {
     )
     .await;
     let r = run.start(&g, json!({"destination_type": "701"})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("changes_closed")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "changes_closed");
     // The province moves the date.
     let prov = province_user(&app, "p-32", "32").await;
     let r = app
@@ -516,12 +493,7 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     let a = run.register(input(Step::First, &proof)).await;
     let other = run.proof().await;
     let again = run.start(&g, input(Step::First, &other)).await;
-    assert_eq!(
-        (again.status, again.body["code"].as_str()),
-        (422, Some("destination_registered")),
-        "{}",
-        again.text
-    );
+    again.refused(422, "destination_registered");
     run.act(&g, a, "withdraw", json!({}), (200, "withdrawn"))
         .await;
     run.act(
@@ -560,12 +532,7 @@ async fn lifecycle(backend: Backend, supplement: bool) {
 
     // A reviewer acted: the graduate can no longer withdraw.
     let r = act(&app, &g, a, "withdraw", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("already_reviewed")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "already_reviewed");
 
     // The reviewer's detail view: the type's fields, its proof, the roster comparison; and
     // "get latest student info" works here as for agreements.
@@ -922,12 +889,7 @@ async fn list_by_category_and_type(backend: Backend) {
     assert_eq!(ids(&none), BTreeSet::new());
     for (q, field) in [("category=出国", "category"), ("type=999", "type")] {
         let r = app.get(&list(q), &school).await;
-        assert_eq!(
-            (r.status, r.body["code"].as_str()),
-            (422, Some("invalid_filter")),
-            "{}",
-            r.text
-        );
+        r.refused(422, "invalid_filter");
         assert!(
             r.body["message"].as_str().unwrap().starts_with(field),
             "{}",
@@ -937,10 +899,7 @@ async fn list_by_category_and_type(backend: Backend) {
     let r = app
         .get("/api/v1/lists/signing?category=升学", &school)
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_filter"))
-    );
+    r.refused(422, "invalid_filter");
 
     // The export: the same query, with category and type columns.
     let rows = sheet(
@@ -1061,10 +1020,7 @@ async fn catalogue_at_run_time(backend: Backend) {
     let r = app
         .post(&format!("{url}/entries"), &app.admin_token, new_type())
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("entry_exists"))
-    );
+    r.refused(409, "entry_exists");
 
     // The graduate registers with it: its own form, its proof required.
     let mut run = Run::new(&app, &w, &hook);
@@ -1092,12 +1048,7 @@ async fn catalogue_at_run_time(backend: Backend) {
     let r = app
         .post(&format!("{url}/entries"), &app.admin_token, bad_entry)
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("definitions_invalid")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "definitions_invalid");
     assert!(r.text.contains("employed"), "{}", r.text);
     let whole = app.get(url, &app.admin_token).await.body["catalogue"].clone();
     let mut duplicate = whole.clone();
@@ -1105,32 +1056,17 @@ async fn catalogue_at_run_time(backend: Backend) {
     let r = app
         .put_text(url, &app.admin_token, &duplicate.to_string())
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("definitions_invalid")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "definitions_invalid");
     assert!(r.text.contains("code 重复"), "{}", r.text);
     let mut mistyped = whole.clone();
     mistyped["entries"][0]["form"][0]["type"] = json!("txt");
     let r = app
         .put_text(url, &app.admin_token, &mistyped.to_string())
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("catalogue_invalid")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "catalogue_invalid");
     assert!(r.text.contains("未知类型 txt"), "{}", r.text);
     let r = app.put_text(url, &app.admin_token, "catalogue: [").await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("catalogue_invalid")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "catalogue_invalid");
     let now = app.get(url, &app.admin_token).await;
     assert_eq!(
         now.body["catalogue"]["entries"].as_array().unwrap().len(),
@@ -1158,12 +1094,7 @@ async fn catalogue_at_run_time(backend: Backend) {
     let r = app
         .put_text(url, &app.admin_token, &without.to_string())
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("entry_in_use")),
-        "{}",
-        r.text
-    );
+    r.refused(409, "entry_in_use");
     let mut renamed = now.body["catalogue"].clone();
     for e in renamed["entries"].as_array_mut().unwrap() {
         if e["code"] == "129" {
@@ -1196,12 +1127,7 @@ async fn catalogue_at_run_time(backend: Backend) {
         .collect();
     assert_eq!(labels, ["基层医疗卫生机构聘用"]);
     let r = app.delete(&format!("{url}/stored"), &app.admin_token).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (409, Some("entry_in_use")),
-        "{}",
-        r.text
-    );
+    r.refused(409, "entry_in_use");
     let audit = app.get("/api/v1/audit-log", &app.admin_token).await;
     assert!(audit.text.contains("catalogue.add_entry"), "{}", audit.text);
 }
@@ -1270,19 +1196,9 @@ async fn one_destination_across_flows(backend: Backend) {
         r.text
     );
     let r = support::world::invite(&app, &w.employer2_tok, w.graduate).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("destination_registered")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "destination_registered");
     let r = act(&app, &g, inv_id, "accept", json!({})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("destination_registered")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "destination_registered");
     let letter = run.proof().await;
     let r = app
         .post(
@@ -1291,12 +1207,7 @@ async fn one_destination_across_flows(backend: Backend) {
             json!({"input": {"termination_reason": "个人原因", "explanation": "解约", "letter_image": letter}}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("no_agreement")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "no_agreement");
 
     // Given up, the destination releases it: the supplement goes in, and now blocks a
     // destination with the destination's own message.
@@ -1308,12 +1219,7 @@ async fn one_destination_across_flows(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let p = r.body["id"].as_i64().unwrap();
     let r = run.start(&g, json!({"destination_type": "701"})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("agreement_exists")),
-        "{}",
-        r.text
-    );
+    r.refused(422, "agreement_exists");
     let r = act(&app, &g, p, "withdraw", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = act(&app, &g, p, "cancel", json!({})).await;

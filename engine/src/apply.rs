@@ -686,7 +686,6 @@ fn enter(def: &Definition, target: &str, facts: &Value) -> Result<Entry, EngineE
     })
 }
 
-/// Starts an instance of `def` for `parties` with the resolved `params`.
 /// Whether the flow is offered to the caller now, before any input: the start roles, then
 /// the `available` guard (SPEC.md 4: a graduate of training mode 21 is offered the directed
 /// supplement, not the e-agreement). The refusal says why.
@@ -725,6 +724,8 @@ fn start_roles(def: &Definition, ctx: &Ctx<'_>, parties: &Parties) -> Result<(),
     Ok(())
 }
 
+/// Starts an instance of `def` for `parties` with the resolved `params`: offered to the caller
+/// ([`available`]), then the start form and its guard.
 pub fn start(
     def: &Definition,
     ctx: &Ctx<'_>,
@@ -732,17 +733,8 @@ pub fn start(
     params: &Map<String, Value>,
     input: &Value,
 ) -> Result<Outcome, EngineError> {
-    start_roles(def, ctx, parties)?;
+    available(def, ctx, parties, params)?;
     let params_v = Value::Object(params.clone());
-    run_guard(
-        ctx,
-        def,
-        None,
-        &def.start.available,
-        &json!({}),
-        &json!({}),
-        &params_v,
-    )?;
     let form = form_of(def, &def.start.form)?;
     let (values, warnings) = validate(&form, input, ctx.tables, def.start.partial)?;
     let input_v = Value::Object(values.clone());

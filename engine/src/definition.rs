@@ -865,19 +865,10 @@ impl Definition {
             }
         };
         if let Some(t) = &self.list_type {
-            let field = self
-                .start
-                .form
-                .as_ref()
-                .and_then(|f| self.forms.get(f))
-                .and_then(|f| f.field(t));
             if self.list.is_none() {
                 errs.push(("list_type 需要同时写 list".into(), "list_type:".into()));
             }
-            if !matches!(
-                field.map(|f| &f.kind),
-                Some(crate::form::FieldKind::Code { .. })
-            ) {
+            if self.list_type_table().is_none() {
                 errs.push((
                     format!("list_type：{t} 应为发起表单中 type: code 的字段"),
                     "list_type:".into(),

@@ -842,6 +842,11 @@ impl Snapshot {
         province.and_then(|p| pick(Some(p))).or_else(|| pick(None))
     }
 
+    /// `江苏省 南京市 鼓楼区` for a region code, as documents show it (`{{code "region" x}}`).
+    pub fn region_label(&self, code: &str) -> Option<String> {
+        region_label(&self.codes, code)
+    }
+
     /// A catalogue by name.
     pub fn catalogue(&self, name: &str) -> Option<&Catalogue> {
         self.catalogues.get(name)

@@ -345,7 +345,7 @@ pub async fn issue_token_until(
         created_at: Set(Utc::now()),
         expires_at: Set(expires_at),
     }
-    .insert(&*db.writer().await)
+    .insert(&db.writer().await)
     .await?;
     Ok(t)
 }
@@ -406,7 +406,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// Removes a token (logout).
 pub async fn revoke_token(db: &Db, token: &str) -> ApiResult<()> {
     token::Entity::delete_by_id(hash_token(token))
-        .exec(&*db.writer().await)
+        .exec(&db.writer().await)
         .await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::definitions::{diagnostics_error, load_sources, put_catalogue};
+use crate::definitions::{diagnostics_error, load_sources, load_sources_except, put_catalogue};
 use crate::entity::{catalogue, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::service::AppState;
@@ -134,8 +134,8 @@ pub async fn add_entry(
     install(state, caller, name, c, text, "catalogue.add_entry").await
 }
 
-/// The codes of catalogue `name` in force that `new` no longer has (none at all: `None`);
-/// refused when items still carry one.
+/// The codes of catalogue `name` in force that `new` no longer has (`None`: no catalogue of
+/// that name at all); refused when items still carry one.
 async fn check_removed(
     state: &AppState,
     name: &str,
@@ -250,30 +250,14 @@ pub async fn revert(state: &AppState, caller: &Caller, name: &str) -> ApiResult<
             "目录 {name} 没有通过接口保存的版本"
         )));
     }
-    let mut sources = load_sources(&state.db, &state.config.root)
+    let sources = load_sources_except(&state.db, &state.config.root, Some(name))
         .await
         .map_err(ApiError::internal)?;
-    sources
+    let file_catalogue: Option<Catalogue> = sources
         .catalogues
-        .retain(|f| crate::definitions::catalogue_name_of_path(&f.path) != Some(name));
-    let file = state
-        .config
-        .root
-        .join("workflows/catalogues")
-        .join(format!("{name}.yaml"));
-    let file_catalogue = match std::fs::read_to_string(&file) {
-        Ok(text) => {
-            let c: Option<Catalogue> = serde_norway::from_str(&text).ok();
-            sources
-                .catalogues
-                .push(gradflow_engine::registry::SourceFile {
-                    path: format!("workflows/catalogues/{name}.yaml"),
-                    text,
-                });
-            c
-        }
-        Err(_) => None,
-    };
+        .iter()
+        .find(|f| crate::definitions::catalogue_name_of_path(&f.path) == Some(name))
+        .and_then(|f| serde_norway::from_str(&f.text).ok());
     check_removed(state, name, file_catalogue.as_ref()).await?;
     let swapped = state.registry.reload(&sources).map_err(diagnostics_error)?;
     let now = state.clock.now();

@@ -32,17 +32,10 @@ pub struct Db {
 }
 
 /// A write transaction, holding the writer's turn until it is committed or dropped (a drop
-/// rolls back). Dereferences to the transaction for sea-orm calls.
+/// rolls back). A connection for sea-orm calls (`.exec(&tx)`), every statement counted.
 pub struct WriteTx {
     txn: DatabaseTransaction,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
 }
 
 impl WriteTx {
@@ -57,13 +50,6 @@ impl WriteTx {
 pub struct Writer {
     conn: DatabaseConnection,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl std::ops::Deref for Writer {
-    type Target = DatabaseConnection;
-    fn deref(&self) -> &DatabaseConnection {
-        &self.conn
-    }
 }
 
 /// The read pool, counting its statements ([`crate::metrics`]).

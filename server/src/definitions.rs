@@ -44,6 +44,16 @@ pub fn diagnostics_error(diags: Vec<gradflow_engine::registry::Diagnostic>) -> A
 /// overlays and every version an instance may still be pinned to). Stored ones come first so
 /// that a file which changed without a new version is reported against them.
 pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
+    load_sources_except(db, root, None).await
+}
+
+/// [`load_sources`], but with the file of catalogue `file_catalogue` instead of its stored
+/// version (what reverting a stored catalogue would serve).
+pub async fn load_sources_except(
+    db: &Db,
+    root: &Path,
+    file_catalogue: Option<&str>,
+) -> anyhow::Result<Sources> {
     let mut sources = read_tree(root)?;
     let stored = definition::Entity::find().all(&db.conn).await?;
     sources.retired = stored
@@ -61,7 +71,9 @@ pub async fn load_sources(db: &Db, root: &Path) -> anyhow::Result<Sources> {
     defs.append(&mut sources.definitions);
     sources.definitions = defs;
     for c in catalogue::Entity::find().all(&db.conn).await? {
-        put_catalogue(&mut sources, &c.name, c.source);
+        if file_catalogue != Some(c.name.as_str()) {
+            put_catalogue(&mut sources, &c.name, c.source);
+        }
     }
     Ok(sources)
 }

@@ -73,7 +73,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
             archive_enabled: Set(true),
             hukou_enabled: Set(true),
         }
-        .insert(&*state.db.writer().await)
+        .insert(&state.db.writer().await)
         .await?;
     }
     let school = match school::Entity::find()
@@ -103,7 +103,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                 settings_saved: Set(true),
                 ..Default::default()
             }
-            .insert(&*state.db.writer().await)
+            .insert(&state.db.writer().await)
             .await?;
             for d in DEPARTMENTS {
                 department::ActiveModel {
@@ -111,7 +111,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     name: Set(d.into()),
                     ..Default::default()
                 }
-                .insert(&*state.db.writer().await)
+                .insert(&state.db.writer().await)
                 .await?;
             }
             s
@@ -164,7 +164,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     ),
                     ..Default::default()
                 }
-                .insert(&*state.db.writer().await)
+                .insert(&state.db.writer().await)
                 .await?
             }
         };
@@ -187,7 +187,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                 created_at: Set(Utc::now()),
                 ..Default::default()
             }
-            .insert(&*state.db.writer().await)
+            .insert(&state.db.writer().await)
             .await?
         }
     };
@@ -282,7 +282,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
             .await?
         {
             Some(a) => a,
-            None => am.insert(&*state.db.writer().await).await?,
+            None => am.insert(&state.db.writer().await).await?,
         };
         let kind = if acc.role == "integrator" {
             "api_key"

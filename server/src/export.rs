@@ -212,7 +212,7 @@ async fn write_chunk(
                     .and_then(|c| types.get(c))
                     .cloned()
                     .unwrap_or_default();
-                let place = [employer_name, text("school_name"), text("business_name")]
+                let place = [employer_name, text("school_name")]
                     .into_iter()
                     .find(|s| !s.is_empty())
                     .unwrap_or_default();

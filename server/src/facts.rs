@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 pub const DESTINATION_LIST: &str = "destination";
 
 /// The rows a transition needs, and the facts the guards see.
+#[derive(Clone)]
 pub struct Facts {
     pub value: Value,
     pub graduate: graduate::Model,

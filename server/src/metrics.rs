@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// A histogram with fixed upper bounds.
 pub struct Histogram {
@@ -107,13 +106,9 @@ where
     let m = &*METRICS;
     let class = (status(&out) / 100).clamp(1, 5) as usize - 1;
     m.requests[class].fetch_add(1, Ordering::Relaxed);
-    m.latency.observe(secs(start.elapsed()));
+    m.latency.observe(start.elapsed().as_secs_f64());
     m.statements_per_request.observe(n as f64);
     out
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
 }
 
 /// The figures in Prometheus text format.

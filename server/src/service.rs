@@ -258,6 +258,7 @@ async fn prepare_start<'s>(
     snap: &'s Snapshot,
     key: &str,
     graduate_id: Option<i64>,
+    memo: &mut FactsMemo,
 ) -> ApiResult<Prepared<'s>> {
     let graduate_id = match caller.role {
         AccountRole::Graduate => caller
@@ -315,7 +316,20 @@ async fn prepare_start<'s>(
             .employer_id
             .filter(|_| caller.role == AccountRole::Employer),
     };
-    let mut facts = load_facts(&state.db.conn, snap, graduate_id, employer_id, &def.def).await?;
+    let memo_key = (
+        def.def.module,
+        def.def.facts.clone(),
+        graduate_id,
+        employer_id,
+    );
+    let mut facts = match memo.0.get(&memo_key) {
+        Some(f) => f.clone(),
+        None => {
+            let f = load_facts(&state.db.conn, snap, graduate_id, employer_id, &def.def).await?;
+            memo.0.insert(memo_key, f.clone());
+            f
+        }
+    };
     require_enabled(&facts, def.def.module)?;
     require_switch(&facts, def.def.list.as_deref())?;
     require_active(&facts, state.clock.now())?;
@@ -356,17 +370,28 @@ async fn prepare_start<'s>(
     })
 }
 
+/// Facts already loaded for this request, by what makes them differ (the flow's module and
+/// optional facts, the graduate, the employer): `GET /flows` asks for every flow of one
+/// graduate and loads them once.
+#[derive(Default)]
+pub struct FactsMemo(HashMap<(Module, Vec<String>, i64, Option<i64>), Facts>);
+
 /// Whether the graduate caller may start flow `key` now, before any input (`GET /flows`):
 /// everything a start checks first, then the flow's `available` guard. The refusal says why.
-pub async fn available(state: &AppState, caller: &Caller, key: &str) -> ApiResult<()> {
+pub async fn available(
+    state: &AppState,
+    caller: &Caller,
+    snap: &Snapshot,
+    key: &str,
+    memo: &mut FactsMemo,
+) -> ApiResult<()> {
     require_person(caller)?;
-    let snap = state.registry.snapshot();
-    let p = prepare_start(state, caller, &snap, key, None).await?;
+    let p = prepare_start(state, caller, snap, key, None, memo).await?;
     let ctx = Ctx {
         actor: &caller.actor,
         facts: &p.facts.value,
         now: state.clock.now(),
-        guards: &*snap,
+        guards: snap,
         tables: snap.code_lookup(),
     };
     let check = || apply::available(&p.def.def, &ctx, &p.parties, &p.params);
@@ -394,7 +419,15 @@ pub async fn start(
         facts,
         params,
         parties,
-    } = prepare_start(state, caller, &snap, key, graduate_id).await?;
+    } = prepare_start(
+        state,
+        caller,
+        &snap,
+        key,
+        graduate_id,
+        &mut FactsMemo::default(),
+    )
+    .await?;
     // Uploads are checked for those who may start at all (the engine answers the others).
     let mut uploads = Vec::new();
     if apply::any_role_matches(&def.def.start.roles, &caller.actor, &parties) {

@@ -58,6 +58,19 @@ pub struct Resp {
     pub text: String,
 }
 
+impl Resp {
+    /// Asserts a refusal: this status and this machine code (the body shown when not).
+    #[track_caller]
+    pub fn refused(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.body["code"].as_str()),
+            (status, Some(code)),
+            "{}",
+            self.text
+        );
+    }
+}
+
 /// A running `gradflow serve`.
 pub struct App {
     /// `http://127.0.0.1:PORT`, without a trailing slash.

@@ -74,7 +74,7 @@ fn type_view(
             let value = vars.get(&f.name).cloned().unwrap_or(Value::Null);
             let text = match (&f.kind, value.as_str()) {
                 (FieldKind::Code { table }, Some(c)) => tables.label(table, c),
-                (FieldKind::Region, Some(c)) => tables.region_name(c),
+                (FieldKind::Region, Some(c)) => snap.region_label(c),
                 _ => None,
             };
             json!({"name": f.name, "label": f.label, "value": value,

@@ -250,7 +250,10 @@ impl BootstrapApi {
                 },
             };
             f.finish()?;
-            let row = service::RosterRow {
+            let row = crate::roster::RosterRow {
+                row: i + 1,
+                school_code: None,
+                directed_employer: None,
                 candidate_no,
                 id_number,
                 name,

@@ -145,6 +145,7 @@ impl FlowsApi {
         let province = c.actor.province.clone();
         let mut flows = Vec::new();
         let mut unavailable = Vec::new();
+        let mut memo = service::FactsMemo::default();
         for d in snap
             .keys()
             .iter()
@@ -154,7 +155,7 @@ impl FlowsApi {
                 if !d.def.start.roles.contains(&Role::Graduate) {
                     continue;
                 }
-                if let Err(e) = service::available(&state, &c, &d.def.key).await {
+                if let Err(e) = service::available(&state, &c, &snap, &d.def.key, &mut memo).await {
                     unavailable.push(json!({
                         "key": d.def.key,
                         "title": d.def.title,

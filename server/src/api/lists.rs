@@ -58,12 +58,12 @@ impl ListMeta {
     }
 
     /// The types the `type` (codes, comma-separated) and `category` (a category's label)
-    /// parameters select; each value checked.
+    /// parameters select, each value checked; `None` when neither is given (every type).
     fn types_selected(
         &self,
         codes: Option<&str>,
         category: Option<&str>,
-    ) -> ApiResult<Vec<String>> {
+    ) -> ApiResult<Option<Vec<String>>> {
         let codes = codes.map(str::trim).filter(|s| !s.is_empty());
         let category = category.map(str::trim).filter(|s| !s.is_empty());
         if (codes.is_some() || category.is_some()) && self.types.is_empty() {
@@ -72,44 +72,43 @@ impl ListMeta {
                 "type、category：该列表的事项没有类型，不能按类型或类别筛选",
             ));
         }
-        let mut out: Vec<String> = Vec::new();
-        if let Some(c) = category {
-            let cats = self.categories();
-            if !cats.iter().any(|x| x == c) {
-                return Err(ApiError::unprocessable(
-                    "invalid_filter",
-                    format!("category：没有去向类别“{c}”，可选：{}", cats.join("；")),
-                ));
+        let in_category: Option<Vec<String>> = match category {
+            None => None,
+            Some(c) => {
+                let cats = self.categories();
+                if !cats.iter().any(|x| x == c) {
+                    return Err(ApiError::unprocessable(
+                        "invalid_filter",
+                        format!("category：没有去向类别“{c}”，可选：{}", cats.join("；")),
+                    ));
+                }
+                Some(
+                    self.types
+                        .iter()
+                        .filter(|t| t.category.as_deref() == Some(c))
+                        .map(|t| t.code.clone())
+                        .collect(),
+                )
             }
-            out = self
-                .types
-                .iter()
-                .filter(|t| t.category.as_deref() == Some(c))
-                .map(|t| t.code.clone())
-                .collect();
+        };
+        let Some(codes) = codes else {
+            return Ok(in_category);
+        };
+        let chosen: Vec<String> = codes.split(',').map(|x| x.trim().to_string()).collect();
+        if let Some(bad) = chosen
+            .iter()
+            .find(|x| !self.types.iter().any(|t| &t.code == *x))
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_filter",
+                format!("type：没有类型代码“{bad}”（类型见 type_options）"),
+            ));
         }
-        if let Some(codes) = codes {
-            let chosen: Vec<String> = codes.split(',').map(|x| x.trim().to_string()).collect();
-            if let Some(bad) = chosen
-                .iter()
-                .find(|x| !self.types.iter().any(|t| &t.code == *x))
-            {
-                return Err(ApiError::unprocessable(
-                    "invalid_filter",
-                    format!("type：没有类型代码“{bad}”（类型见 type_options）"),
-                ));
-            }
-            out = if category.is_some() {
-                out.into_iter().filter(|c| chosen.contains(c)).collect()
-            } else {
-                chosen
-            };
-            if out.is_empty() {
-                // A type outside the category: nothing matches (never "every type").
-                out.push(String::new());
-            }
-        }
-        Ok(out)
+        // Both: the chosen types of the category (possibly none, which matches nothing).
+        Ok(Some(match in_category {
+            Some(cat) => chosen.into_iter().filter(|c| cat.contains(c)).collect(),
+            None => chosen,
+        }))
     }
 }
 

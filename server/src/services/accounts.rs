@@ -317,7 +317,7 @@ pub async fn set_module_levels(
     am.perm_archive = Set(archive.to_string());
     am.perm_hukou = Set(hukou.to_string());
     let m = am
-        .update(&*state.db.writer().await)
+        .update(&state.db.writer().await)
         .await
         .map_err(ApiError::from)?;
     // Cached callers carry the old levels.
@@ -352,7 +352,7 @@ pub async fn change_own_password(
     let hash = hash_new_password("new_password", new_password).await?;
     let mut am: account::ActiveModel = acc.into();
     am.password_hash = Set(Some(hash));
-    am.update(&*state.db.writer().await)
+    am.update(&state.db.writer().await)
         .await
         .map_err(ApiError::from)?;
     Ok(())
@@ -413,12 +413,12 @@ pub async fn issue_api_key(
         created_by: Set(Some(c.account_id)),
         ..Default::default()
     }
-    .insert(&*state.db.writer().await)
+    .insert(&state.db.writer().await)
     .await
     .map_err(ApiError::from)?;
     let key = issue_token(&state.db, m.id, "api_key").await?;
     audit::record(
-        &*state.db.writer().await,
+        &state.db.writer().await,
         c,
         now,
         "api_key.create",
@@ -537,7 +537,7 @@ pub async fn open_graduate_session(
             am.province_code = Set(Some(g.province_code.clone()));
             am.department = Set(Some(g.department.clone()));
             am.display_name = Set(g.name.clone());
-            am.update(&*state.db.writer().await)
+            am.update(&state.db.writer().await)
                 .await
                 .map_err(ApiError::from)?
         }
@@ -558,7 +558,7 @@ pub async fn open_graduate_session(
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(&*state.db.writer().await)
+        .insert(&state.db.writer().await)
         .await
         .map_err(ApiError::from)?,
     };
@@ -567,7 +567,7 @@ pub async fn open_graduate_session(
     let token = issue_token_until(&state.db, acc.id, "session", Some(expires_at)).await?;
     // Who vouched for whom: every session an identity key issues is on record.
     audit::record(
-        &*state.db.writer().await,
+        &state.db.writer().await,
         c,
         now,
         "auth.graduate_session",
@@ -676,7 +676,7 @@ pub async fn save_upload(
         created_at: Set(state.clock.now()),
         instance_id: Set(None),
     }
-    .insert(&*state.db.writer().await)
+    .insert(&state.db.writer().await)
     .await
     .map_err(ApiError::from)?;
     Ok(m)
@@ -734,11 +734,11 @@ pub async fn upsert_province_params(
         updated_at: Set(Utc::now()),
     };
     if existing.is_some() {
-        am.update(&*state.db.writer().await)
+        am.update(&state.db.writer().await)
             .await
             .map_err(ApiError::from)?;
     } else {
-        am.insert(&*state.db.writer().await)
+        am.insert(&state.db.writer().await)
             .await
             .map_err(ApiError::from)?;
     }

@@ -162,7 +162,7 @@ pub async fn mark_link_used(state: &AppState, link: &action_link::Model) -> ApiR
         )
         .filter(action_link::Column::TokenHash.eq(link.token_hash.clone()))
         .filter(action_link::Column::UsedAt.is_null())
-        .exec(&*state.db.writer().await)
+        .exec(&state.db.writer().await)
         .await?;
     Ok(())
 }

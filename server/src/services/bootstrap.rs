@@ -39,9 +39,9 @@ pub async fn upsert_province(state: &AppState, p: ProvinceFields) -> ApiResult<p
         .await
         .map_err(ApiError::from)?;
     let m = if exists.is_some() {
-        am.update(&*state.db.writer().await).await
+        am.update(&state.db.writer().await).await
     } else {
-        am.insert(&*state.db.writer().await).await
+        am.insert(&state.db.writer().await).await
     }
     .map_err(ApiError::from)?;
     Ok(m)
@@ -76,7 +76,7 @@ pub async fn upsert_school(state: &AppState, s: SchoolFields) -> ApiResult<schoo
             am.name = Set(s.name.clone());
             am.review_mode_employment = Set(s.review_mode_employment);
             am.signing_enabled = Set(s.signing_enabled);
-            am.update(&*state.db.writer().await).await
+            am.update(&state.db.writer().await).await
         }
         None => {
             school::ActiveModel {
@@ -94,7 +94,7 @@ pub async fn upsert_school(state: &AppState, s: SchoolFields) -> ApiResult<schoo
                 settings_saved: Set(s.signing_enabled),
                 ..Default::default()
             }
-            .insert(&*state.db.writer().await)
+            .insert(&state.db.writer().await)
             .await
         }
     }
@@ -112,7 +112,7 @@ pub async fn upsert_school(state: &AppState, s: SchoolFields) -> ApiResult<schoo
                 name: Set(d.clone()),
                 ..Default::default()
             }
-            .insert(&*state.db.writer().await)
+            .insert(&state.db.writer().await)
             .await
             .map_err(ApiError::from)?;
         }
@@ -129,37 +129,13 @@ pub async fn find_school(state: &AppState, id: i64) -> ApiResult<school::Model> 
         .ok_or_else(|| ApiError::not_found("学校不存在"))
 }
 
-/// One graduate of a minimal roster, its fields already checked.
-pub struct RosterRow {
-    /// 考生号, unique nationwide (the graduate's key).
-    pub candidate_no: String,
-    pub id_number: String,
-    pub name: String,
-    pub gender: Option<String>,
-    pub ethnicity: Option<String>,
-    pub political_status: Option<String>,
-    pub education_level: String,
-    pub training_mode: String,
-    pub origin_region: Option<String>,
-    pub enrolment_date: Option<String>,
-    pub graduation_date: Option<String>,
-    pub cohort: i32,
-    pub student_no: Option<String>,
-    pub department: String,
-    pub major: String,
-    pub schooling_length: Option<String>,
-    pub archive_in_school: bool,
-    pub hukou_in_school: bool,
-    pub email: Option<String>,
-    pub mobile: Option<String>,
-}
-
-/// Creates or updates (by candidate number) a graduate of `school`: on the roster, basic
-/// info not yet confirmed.
+/// Creates or updates (by candidate number) a graduate of `school` from a checked roster row
+/// (its school code and 定向/委培单位 are not taken): on the roster, basic info not yet
+/// confirmed.
 pub async fn upsert_graduate(
     state: &AppState,
     school: &school::Model,
-    g: RosterRow,
+    g: crate::roster::RosterRow,
 ) -> ApiResult<graduate::Model> {
     let am = graduate::ActiveModel {
         province_code: Set(school.province_code.clone()),
@@ -199,9 +175,9 @@ pub async fn upsert_graduate(
         Some(e) => {
             let mut am = am;
             am.id = Set(e.id);
-            am.update(&*state.db.writer().await).await
+            am.update(&state.db.writer().await).await
         }
-        None => am.insert(&*state.db.writer().await).await,
+        None => am.insert(&state.db.writer().await).await,
     }
     .map_err(ApiError::from)?;
     Ok(m)
@@ -303,7 +279,7 @@ pub async fn create_account_with_token(
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(&*state.db.writer().await)
+    .insert(&state.db.writer().await)
     .await
     .map_err(|e| match e.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {

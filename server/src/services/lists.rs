@@ -20,8 +20,8 @@ use crate::service::AppState;
 pub struct Filter {
     pub initiator: Option<String>,
     /// The item types selected (codes of the list's `list_type`), already resolved from the
-    /// `type` and `category` parameters; empty: every type.
-    pub types: Vec<String>,
+    /// `type` and `category` parameters; `None`: every type (`Some` of none matches nothing).
+    pub types: Option<Vec<String>>,
     pub department: Option<String>,
     /// major, education level, candidate number, name, ID number (see [`GRADUATE_FILTERS`]).
     pub graduate: [Option<String>; 5],
@@ -39,7 +39,7 @@ impl Filter {
     ) -> Filter {
         Filter {
             initiator,
-            types: Vec::new(),
+            types: None,
             department,
             graduate: [major, education_level, candidate_no, name, id_number],
         }
@@ -90,8 +90,8 @@ fn list_query(
             ))
         }
     }
-    if !f.types.is_empty() {
-        q = q.filter(instance::Column::TypeCode.is_in(f.types.clone()));
+    if let Some(types) = &f.types {
+        q = q.filter(instance::Column::TypeCode.is_in(types.clone()));
     }
     if let Some(d) = f.department.as_ref().filter(|d| !d.is_empty()) {
         q = q.filter(instance::Column::Department.eq(d.clone()));

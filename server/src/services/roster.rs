@@ -302,7 +302,7 @@ pub async fn import_roster(
         "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
     });
     audit::record(
-        &*state.db.writer().await,
+        &state.db.writer().await,
         c,
         now,
         "roster.import",
@@ -343,7 +343,7 @@ pub async fn restore_graduate_now(
 ) -> ApiResult<usize> {
     let (restored, _) = removal::restore(state, g).await?.unwrap_or((0, true));
     audit::record(
-        &*state.db.writer().await,
+        &state.db.writer().await,
         c,
         state.clock.now(),
         "roster.restore",
@@ -456,7 +456,7 @@ pub async fn confirm_basic_info(
     am.basic_info_disputed = Set(false);
     am.basic_info_note = Set(None);
     am.basic_info_checked_at = Set(Some(state.clock.now()));
-    Ok(am.update(&*state.db.writer().await).await?)
+    Ok(am.update(&state.db.writer().await).await?)
 }
 
 /// Records that the graduate reported their basic info wrong, with their note for the school.
@@ -470,5 +470,5 @@ pub async fn dispute_basic_info(
     am.basic_info_disputed = Set(true);
     am.basic_info_note = Set(Some(note));
     am.basic_info_checked_at = Set(Some(state.clock.now()));
-    Ok(am.update(&*state.db.writer().await).await?)
+    Ok(am.update(&state.db.writer().await).await?)
 }
