@@ -396,6 +396,13 @@ async fn table(backend: Backend) {
         ),
         r(
             "POST",
+            "/api/v1/admin/writer-hold",
+            "/api/v1/admin/writer-hold".into(),
+            Some(json!({"hold": false})),
+            "admin=200 anon=401 *=403",
+        ),
+        r(
+            "POST",
             "/api/v1/admin/provinces",
             "/api/v1/admin/provinces".into(),
             Some(json!({"code": "32", "name": "江苏省", "agreement_type": "six_party"})),

@@ -156,5 +156,21 @@ pub fn render() -> String {
         "gradflow_http_request_statements",
         "Database statements per HTTP request.",
     );
+    use crate::db::sqlite::{COMMITS, GROUPED, WAITING};
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_sqlite_commits_total SQLite commits of the writer (each holds a group of write transactions).\n# TYPE gradflow_sqlite_commits_total counter\ngradflow_sqlite_commits_total {}",
+        COMMITS.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_sqlite_grouped_transactions_total Write transactions those commits held.\n# TYPE gradflow_sqlite_grouped_transactions_total counter\ngradflow_sqlite_grouped_transactions_total {}",
+        GROUPED.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_sqlite_writers_waiting Writers waiting for the SQLite writer's turn.\n# TYPE gradflow_sqlite_writers_waiting gauge\ngradflow_sqlite_writers_waiting {}",
+        WAITING.load(Ordering::Relaxed)
+    );
     out
 }

@@ -11,7 +11,6 @@ use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    SqlErr,
 };
 use serde_json::{json, Map, Value};
 
@@ -71,10 +70,6 @@ pub struct Transition<'a> {
 pub const STUDENT_VAR: &str = "_student";
 /// The latest roster data a reviewer pulled in, applied on approval.
 pub const STUDENT_PENDING_VAR: &str = "_student_pending";
-
-fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
 
 /// Applies the transition in one transaction and returns the stored instance.
 /// Events emitted with a target (`emit: {event, to: var}`) are delivered to that instance in
@@ -442,7 +437,7 @@ async fn write(
         .await;
         match res {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if crate::db::is_unique_violation(&e) => {
                 let message = holder_message(db, snapshot, &def.def.key, claim)
                     .await
                     .unwrap_or_else(|| claim.message.clone());

@@ -36,6 +36,25 @@ pub struct ClockRequest {
     pub advance_seconds: Option<i64>,
 }
 
+#[derive(Object)]
+pub struct WriterHoldRequest {
+    /// Hold the SQLite writer's turn (true) or release it (false).
+    pub hold: bool,
+}
+
+#[derive(Object)]
+pub struct WriterHold {
+    /// Whether the turn is now held.
+    pub held: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum WriterHoldResponse {
+    /// The writer's turn is held or released.
+    #[oai(status = 200)]
+    Ok(Json<WriterHold>),
+}
+
 /// Where a catalogue in force comes from.
 #[derive(Enum, Debug, Clone, Copy)]
 #[oai(rename_all = "snake_case")]
@@ -436,5 +455,20 @@ impl AdminApi {
         };
         let now = state.clock.set(target);
         Ok(Json(json!({"now": now.to_rfc3339()})))
+    }
+
+    /// Hold or release the SQLite writer's turn (only with `--test-clock`): transitions sent
+    /// while it is held queue and then share one group commit (`GET /metrics` shows them
+    /// waiting in `gradflow_sqlite_writers_waiting`).
+    #[oai(path = "/writer-hold", method = "post", operation_id = "hold_writer")]
+    async fn writer_hold(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        body: Json<WriterHoldRequest>,
+    ) -> poem::Result<WriterHoldResponse> {
+        caller(&state, &auth).await?.require_admin()?;
+        crate::services::testing::hold_writer(&state, body.hold).await?;
+        Ok(WriterHoldResponse::Ok(Json(WriterHold { held: body.hold })))
     }
 }

@@ -51,6 +51,50 @@ pub mod prelude {
     pub use super::upload::Entity as Upload;
 }
 
+/// Column names declared `i32` in some entity. SQLite declares both these and the
+/// autoincrement `i64` keys `integer`; the SQLite backend reads an `integer` column by this
+/// list (`db::sqlite`), and a test keeps every `i64` declared `integer` named `id`.
+pub fn i32_columns() -> std::collections::HashSet<String> {
+    use sea_orm::{ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable};
+    fn add<E: EntityTrait>(out: &mut std::collections::HashSet<String>) {
+        for c in E::Column::iter() {
+            if matches!(c.def().get_column_type(), ColumnType::Integer) {
+                out.insert(c.as_str().to_string());
+            }
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    macro_rules! each {
+        ($($m:ident),*) => { $(add::<$m::Entity>(&mut out);)* };
+    }
+    each!(
+        account,
+        action_link,
+        audit_log,
+        catalogue,
+        counter,
+        definition,
+        department,
+        document,
+        employer,
+        employer_name_gram,
+        employer_warning,
+        graduate,
+        history,
+        instance,
+        outbox,
+        province,
+        province_param,
+        school,
+        slot,
+        task,
+        timer,
+        token,
+        upload
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     //! Each entity must match the migration column for column: one row written through the

@@ -87,10 +87,8 @@ pub async fn check_roster_department(
 }
 
 fn unique_username(e: sea_orm::DbErr) -> ApiError {
-    match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::conflict("username_taken", "username：用户名已存在")
-        }
+    match crate::db::is_unique_violation(&e) {
+        true => ApiError::conflict("username_taken", "username：用户名已存在"),
         _ => ApiError::from(e),
     }
 }

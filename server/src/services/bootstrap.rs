@@ -203,10 +203,8 @@ pub async fn register_employer(
     }
     .insert(&txn)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::conflict("credit_code_taken", "credit_code：该统一社会信用代码已注册")
-        }
+    .map_err(|e| match crate::db::is_unique_violation(&e) {
+        true => ApiError::conflict("credit_code_taken", "credit_code：该统一社会信用代码已注册"),
         _ => ApiError::from(e),
     })?;
     txn.commit().await.map_err(ApiError::from)?;
@@ -281,10 +279,8 @@ pub async fn create_account_with_token(
     }
     .insert(&state.db.writer().await)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::conflict("username_taken", "用户名已存在")
-        }
+    .map_err(|e| match crate::db::is_unique_violation(&e) {
+        true => ApiError::conflict("username_taken", "用户名已存在"),
         _ => ApiError::from(e),
     })?;
     let token = issue_token(&state.db, m.id, "session").await?;

@@ -87,8 +87,8 @@ pub async fn register_employer(
     }
     .insert(&txn)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::conflict(
+    .map_err(|e| match crate::db::is_unique_violation(&e) {
+        true => ApiError::conflict(
             "credit_code_taken",
             "credit_code：该统一社会信用代码已注册，请使用已有账号登录",
         ),
@@ -109,10 +109,8 @@ pub async fn register_employer(
     }
     .insert(&txn)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::conflict("username_taken", "username：用户名已存在")
-        }
+    .map_err(|e| match crate::db::is_unique_violation(&e) {
+        true => ApiError::conflict("username_taken", "username：用户名已存在"),
         _ => ApiError::from(e),
     })?;
     txn.commit().await?;
@@ -233,11 +231,9 @@ pub async fn mark_warning_employer(
         }
         None => am.insert(&txn).await,
     }
-    .map_err(|e| match e.sql_err() {
+    .map_err(|e| match crate::db::is_unique_violation(&e) {
         // Two reviewers of one school marking at the same moment: one wins.
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::conflict("conflict", "该单位刚被本校其他用户标记，请刷新后重试")
-        }
+        true => ApiError::conflict("conflict", "该单位刚被本校其他用户标记，请刷新后重试"),
         _ => ApiError::from(e),
     })?;
     audit::commit(

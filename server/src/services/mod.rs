@@ -11,3 +11,4 @@ pub mod lists;
 pub mod roster;
 pub mod settings;
 pub mod tasks;
+pub mod testing;

@@ -1,0 +1,382 @@
+//! Database connection: SQLite (a file in the data dir, WAL mode) by default, PostgreSQL by URL.
+//! Migrations run on every start.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gradflow_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, Statement, StreamTrait, TransactionTrait, Value,
+};
+
+use crate::config::Config;
+use sqlite::Sqlite;
+
+/// The database: a pool for reads and one way to write.
+///
+/// Reads go through [`Db::conn`], which cannot write: on SQLite its connections are opened
+/// read-only, on PostgreSQL its sessions default to read-only transactions — a write through
+/// it fails with an error, never silently. Every write takes [`Db::begin_write`] or
+/// [`Db::writer`]: on SQLite the one writer connection in turn ([`sqlite`]: writers queue in
+/// the process, and concurrent transactions share a commit), on PostgreSQL a transaction of
+/// the write pool.
+#[derive(Clone)]
+pub struct Db {
+    /// Reads only.
+    pub conn: Conn,
+    /// Writes, only through [`Db::begin_write`] and [`Db::writer`].
+    write: Backend,
+    /// A writer's turn held by the test hook ([`Db::hold_writer`]).
+    held: Arc<tokio::sync::Mutex<Option<sqlite::Turn>>>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Sqlite>),
+    Postgres(DatabaseConnection),
+}
+
+/// A write transaction, holding the writer's turn until it is committed or dropped (a drop
+/// rolls back). A connection for sea-orm calls (`.exec(&tx)`), every statement counted.
+pub struct WriteTx(Tx);
+
+enum Tx {
+    Sqlite(sqlite::SqliteTx),
+    Postgres(DatabaseTransaction),
+}
+
+impl WriteTx {
+    /// Commits; returns once the commit holding this transaction is durable as configured.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self.0 {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => {
+                crate::metrics::statement(true);
+                t.commit().await
+            }
+        }
+    }
+}
+
+/// The writer's turn without a transaction, for single statements (each commits on its own).
+pub struct Writer(Single);
+
+enum Single {
+    Sqlite(Arc<Sqlite>, #[allow(dead_code)] sqlite::Turn),
+    Postgres(DatabaseConnection),
+}
+
+/// The read pool, counting its statements ([`crate::metrics`]).
+#[derive(Clone)]
+pub struct Conn(Backend);
+
+/// A stream of rows (exports).
+pub type RowStream<'a> =
+    Pin<Box<dyn futures::Stream<Item = Result<QueryResult, DbErr>> + Send + 'a>>;
+
+impl StreamTrait for Conn {
+    type Stream<'a> = RowStream<'a>;
+
+    fn stream<'a>(
+        &'a self,
+        stmt: Statement,
+    ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
+        crate::metrics::statement(false);
+        Box::pin(async move {
+            match &self.0 {
+                Backend::Postgres(c) => {
+                    let s: RowStream<'a> = Box::pin(c.stream(stmt).await?);
+                    Ok(s)
+                }
+                Backend::Sqlite(s) => {
+                    let rx = s.stream(stmt);
+                    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+                        rx.recv()
+                            .await
+                            .map(|chunk| (futures::stream::iter(chunk), rx))
+                    });
+                    let s: RowStream<'a> = Box::pin(futures::StreamExt::flatten(chunks));
+                    Ok(s)
+                }
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            Backend::Sqlite(_) => DbBackend::Sqlite,
+            Backend::Postgres(_) => DbBackend::Postgres,
+        }
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(false);
+        match &self.0 {
+            Backend::Sqlite(s) => s.read_execute(&stmt),
+            Backend::Postgres(c) => c.execute(stmt).await,
+        }
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(false);
+        match &self.0 {
+            Backend::Sqlite(s) => s.read_batch(sql),
+            Backend::Postgres(c) => c.execute_unprepared(sql).await,
+        }
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        crate::metrics::statement(false);
+        match &self.0 {
+            Backend::Sqlite(s) => Ok(s.read_query(&stmt)?.into_iter().next()),
+            Backend::Postgres(c) => c.query_one(stmt).await,
+        }
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        crate::metrics::statement(false);
+        match &self.0 {
+            Backend::Sqlite(s) => s.read_query(&stmt),
+            Backend::Postgres(c) => c.query_all(stmt).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            Tx::Sqlite(_) => DbBackend::Sqlite,
+            Tx::Postgres(_) => DbBackend::Postgres,
+        }
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Tx::Sqlite(t) => t.execute(&stmt),
+            Tx::Postgres(t) => t.execute(stmt).await,
+        }
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Tx::Sqlite(t) => t.batch(sql),
+            Tx::Postgres(t) => t.execute_unprepared(sql).await,
+        }
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Tx::Sqlite(t) => Ok(t.query(&stmt)?.into_iter().next()),
+            Tx::Postgres(t) => t.query_one(stmt).await,
+        }
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Tx::Sqlite(t) => t.query(&stmt),
+            Tx::Postgres(t) => t.query_all(stmt).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Writer {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            Single::Sqlite(..) => DbBackend::Sqlite,
+            Single::Postgres(_) => DbBackend::Postgres,
+        }
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Single::Sqlite(s, _) => s.write_execute(&stmt),
+            Single::Postgres(c) => c.execute(stmt).await,
+        }
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Single::Sqlite(s, _) => s.write_batch(sql),
+            Single::Postgres(c) => c.execute_unprepared(sql).await,
+        }
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Single::Sqlite(s, _) => Ok(s.write_query(&stmt)?.into_iter().next()),
+            Single::Postgres(c) => c.query_one(stmt).await,
+        }
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        crate::metrics::statement(true);
+        match &self.0 {
+            Single::Sqlite(s, _) => s.write_query(&stmt),
+            Single::Postgres(c) => c.query_all(stmt).await,
+        }
+    }
+}
+
+/// Whether `e` is a unique (or primary key) constraint failing, on either backend.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    ) || sqlite::is_unique_violation(e)
+}
+
+impl Db {
+    /// Begins a write transaction, in the writer's turn.
+    pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        match &self.write {
+            Backend::Sqlite(s) => Ok(WriteTx(Tx::Sqlite(s.begin().await?))),
+            Backend::Postgres(c) => {
+                crate::metrics::statement(true);
+                Ok(WriteTx(Tx::Postgres(c.begin().await?)))
+            }
+        }
+    }
+
+    /// The writer's turn for statements that each commit on their own (a lease claim, a
+    /// counter); a transaction needs [`Db::begin_write`].
+    pub async fn writer(&self) -> Writer {
+        match &self.write {
+            Backend::Sqlite(s) => Writer(Single::Sqlite(s.clone(), s.single().await)),
+            Backend::Postgres(c) => Writer(Single::Postgres(c.clone())),
+        }
+    }
+
+    /// Test hook (`--test-clock` only): holds the writer's turn until released, so that
+    /// transitions queue behind it and then share one group commit. Returns whether the
+    /// backend has a writer's turn to hold (SQLite).
+    pub async fn hold_writer(&self, hold: bool) -> bool {
+        let Backend::Sqlite(s) = &self.write else {
+            return false;
+        };
+        let mut held = self.held.lock().await;
+        if hold {
+            if held.is_none() {
+                *held = Some(s.single().await);
+            }
+        } else {
+            held.take();
+        }
+        true
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// A statement with `?` placeholders rewritten to `$n` on PostgreSQL.
+    pub fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let backend = self.backend();
+        let sql = if backend == DbBackend::Postgres {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        } else {
+            sql.to_string()
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+}
+
+/// The database URL the config points at.
+pub fn database_url(cfg: &Config) -> String {
+    match &cfg.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            cfg.data_dir.join("gradflow.sqlite").display()
+        ),
+    }
+}
+
+/// `url` with a query parameter added.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+/// Runs the migrations on a connection of their own, then opens the writer and the read
+/// pool (on SQLite the rusqlite connections of [`sqlite`]).
+pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
+    let url = database_url(cfg);
+    let sqlite = url.starts_with("sqlite:");
+    if sqlite {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+    }
+    let options = |url: String, max: u32| {
+        let mut opts = ConnectOptions::new(url);
+        opts.max_connections(max)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        if sqlite {
+            opts.map_sqlx_sqlite_opts(move |o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(false)
+            });
+        }
+        opts
+    };
+    if sqlite {
+        let migrator = Database::connect(options(url.clone(), 1)).await?;
+        Migrator::up(&migrator, None).await?;
+        migrator.execute_unprepared("PRAGMA optimize").await.ok();
+        migrator.close().await?;
+        let synchronous = match cfg.sqlite_synchronous {
+            crate::config::SqliteSynchronous::Normal => "NORMAL",
+            crate::config::SqliteSynchronous::Full => "FULL",
+        };
+        let path = cfg
+            .database_url
+            .as_deref()
+            .map(sqlite_path)
+            .unwrap_or_else(|| cfg.data_dir.join("gradflow.sqlite"));
+        let readers = (cfg.max_connections as usize).clamp(2, 8);
+        let s = Arc::new(Sqlite::open(&path, readers, synchronous)?);
+        return Ok(Db {
+            conn: Conn(Backend::Sqlite(s.clone())),
+            write: Backend::Sqlite(s),
+            held: Default::default(),
+        });
+    }
+    let writer = Database::connect(options(url.clone(), cfg.max_connections)).await?;
+    Migrator::up(&writer, None).await?;
+    // Every session of the read pool starts read-only transactions.
+    let read_url = with_param(&url, "options=-c%20default_transaction_read_only%3Don");
+    let conn = Database::connect(options(read_url, cfg.max_connections)).await?;
+    Ok(Db {
+        conn: Conn(Backend::Postgres(conn)),
+        write: Backend::Postgres(writer),
+        held: Default::default(),
+    })
+}
+
+/// The file of a `sqlite://PATH?…` URL.
+fn sqlite_path(url: &str) -> std::path::PathBuf {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split('?').next().unwrap_or(rest).into()
+}
+
+/// Runs the migrations only (`gradflow migrate`).
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    connect(cfg).await.map(|_| ())
+}

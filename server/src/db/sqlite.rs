@@ -1,0 +1,679 @@
+//! The SQLite backend without a thread hand-off per statement.
+//!
+//! sea-orm and sea-query build every statement for both backends (one code path, so the
+//! backends cannot drift); on SQLite this module runs them on rusqlite connections on the
+//! calling thread, with cached prepared statements: a small pool of read-only connections for
+//! reads and one writer connection. An SQLite statement takes microseconds, well under the
+//! cost of handing it to a worker thread and back (what sqlx's driver does for each one).
+//!
+//! **Group commit.** Writers take turns ([`Sqlite::turn`], a fair queue). A write transaction
+//! joins the open SQLite transaction — or begins one — inside its own savepoint: a conflict
+//! rolls back to the savepoint, so that transaction alone wrote nothing, while the others in
+//! the group stay. Its commit releases the savepoint and waits for the group's `COMMIT`, which
+//! the last writer in line issues when nobody else is waiting (or the group is full): one
+//! fsync for many transitions, and each is acknowledged only after the commit that holds it.
+//!
+//! **Rows.** Values are decoded by the columns' declared types (`bigint`, `boolean`,
+//! `timestamp_with_timezone_text`, …); `integer` is an `i32` for the column names the entities
+//! declare `i32` ([`crate::entity::i32_columns`]) and an `i64` otherwise (the autoincrement
+//! keys). Parameters are bound in the text formats sqlx used for SQLite (timestamps as RFC
+//! 3339), so files written before this backend compare and sort the same.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::{
+    DbErr, ExecResult, ProxyExecResult, ProxyRow, QueryResult, RuntimeErr, Statement, Value,
+};
+
+/// Transitions one group holds at most before its commit.
+const MAX_GROUP: usize = 128;
+/// How long a committed-but-unacknowledged transition waits for the group's commit before it
+/// takes the turn and commits the group itself (a waiter that was cancelled cannot strand it).
+const ACK_WAIT: Duration = Duration::from_millis(5);
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 512;
+/// The prefix of a unique-constraint error's message ([`is_unique_violation`]).
+const UNIQUE: &str = "SQLITE_CONSTRAINT_UNIQUE";
+
+/// The SQLite database: reader connections and the writer.
+pub struct Sqlite {
+    path: PathBuf,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    writer: Mutex<WriterState>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    waiting: AtomicUsize,
+}
+
+struct WriterState {
+    conn: Connection,
+    group: Option<Group>,
+    epoch: u64,
+}
+
+/// The open SQLite transaction and the transitions in it waiting for its commit.
+struct Group {
+    epoch: u64,
+    members: usize,
+    acks: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
+/// Figures for `GET /metrics`.
+pub static COMMITS: AtomicU64 = AtomicU64::new(0);
+pub static GROUPED: AtomicU64 = AtomicU64::new(0);
+pub static WAITING: AtomicU64 = AtomicU64::new(0);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn err(e: rusqlite::Error) -> DbErr {
+    let msg = match &e {
+        rusqlite::Error::SqliteFailure(f, m)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            format!(
+                "{UNIQUE}: {}",
+                m.as_deref().unwrap_or("unique constraint failed")
+            )
+        }
+        _ => e.to_string(),
+    };
+    DbErr::Query(RuntimeErr::Internal(msg))
+}
+
+/// Whether `e` is SQLite's unique (or primary key) constraint failing on this backend.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e, DbErr::Query(RuntimeErr::Internal(m)) | DbErr::Exec(RuntimeErr::Internal(m))
+        if m.starts_with(UNIQUE))
+}
+
+fn open(path: &Path, read_only: bool, synchronous: &str) -> Result<Connection, DbErr> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let pragmas = if read_only {
+        "PRAGMA foreign_keys = OFF;".to_string()
+    } else {
+        format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF;")
+    };
+    conn.execute_batch(&pragmas).map_err(err)?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    /// Opens the writer and `readers` read-only connections on a migrated database file.
+    pub fn open(path: &Path, readers: usize, synchronous: &str) -> Result<Sqlite, DbErr> {
+        let conn = open(path, false, synchronous)?;
+        let readers = (0..readers.max(1))
+            .map(|_| open(path, true, synchronous).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer: Mutex::new(WriterState {
+                conn,
+                group: None,
+                epoch: 0,
+            }),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    /// A free reader connection (any, if all are busy: the first one in turn).
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Ok(g) = self.readers[(start + k) % n].try_lock() {
+                return g;
+            }
+        }
+        lock(&self.readers[start % n])
+    }
+
+    /// Runs `f` on a reader; a transaction it left open (a failed `BEGIN; …`) is rolled
+    /// back, so that a reader never keeps an old snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, DbErr>) -> Result<T, DbErr> {
+        let conn = self.reader();
+        let out = f(&conn);
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
+    pub fn read_query(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.read(|c| query(c, stmt))
+    }
+
+    pub fn read_execute(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
+        self.read(|c| execute(c, stmt))
+    }
+
+    pub fn read_batch(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.read(|c| batch(c, sql))
+    }
+
+    /// Streams a query's rows from a connection of its own on a blocking thread, in chunks
+    /// (an export reads a province's rows without holding them all, or a pooled reader).
+    pub fn stream(
+        &self,
+        stmt: Statement,
+    ) -> tokio::sync::mpsc::Receiver<Vec<Result<QueryResult, DbErr>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let run = || -> Result<(), DbErr> {
+                let conn = open(&path, true, "NORMAL")?;
+                let mut chunk = Vec::with_capacity(256);
+                let mut sent = true;
+                each_row(&conn, &stmt, |row| {
+                    chunk.push(Ok(row));
+                    if chunk.len() == 256 {
+                        sent = tx.blocking_send(std::mem::take(&mut chunk)).is_ok();
+                    }
+                    sent
+                })?;
+                if sent && !chunk.is_empty() {
+                    let _ = tx.blocking_send(chunk);
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                let _ = tx.blocking_send(vec![Err(e)]);
+            }
+        });
+        rx
+    }
+
+    fn writer_state(&self) -> MutexGuard<'_, WriterState> {
+        lock(&self.writer)
+    }
+
+    /// The writer's turn: writers queue here, first come first served.
+    pub async fn turn(self: &Arc<Self>) -> Turn {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+                WAITING.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        WAITING.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(&self.waiting);
+        let guard = self.turn.clone().lock_owned().await;
+        drop(waiting);
+        Turn {
+            db: self.clone(),
+            _guard: guard,
+        }
+    }
+
+    /// Begins a write transaction: joins the open group or begins one, in a savepoint.
+    pub async fn begin(self: &Arc<Self>) -> Result<SqliteTx, DbErr> {
+        let turn = self.turn().await;
+        let mut w = self.writer_state();
+        if w.group.is_none() {
+            crate::metrics::statement(true);
+            w.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            w.epoch += 1;
+            w.group = Some(Group {
+                epoch: w.epoch,
+                members: 0,
+                acks: Vec::new(),
+            });
+        }
+        crate::metrics::statement(true);
+        if let Err(e) = w.conn.execute_batch("SAVEPOINT tx") {
+            // Nothing of this transaction exists; the group's others are unaffected.
+            return Err(err(e));
+        }
+        if let Some(g) = w.group.as_mut() {
+            g.members += 1;
+        }
+        drop(w);
+        Ok(SqliteTx {
+            db: self.clone(),
+            turn: Some(turn),
+            open: true,
+        })
+    }
+
+    /// The writer's turn for statements that commit on their own: an open group commits first.
+    pub async fn single(self: &Arc<Self>) -> Turn {
+        let turn = self.turn().await;
+        let mut w = self.writer_state();
+        if w.group.is_some() {
+            w.commit_group();
+        }
+        drop(w);
+        turn
+    }
+
+    /// A statement on the writer outside any transaction (in a [`Sqlite::single`] turn).
+    pub fn write_query(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        query(&self.writer_state().conn, stmt)
+    }
+
+    pub fn write_execute(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
+        execute(&self.writer_state().conn, stmt)
+    }
+
+    pub fn write_batch(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        batch(&self.writer_state().conn, sql)
+    }
+
+    /// Commits the group `epoch` if it is still open (the caller holds the turn).
+    fn flush(&self, epoch: u64) {
+        let mut w = self.writer_state();
+        if w.group.as_ref().map(|g| g.epoch) == Some(epoch) {
+            w.commit_group();
+        }
+    }
+}
+
+impl WriterState {
+    fn commit_group(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        crate::metrics::statement(true);
+        let result = if self.conn.is_autocommit() {
+            Err("the transaction was rolled back by SQLite".to_string())
+        } else {
+            self.conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                e.to_string()
+            })
+        };
+        COMMITS.fetch_add(1, Ordering::Relaxed);
+        GROUPED.fetch_add(group.members as u64, Ordering::Relaxed);
+        for ack in group.acks {
+            let _ = ack.send(result.clone());
+        }
+    }
+
+    /// The connection, if the group's transaction is still open (SQLite rolls a whole
+    /// transaction back on some errors; nothing may then run outside it by accident).
+    fn in_transaction(&self) -> Result<&Connection, DbErr> {
+        if self.conn.is_autocommit() {
+            return Err(DbErr::Custom(
+                "the write transaction was rolled back by SQLite".into(),
+            ));
+        }
+        Ok(&self.conn)
+    }
+}
+
+/// A writer's turn. Passing it on commits the open group when nobody else is waiting to join
+/// it (or it is full).
+pub struct Turn {
+    db: Arc<Sqlite>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut w = self.db.writer_state();
+        let full = w.group.as_ref().is_some_and(|g| g.members >= MAX_GROUP);
+        if w.group.is_some() && (full || self.db.waiting.load(Ordering::SeqCst) == 0) {
+            w.commit_group();
+        }
+    }
+}
+
+/// A write transaction in a group: its own savepoint.
+pub struct SqliteTx {
+    db: Arc<Sqlite>,
+    turn: Option<Turn>,
+    open: bool,
+}
+
+impl SqliteTx {
+    pub fn query(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        query(self.db.writer_state().in_transaction()?, stmt)
+    }
+
+    pub fn execute(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
+        execute(self.db.writer_state().in_transaction()?, stmt)
+    }
+
+    pub fn batch(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        batch(self.db.writer_state().in_transaction()?, sql)
+    }
+
+    /// Releases the savepoint, passes the turn on and returns once the group's commit holding
+    /// this transaction is done.
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        let (ack, epoch) = {
+            let mut w = self.db.writer_state();
+            crate::metrics::statement(true);
+            w.in_transaction()?
+                .execute_batch("RELEASE tx")
+                .map_err(err)?;
+            self.open = false;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let g = w.group.as_mut().expect("a transaction belongs to a group");
+            g.acks.push(tx);
+            (rx, g.epoch)
+        };
+        let db = self.db.clone();
+        drop(self.turn.take());
+        let mut ack = ack;
+        let result = match tokio::time::timeout(ACK_WAIT, &mut ack).await {
+            Ok(r) => r,
+            Err(_) => {
+                let turn = db.turn().await;
+                db.flush(epoch);
+                drop(turn);
+                ack.await
+            }
+        };
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DbErr::Custom(format!("commit failed: {e}"))),
+            Err(_) => Err(DbErr::Custom("commit abandoned".into())),
+        }
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if self.open {
+            let w = self.db.writer_state();
+            if !w.conn.is_autocommit() {
+                let _ = w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx");
+            }
+        }
+        // The turn passes on after the rollback (and may commit the group's others).
+        drop(self.turn.take());
+    }
+}
+
+fn batch(conn: &Connection, sql: &str) -> Result<ExecResult, DbErr> {
+    conn.execute_batch(sql).map_err(err)?;
+    Ok(ProxyExecResult::new(conn.last_insert_rowid() as u64, conn.changes()).into())
+}
+
+fn bind(st: &mut rusqlite::CachedStatement<'_>, stmt: &Statement) -> Result<(), DbErr> {
+    if let Some(values) = &stmt.values {
+        for (i, v) in values.0.iter().enumerate() {
+            st.raw_bind_parameter(i + 1, Param(v)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn execute(conn: &Connection, stmt: &Statement) -> Result<ExecResult, DbErr> {
+    let mut st = conn.prepare_cached(&stmt.sql).map_err(err)?;
+    bind(&mut st, stmt)?;
+    let changed = st.raw_execute().map_err(err)?;
+    Ok(ProxyExecResult::new(conn.last_insert_rowid() as u64, changed as u64).into())
+}
+
+fn query(conn: &Connection, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+    let mut out = Vec::new();
+    each_row(conn, stmt, |row| {
+        out.push(row);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Runs a query, handing each row to `f` until it returns false.
+fn each_row(
+    conn: &Connection,
+    stmt: &Statement,
+    mut f: impl FnMut(QueryResult) -> bool,
+) -> Result<(), DbErr> {
+    let mut st = conn.prepare_cached(&stmt.sql).map_err(err)?;
+    bind(&mut st, stmt)?;
+    let columns: Vec<(String, Kind)> = st
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), Kind::of(c.decl_type(), c.name())))
+        .collect();
+    let mut rows = st.raw_query();
+    while let Some(row) = rows.next().map_err(err)? {
+        let mut values = BTreeMap::new();
+        for (i, (name, kind)) in columns.iter().enumerate() {
+            let v = kind.decode(row.get_ref(i).map_err(err)?)?;
+            values.insert(position(i), v.clone());
+            values.insert(name.clone(), v);
+        }
+        if !f(ProxyRow::new(values).into()) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A row is a map by column name; sea-orm reads a tuple by position in the map's order, so
+/// each value is also kept under a key that sorts before every name, in column order.
+fn position(i: usize) -> String {
+    static KEYS: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..64).map(|i| format!("\u{1}{i:04}")).collect());
+    KEYS.get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("\u{1}{i:04}"))
+}
+
+/// How a column's values are read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Int,
+    BigInt,
+    Bool,
+    Text,
+    Time,
+    Real,
+    Bytes,
+    /// An expression: by the value's own type.
+    Dynamic,
+}
+
+static I32_COLUMNS: LazyLock<HashSet<String>> = LazyLock::new(crate::entity::i32_columns);
+
+impl Kind {
+    fn of(decl: Option<&str>, name: &str) -> Kind {
+        let Some(decl) = decl else {
+            // sea-orm's paginator reads its count as an i32 on SQLite.
+            return if name == "num_items" {
+                Kind::Int
+            } else {
+                Kind::Dynamic
+            };
+        };
+        let decl = decl.to_ascii_lowercase();
+        // A joined model's columns come back as `A_name`, `B_name`.
+        let bare = match name.as_bytes() {
+            [p, b'_', ..] if p.is_ascii_uppercase() => &name[2..],
+            _ => name,
+        };
+        match decl.as_str() {
+            "integer" if I32_COLUMNS.contains(bare) => Kind::Int,
+            "integer" | "bigint" => Kind::BigInt,
+            "boolean" | "bool" => Kind::Bool,
+            d if d.starts_with("timestamp") || d.starts_with("datetime") => Kind::Time,
+            d if d.contains("char") || d.contains("text") || d.contains("clob") => Kind::Text,
+            "real" | "double" | "float" => Kind::Real,
+            "blob" => Kind::Bytes,
+            _ => Kind::Dynamic,
+        }
+    }
+
+    fn decode(self, v: ValueRef<'_>) -> Result<Value, DbErr> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Ok(match (self, v) {
+            (Kind::Int, ValueRef::Null) => Value::Int(None),
+            (Kind::Bool, ValueRef::Null) => Value::Bool(None),
+            (Kind::Text, ValueRef::Null) => Value::String(None),
+            (Kind::Time, ValueRef::Null) => Value::ChronoDateTimeUtc(None),
+            (Kind::Real, ValueRef::Null) => Value::Double(None),
+            (Kind::Bytes, ValueRef::Null) => Value::Bytes(None),
+            (_, ValueRef::Null) => Value::BigInt(None),
+            (Kind::Int, ValueRef::Integer(i)) => Value::Int(Some(i as i32)),
+            (Kind::Bool, ValueRef::Integer(i)) => Value::Bool(Some(i != 0)),
+            (Kind::Text, ValueRef::Integer(i)) => Value::from(i.to_string()),
+            (Kind::Real, ValueRef::Integer(i)) => Value::Double(Some(i as f64)),
+            (_, ValueRef::Integer(i)) => Value::BigInt(Some(i)),
+            (_, ValueRef::Real(f)) => Value::Double(Some(f)),
+            (Kind::Time, ValueRef::Text(t)) => {
+                let s = std::str::from_utf8(t).map_err(|e| DbErr::Type(e.to_string()))?;
+                Value::from(
+                    parse_time(s).ok_or_else(|| DbErr::Type(format!("not a timestamp: {s:?}")))?,
+                )
+            }
+            (Kind::Bool, ValueRef::Text(t)) => Value::Bool(Some(matches!(t, b"1" | b"true"))),
+            (_, ValueRef::Text(t)) => Value::from(text(t)),
+            (_, ValueRef::Blob(b)) => Value::Bytes(Some(Box::new(b.to_vec()))),
+        })
+    }
+}
+
+/// Reads a timestamp as sqlx wrote it (RFC 3339), or in SQLite's own formats.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%F %T%.f%:z", "%F %T%:z", "%F %R%:z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%F %T%.f", "%F %T", "%F %R", "%FT%T%.f", "%FT%T"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+/// A sea-query value bound as SQLite stores it (the formats of sqlx's SQLite encoding).
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let int = |i: Option<i64>| ToSqlOutput::Owned(i.map_or(SqlValue::Null, SqlValue::Integer));
+        let real = |f: Option<f64>| ToSqlOutput::Owned(f.map_or(SqlValue::Null, SqlValue::Real));
+        let owned =
+            |s: Option<String>| ToSqlOutput::Owned(s.map_or(SqlValue::Null, SqlValue::Text));
+        let time = |t: Option<DateTime<chrono::FixedOffset>>| {
+            owned(t.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
+        };
+        Ok(match self.0 {
+            Value::Bool(b) => int(b.map(i64::from)),
+            Value::TinyInt(i) => int(i.map(i64::from)),
+            Value::SmallInt(i) => int(i.map(i64::from)),
+            Value::Int(i) => int(i.map(i64::from)),
+            Value::BigInt(i) => int(*i),
+            Value::TinyUnsigned(i) => int(i.map(i64::from)),
+            Value::SmallUnsigned(i) => int(i.map(i64::from)),
+            Value::Unsigned(i) => int(i.map(i64::from)),
+            Value::BigUnsigned(i) => match i {
+                Some(u) => {
+                    int(Some(i64::try_from(*u).map_err(|e| {
+                        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+                    })?))
+                }
+                None => int(None),
+            },
+            Value::Float(f) => real(f.map(f64::from)),
+            Value::Double(f) => real(*f),
+            Value::String(s) => match s {
+                Some(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+                None => int(None),
+            },
+            Value::Char(c) => owned(c.map(String::from)),
+            Value::Bytes(b) => match b {
+                Some(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+                None => int(None),
+            },
+            Value::Json(j) => owned(j.as_ref().map(|j| j.to_string())),
+            Value::ChronoDate(d) => owned(d.as_ref().map(|d| d.format("%F").to_string())),
+            Value::ChronoTime(t) => owned(t.as_ref().map(|t| t.format("%T%.f").to_string())),
+            Value::ChronoDateTime(t) => owned(t.as_ref().map(|t| t.format("%F %T%.f").to_string())),
+            Value::ChronoDateTimeUtc(t) => time(t.as_ref().map(|t| t.fixed_offset())),
+            Value::ChronoDateTimeLocal(t) => time(t.as_ref().map(|t| t.fixed_offset())),
+            Value::ChronoDateTimeWithTimeZone(t) => time(t.as_ref().map(|t| **t)),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("unsupported SQLite parameter {other:?}").into(),
+                ))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_read_by_their_declared_types() {
+        assert_eq!(Kind::of(Some("integer"), "row_version"), Kind::Int);
+        assert_eq!(Kind::of(Some("integer"), "A_row_version"), Kind::Int);
+        assert_eq!(Kind::of(Some("integer"), "id"), Kind::BigInt);
+        assert_eq!(Kind::of(Some("bigint"), "school_id"), Kind::BigInt);
+        assert_eq!(Kind::of(Some("boolean"), "is_final"), Kind::Bool);
+        assert_eq!(
+            Kind::of(Some("timestamp_with_timezone_text"), "at"),
+            Kind::Time
+        );
+        assert_eq!(Kind::of(Some("varchar(2)"), "province_code"), Kind::Text);
+        assert_eq!(Kind::of(None, "n"), Kind::Dynamic);
+        assert_eq!(Kind::of(None, "num_items"), Kind::Int);
+        assert!(
+            !I32_COLUMNS.contains("id"),
+            "an i32 column named id would be read as i32 for every table's key"
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_sqlx_format() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T16:36:21.123456+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let v = Value::from(t);
+        let param = Param(&v);
+        let out = rusqlite::ToSql::to_sql(&param).unwrap();
+        let ToSqlOutput::Owned(SqlValue::Text(s)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(s, "2026-12-01T16:36:21.123456+00:00");
+        assert_eq!(parse_time(&s), Some(t));
+        assert_eq!(
+            parse_time("2026-12-01 16:36:21"),
+            Some(t.with_nanosecond_zero())
+        );
+    }
+
+    trait Zero {
+        fn with_nanosecond_zero(self) -> Self;
+    }
+    impl Zero for DateTime<Utc> {
+        fn with_nanosecond_zero(self) -> Self {
+            chrono::Timelike::with_nanosecond(&self, 0).unwrap()
+        }
+    }
+}
