@@ -27,7 +27,7 @@ pub async fn serve_if_child() -> Option<anyhow::Result<()>> {
             .and_then(|i| argv.get(i + 1).cloned())
     };
     tracing_subscriber::fmt()
-        .with_env_filter("warn")
+        .with_env_filter(std::env::var("GRADFLOW_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let config = gradflow_server::config::Config {

@@ -410,6 +410,7 @@ impl Drop for SqliteTx {
 }
 
 fn batch(conn: &Connection, sql: &str) -> Result<ExecResult, DbErr> {
+    tracing::trace!(target: "gradflow::sql", "{sql}");
     conn.execute_batch(sql).map_err(err)?;
     Ok(ProxyExecResult::new(conn.last_insert_rowid() as u64, conn.changes()).into())
 }
@@ -424,6 +425,7 @@ fn bind(st: &mut rusqlite::CachedStatement<'_>, stmt: &Statement) -> Result<(), 
 }
 
 fn execute(conn: &Connection, stmt: &Statement) -> Result<ExecResult, DbErr> {
+    tracing::trace!(target: "gradflow::sql", "{}", stmt.sql);
     let mut st = conn.prepare_cached(&stmt.sql).map_err(err)?;
     bind(&mut st, stmt)?;
     let changed = st.raw_execute().map_err(err)?;
@@ -445,6 +447,7 @@ fn each_row(
     stmt: &Statement,
     mut f: impl FnMut(QueryResult) -> bool,
 ) -> Result<(), DbErr> {
+    tracing::trace!(target: "gradflow::sql", "{}", stmt.sql);
     let mut st = conn.prepare_cached(&stmt.sql).map_err(err)?;
     bind(&mut st, stmt)?;
     let columns: Vec<(String, Kind)> = st
