@@ -107,9 +107,7 @@ async fn group_commit_rolls_back_the_conflict_alone() {
         "reject",
         json!({"reason_category": "其他", "reason": "重复"}),
     );
-    let batch = async {
-        futures::join!(futures::future::join_all(starts), approve, reject)
-    };
+    let batch = async { futures::join!(futures::future::join_all(starts), approve, reject) };
     let release = async {
         let deadline = tokio::time::Instant::now() + WAIT;
         while metric(&app, "gradflow_sqlite_writers_waiting ").await < 8.0 {
@@ -128,7 +126,13 @@ async fn group_commit_rolls_back_the_conflict_alone() {
     }
     let mut statuses = [approved.status, rejected.status];
     statuses.sort();
-    assert_eq!(statuses, [200, 409], "{} / {}", approved.text, rejected.text);
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "{} / {}",
+        approved.text,
+        rejected.text
+    );
     let loser = if approved.status == 409 {
         &approved
     } else {
@@ -155,7 +159,8 @@ async fn group_commit_rolls_back_the_conflict_alone() {
     }
     // Eight transactions in fewer commits than transactions.
     let commits = metric(&app, "gradflow_sqlite_commits_total ").await - commits_before;
-    let grouped = metric(&app, "gradflow_sqlite_grouped_transactions_total ").await - grouped_before;
+    let grouped =
+        metric(&app, "gradflow_sqlite_grouped_transactions_total ").await - grouped_before;
     assert!(grouped >= 8.0, "grouped {grouped}");
     assert!(
         commits >= 1.0 && commits < 8.0,
@@ -241,7 +246,10 @@ async fn sigkill_keeps_every_acknowledged_transition(backend: Backend) {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 10, "acknowledged before the kill: {acked:?}");
     let done = count.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(done < 96, "the kill came after the load ({done} of 96 acknowledged)");
+    assert!(
+        done < 96,
+        "the kill came after the load ({done} of 96 acknowledged)"
+    );
     app.restart().await;
 
     for (id, version) in &acked {
@@ -272,7 +280,11 @@ async fn sigkill_keeps_every_acknowledged_transition(backend: Backend) {
     };
     let school_inbox = inbox(w.school_tok.clone()).await;
     let school_set: BTreeSet<i64> = school_inbox.iter().copied().collect();
-    assert_eq!(school_set.len(), school_inbox.len(), "one school task per item");
+    assert_eq!(
+        school_set.len(),
+        school_inbox.len(),
+        "one school task per item"
+    );
     let mut signed = 0;
     for (_, tok) in &grads {
         let mine = inbox(tok.clone()).await;

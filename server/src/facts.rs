@@ -5,7 +5,7 @@
 
 use gradflow_engine::definition::Module;
 use gradflow_engine::registry::Snapshot;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use serde_json::Value;
 
@@ -39,20 +39,26 @@ fn review_mode(s: &school::Model, module: Module) -> &str {
 
 /// Loads the facts of one graduate (and employer) for a transition of `def` (its module picks
 /// the review mode; its declared optional facts are loaded too).
-pub async fn load_facts<C: ConnectionTrait>(
-    conn: &C,
+pub async fn load_facts(
+    db: &crate::db::Db,
     snap: &Snapshot,
     graduate_id: i64,
     employer_id: Option<i64>,
     def: &gradflow_engine::definition::Definition,
 ) -> ApiResult<Facts> {
     let module = def.module;
+    let conn = &db.conn;
     let g = graduate::Entity::find_by_id(graduate_id)
         .one(conn)
         .await?
         .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
-    let s = school::Entity::find_by_id(g.school_id)
-        .one(conn)
+    // School, province and employer rows change rarely: kept in process (`db::cache`).
+    let s = db
+        .rows
+        .schools
+        .get_or_load(db, g.school_id, || {
+            school::Entity::find_by_id(g.school_id).one(conn)
+        })
         .await?
         .ok_or_else(|| {
             ApiError::internal(format!(
@@ -60,12 +66,21 @@ pub async fn load_facts<C: ConnectionTrait>(
                 g.school_id, g.id
             ))
         })?;
-    let p = province::Entity::find_by_id(s.province_code.clone())
-        .one(conn)
+    let p = db
+        .rows
+        .provinces
+        .get_or_load(db, s.province_code.clone(), || {
+            province::Entity::find_by_id(s.province_code.clone()).one(conn)
+        })
         .await?
         .ok_or_else(|| ApiError::internal(format!("province {} missing", s.province_code)))?;
     let e = match employer_id {
-        Some(id) => employer::Entity::find_by_id(id).one(conn).await?,
+        Some(id) => {
+            db.rows
+                .employers
+                .get_or_load(db, id, || employer::Entity::find_by_id(id).one(conn))
+                .await?
+        }
         None => None,
     };
     // Who holds the graduate's one destination (an agreement or a destination registration):

@@ -159,6 +159,12 @@ pub fn render() -> String {
     use crate::db::sqlite::{COMMITS, GROUPED, WAITING};
     let _ = writeln!(
         out,
+        "# HELP gradflow_row_cache_total Lookups of rows kept in process (schools, provinces, employers, warning marks), by result.\n# TYPE gradflow_row_cache_total counter\ngradflow_row_cache_total{{result=\"hit\"}} {}\ngradflow_row_cache_total{{result=\"miss\"}} {}",
+        crate::db::cache::HITS.load(Ordering::Relaxed),
+        crate::db::cache::MISSES.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
         "# HELP gradflow_sqlite_commits_total SQLite commits of the writer (each holds a group of write transactions).\n# TYPE gradflow_sqlite_commits_total counter\ngradflow_sqlite_commits_total {}",
         COMMITS.load(Ordering::Relaxed)
     );

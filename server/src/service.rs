@@ -325,7 +325,7 @@ async fn prepare_start<'s>(
     let mut facts = match memo.0.get(&memo_key) {
         Some(f) => f.clone(),
         None => {
-            let f = load_facts(&state.db.conn, snap, graduate_id, employer_id, &def.def).await?;
+            let f = load_facts(&state.db, snap, graduate_id, employer_id, &def.def).await?;
             memo.0.insert(memo_key, f.clone());
             f
         }
@@ -611,14 +611,7 @@ async fn step(
         &apply::Instance,
     ) -> Result<Option<apply::Outcome>, apply::EngineError>,
 ) -> ApiResult<Option<instance::Model>> {
-    let facts = load_facts(
-        &state.db.conn,
-        snap,
-        row.graduate_id,
-        row.employer_id,
-        &def.def,
-    )
-    .await?;
+    let facts = load_facts(&state.db, snap, row.graduate_id, row.employer_id, &def.def).await?;
     let inst = store::to_engine(row)?;
     let now = state.clock.now();
     if actor.role != gradflow_engine::definition::Role::System {

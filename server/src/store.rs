@@ -11,6 +11,7 @@ use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TryIntoModel,
 };
 use serde_json::{json, Map, Value};
 
@@ -297,7 +298,12 @@ async fn write(
                 updated_at: Set(now),
                 ..Default::default()
             };
-            am.insert(txn).await?
+            // Inserted without reading the row back: its id is the one part the database
+            // chooses.
+            let res = instance::Entity::insert(am.clone()).exec(txn).await?;
+            let mut am = am;
+            am.id = Set(res.last_insert_id);
+            am.try_into_model()?
         }
         Some(cur) => {
             let (review_json, vars_json) = (review.clone(), vars.clone());
@@ -336,7 +342,7 @@ async fn write(
     let id = row.id;
     let seq = row.row_version;
     let decision = outcome.decision.as_ref();
-    history::ActiveModel {
+    history::Entity::insert(history::ActiveModel {
         instance_id: Set(id),
         seq: Set(seq),
         action: Set(outcome.action.clone()),
@@ -351,8 +357,8 @@ async fn write(
         input: Set(serde_json::to_string(&outcome.input).map_err(ApiError::internal)?),
         at: Set(now),
         ..Default::default()
-    }
-    .insert(txn)
+    })
+    .exec_without_returning(txn)
     .await?;
 
     // Acts on data already in force (a school's modify or void) also go to the audit log.
@@ -425,15 +431,15 @@ async fn write(
             .await?;
     }
     for claim in &outcome.acquire {
-        let res = slot::ActiveModel {
+        let res = slot::Entity::insert(slot::ActiveModel {
             slot_key: Set(claim.key.clone()),
             slot: Set(claim.slot.clone()),
             instance_id: Set(id),
             graduate_id: Set(parties.graduate_id),
             acquired_at: Set(now),
             ..Default::default()
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await;
         match res {
             Ok(_) => {}
@@ -460,7 +466,7 @@ async fn write(
         link_base,
     })?;
     for l in &commands.links {
-        action_link::ActiveModel {
+        action_link::Entity::insert(action_link::ActiveModel {
             token_hash: Set(l.token_hash.clone()),
             instance_id: Set(id),
             action: Set(l.action.clone()),
@@ -468,23 +474,27 @@ async fn write(
             expires_at: Set(l.expires_at),
             used_at: Set(None),
             created_at: Set(now),
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
     }
     for d in commands.documents {
-        document::Entity::delete_many()
-            .filter(document::Column::InstanceId.eq(id))
-            .filter(document::Column::Name.eq(d.name.clone()))
-            .exec(txn)
-            .await?;
-        document::ActiveModel {
+        // A document of the same name is replaced (one statement: an upsert on its key).
+        document::Entity::insert(document::ActiveModel {
             instance_id: Set(id),
             name: Set(d.name),
             content: Set(d.content),
             rendered_at: Set(now),
-        }
-        .insert(txn)
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                document::Column::InstanceId,
+                document::Column::Name,
+            ])
+            .update_columns([document::Column::Content, document::Column::RenderedAt])
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
         .await?;
     }
     if !commands.messages.is_empty() {

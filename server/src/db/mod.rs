@@ -1,6 +1,7 @@
 //! Database connection: SQLite (a file in the data dir, WAL mode) by default, PostgreSQL by URL.
 //! Migrations run on every start.
 
+pub mod cache;
 pub mod sqlite;
 
 use std::future::Future;
@@ -33,6 +34,28 @@ pub struct Db {
     write: Backend,
     /// A writer's turn held by the test hook ([`Db::hold_writer`]).
     held: Arc<tokio::sync::Mutex<Option<sqlite::Turn>>>,
+    /// Rows kept in process ([`cache`]).
+    pub rows: Arc<Rows>,
+}
+
+/// The rows kept in process: read on nearly every transition, written rarely.
+pub struct Rows {
+    pub schools: cache::RowCache<i64, crate::entity::school::Model>,
+    pub provinces: cache::RowCache<String, crate::entity::province::Model>,
+    pub employers: cache::RowCache<i64, crate::entity::employer::Model>,
+    /// An employer's active warning marks: school id → reason.
+    pub marks: cache::RowCache<i64, std::collections::BTreeMap<i64, String>>,
+}
+
+impl Default for Rows {
+    fn default() -> Rows {
+        Rows {
+            schools: cache::RowCache::new("schools", 10_000),
+            provinces: cache::RowCache::new("provinces", 100),
+            employers: cache::RowCache::new("employers", 100_000),
+            marks: cache::RowCache::new("employer_warnings", 100_000),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -43,7 +66,11 @@ enum Backend {
 
 /// A write transaction, holding the writer's turn until it is committed or dropped (a drop
 /// rolls back). A connection for sea-orm calls (`.exec(&tx)`), every statement counted.
-pub struct WriteTx(Tx);
+pub struct WriteTx {
+    tx: Tx,
+    /// Dropped after the transaction: the tables it wrote count as written once more.
+    touched: cache::Touched,
+}
 
 enum Tx {
     Sqlite(sqlite::SqliteTx),
@@ -53,18 +80,21 @@ enum Tx {
 impl WriteTx {
     /// Commits; returns once the commit holding this transaction is durable as configured.
     pub async fn commit(self) -> Result<(), DbErr> {
-        match self.0 {
+        let WriteTx { tx, touched } = self;
+        let out = match tx {
             Tx::Sqlite(t) => t.commit().await,
             Tx::Postgres(t) => {
                 crate::metrics::statement(true);
                 t.commit().await
             }
-        }
+        };
+        drop(touched);
+        out
     }
 }
 
 /// The writer's turn without a transaction, for single statements (each commits on its own).
-pub struct Writer(Single);
+pub struct Writer(Single, cache::Touched);
 
 enum Single {
     Sqlite(Arc<Sqlite>, #[allow(dead_code)] sqlite::Turn),
@@ -149,35 +179,39 @@ impl ConnectionTrait for Conn {
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTx {
     fn get_database_backend(&self) -> DbBackend {
-        match &self.0 {
+        match &self.tx {
             Tx::Sqlite(_) => DbBackend::Sqlite,
             Tx::Postgres(_) => DbBackend::Postgres,
         }
     }
     async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.touched.statement(&stmt.sql);
+        match &self.tx {
             Tx::Sqlite(t) => t.execute(&stmt),
             Tx::Postgres(t) => t.execute(stmt).await,
         }
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.touched.statement(sql);
+        match &self.tx {
             Tx::Sqlite(t) => t.batch(sql),
             Tx::Postgres(t) => t.execute_unprepared(sql).await,
         }
     }
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.touched.statement(&stmt.sql);
+        match &self.tx {
             Tx::Sqlite(t) => Ok(t.query(&stmt)?.into_iter().next()),
             Tx::Postgres(t) => t.query_one(stmt).await,
         }
     }
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.touched.statement(&stmt.sql);
+        match &self.tx {
             Tx::Sqlite(t) => t.query(&stmt),
             Tx::Postgres(t) => t.query_all(stmt).await,
         }
@@ -194,31 +228,43 @@ impl ConnectionTrait for Writer {
     }
     async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.1.statement(&stmt.sql);
+        let out = match &self.0 {
             Single::Sqlite(s, _) => s.write_execute(&stmt),
             Single::Postgres(c) => c.execute(stmt).await,
-        }
+        };
+        self.1.finish();
+        out
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.1.statement(sql);
+        let out = match &self.0 {
             Single::Sqlite(s, _) => s.write_batch(sql),
             Single::Postgres(c) => c.execute_unprepared(sql).await,
-        }
+        };
+        self.1.finish();
+        out
     }
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
-            Single::Sqlite(s, _) => Ok(s.write_query(&stmt)?.into_iter().next()),
+        self.1.statement(&stmt.sql);
+        let out = match &self.0 {
+            Single::Sqlite(s, _) => s.write_query(&stmt).map(|r| r.into_iter().next()),
             Single::Postgres(c) => c.query_one(stmt).await,
-        }
+        };
+        self.1.finish();
+        out
     }
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         crate::metrics::statement(true);
-        match &self.0 {
+        self.1.statement(&stmt.sql);
+        let out = match &self.0 {
             Single::Sqlite(s, _) => s.write_query(&stmt),
             Single::Postgres(c) => c.query_all(stmt).await,
-        }
+        };
+        self.1.finish();
+        out
     }
 }
 
@@ -234,10 +280,16 @@ impl Db {
     /// Begins a write transaction, in the writer's turn.
     pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
         match &self.write {
-            Backend::Sqlite(s) => Ok(WriteTx(Tx::Sqlite(s.begin().await?))),
+            Backend::Sqlite(s) => Ok(WriteTx {
+                tx: Tx::Sqlite(s.begin().await?),
+                touched: Default::default(),
+            }),
             Backend::Postgres(c) => {
                 crate::metrics::statement(true);
-                Ok(WriteTx(Tx::Postgres(c.begin().await?)))
+                Ok(WriteTx {
+                    tx: Tx::Postgres(c.begin().await?),
+                    touched: Default::default(),
+                })
             }
         }
     }
@@ -246,8 +298,11 @@ impl Db {
     /// counter); a transaction needs [`Db::begin_write`].
     pub async fn writer(&self) -> Writer {
         match &self.write {
-            Backend::Sqlite(s) => Writer(Single::Sqlite(s.clone(), s.single().await)),
-            Backend::Postgres(c) => Writer(Single::Postgres(c.clone())),
+            Backend::Sqlite(s) => Writer(
+                Single::Sqlite(s.clone(), s.single().await),
+                Default::default(),
+            ),
+            Backend::Postgres(c) => Writer(Single::Postgres(c.clone()), Default::default()),
         }
     }
 
@@ -267,6 +322,12 @@ impl Db {
             held.take();
         }
         true
+    }
+
+    /// Whether rows are kept in process ([`cache`]): on SQLite, where this process is the
+    /// one writer and sees every write.
+    pub fn caches_rows(&self) -> bool {
+        matches!(self.write, Backend::Sqlite(_))
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -356,6 +417,7 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
             conn: Conn(Backend::Sqlite(s.clone())),
             write: Backend::Sqlite(s),
             held: Default::default(),
+            rows: Default::default(),
         });
     }
     let writer = Database::connect(options(url.clone(), cfg.max_connections)).await?;
@@ -367,6 +429,7 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
         conn: Conn(Backend::Postgres(conn)),
         write: Backend::Postgres(writer),
         held: Default::default(),
+        rows: Default::default(),
     })
 }
 

@@ -217,16 +217,31 @@ async fn agreement_types(
     state: &AppState,
     rows: &[instance::Model],
 ) -> ApiResult<HashMap<String, Option<String>>> {
+    let db = &state.db;
     let mut codes: Vec<String> = rows.iter().map(|r| r.province_code.clone()).collect();
     codes.sort();
     codes.dedup();
-    Ok(province::Entity::find()
-        .filter(province::Column::Code.is_in(codes))
-        .all(&state.db.conn)
-        .await?
-        .into_iter()
-        .map(|p| (p.code, p.agreement_type))
-        .collect())
+    let mut out = HashMap::new();
+    // Provinces in process where current (`db::cache`), the others in one query.
+    codes.retain(|c| match db.rows.provinces.get(db, c) {
+        Some(p) => {
+            out.insert(p.code, p.agreement_type);
+            false
+        }
+        None => true,
+    });
+    if !codes.is_empty() {
+        let stamp = db.rows.provinces.stamp();
+        for p in province::Entity::find()
+            .filter(province::Column::Code.is_in(codes))
+            .all(&db.conn)
+            .await?
+        {
+            out.insert(p.code.clone(), p.agreement_type.clone());
+            db.rows.provinces.put(db, stamp, p.code.clone(), p);
+        }
+    }
+    Ok(out)
 }
 
 /// The provinces' agreement types and the employers' warning marks of some instances (one
