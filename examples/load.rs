@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod support;
+
+/// The server child runs in this binary: the same allocator as `gradflow` (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde_json::{json, Value};
 
 #[derive(Parser, Clone)]
@@ -285,6 +289,13 @@ async fn main() -> anyhow::Result<()> {
         delta("read") / stored,
         delta("write") / stored,
     );
+    let commits = delta("gradflow_sqlite_commits_total");
+    if commits > 0.0 {
+        println!(
+            "SQLite commits: {commits:.0} ({:.1} transitions per commit)",
+            stored / commits
+        );
+    }
     println!(
         "errors: {} {:?}",
         s.errors.values().sum::<usize>(),

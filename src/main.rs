@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use gradflow_engine::registry::{read_tree, Snapshot};
 use gradflow_server::config::Config;
 
+/// mimalloc: measured 20 % more transitions/s than the system allocator on the benchmark
+/// (README), for about 50 % more peak RSS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gradflow",

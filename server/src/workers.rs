@@ -160,6 +160,11 @@ fn backoff(base_ms: u64, attempts: i32) -> chrono::Duration {
 }
 
 /// Delivers pending outbox messages once; returns how many were attempted.
+///
+/// The due messages are claimed with one statement (a lease: their next attempt moves 30 s
+/// ahead, so a second worker or process skips them), delivered, and the delivered ones marked
+/// with one statement; each write is a write transaction, so on SQLite it joins the group
+/// commit of the transitions instead of forcing a commit of its own.
 pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResult<usize> {
     let now = Utc::now();
     let pending = outbox::Entity::find()
@@ -169,52 +174,65 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
         .limit(50)
         .all(&state.db.conn)
         .await?;
-    let mut attempted = 0;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let lease = now + chrono::Duration::seconds(30);
+    // Claimed: still undelivered and still at the attempt time read (another worker's claim
+    // or a delivery since moves it).
+    let mut claimed = Vec::with_capacity(pending.len());
+    let tx = state.db.begin_write().await?;
     for m in pending {
-        let lease = now + chrono::Duration::seconds(30);
-        let write = state.db.writer().await;
-        let claimed = outbox::Entity::update_many()
+        let r = outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(lease))
             .filter(outbox::Column::Id.eq(m.id))
             .filter(outbox::Column::NextAttemptAt.eq(m.next_attempt_at))
             .filter(outbox::Column::DeliveredAt.is_null())
-            .exec(&write)
+            .exec(&tx)
             .await?;
-        drop(write);
-        if claimed.rows_affected != 1 {
-            continue;
-        }
-        attempted += 1;
-        let result = deliver_one(state, client, &m).await;
-        let attempts = m.attempts + 1;
-        let w = state.db.writer().await;
-        match result {
-            Ok(()) => {
-                outbox::Entity::update_many()
-                    .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(Utc::now())))
-                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                    .col_expr(
-                        outbox::Column::LastError,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .filter(outbox::Column::Id.eq(m.id))
-                    .exec(&w)
-                    .await?;
-            }
-            Err(err) => {
-                let next = Utc::now() + backoff(state.config.outbox_retry_base_ms, m.attempts);
-                tracing::warn!(id = m.id, attempts, error = %err, "outbox delivery failed");
-                outbox::Entity::update_many()
-                    .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
-                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                    .col_expr(outbox::Column::LastError, Expr::value(Some(err)))
-                    .filter(outbox::Column::Id.eq(m.id))
-                    .exec(&w)
-                    .await?;
-            }
+        if r.rows_affected == 1 {
+            claimed.push(m);
         }
     }
-    Ok(attempted)
+    tx.commit().await?;
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
+    for m in &claimed {
+        match deliver_one(state, client, m).await {
+            Ok(()) => delivered.push(m.id),
+            Err(err) => failed.push((m, err)),
+        }
+    }
+    let tx = state.db.begin_write().await?;
+    if !delivered.is_empty() {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::DeliveredAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).add(1),
+            )
+            .col_expr(
+                outbox::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(outbox::Column::Id.is_in(delivered))
+            .exec(&tx)
+            .await?;
+    }
+    for (m, err) in failed {
+        let attempts = m.attempts + 1;
+        let next = Utc::now() + backoff(state.config.outbox_retry_base_ms, m.attempts);
+        tracing::warn!(id = m.id, attempts, error = %err, "outbox delivery failed");
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::LastError, Expr::value(Some(err)))
+            .filter(outbox::Column::Id.eq(m.id))
+            .exec(&tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(claimed.len())
 }
 
 async fn deliver_one(
