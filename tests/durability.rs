@@ -309,3 +309,122 @@ async fn sigkill_keeps_every_acknowledged_transition(backend: Backend) {
 }
 
 crate::both_backends!(sigkill_keeps_every_acknowledged_transition);
+
+/// Two servers on one PostgreSQL database (as behind a load balancer): a logout on one is
+/// refused at once by the other; invitations started on both produce messages each delivered
+/// once per idempotency key; their deadline timers, due on both servers' clocks, fire once
+/// each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres() {
+    use sea_orm::ConnectionTrait;
+    let hook = support::webhook::start().await;
+    let opts = || AppOptions {
+        webhook_url: Some(hook.url()),
+        extra_args: vec!["--worker-interval-ms".into(), "20".into()],
+        ..Default::default()
+    };
+    let a = spawn_on(Backend::Postgres, opts()).await;
+    let url = a.options().database_url.clone().unwrap();
+    let b = support::app::spawn(AppOptions {
+        database_url: Some(url.clone()),
+        ..opts()
+    })
+    .await;
+    let w = world(&a, "school").await;
+
+    // A session used on B, ended on A: B refuses it at once.
+    assert_eq!(b.get("/api/v1/me", &w.school2_tok).await.status, 200);
+    let r = a
+        .post("/api/v1/auth/logout", &w.school2_tok, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(b.get("/api/v1/me", &w.school2_tok).await.status, 401);
+
+    // Invitations on both servers, concurrently.
+    let grads = graduates(&a, &w, 12).await;
+    let starts = grads.iter().enumerate().map(|(i, (g, _))| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        invite(app, &w.employer_tok, *g)
+    });
+    let ids: Vec<i64> = futures::future::join_all(starts)
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_i64().unwrap()
+        })
+        .collect();
+
+    // Every message delivered, each once, though both servers' workers ran.
+    let db = gradflow_server::db::connect(&gradflow_server::config::Config {
+        data_dir: a.data_dir.path().to_path_buf(),
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move {
+            let row = db
+                .conn
+                .query_one(db.stmt(sql, vec![]))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while count("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages never delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let messages = count("SELECT COUNT(*) AS n FROM outbox").await as usize;
+    assert!(
+        messages >= ids.len(),
+        "{messages} messages for {} invitations",
+        ids.len()
+    );
+    let keys = hook.idempotency_keys();
+    assert_eq!(keys.len(), messages, "delivered: {keys:?}");
+    assert_eq!(
+        hook.unique_keys(),
+        messages,
+        "a message was delivered twice: {keys:?}"
+    );
+
+    // The response deadline passes on both servers' clocks: each timer fires once.
+    for app in [&a, &b] {
+        let r = app
+            .post(
+                "/api/v1/admin/clock",
+                &app.admin_token,
+                json!({"advance_seconds": 8 * 86_400}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for id in &ids {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let v = a
+                .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
+                .await;
+            if v.body["state"] == "expired" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} never expired: {}",
+                v.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let expiries = count("SELECT COUNT(*) AS n FROM history WHERE action = 'expire'").await;
+    assert_eq!(expiries as usize, ids.len(), "one expiry per invitation");
+}

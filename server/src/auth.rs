@@ -4,12 +4,9 @@
 //! cached for a short time (moka); logout and account changes invalidate the entry.
 //! This is the seam the full account and permission model builds on.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use gradflow_engine::apply::Actor;
 use gradflow_engine::definition::{Module, Role};
-use moka::future::Cache;
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use sha2::{Digest, Sha256};
@@ -218,21 +215,23 @@ pub fn new_token() -> String {
     format!("gf_{}", hex::encode(bytes))
 }
 
-/// Resolves bearer tokens to callers, with a short-lived cache.
+/// Resolves bearer tokens to callers. Callers are kept in process while the `tokens` and
+/// `accounts` tables are unchanged (`db::cache`: any login, logout or account change drops
+/// them all at once; only on SQLite, where this process sees every write).
 #[derive(Clone)]
 pub struct Auth {
     admin_hash: Option<String>,
-    cache: Cache<String, Caller>,
+    cache: std::sync::Arc<crate::db::cache::RowCache<String, Caller>>,
 }
 
 impl Auth {
     pub fn new(admin_token: Option<&str>) -> Auth {
         Auth {
             admin_hash: admin_token.map(hash_token),
-            cache: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            cache: std::sync::Arc::new(crate::db::cache::RowCache::new(
+                &["tokens", "accounts"],
+                100_000,
+            )),
         }
     }
 
@@ -248,9 +247,10 @@ impl Auth {
         if self.admin_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Caller::admin());
         }
-        let caller = match self.cache.get(&hash).await {
+        let caller = match self.cache.get(db, &hash) {
             Some(c) => c,
             None => {
+                let stamp = self.cache.stamp();
                 let Some(tok) = token::Entity::find_by_id(hash.clone())
                     .one(&db.conn)
                     .await?
@@ -266,7 +266,7 @@ impl Auth {
                 }
                 let mut caller = caller_of(&acc)?;
                 caller.expires_at = tok.expires_at;
-                self.cache.insert(hash, caller.clone()).await;
+                self.cache.put(db, stamp, hash, caller.clone());
                 caller
             }
         };
@@ -282,12 +282,12 @@ impl Auth {
 
     /// Forgets a token (logout).
     pub async fn forget(&self, token: &str) {
-        self.cache.invalidate(&hash_token(token)).await;
+        self.cache.forget(&hash_token(token));
     }
 
     /// Forgets every cached caller (after an account or permission change).
     pub fn forget_all(&self) {
-        self.cache.invalidate_all();
+        self.cache.forget_all();
     }
 }
 

@@ -18,7 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Db;
 
 /// The tables rows are cached from.
-const TABLES: [&str; 4] = ["schools", "provinces", "employers", "employer_warnings"];
+const TABLES: [&str; 6] = [
+    "schools",
+    "provinces",
+    "employers",
+    "employer_warnings",
+    "tokens",
+    "accounts",
+];
 
 static GENERATIONS: [AtomicU64; TABLES.len()] = [const { AtomicU64::new(0) }; TABLES.len()];
 
@@ -93,13 +100,20 @@ fn bump(bits: u64) {
     }
 }
 
-fn generation(table: usize) -> u64 {
-    GENERATIONS[table].load(Ordering::SeqCst)
+/// The generation of some tables: the sum of theirs (it changes whenever one of them does).
+fn generation(tables: u64) -> u64 {
+    GENERATIONS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| tables & (1 << i) != 0)
+        .map(|(_, g)| g.load(Ordering::SeqCst))
+        .sum()
 }
 
-/// Rows of one table by key.
+/// Values read from some tables, by key.
 pub struct RowCache<K, V> {
-    table: usize,
+    /// The tables read (bits by [`TABLES`] index).
+    tables: u64,
     rows: moka::sync::Cache<K, (u64, V)>,
 }
 
@@ -108,14 +122,28 @@ where
     K: Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub fn new(table: &str, capacity: u64) -> RowCache<K, V> {
-        RowCache {
-            table: TABLES
+    /// A cache of values read from `tables` (each one of [`TABLES`]).
+    pub fn new(tables: &[&str], capacity: u64) -> RowCache<K, V> {
+        let bits = tables.iter().fold(0, |bits, table| {
+            let i = TABLES
                 .iter()
-                .position(|t| *t == table)
-                .unwrap_or_else(|| panic!("{table} is not a cached table")),
+                .position(|t| t == table)
+                .unwrap_or_else(|| panic!("{table} is not a cached table"));
+            bits | (1 << i)
+        });
+        RowCache {
+            tables: bits,
             rows: moka::sync::Cache::new(capacity),
         }
+    }
+
+    /// Forgets one value (it is also dropped by any write to its tables).
+    pub fn forget(&self, key: &K) {
+        self.rows.invalidate(key);
+    }
+
+    pub fn forget_all(&self) {
+        self.rows.invalidate_all();
     }
 
     /// The cached value of `key`, if it is current.
@@ -123,7 +151,7 @@ where
         if !db.caches_rows() {
             return None;
         }
-        let g = generation(self.table);
+        let g = generation(self.tables);
         match self.rows.get(key) {
             Some((at, v)) if at == g => {
                 HITS.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +166,7 @@ where
 
     /// The generation to store a value under: read before loading it.
     pub fn stamp(&self) -> u64 {
-        generation(self.table)
+        generation(self.tables)
     }
 
     pub fn put(&self, db: &Db, stamp: u64, key: K, value: V) {

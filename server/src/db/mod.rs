@@ -50,10 +50,10 @@ pub struct Rows {
 impl Default for Rows {
     fn default() -> Rows {
         Rows {
-            schools: cache::RowCache::new("schools", 10_000),
-            provinces: cache::RowCache::new("provinces", 100),
-            employers: cache::RowCache::new("employers", 100_000),
-            marks: cache::RowCache::new("employer_warnings", 100_000),
+            schools: cache::RowCache::new(&["schools"], 10_000),
+            provinces: cache::RowCache::new(&["provinces"], 100),
+            employers: cache::RowCache::new(&["employers"], 100_000),
+            marks: cache::RowCache::new(&["employer_warnings"], 100_000),
         }
     }
 }
