@@ -32,6 +32,9 @@ struct Args {
     clients: usize,
     #[arg(long)]
     database_url: Option<String>,
+    /// Servers on the one database (PostgreSQL only), clients spread evenly over them.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
 }
 
 const DEPTS: [&str; 2] = ["计算机科学与技术系", "外国语学院"];
@@ -85,22 +88,36 @@ async fn main() -> anyhow::Result<()> {
         return r;
     }
     let args = Args::parse();
-    let server = support::start(args.database_url.as_deref()).await?;
-    let (pid, base, admin) = (server.pid, server.base.clone(), server.admin.clone());
-    let client = Arc::new(Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(args.clients * 2)
-            .build()?,
-        base,
-    });
+    anyhow::ensure!(
+        args.servers >= 1 && (args.servers == 1 || args.database_url.is_some()),
+        "--servers above 1 needs --database-url (SQLite has one server, its one writer)"
+    );
+    let mut servers = vec![support::start(args.database_url.as_deref()).await?];
+    for _ in 1..args.servers {
+        servers.push(support::start(args.database_url.as_deref()).await?);
+    }
+    let admin = servers[0].admin.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients * 2)
+        .build()?;
+    let clients: Vec<Arc<Client>> = servers
+        .iter()
+        .map(|s| {
+            Arc::new(Client {
+                http: http.clone(),
+                base: s.base.clone(),
+            })
+        })
+        .collect();
+    let client = clients[0].clone();
     let backend = if args.database_url.is_some() {
         "postgres"
     } else {
         "sqlite"
     };
     println!(
-        "gradflow load: backend={backend} graduates={} clients={}",
-        args.graduates, args.clients
+        "gradflow load: backend={backend} graduates={} clients={} servers={}",
+        args.graduates, args.clients, args.servers
     );
 
     // Setup (not measured).
@@ -194,12 +211,12 @@ async fn main() -> anyhow::Result<()> {
     let completed = Arc::new(AtomicUsize::new(0));
     let transitions = Arc::new(AtomicUsize::new(0));
     let dept_toks = Arc::new(dept_toks);
-    let before = metrics(&client).await;
+    let before = metrics_of(&clients).await;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
+    for k in 0..args.clients {
         let (c, next, stats, graduates, grad_toks, dept_toks) = (
-            client.clone(),
+            clients[k % clients.len()].clone(),
             next.clone(),
             stats.clone(),
             graduates.clone(),
@@ -249,7 +266,7 @@ async fn main() -> anyhow::Result<()> {
         t.await?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let after = metrics(&client).await;
+    let after = metrics_of(&clients).await;
     let s = std::mem::take(&mut *stats.lock().unwrap());
     let mut all: Vec<u32> = s.latencies.iter().flatten().copied().collect();
     all.sort_unstable();
@@ -304,13 +321,25 @@ async fn main() -> anyhow::Result<()> {
     for sample in &s.samples {
         println!("  {sample}");
     }
-    match support::peak_rss_mib(pid) {
-        Some(m) => println!("server peak RSS: {m:.1} MiB"),
-        None => println!("server peak RSS: unknown"),
+    for server in &mut servers {
+        match support::peak_rss_mib(server.pid) {
+            Some(m) => println!("server peak RSS: {m:.1} MiB"),
+            None => println!("server peak RSS: unknown"),
+        }
+        server.child.kill().await.ok();
     }
-    let mut server = server;
-    server.child.kill().await.ok();
     Ok(())
+}
+
+/// The counters of every server, summed.
+async fn metrics_of(clients: &[Arc<Client>]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for c in clients {
+        for (k, v) in metrics(c).await {
+            *out.entry(k).or_insert(0.0) += v;
+        }
+    }
+    out
 }
 
 /// The server's counters from `GET /metrics`: statements by pool (`read`, `write`) and
