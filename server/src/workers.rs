@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use gradflow_engine::apply::Actor;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{json, Value};
 
@@ -67,9 +67,9 @@ pub fn spawn(state: State) {
 }
 
 /// Fires every due timer once; returns how many were handled.
-pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
-    let now = state.clock.now();
-    let due = timer::Entity::find()
+/// The timers due at `now` that no lease holds, soonest first.
+fn due_timers(now: chrono::DateTime<Utc>) -> sea_orm::Select<timer::Entity> {
+    timer::Entity::find()
         .filter(timer::Column::DueAt.lte(now))
         .filter(
             timer::Column::ClaimedUntil
@@ -78,26 +78,45 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
         )
         .order_by_asc(timer::Column::DueAt)
         .limit(100)
-        .all(&state.db.conn)
-        .await?;
-    let mut handled = 0;
-    for t in due {
-        // Claim: only one worker (process) wins the lease.
-        let lease = Utc::now() + chrono::Duration::seconds(60);
-        let write = state.db.writer().await;
-        let claimed = timer::Entity::update_many()
+}
+
+/// The messages due at `now`, oldest first.
+fn pending_messages(now: chrono::DateTime<Utc>) -> sea_orm::Select<outbox::Entity> {
+    outbox::Entity::find()
+        .filter(outbox::Column::DeliveredAt.is_null())
+        .filter(outbox::Column::NextAttemptAt.lte(now))
+        .order_by_asc(outbox::Column::Id)
+        .limit(50)
+}
+
+/// Rows to claim: locked for the claiming transaction, skipping those another one holds
+/// (PostgreSQL; SQLite's one writer needs no row locks and its SQL has none).
+fn claim<E: EntityTrait>(q: sea_orm::Select<E>) -> sea_orm::Select<E> {
+    q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+}
+
+pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
+    let now = state.clock.now();
+    let due = || due_timers(now);
+    // Anything due at all? (a read, so an idle worker takes no writer's turn)
+    if due().one(&state.db.conn).await?.is_none() {
+        return Ok(0);
+    }
+    // Claim: the due timers no other worker holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL;
+    // SQLite has one writer), each with a 60-second lease, in one transaction.
+    let lease = Utc::now() + chrono::Duration::seconds(60);
+    let tx = state.db.begin_write().await?;
+    let claimed = claim(due()).all(&tx).await?;
+    if !claimed.is_empty() {
+        timer::Entity::update_many()
             .col_expr(timer::Column::ClaimedUntil, Expr::value(Some(lease)))
-            .filter(timer::Column::Id.eq(t.id))
-            .filter(match t.claimed_until {
-                None => timer::Column::ClaimedUntil.is_null(),
-                Some(c) => timer::Column::ClaimedUntil.eq(c),
-            })
-            .exec(&write)
+            .filter(timer::Column::Id.is_in(claimed.iter().map(|t| t.id)))
+            .exec(&tx)
             .await?;
-        drop(write);
-        if claimed.rows_affected != 1 {
-            continue;
-        }
+    }
+    tx.commit().await?;
+    let mut handled = 0;
+    for t in claimed {
         handled += 1;
         let Some(row) = instance::Entity::find_by_id(t.instance_id)
             .one(&state.db.conn)
@@ -161,38 +180,28 @@ fn backoff(base_ms: u64, attempts: i32) -> chrono::Duration {
 
 /// Delivers pending outbox messages once; returns how many were attempted.
 ///
-/// The due messages are claimed with one statement (a lease: their next attempt moves 30 s
-/// ahead, so a second worker or process skips them), delivered, and the delivered ones marked
-/// with one statement; each write is a write transaction, so on SQLite it joins the group
-/// commit of the transitions instead of forcing a commit of its own.
+/// The due messages are claimed in one transaction (locked rows skipped, a lease: their next
+/// attempt moves 30 s ahead, so a second worker or process skips them), delivered, and the
+/// delivered ones marked with one statement; each write is a write transaction, so on SQLite
+/// it joins the group commit of the transitions instead of forcing a commit of its own.
 pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResult<usize> {
     let now = Utc::now();
-    let pending = outbox::Entity::find()
-        .filter(outbox::Column::DeliveredAt.is_null())
-        .filter(outbox::Column::NextAttemptAt.lte(now))
-        .order_by_asc(outbox::Column::Id)
-        .limit(50)
-        .all(&state.db.conn)
-        .await?;
-    if pending.is_empty() {
+    let pending = || pending_messages(now);
+    // Anything due at all? (a read, so an idle worker takes no writer's turn)
+    if pending().one(&state.db.conn).await?.is_none() {
         return Ok(0);
     }
+    // Claim: the due messages no other worker holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL;
+    // SQLite has one writer); their next attempt moves 30 s ahead as a lease.
     let lease = now + chrono::Duration::seconds(30);
-    // Claimed: still undelivered and still at the attempt time read (another worker's claim
-    // or a delivery since moves it).
-    let mut claimed = Vec::with_capacity(pending.len());
     let tx = state.db.begin_write().await?;
-    for m in pending {
-        let r = outbox::Entity::update_many()
+    let claimed = claim(pending()).all(&tx).await?;
+    if !claimed.is_empty() {
+        outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(lease))
-            .filter(outbox::Column::Id.eq(m.id))
-            .filter(outbox::Column::NextAttemptAt.eq(m.next_attempt_at))
-            .filter(outbox::Column::DeliveredAt.is_null())
+            .filter(outbox::Column::Id.is_in(claimed.iter().map(|m| m.id)))
             .exec(&tx)
             .await?;
-        if r.rows_affected == 1 {
-            claimed.push(m);
-        }
     }
     tx.commit().await?;
     let mut delivered = Vec::new();
@@ -274,5 +283,28 @@ async fn deliver_one(
         Ok(())
     } else {
         Err(format!("接收方返回 {}", resp.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, QueryTrait};
+
+    #[test]
+    fn claims_skip_rows_another_worker_holds() {
+        let now = Utc::now();
+        for sql in [
+            claim(due_timers(now))
+                .build(DbBackend::Postgres)
+                .to_string(),
+            claim(pending_messages(now))
+                .build(DbBackend::Postgres)
+                .to_string(),
+        ] {
+            assert!(sql.ends_with("FOR UPDATE SKIP LOCKED"), "{sql}");
+        }
+        let sqlite = claim(due_timers(now)).build(DbBackend::Sqlite).to_string();
+        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
     }
 }
