@@ -232,6 +232,12 @@ impl Sqlite {
     pub async fn begin(self: &Arc<Self>) -> Result<SqliteTx, DbErr> {
         let turn = self.turn().await;
         let mut w = self.writer_state();
+        if w.group.is_some() && w.conn.is_autocommit() {
+            // SQLite rolled the group's transaction back (an I/O error, a full disk): its
+            // members learn it now, and this transaction begins a new one (a savepoint
+            // outside a transaction would begin one that its release commits alone).
+            w.commit_group();
+        }
         if w.group.is_none() {
             crate::metrics::statement(true);
             w.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
