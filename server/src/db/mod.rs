@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod sqlite;
+mod values;
 
 use std::future::Future;
 use std::pin::Pin;
