@@ -31,37 +31,29 @@ pub async fn active_marks(
     ids.dedup();
     // Marks in process where current (`db::cache`; an employer without marks is kept as an
     // empty map), the others in one query per 500.
-    ids.retain(|id| match db.rows.marks.get(db, id) {
-        Some(m) => {
-            if !m.is_empty() {
-                out.insert(*id, m);
+    let marks = db
+        .rows
+        .marks
+        .get_many(db, ids, |missing| async move {
+            let mut found: HashMap<i64, BTreeMap<i64, String>> =
+                missing.iter().map(|id| (*id, BTreeMap::new())).collect();
+            for chunk in missing.chunks(500) {
+                let rows = employer_warning::Entity::find()
+                    .filter(employer_warning::Column::EmployerId.is_in(chunk.iter().copied()))
+                    .filter(employer_warning::Column::Active.eq(true))
+                    .all(&db.conn)
+                    .await?;
+                for r in rows {
+                    found
+                        .entry(r.employer_id)
+                        .or_default()
+                        .insert(r.school_id, r.reason);
+                }
             }
-            false
-        }
-        None => true,
-    });
-    let stamp = db.rows.marks.stamp();
-    for chunk in ids.chunks(500) {
-        let rows = employer_warning::Entity::find()
-            .filter(employer_warning::Column::EmployerId.is_in(chunk.iter().copied()))
-            .filter(employer_warning::Column::Active.eq(true))
-            .all(&db.conn)
-            .await?;
-        let mut found: HashMap<i64, BTreeMap<i64, String>> =
-            chunk.iter().map(|id| (*id, BTreeMap::new())).collect();
-        for r in rows {
-            found
-                .entry(r.employer_id)
-                .or_default()
-                .insert(r.school_id, r.reason);
-        }
-        for (id, m) in found {
-            db.rows.marks.put(db, stamp, id, m.clone());
-            if !m.is_empty() {
-                out.insert(id, m);
-            }
-        }
-    }
+            Ok::<_, sea_orm::DbErr>(found.into_iter().collect())
+        })
+        .await?;
+    out.extend(marks.into_iter().filter(|(_, m)| !m.is_empty()));
     Ok(out)
 }
 

@@ -175,6 +175,38 @@ where
         }
     }
 
+    /// The values of `keys`: the current cached ones, the others loaded together by `load`
+    /// (given the missing keys) and kept.
+    pub async fn get_many<E, F, Fut>(
+        &self,
+        db: &Db,
+        keys: Vec<K>,
+        load: F,
+    ) -> Result<std::collections::HashMap<K, V>, E>
+    where
+        F: FnOnce(Vec<K>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(K, V)>, E>>,
+    {
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for k in keys {
+            match self.get(db, &k) {
+                Some(v) => {
+                    out.insert(k, v);
+                }
+                None => missing.push(k),
+            }
+        }
+        if !missing.is_empty() {
+            let stamp = self.stamp();
+            for (k, v) in load(missing).await? {
+                self.put(db, stamp, k.clone(), v.clone());
+                out.insert(k, v);
+            }
+        }
+        Ok(out)
+    }
+
     /// The value of `key`: cached, or loaded from the read pool with `load`.
     pub async fn get_or_load<E, F, Fut>(&self, db: &Db, key: K, load: F) -> Result<Option<V>, E>
     where

@@ -221,27 +221,22 @@ async fn agreement_types(
     let mut codes: Vec<String> = rows.iter().map(|r| r.province_code.clone()).collect();
     codes.sort();
     codes.dedup();
-    let mut out = HashMap::new();
     // Provinces in process where current (`db::cache`), the others in one query.
-    codes.retain(|c| match db.rows.provinces.get(db, c) {
-        Some(p) => {
-            out.insert(p.code, p.agreement_type);
-            false
-        }
-        None => true,
-    });
-    if !codes.is_empty() {
-        let stamp = db.rows.provinces.stamp();
-        for p in province::Entity::find()
-            .filter(province::Column::Code.is_in(codes))
-            .all(&db.conn)
-            .await?
-        {
-            out.insert(p.code.clone(), p.agreement_type.clone());
-            db.rows.provinces.put(db, stamp, p.code.clone(), p);
-        }
-    }
-    Ok(out)
+    let provinces = db
+        .rows
+        .provinces
+        .get_many(db, codes, |missing| async move {
+            let found = province::Entity::find()
+                .filter(province::Column::Code.is_in(missing))
+                .all(&db.conn)
+                .await?;
+            Ok::<_, sea_orm::DbErr>(found.into_iter().map(|p| (p.code.clone(), p)).collect())
+        })
+        .await?;
+    Ok(provinces
+        .into_iter()
+        .map(|(code, p)| (code, p.agreement_type))
+        .collect())
 }
 
 /// The provinces' agreement types and the employers' warning marks of some instances (one
