@@ -309,8 +309,10 @@ async fn main() -> anyhow::Result<()> {
     let commits = delta("gradflow_sqlite_commits_total");
     if commits > 0.0 {
         println!(
-            "SQLite commits: {commits:.0} ({:.1} transitions per commit)",
-            stored / commits
+            "SQLite commits: {commits:.0} ({:.1} transitions per commit); writer busy {:.0} % of the run, {:.0} µs per transition",
+            stored / commits,
+            100.0 * delta("gradflow_sqlite_writer_busy_seconds_total") / secs,
+            1e6 * delta("gradflow_sqlite_writer_busy_seconds_total") / stored
         );
     }
     println!(

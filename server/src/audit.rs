@@ -32,6 +32,20 @@ pub async fn record_as<C: ConnectionTrait>(
     target: (&str, String),
     detail: Value,
 ) -> ApiResult<()> {
+    entry(actor, now, action, target, detail)
+        .insert(conn)
+        .await?;
+    Ok(())
+}
+
+/// The audit log row of an act (for a caller that builds its statements itself).
+pub fn entry(
+    actor: &Actor,
+    now: DateTime<Utc>,
+    action: &str,
+    target: (&str, String),
+    detail: Value,
+) -> audit_log::ActiveModel {
     audit_log::ActiveModel {
         at: Set(now),
         account_id: Set(actor.account_id),
@@ -43,9 +57,6 @@ pub async fn record_as<C: ConnectionTrait>(
         detail: Set(detail.to_string()),
         ..Default::default()
     }
-    .insert(conn)
-    .await?;
-    Ok(())
 }
 
 /// Records the act in its transaction, then commits it: the change and its record land together.

@@ -156,7 +156,7 @@ pub fn render() -> String {
         "gradflow_http_request_statements",
         "Database statements per HTTP request.",
     );
-    use crate::db::sqlite::{COMMITS, GROUPED, WAITING};
+    use crate::db::sqlite::{BUSY_NANOS, COMMITS, GROUPED, WAITING};
     let _ = writeln!(
         out,
         "# HELP gradflow_row_cache_total Lookups of rows kept in process (schools, provinces, employers, warning marks), by result.\n# TYPE gradflow_row_cache_total counter\ngradflow_row_cache_total{{result=\"hit\"}} {}\ngradflow_row_cache_total{{result=\"miss\"}} {}",
@@ -177,6 +177,11 @@ pub fn render() -> String {
         out,
         "# HELP gradflow_sqlite_writers_waiting Writers waiting for the SQLite writer's turn.\n# TYPE gradflow_sqlite_writers_waiting gauge\ngradflow_sqlite_writers_waiting {}",
         WAITING.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_sqlite_writer_busy_seconds_total Time the SQLite writer's turn was held (its utilisation bounds write throughput).\n# TYPE gradflow_sqlite_writer_busy_seconds_total counter\ngradflow_sqlite_writer_busy_seconds_total {}",
+        BUSY_NANOS.load(Ordering::Relaxed) as f64 / 1e9
     );
     out
 }

@@ -10,8 +10,8 @@ use gradflow_engine::definition::EffectDef;
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryTrait, Set, Statement, TryIntoModel,
 };
 use serde_json::{json, Map, Value};
 
@@ -75,14 +75,33 @@ pub const STUDENT_PENDING_VAR: &str = "_student_pending";
 /// Applies the transition in one transaction and returns the stored instance.
 /// Events emitted with a target (`emit: {event, to: var}`) are delivered to that instance in
 /// the same transaction: a completed termination releases the agreement atomically.
+///
+/// The transition's statements are built before the transaction begins ([`plan`]: the JSON,
+/// the rendered documents and messages, the SQL), so that the writer's turn — which on SQLite
+/// every write of the process queues for — holds only their execution. A transition that
+/// draws numbers (which documents and messages show) draws them first, inside the
+/// transaction, and is planned there.
 pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
-    let txn = db.begin_write().await?;
     let (snapshot, facts, now, link_base) = (t.snapshot, t.facts, t.now, t.link_base);
     let graduate_id = t.parties.graduate_id;
     let uploads = t.uploads;
-    let (row, targeted) = write(db, &txn, t).await?;
-    bind_uploads(&txn, uploads, row.id).await?;
-    for (event, target) in targeted {
+    let id = match t.current {
+        Some(c) => c.id,
+        None => db.new_instance_id().await?,
+    };
+    let (txn, plan) = if numbered(&t.outcome) {
+        let txn = db.begin_write().await?;
+        let numbers = draw_numbers(db, &txn, &t.outcome, facts, now).await?;
+        let plan = plan(db.backend(), t, id, numbers)?;
+        (txn, plan)
+    } else {
+        let plan = plan(db.backend(), t, id, Vec::new())?;
+        (db.begin_write().await?, plan)
+    };
+    let Plan { row, ops, targeted } = plan;
+    execute(db, &txn, snapshot, &row.def_key, ops).await?;
+    bind_uploads(&txn, uploads, id).await?;
+    for (event, target) in &targeted {
         react_in(
             db,
             &txn,
@@ -91,8 +110,8 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
             now,
             link_base,
             graduate_id,
-            (row.id, target),
-            &event,
+            (id, *target),
+            event,
         )
         .await?;
     }
@@ -164,9 +183,9 @@ async fn react_in(
     let Some(outcome) = apply::react(&def.def, &ctx, &inst, event, Some(source))? else {
         return Ok(());
     };
-    write(
-        db,
-        txn,
+    let numbers = draw_numbers(db, txn, &outcome, facts, now).await?;
+    let plan = plan(
+        db.backend(),
         Transition {
             snapshot,
             def,
@@ -180,8 +199,10 @@ async fn react_in(
             link_base,
             uploads: &[],
         },
-    )
-    .await?;
+        row.id,
+        numbers,
+    )?;
+    execute(db, txn, snapshot, &plan.row.def_key, plan.ops).await?;
     Ok(())
 }
 
@@ -198,15 +219,14 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
-/// Applies `update` to the instance `cur` as it was read, bumping its row version; a row
-/// changed meanwhile (a concurrent decision won) is a conflict.
-async fn update_versioned(
-    txn: &WriteTx,
+/// `update` of the instance `cur` as it was read, bumping its row version: it changes no row
+/// when the row changed meanwhile (a concurrent decision won).
+fn versioned(
+    update: sea_orm::UpdateMany<instance::Entity>,
     cur: &instance::Model,
     now: DateTime<Utc>,
-    update: sea_orm::UpdateMany<instance::Entity>,
-) -> ApiResult<()> {
-    let res = update
+) -> sea_orm::UpdateMany<instance::Entity> {
+    update
         .col_expr(
             instance::Column::RowVersion,
             Expr::value(cur.row_version + 1),
@@ -214,20 +234,108 @@ async fn update_versioned(
         .col_expr(instance::Column::UpdatedAt, Expr::value(now))
         .filter(instance::Column::Id.eq(cur.id))
         .filter(instance::Column::RowVersion.eq(cur.row_version))
-        .exec(txn)
-        .await?;
+}
+
+/// Applies `update` to the instance `cur` as it was read ([`versioned`]); a row changed
+/// meanwhile is a conflict.
+async fn update_versioned(
+    txn: &WriteTx,
+    cur: &instance::Model,
+    now: DateTime<Utc>,
+    update: sea_orm::UpdateMany<instance::Entity>,
+) -> ApiResult<()> {
+    let res = versioned(update, cur, now).exec(txn).await?;
     if res.rows_affected != 1 {
         return Err(ApiError::stale());
     }
     Ok(())
 }
 
-/// Writes one transition; returns the row and the targeted events still to deliver.
-async fn write(
+/// A transition's statements, built before the writer's turn, and what they store.
+struct Plan {
+    /// The row as it stands once the statements ran.
+    row: instance::Model,
+    ops: Vec<Op>,
+    /// Targeted events still to deliver: `(event, instance id)`.
+    targeted: Vec<(String, i64)>,
+}
+
+/// One statement of a [`Plan`] and how its result is judged.
+enum Op {
+    Exec(Statement),
+    /// The instance update guarded by its `row_version`: no row changed is a conflict.
+    Versioned(Statement),
+    /// A slot claim: a unique violation is the slot taken.
+    Claim(Statement, gradflow_engine::apply::SlotClaim),
+}
+
+/// Whether the outcome draws numbers (which then are drawn inside the transaction).
+fn numbered(outcome: &Outcome) -> bool {
+    outcome
+        .effects
+        .iter()
+        .any(|e| matches!(e, EffectDef::Number { .. }))
+}
+
+/// Draws the outcome's numbers inside `txn`: `(variable, number)`.
+async fn draw_numbers(
     db: &Db,
     txn: &WriteTx,
+    outcome: &Outcome,
+    facts: &Value,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for e in &outcome.effects {
+        if let EffectDef::Number { kind, var, channel } = e {
+            let number = next_number(db, txn, kind, channel.as_deref(), facts, now).await?;
+            out.push((var.clone(), number));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a plan's statements in `txn`.
+async fn execute(
+    db: &Db,
+    txn: &WriteTx,
+    snapshot: &Snapshot,
+    def_key: &str,
+    ops: Vec<Op>,
+) -> ApiResult<()> {
+    for op in ops {
+        match op {
+            Op::Exec(stmt) => {
+                txn.execute(stmt).await?;
+            }
+            Op::Versioned(stmt) => {
+                if txn.execute(stmt).await?.rows_affected() != 1 {
+                    return Err(ApiError::stale());
+                }
+            }
+            Op::Claim(stmt, claim) => match txn.execute(stmt).await {
+                Ok(_) => {}
+                Err(e) if crate::db::is_unique_violation(&e) => {
+                    let message = holder_message(db, snapshot, def_key, &claim)
+                        .await
+                        .unwrap_or_else(|| claim.message.clone());
+                    return Err(ApiError::conflict("slot_taken", message));
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Builds one transition's statements for instance `id` (chosen before, when it starts one)
+/// with its drawn `numbers`: no database access, so it runs outside the writer's turn.
+fn plan(
+    backend: DbBackend,
     t: Transition<'_>,
-) -> ApiResult<(instance::Model, Vec<(String, i64)>)> {
+    id: i64,
+    numbers: Vec<(String, String)>,
+) -> ApiResult<Plan> {
     let Transition {
         snapshot,
         def,
@@ -241,12 +349,10 @@ async fn write(
         link_base,
         uploads: _,
     } = t;
+    let mut ops = Vec::new();
     // Numbers first: they become variables that documents and messages show.
-    for e in &outcome.effects {
-        if let EffectDef::Number { kind, var, channel } = e {
-            let number = next_number(db, txn, kind, channel.as_deref(), facts, now).await?;
-            outcome.vars.insert(var.clone(), Value::String(number));
-        }
+    for (var, number) in numbers {
+        outcome.vars.insert(var, Value::String(number));
     }
     // "Get latest student info" is applied when the review approves (SPEC.md 3).
     if outcome
@@ -274,6 +380,7 @@ async fn write(
     let row = match current {
         None => {
             let am = instance::ActiveModel {
+                id: Set(id),
                 type_code: Set(type_code),
                 def_id: Set(def.def.id().to_string()),
                 def_key: Set(def.def.key.clone()),
@@ -296,41 +403,32 @@ async fn write(
                 row_version: Set(1),
                 created_at: Set(now),
                 updated_at: Set(now),
-                ..Default::default()
             };
-            // Inserted without reading the row back: its id is the one part the database
-            // chooses.
-            let res = instance::Entity::insert(am.clone()).exec(txn).await?;
-            let mut am = am;
-            am.id = Set(res.last_insert_id);
+            ops.push(Op::Exec(
+                instance::Entity::insert(am.clone()).build(backend),
+            ));
             am.try_into_model()?
         }
         Some(cur) => {
-            let (review_json, vars_json) = (review.clone(), vars.clone());
-            update_versioned(
-                txn,
-                cur,
-                now,
-                instance::Entity::update_many()
-                    .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
-                    .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
-                    .col_expr(
-                        instance::Column::StatusDetail,
-                        Expr::value(outcome.status_detail.clone()),
-                    )
-                    .col_expr(instance::Column::Review, Expr::value(review.clone()))
-                    .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
-                    .col_expr(instance::Column::TypeCode, Expr::value(type_code.clone()))
-                    .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final)),
-            )
-            .await?;
+            let update = instance::Entity::update_many()
+                .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
+                .col_expr(instance::Column::Label, Expr::value(outcome.label.clone()))
+                .col_expr(
+                    instance::Column::StatusDetail,
+                    Expr::value(outcome.status_detail.clone()),
+                )
+                .col_expr(instance::Column::Review, Expr::value(review.clone()))
+                .col_expr(instance::Column::Vars, Expr::value(vars.clone()))
+                .col_expr(instance::Column::TypeCode, Expr::value(type_code.clone()))
+                .col_expr(instance::Column::IsFinal, Expr::value(outcome.is_final));
+            ops.push(Op::Versioned(versioned(update, cur, now).build(backend)));
             // The row as it now stands, without reading it back.
             instance::Model {
                 state: outcome.to.clone(),
                 label: outcome.label.clone(),
                 status_detail: outcome.status_detail.clone(),
-                review: review_json,
-                vars: vars_json,
+                review,
+                vars,
                 type_code,
                 is_final: outcome.is_final,
                 row_version: cur.row_version + 1,
@@ -339,27 +437,27 @@ async fn write(
             }
         }
     };
-    let id = row.id;
     let seq = row.row_version;
     let decision = outcome.decision.as_ref();
-    history::Entity::insert(history::ActiveModel {
-        instance_id: Set(id),
-        seq: Set(seq),
-        action: Set(outcome.action.clone()),
-        actor_account_id: Set(actor.account_id),
-        actor_role: Set(actor.role.as_str().to_string()),
-        from_state: Set(outcome.from.clone()),
-        to_state: Set(outcome.to.clone()),
-        level: Set(decision.map(|d| d.level.as_str().to_string())),
-        decision: Set(decision.map(|d| d.decision.clone())),
-        reason_category: Set(decision.and_then(|d| d.reason_category.clone())),
-        reason: Set(decision.and_then(|d| d.reason.clone())),
-        input: Set(serde_json::to_string(&outcome.input).map_err(ApiError::internal)?),
-        at: Set(now),
-        ..Default::default()
-    })
-    .exec_without_returning(txn)
-    .await?;
+    ops.push(Op::Exec(
+        history::Entity::insert(history::ActiveModel {
+            instance_id: Set(id),
+            seq: Set(seq),
+            action: Set(outcome.action.clone()),
+            actor_account_id: Set(actor.account_id),
+            actor_role: Set(actor.role.as_str().to_string()),
+            from_state: Set(outcome.from.clone()),
+            to_state: Set(outcome.to.clone()),
+            level: Set(decision.map(|d| d.level.as_str().to_string())),
+            decision: Set(decision.map(|d| d.decision.clone())),
+            reason_category: Set(decision.and_then(|d| d.reason_category.clone())),
+            reason: Set(decision.and_then(|d| d.reason.clone())),
+            input: Set(serde_json::to_string(&outcome.input).map_err(ApiError::internal)?),
+            at: Set(now),
+            ..Default::default()
+        })
+        .build(backend),
+    ));
 
     // Acts on data already in force (a school's modify or void) also go to the audit log.
     let audited = current
@@ -367,8 +465,7 @@ async fn write(
         .and_then(|st| st.actions.get(&outcome.action))
         .is_some_and(|a| a.audit);
     if audited {
-        crate::audit::record_as(
-            txn,
+        let entry = crate::audit::entry(
             actor,
             now,
             &format!("{}.{}", def.def.key, outcome.action),
@@ -379,15 +476,21 @@ async fn write(
                 "input": outcome.input,
                 "graduate_id": parties.graduate_id,
             }),
-        )
-        .await?;
+        );
+        ops.push(Op::Exec(
+            crate::entity::audit_log::Entity::insert(entry).build(backend),
+        ));
     }
 
-    // Tasks: the open ones are replaced by those of the new state (or review level).
-    task::Entity::delete_many()
-        .filter(task::Column::InstanceId.eq(id))
-        .exec(txn)
-        .await?;
+    // Tasks: the open ones (a new instance has none) are replaced by those of the new state
+    // (or review level).
+    if current.is_some() {
+        ops.push(Op::Exec(
+            task::Entity::delete_many()
+                .filter(task::Column::InstanceId.eq(id))
+                .build(backend),
+        ));
+    }
     if !outcome.tasks.is_empty() {
         let rows = outcome.tasks.iter().map(|ts| task::ActiveModel {
             instance_id: Set(id),
@@ -402,14 +505,15 @@ async fn write(
             opened_at: Set(now),
             ..Default::default()
         });
-        task::Entity::insert_many(rows).exec(txn).await?;
+        ops.push(Op::Exec(task::Entity::insert_many(rows).build(backend)));
     }
 
-    if outcome.cancel_timers {
-        timer::Entity::delete_many()
-            .filter(timer::Column::InstanceId.eq(id))
-            .exec(txn)
-            .await?;
+    if outcome.cancel_timers && current.is_some() {
+        ops.push(Op::Exec(
+            timer::Entity::delete_many()
+                .filter(timer::Column::InstanceId.eq(id))
+                .build(backend),
+        ));
     }
     if !outcome.timers.is_empty() {
         let rows = outcome.timers.iter().map(|ts| timer::ActiveModel {
@@ -420,37 +524,27 @@ async fn write(
             claimed_until: Set(None),
             ..Default::default()
         });
-        timer::Entity::insert_many(rows).exec(txn).await?;
+        ops.push(Op::Exec(timer::Entity::insert_many(rows).build(backend)));
     }
 
-    if !outcome.release.is_empty() {
-        slot::Entity::delete_many()
-            .filter(slot::Column::InstanceId.eq(id))
-            .filter(slot::Column::SlotKey.is_in(outcome.release.clone()))
-            .exec(txn)
-            .await?;
+    if !outcome.release.is_empty() && current.is_some() {
+        ops.push(Op::Exec(
+            slot::Entity::delete_many()
+                .filter(slot::Column::InstanceId.eq(id))
+                .filter(slot::Column::SlotKey.is_in(outcome.release.clone()))
+                .build(backend),
+        ));
     }
     for claim in &outcome.acquire {
-        let res = slot::Entity::insert(slot::ActiveModel {
+        let insert = slot::Entity::insert(slot::ActiveModel {
             slot_key: Set(claim.key.clone()),
             slot: Set(claim.slot.clone()),
             instance_id: Set(id),
             graduate_id: Set(parties.graduate_id),
             acquired_at: Set(now),
             ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await;
-        match res {
-            Ok(_) => {}
-            Err(e) if crate::db::is_unique_violation(&e) => {
-                let message = holder_message(db, snapshot, &def.def.key, claim)
-                    .await
-                    .unwrap_or_else(|| claim.message.clone());
-                return Err(ApiError::conflict("slot_taken", message));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        });
+        ops.push(Op::Claim(insert.build(backend), claim.clone()));
     }
 
     // The effects as commands (documents, messages, link requests), then their rows.
@@ -466,7 +560,7 @@ async fn write(
         link_base,
     })?;
     for l in &commands.links {
-        action_link::Entity::insert(action_link::ActiveModel {
+        let link = action_link::ActiveModel {
             token_hash: Set(l.token_hash.clone()),
             instance_id: Set(id),
             action: Set(l.action.clone()),
@@ -474,13 +568,12 @@ async fn write(
             expires_at: Set(l.expires_at),
             used_at: Set(None),
             created_at: Set(now),
-        })
-        .exec_without_returning(txn)
-        .await?;
+        };
+        ops.push(Op::Exec(action_link::Entity::insert(link).build(backend)));
     }
     for d in commands.documents {
         // A document of the same name is replaced (one statement: an upsert on its key).
-        document::Entity::insert(document::ActiveModel {
+        let upsert = document::Entity::insert(document::ActiveModel {
             instance_id: Set(id),
             name: Set(d.name),
             content: Set(d.content),
@@ -493,9 +586,8 @@ async fn write(
             ])
             .update_columns([document::Column::Content, document::Column::RenderedAt])
             .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
+        );
+        ops.push(Op::Exec(upsert.build(backend)));
     }
     if !commands.messages.is_empty() {
         let rows = commands.messages.into_iter().map(|m| outbox::ActiveModel {
@@ -511,10 +603,13 @@ async fn write(
             created_at: Set(now),
             ..Default::default()
         });
-        outbox::Entity::insert_many(rows).exec(txn).await?;
+        ops.push(Op::Exec(outbox::Entity::insert_many(rows).build(backend)));
     }
-    let targeted = commands.targeted;
-    Ok((row, targeted))
+    Ok(Plan {
+        row,
+        ops,
+        targeted: commands.targeted,
+    })
 }
 
 /// What the holder's flow tells a claimant of another flow about a slot it holds

@@ -325,6 +325,27 @@ impl Db {
         true
     }
 
+    /// The id of an instance about to be started, chosen before its transaction so that the
+    /// transition's statements are built before the writer's turn (on SQLite the writer
+    /// process counts them, [`Sqlite::next_id`]; on PostgreSQL the table's sequence).
+    pub async fn new_instance_id(&self) -> Result<i64, DbErr> {
+        match &self.write {
+            Backend::Sqlite(s) => s.next_id("instances"),
+            Backend::Postgres(c) => {
+                crate::metrics::statement(true);
+                let row = c
+                    .query_one(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT nextval(pg_get_serial_sequence('instances', 'id'))",
+                    ))
+                    .await?
+                    .ok_or_else(|| DbErr::Custom("nextval returned nothing".into()))?;
+                row.try_get_by_index::<i64>(0)
+                    .map_err(|e| DbErr::Custom(e.to_string()))
+            }
+        }
+    }
+
     /// Whether rows are kept in process ([`cache`]): on SQLite, where this process is the
     /// one writer and sees every write.
     pub fn caches_rows(&self) -> bool {
