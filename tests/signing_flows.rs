@@ -1463,4 +1463,76 @@ async fn latest_student_info(backend: Backend) {
     assert!(doc.text.contains("MF2633001"), "{}", doc.text);
 }
 
-crate::both_backends!(every_state_and_action, latest_student_info);
+/// A graduate's row is kept in process (SQLite): a roster import that changes it reaches the
+/// very next transition, whose facts (and the instance's student snapshot) show the new data.
+async fn a_roster_change_reaches_the_next_transition(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "department_then_school").await;
+    let g = w.graduate_tok.clone();
+    let start = |tok: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/api/v1/flows/offline_signing/instances",
+                    &tok,
+                    json!({"input": agreement()}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_i64().unwrap()
+        }
+    };
+    let gender = |id: i64| {
+        let app = &app;
+        let tok = w.school_tok.clone();
+        async move {
+            let v = app
+                .get(&format!("/api/v1/instances/{id}/review"), &tok)
+                .await;
+            assert_eq!(v.status, 200, "{}", v.text);
+            v.body["student_snapshot"]["gender"].clone()
+        }
+    };
+    // The first start reads (and keeps) the graduate's row.
+    let first = start(g.clone()).await;
+    let before = gender(first).await;
+    let r = app
+        .post(
+            &format!("/api/v1/instances/{first}/actions/cancel"),
+            &g,
+            json!({"input": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new_gender = if before == json!("女") { "男" } else { "女" };
+    let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
+                     "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
+                     "cohort": 2027, "gender": new_gender, "student_no": "MF2633001"});
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &app.admin_token,
+            json!({"school_code": "10284", "rows": [row]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["errors"]),
+        (200, &json!([])),
+        "{}",
+        r.text
+    );
+    let second = start(g.clone()).await;
+    assert_eq!(gender(second).await, json!(new_gender));
+    assert_eq!(
+        gender(first).await,
+        before,
+        "the first instance keeps its snapshot"
+    );
+}
+
+crate::both_backends!(
+    every_state_and_action,
+    latest_student_info,
+    a_roster_change_reaches_the_next_transition
+);

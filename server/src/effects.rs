@@ -78,12 +78,21 @@ pub fn resolve(t: Transition<'_>) -> ApiResult<Commands> {
     // Every field any flow's form declares is present (null when not filled) so that strict
     // templates (the e-agreement shows every agreement field) can show optional fields; the
     // graduate as shown on documents is the instance's snapshot.
-    let mut shown_vars = outcome.vars.clone();
-    for name in snapshot.form_fields() {
-        shown_vars.entry(name.clone()).or_insert(Value::Null);
-    }
-    let data = template_data(id, def, outcome, shown_vars, facts, parties, deadline, now)?;
-    let mut data = serde_json::to_value(data).map_err(ApiError::internal)?;
+    // Built only when a template is rendered.
+    let rendered = outcome
+        .effects
+        .iter()
+        .any(|e| matches!(e, EffectDef::Render { .. } | EffectDef::Notify { .. }));
+    let mut data = if rendered {
+        let mut shown_vars = outcome.vars.clone();
+        for name in snapshot.form_fields() {
+            shown_vars.entry(name.clone()).or_insert(Value::Null);
+        }
+        let data = template_data(id, def, outcome, shown_vars, facts, parties, deadline, now)?;
+        serde_json::to_value(data).map_err(ApiError::internal)?
+    } else {
+        Value::Null
+    };
     let mut links = Vec::new();
     // Links first: the messages of the same transition carry them.
     for e in &outcome.effects {

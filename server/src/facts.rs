@@ -37,6 +37,16 @@ fn review_mode(s: &school::Model, module: Module) -> &str {
     }
 }
 
+/// A graduate's row, kept in process ([`crate::db::cache`]: dropped on every write to the
+/// table).
+pub async fn graduate_row(db: &crate::db::Db, id: i64) -> ApiResult<Option<graduate::Model>> {
+    Ok(db
+        .rows
+        .graduates
+        .get_or_load(db, id, || graduate::Entity::find_by_id(id).one(&db.conn))
+        .await?)
+}
+
 /// Loads the facts of one graduate (and employer) for a transition of `def` (its module picks
 /// the review mode; its declared optional facts are loaded too).
 pub async fn load_facts(
@@ -48,8 +58,7 @@ pub async fn load_facts(
 ) -> ApiResult<Facts> {
     let module = def.module;
     let conn = &db.conn;
-    let g = graduate::Entity::find_by_id(graduate_id)
-        .one(conn)
+    let g = graduate_row(db, graduate_id)
         .await?
         .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;
     // School, province and employer rows change rarely: kept in process (`db::cache`).

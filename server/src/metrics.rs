@@ -159,7 +159,7 @@ pub fn render() -> String {
     use crate::db::sqlite::{BUSY_NANOS, COMMITS, GROUPED, WAITING};
     let _ = writeln!(
         out,
-        "# HELP gradflow_row_cache_total Lookups of rows kept in process (schools, provinces, employers, warning marks), by result.\n# TYPE gradflow_row_cache_total counter\ngradflow_row_cache_total{{result=\"hit\"}} {}\ngradflow_row_cache_total{{result=\"miss\"}} {}",
+        "# HELP gradflow_row_cache_total Lookups of rows kept in process (graduates, schools, provinces, employers, warning marks), by result.\n# TYPE gradflow_row_cache_total counter\ngradflow_row_cache_total{{result=\"hit\"}} {}\ngradflow_row_cache_total{{result=\"miss\"}} {}",
         crate::db::cache::HITS.load(Ordering::Relaxed),
         crate::db::cache::MISSES.load(Ordering::Relaxed)
     );

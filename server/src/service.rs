@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 pub use crate::definitions::{definition_unusable, pinned};
-use crate::entity::{graduate, instance, province_param, slot};
+use crate::entity::{instance, province_param, slot};
 use crate::error::{ApiError, ApiResult};
 use crate::facts::{load_facts, student_snapshot, Facts};
 use crate::scope;
@@ -269,8 +269,7 @@ async fn prepare_start<'s>(
             ApiError::unprocessable("graduate_required", "graduate_id：请指定毕业生")
         })?,
     };
-    let g = graduate::Entity::find_by_id(graduate_id)
-        .one(&state.db.conn)
+    let g = crate::facts::graduate_row(&state.db, graduate_id)
         .await?
         .filter(|g| scope::sees_graduate(caller, g))
         .ok_or_else(|| ApiError::not_found("毕业生不存在"))?;

@@ -10,8 +10,8 @@ use gradflow_engine::definition::EffectDef;
 use gradflow_engine::registry::{LoadedDefinition, Snapshot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryTrait, Set, Statement, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryTrait, Set, Statement, TryIntoModel,
 };
 use serde_json::{json, Map, Value};
 

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Db;
 
 /// The tables rows are cached from.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
+    "graduates",
     "schools",
     "provinces",
     "employers",

@@ -41,6 +41,8 @@ pub struct Db {
 
 /// The rows kept in process: read on nearly every transition, written rarely.
 pub struct Rows {
+    /// Graduates: read on every transition of theirs, written by roster imports and corrections.
+    pub graduates: cache::RowCache<i64, crate::entity::graduate::Model>,
     pub schools: cache::RowCache<i64, crate::entity::school::Model>,
     pub provinces: cache::RowCache<String, crate::entity::province::Model>,
     pub employers: cache::RowCache<i64, crate::entity::employer::Model>,
@@ -51,6 +53,7 @@ pub struct Rows {
 impl Default for Rows {
     fn default() -> Rows {
         Rows {
+            graduates: cache::RowCache::new(&["graduates"], 100_000),
             schools: cache::RowCache::new(&["schools"], 10_000),
             provinces: cache::RowCache::new(&["provinces"], 100),
             employers: cache::RowCache::new(&["employers"], 100_000),
