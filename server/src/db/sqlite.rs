@@ -46,6 +46,49 @@ pub struct Sqlite {
     waiting: AtomicUsize,
     /// The last id handed out per table ([`Sqlite::next_id`]).
     ids: Mutex<std::collections::HashMap<&'static str, i64>>,
+    /// Tells the checkpointing thread to stop.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often the WAL is checkpointed while the writer commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL on a thread and connection of its own, `PASSIVE` (it waits for no
+/// reader or writer), every [`CHECKPOINT_EVERY`] after a commit. SQLite's automatic checkpoint
+/// would run inside the commit of whichever writer crossed 1,000 pages — copying pages and
+/// syncing the database file while every other writer of the process waits for the turn.
+fn checkpoints(path: PathBuf, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let run = move || {
+        let Ok(conn) = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ) else {
+            return;
+        };
+        let _ = conn.busy_timeout(Duration::from_secs(1));
+        let mut seen = COMMITS.load(Ordering::Relaxed);
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let now = COMMITS.load(Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        }
+        // A last one, so that a clean stop leaves a short WAL.
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+    };
+    let _ = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(run);
 }
 
 struct WriterState {
@@ -110,7 +153,8 @@ fn open(path: &Path, read_only: bool, synchronous: &str) -> Result<Connection, D
     } else {
         // Savepoints journal the pages they change (the statement journal): in memory, not in a
         // temporary file written on every transition of a group.
-        format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;")
+        // The writer never checkpoints ([`checkpoints`] does, on its own connection).
+        format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;")
     };
     conn.execute_batch(&pragmas).map_err(err)?;
     Ok(conn)
@@ -120,6 +164,8 @@ impl Sqlite {
     /// Opens the writer and `readers` read-only connections on a migrated database file.
     pub fn open(path: &Path, readers: usize, synchronous: &str) -> Result<Sqlite, DbErr> {
         let conn = open(path, false, synchronous)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        checkpoints(path.to_path_buf(), stop.clone());
         let readers = (0..readers.max(1))
             .map(|_| open(path, true, synchronous).map(Mutex::new))
             .collect::<Result<_, _>>()?;
@@ -135,6 +181,7 @@ impl Sqlite {
             turn: Arc::new(tokio::sync::Mutex::new(())),
             waiting: AtomicUsize::new(0),
             ids: Default::default(),
+            stop,
         })
     }
 
