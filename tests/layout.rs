@@ -86,11 +86,11 @@ fn transactions_begin_only_where_the_writer_is() {
 fn no_import_circles() {
     let mut found = offending(&server_src(""), &["crate::api"], &[]);
     found.retain(|l| !l.starts_with("server/src/api/"));
-    for f in ["store.rs", "effects.rs", "db/mod.rs", "db/sqlite.rs"] {
+    for f in ["store/", "effects.rs", "db/"] {
         found.extend(
             offending(&server_src(""), &["crate::service"], &[])
                 .into_iter()
-                .filter(|l| l.starts_with(&format!("server/src/{f}:"))),
+                .filter(|l| l.starts_with(&format!("server/src/{f}"))),
         );
     }
     assert!(
