@@ -1370,6 +1370,24 @@ async fn every_state_and_action(backend: Backend) {
 /// 获取最新学生信息 (SPEC.md 3): the management system changes the graduate's gender and
 /// student number while an e-agreement is in review; the reviewer sees the difference, pulls
 /// it in, and the approved e-agreement shows the new data. Key fields are never pulled.
+/// The management system re-uploads one graduate of the world's school (the administrator's
+/// roster endpoint); every row is accepted.
+async fn reupload(app: &App, row: Value) {
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &app.admin_token,
+            json!({"school_code": "10284", "rows": [row]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["errors"]),
+        (200, &json!([])),
+        "{}",
+        r.text
+    );
+}
+
 async fn latest_student_info(backend: Backend) {
     let app = spawn_on(backend, AppOptions::default()).await;
     let w = world(&app, "department_then_school").await;
@@ -1406,19 +1424,7 @@ async fn latest_student_info(backend: Backend) {
     let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三丰",
                      "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
                      "cohort": 2027, "gender": "女", "student_no": "MF2633001"});
-    let r = app
-        .post(
-            "/api/v1/roster/graduates",
-            &app.admin_token,
-            json!({"school_code": "10284", "rows": [row]}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, &r.body["errors"]),
-        (200, &json!([])),
-        "{}",
-        r.text
-    );
+    reupload(&app, row).await;
     let v = app.get(&format!("/api/v1/instances/{o}/review"), &d).await;
     let differs: Vec<&str> = v.body["comparison"]
         .as_array()
@@ -1509,19 +1515,7 @@ async fn a_roster_change_reaches_the_next_transition(backend: Backend) {
     let row = json!({"candidate_no": "26320102150001", "id_number": "11010519491231002X", "name": "张三",
                      "education_level": "本科", "training_mode": "10", "department": DEPT, "major": "软件工程",
                      "cohort": 2027, "gender": new_gender, "student_no": "MF2633001"});
-    let r = app
-        .post(
-            "/api/v1/roster/graduates",
-            &app.admin_token,
-            json!({"school_code": "10284", "rows": [row]}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, &r.body["errors"]),
-        (200, &json!([])),
-        "{}",
-        r.text
-    );
+    reupload(&app, row).await;
     let second = start(g.clone()).await;
     assert_eq!(gender(second).await, json!(new_gender));
     assert_eq!(

@@ -14,9 +14,9 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
-use crate::db::{Db, WriteTx};
-
 mod plan;
+
+use crate::db::{Db, WriteTx};
 use crate::entity::{history, instance, slot, upload};
 use crate::error::{ApiError, ApiResult};
 use plan::{plan, versioned, Op, Plan};
