@@ -43,6 +43,8 @@ struct DbArgs {
     sqlite_synchronous: gradflow_server::config::SqliteSynchronous,
 }
 
+// Parsed once per process: the size of `Serve` costs nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service and its workers.
@@ -55,10 +57,10 @@ enum Command {
         #[arg(long, default_value = ".", env = "GRADFLOW_ROOT")]
         root: PathBuf,
         /// Load a demo province, school, graduates, employer and accounts; print their tokens.
-        #[arg(long)]
+        #[arg(long, env = "GRADFLOW_DEMO")]
         demo: bool,
         /// Make the clock settable through POST /api/v1/admin/clock (tests only).
-        #[arg(long)]
+        #[arg(long, env = "GRADFLOW_TEST_CLOCK")]
         test_clock: bool,
         /// Bearer token of the system administrator.
         #[arg(long, env = "GRADFLOW_ADMIN_TOKEN")]
@@ -70,34 +72,45 @@ enum Command {
         #[arg(long, env = "GRADFLOW_PUBLIC_URL")]
         public_url: Option<String>,
         /// First outbox retry delay in milliseconds (doubles per failure, at most 10 minutes).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, env = "GRADFLOW_OUTBOX_RETRY_BASE_MS")]
         outbox_retry_base_ms: u64,
         /// Worker polling interval in milliseconds.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, env = "GRADFLOW_WORKER_INTERVAL_MS")]
         worker_interval_ms: u64,
         /// Database pool size.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 16, env = "GRADFLOW_MAX_CONNECTIONS")]
         max_connections: u32,
         /// Lifetime of a password login's session token, in hours.
-        #[arg(long, default_value_t = 12)]
+        #[arg(long, default_value_t = 12, env = "GRADFLOW_SESSION_HOURS")]
         session_hours: i64,
         /// Wall-clock limit of one guard script in milliseconds (besides its operation limit).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, env = "GRADFLOW_GUARD_TIMEOUT_MS")]
         guard_timeout_ms: u64,
         /// Requests served at once; more wait in a bounded queue.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, env = "GRADFLOW_MAX_IN_FLIGHT")]
         max_in_flight: usize,
         /// Requests that may wait for a turn; beyond that they are answered 503 (Retry-After).
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 512, env = "GRADFLOW_MAX_QUEUED")]
         max_queued: usize,
         /// How long a queued request waits for a turn before a 503, in milliseconds.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 2000, env = "GRADFLOW_QUEUE_WAIT_MS")]
         queue_wait_ms: u64,
+        /// On SIGTERM or SIGINT, how long requests and workers in flight may take to finish,
+        /// in seconds.
+        #[arg(long, default_value_t = 30, env = "GRADFLOW_SHUTDOWN_GRACE_SECS")]
+        shutdown_grace_secs: u64,
+        /// Secret the outbox signs its webhook messages with (HMAC-SHA256, README "Webhooks").
+        #[arg(long, env = "GRADFLOW_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Run the database migrations and exit.
     Migrate {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Print the OpenAPI spec (JSON).
     Openapi,
@@ -117,13 +130,36 @@ enum Command {
     },
 }
 
-fn init_tracing() {
+#[derive(clap::Args, Clone)]
+struct LogArgs {
+    /// Log lines as `text` (default) or `json` (one object per line, with the request span's
+    /// id, method and path). Levels per module: GRADFLOW_LOG (e.g. `info,gradflow::sql=trace`).
+    #[arg(long, value_enum, default_value = "text", env = "GRADFLOW_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr; colours only when stderr is a terminal (never into a file or a pipe).
+fn init_tracing(log: &LogArgs) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRADFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match log.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 #[tokio::main]
@@ -147,8 +183,11 @@ async fn main() -> ExitCode {
             max_in_flight,
             max_queued,
             queue_wait_ms,
+            shutdown_grace_secs,
+            webhook_secret,
+            log,
         } => {
-            init_tracing();
+            init_tracing(&log);
             let config = Config {
                 bind,
                 data_dir: db.data_dir,
@@ -168,6 +207,8 @@ async fn main() -> ExitCode {
                 max_in_flight,
                 max_queued,
                 queue_wait_ms,
+                shutdown_grace_secs,
+                webhook_secret,
             };
             match gradflow_server::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -177,8 +218,8 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Migrate { db } => {
-            init_tracing();
+        Command::Migrate { db, log } => {
+            init_tracing(&log);
             let config = Config {
                 data_dir: db.data_dir,
                 database_url: db.database_url,

@@ -53,6 +53,11 @@ pub struct Config {
     pub max_queued: usize,
     /// How long a queued request waits for a turn, in milliseconds.
     pub queue_wait_ms: u64,
+    /// How long a stop (SIGTERM, SIGINT) waits for requests and workers in flight, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// The secret outbox messages are signed with (HMAC-SHA256 over timestamp and body, in
+    /// `X-Gradflow-Signature`); unsigned when absent.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -76,6 +81,8 @@ impl Default for Config {
             max_in_flight: 64,
             max_queued: 512,
             queue_wait_ms: 2000,
+            shutdown_grace_secs: 30,
+            webhook_secret: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! * **Admission** — at most `max_in_flight` requests are served at once; up to `max_queued`
 //!   more wait for a turn (at most `queue_wait_ms`), and the rest are answered 503 with
 //!   `Retry-After` at once, so the latency of admitted requests stays bounded under overload.
-//!   `/healthz` and `/metrics` are never queued.
+//!   `/healthz`, `/readyz` and `/metrics` are never queued.
 //! * **Bodies bounded before they cost** — each route has a body limit ([`body_limit`]): a
 //!   declared `Content-Length` above it is refused (413) before a byte is read, and a body is
 //!   read only up to it. The routes taking large files (uploads, roster files) also need a
@@ -317,7 +317,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        if matches!(req.uri().path(), "/healthz" | "/metrics") {
+        if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
         crate::metrics::request(

@@ -1,6 +1,7 @@
 //! gradflow-server — the durable service around the engine: sea-orm store, poem API,
 //! workers for timers and the outbox, identity and facts.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod export;
 pub mod facts;
 pub mod guards;
 pub mod input;
+pub mod lifecycle;
 pub mod login;
 pub mod metrics;
 pub mod org;
@@ -38,8 +40,9 @@ pub mod workers;
 use std::sync::Arc;
 
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::{CatchPanic, Tracing};
-use poem::{get, handler, EndpointExt, Route};
+use poem::middleware::CatchPanic;
+use poem::web::Data;
+use poem::{get, handler, EndpointExt, IntoResponse, Route};
 
 use crate::auth::Auth;
 use crate::clock::Clock;
@@ -50,6 +53,24 @@ use crate::service::{AppState, State};
 #[handler]
 fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /readyz`: 200 when the database answers and its migrations are this binary's, else
+/// 503 with the error shape (`not_ready`) saying what is wrong; a load balancer sends
+/// traffic only to a ready server.
+#[handler]
+async fn readyz(state: Data<&State>) -> poem::Response {
+    match state.db.readiness().await {
+        Ok(n) => {
+            poem::web::Json(serde_json::json!({"status": "ready", "migrations": n})).into_response()
+        }
+        Err(why) => crate::error::ApiError::new(
+            poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            why,
+        )
+        .into_response(),
+    }
 }
 
 /// `GET /metrics`: the process's counters and histograms in Prometheus text format (no
@@ -90,6 +111,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
         config,
         guards,
         login_failures: Default::default(),
+        shutdown: Default::default(),
     }))
 }
 
@@ -103,15 +125,29 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
         .with(edge::Edge::new(state.clone()))
         .data(state)
-        .with(Tracing)
         .with(CatchPanic::new().with_handler(edge::panic_response))
+        .with(access::Access)
 }
 
-/// Runs the server until the process ends: workers plus HTTP.
+/// Runs the server until SIGTERM or SIGINT: workers plus HTTP. The data directory is claimed
+/// first (writable; on SQLite locked for this process, [`lifecycle`]); on the signal the
+/// listener closes, requests in flight and the workers finish (at most the grace period),
+/// then the process ends.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let exclusive = config.database_url.is_none()
+        || config
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("sqlite:"));
+    let _lock = lifecycle::claim_data_dir(
+        &config.data_dir,
+        exclusive,
+        &format!("serving {}", config.bind),
+    )?;
     let acceptor = TcpListener::bind(config.bind.clone())
         .into_acceptor()
         .await?;
@@ -124,16 +160,32 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         config.public_url = format!("http://{addr}");
     }
     let demo = config.demo;
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
     let state = init(config).await?;
     if demo {
         demo::load(&state).await?;
     }
-    workers::spawn(state.clone());
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(lifecycle::stop_on_signal(shutdown.clone()));
+    let workers = workers::spawn(state.clone());
     // Tests and scripts read this exact line to find the port.
     println!("gradflow listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    let stopped = shutdown.clone();
     poem::Server::new_with_acceptor(acceptor)
-        .run(app(state))
+        .run_with_graceful_shutdown(
+            app(state.clone()),
+            async move { stopped.requested().await },
+            Some(grace),
+        )
         .await?;
+    shutdown.trigger();
+    if tokio::time::timeout(grace, futures::future::join_all(workers))
+        .await
+        .is_err()
+    {
+        tracing::warn!("workers still busy after the grace period; stopping anyway");
+    }
+    tracing::info!("stopped");
     Ok(())
 }

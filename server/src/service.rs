@@ -32,6 +32,8 @@ pub struct AppState {
     pub guards: crate::guards::GuardPool,
     /// Failed password logins per client address.
     pub login_failures: crate::login::AddressFailures,
+    /// Set when the server is asked to stop: long work ends at its next safe point.
+    pub shutdown: crate::lifecycle::Shutdown,
 }
 
 pub type State = Arc<AppState>;

@@ -16,26 +16,32 @@ use crate::entity::{instance, outbox, timer};
 use crate::error::ApiResult;
 use crate::service::{pinned, react_to_event, transition, State};
 
-/// Starts both workers; they run until the process ends.
-pub fn spawn(state: State) {
+/// Starts the workers; they run until the server stops ([`crate::lifecycle::Shutdown`]):
+/// each finishes the item in hand, gives back what it claimed and did not start, and ends.
+/// The handles let `serve` wait for them.
+pub fn spawn(state: State) -> Vec<tokio::task::JoinHandle<()>> {
     let interval = Duration::from_millis(state.config.worker_interval_ms.max(10));
+    let mut handles = Vec::new();
     let s = state.clone();
-    tokio::spawn(async move {
+    handles.push(tokio::spawn(async move {
         loop {
+            if s.shutdown.is_requested() {
+                return;
+            }
             match fire_due_timers(&s).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.body.message, "timer worker"),
             }
-            tokio::time::sleep(interval).await;
+            pause(&s, interval).await;
         }
-    });
+    }));
     // Re-uploaded graduates leave the invalid list within the hour (SPEC.md 3): once an hour
     // by the server's clock, every pending restore runs.
     let s = state.clone();
-    tokio::spawn(async move {
+    handles.push(tokio::spawn(async move {
         let mut next = s.clock.now() + chrono::Duration::hours(1);
-        loop {
+        while !s.shutdown.is_requested() {
             if s.clock.now() >= next {
                 match crate::removal::restore_pending(&s).await {
                     Ok(n) => {
@@ -47,23 +53,35 @@ pub fn spawn(state: State) {
                     Err(e) => tracing::warn!(error = %e.body.message, "roster restore worker"),
                 }
             }
-            tokio::time::sleep(interval).await;
+            pause(&s, interval).await;
         }
-    });
+    }));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
-    tokio::spawn(async move {
+    handles.push(tokio::spawn(async move {
         loop {
+            if state.shutdown.is_requested() {
+                return;
+            }
             match deliver_outbox(&state, &client).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.body.message, "outbox worker"),
             }
-            tokio::time::sleep(interval).await;
+            pause(&state, interval).await;
         }
-    });
+    }));
+    handles
+}
+
+/// Sleeps for `interval`, or less when the server stops meanwhile.
+async fn pause(state: &State, interval: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => {}
+        _ = state.shutdown.requested() => {}
+    }
 }
 
 /// Fires every due timer once; returns how many were handled.
@@ -116,7 +134,12 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
     }
     tx.commit().await?;
     let mut handled = 0;
-    for t in claimed {
+    for (k, t) in claimed.iter().enumerate() {
+        if state.shutdown.is_requested() {
+            // Stopping: the timers not started are given back at once, not at the lease's end.
+            release_timers(state, claimed[k..].iter().map(|t| t.id)).await?;
+            break;
+        }
         handled += 1;
         let Some(row) = instance::Entity::find_by_id(t.instance_id)
             .one(&state.db.conn)
@@ -167,6 +190,20 @@ pub async fn fire_due_timers(state: &State) -> ApiResult<usize> {
     Ok(handled)
 }
 
+/// Gives back the claims of timers (their lease ends now).
+async fn release_timers(state: &State, ids: impl Iterator<Item = i64>) -> ApiResult<()> {
+    let w = state.db.writer().await;
+    timer::Entity::update_many()
+        .col_expr(
+            timer::Column::ClaimedUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(timer::Column::Id.is_in(ids))
+        .exec(&w)
+        .await?;
+    Ok(())
+}
+
 async fn drop_timer(state: &State, id: i64) -> ApiResult<()> {
     let w = state.db.writer().await;
     timer::Entity::delete_by_id(id).exec(&w).await?;
@@ -206,7 +243,13 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
     tx.commit().await?;
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
+    let mut unstarted = Vec::new();
     for m in &claimed {
+        if state.shutdown.is_requested() {
+            // Stopping: what was claimed and not sent is due again at once.
+            unstarted.push(m.id);
+            continue;
+        }
         match deliver_one(state, client, m).await {
             Ok(()) => delivered.push(m.id),
             Err(err) => failed.push((m, err)),
@@ -225,6 +268,13 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
                 Expr::value(Option::<String>::None),
             )
             .filter(outbox::Column::Id.is_in(delivered))
+            .exec(&tx)
+            .await?;
+    }
+    if !unstarted.is_empty() {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
+            .filter(outbox::Column::Id.is_in(unstarted))
             .exec(&tx)
             .await?;
     }
@@ -266,16 +316,27 @@ async fn deliver_one(
             .map_err(|e| e.body.message);
     }
     let Some(url) = &state.config.webhook_url else {
-        // No receiver configured: the message is kept as delivered to the log.
-        tracing::debug!(key = %m.idempotency_key, payload = %m.payload, "outbox message (no webhook configured)");
+        // No receiver configured: the message counts as delivered (its payload, which holds
+        // personal data, is not logged).
+        tracing::debug!(key = %m.idempotency_key, kind = %m.kind, "outbox message (no webhook configured)");
         return Ok(());
     };
-    let body = json!({"idempotency_key": m.idempotency_key, "message": payload});
-    let resp = client
+    let body =
+        serde_json::to_vec(&json!({"idempotency_key": m.idempotency_key, "message": payload}))
+            .map_err(|e| e.to_string())?;
+    let mut req = client
         .post(url)
         .header("Idempotency-Key", &m.idempotency_key)
         .header("X-Gradflow-Kind", &m.kind)
-        .json(&body)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    if let Some(secret) = &state.config.webhook_secret {
+        let at = Utc::now().timestamp();
+        req = req
+            .header(TIMESTAMP_HEADER, at.to_string())
+            .header(SIGNATURE_HEADER, signature(secret, at, &body));
+    }
+    let resp = req
+        .body(body)
         .send()
         .await
         .map_err(|e| format!("发送失败：{e}"))?;
@@ -286,10 +347,43 @@ async fn deliver_one(
     }
 }
 
+/// The header holding the moment a message was signed (Unix seconds).
+pub const TIMESTAMP_HEADER: &str = "X-Gradflow-Timestamp";
+/// The header holding a message's signature: `v1=` and the hex HMAC-SHA256, keyed with the
+/// receiver's secret, of the timestamp, a dot and the exact body bytes. A receiver recomputes
+/// it, compares in constant time and refuses a timestamp more than five minutes old (a
+/// replay); see README, "Webhooks".
+pub const SIGNATURE_HEADER: &str = "X-Gradflow-Signature";
+
+/// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sea_orm::{DbBackend, QueryTrait};
+
+    #[test]
+    fn the_signature_is_the_documented_hmac() {
+        // Computed independently: python3 -c "import hmac,hashlib;
+        // print(hmac.new(b'key', b'1700000000.{}', hashlib.sha256).hexdigest())"
+        assert_eq!(
+            signature("key", 1_700_000_000, b"{}"),
+            "v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+        assert_ne!(
+            signature("other", 1_700_000_000, b"{}"),
+            signature("key", 1_700_000_000, b"{}")
+        );
+    }
 
     #[test]
     fn claims_skip_rows_another_worker_holds() {

@@ -48,6 +48,10 @@ pub struct AppOptions {
     pub extra_args: Vec<String>,
     /// `--root`: the tree of `workflows/` and `scripts/`; `None` = the repository's own.
     pub root: Option<std::path::PathBuf>,
+    /// Environment variables set for the child (besides `GRADFLOW_LOG`).
+    pub env: Vec<(String, String)>,
+    /// Where the child's stderr (its log) goes; `None` = inherited.
+    pub stderr: Option<std::path::PathBuf>,
 }
 
 /// An HTTP answer: status, body parsed as JSON (`Null` if empty or not JSON) and raw text.
@@ -132,9 +136,22 @@ async fn launch(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> (Child
     if std::env::var_os("GRADFLOW_LOG").is_none() {
         cmd.env("GRADFLOW_LOG", "warn");
     }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let stderr = match &opts.stderr {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the log file"),
+        ),
+        None => Stdio::inherit(),
+    };
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true);
     let mut child = cmd
         .spawn()
@@ -423,6 +440,21 @@ impl App {
         let (child, base) = launch(self.data_dir.path(), &self.admin_token, &self.opts).await;
         self.child = child;
         self.base = base;
+    }
+
+    /// Sends SIGTERM (a graceful stop) and waits for the process to end (at most a minute);
+    /// its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the process runs");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the server stops within a minute of SIGTERM")
+            .expect("wait for the server")
     }
 
     /// Kills the process (SIGKILL) and waits for it. Requests fail until [`Self::restart`].

@@ -359,6 +359,44 @@ impl Db {
         self.conn.get_database_backend()
     }
 
+    /// Whether the database answers and has every migration this binary knows, and no
+    /// other (`GET /readyz`): the number of migrations applied, or why it is not ready.
+    pub async fn readiness(&self) -> Result<usize, String> {
+        let rows = self
+            .conn
+            .query_all(self.stmt("SELECT version FROM seaql_migrations", vec![]))
+            .await
+            .map_err(|e| format!("数据库不可用：{}", short(&e.to_string())))?;
+        let applied: std::collections::BTreeSet<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<String>("", "version").ok())
+            .collect();
+        let known: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        let missing: Vec<&str> = known
+            .iter()
+            .filter(|k| !applied.contains(*k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("数据库迁移未完成：缺少 {}", missing.join("、")));
+        }
+        let unknown: Vec<&str> = applied
+            .iter()
+            .filter(|a| !known.contains(a))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "数据库的迁移比本程序新：{}（请升级 gradflow）",
+                unknown.join("、")
+            ));
+        }
+        Ok(known.len())
+    }
+
     /// A statement with `?` placeholders rewritten to `$n` on PostgreSQL.
     pub fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
         let backend = self.backend();
@@ -380,6 +418,16 @@ impl Db {
         };
         Statement::from_sql_and_values(backend, sql, values)
     }
+}
+
+/// The first line of a database error, at most 200 characters (what `/readyz` shows).
+fn short(e: &str) -> String {
+    e.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// The database URL the config points at.
@@ -404,6 +452,25 @@ fn with_param(url: &str, param: &str) -> String {
 pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
     let url = database_url(cfg);
     let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        // Named without the rest of the URL, which may hold a password.
+        let scheme = url
+            .split_once("://")
+            .map(|(s, _)| s)
+            .filter(|s| s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'));
+        anyhow::bail!(
+            "unsupported --database-url{}: use postgres://USER:PASSWORD@HOST/DB, or leave it out for SQLite in --data-dir",
+            scheme.map(|s| format!(" scheme `{s}`")).unwrap_or_else(|| " (not a URL)".into())
+        );
+    }
+    let secret = password(&url);
+    let hide = |e: DbErr| -> anyhow::Error {
+        let text = e.to_string();
+        anyhow::anyhow!(match &secret {
+            Some(p) if !p.is_empty() => text.replace(p.as_str(), "***"),
+            _ => text,
+        })
+    };
     if sqlite {
         std::fs::create_dir_all(&cfg.data_dir)?;
     }
@@ -445,17 +512,28 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
             rows: Default::default(),
         });
     }
-    let writer = Database::connect(options(url.clone(), cfg.max_connections)).await?;
-    Migrator::up(&writer, None).await?;
+    let writer = Database::connect(options(url.clone(), cfg.max_connections))
+        .await
+        .map_err(hide)?;
+    Migrator::up(&writer, None).await.map_err(hide)?;
     // Every session of the read pool starts read-only transactions.
     let read_url = with_param(&url, "options=-c%20default_transaction_read_only%3Don");
-    let conn = Database::connect(options(read_url, cfg.max_connections)).await?;
+    let conn = Database::connect(options(read_url, cfg.max_connections))
+        .await
+        .map_err(hide)?;
     Ok(Db {
         conn: Conn(Backend::Postgres(conn)),
         write: Backend::Postgres(writer),
         held: Default::default(),
         rows: Default::default(),
     })
+}
+
+/// The password of a `scheme://user:password@host/…` URL, if it has one.
+fn password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split('/').next()?.rsplit_once('@')?.0;
+    Some(userinfo.split_once(':')?.1.to_string())
 }
 
 /// The file of a `sqlite://PATH?…` URL.
@@ -465,6 +543,38 @@ fn sqlite_path(url: &str) -> std::path::PathBuf {
 }
 
 /// Runs the migrations only (`gradflow migrate`).
+/// On SQLite it holds the data directory meanwhile: it refuses to run beside a server.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let sqlite = cfg
+        .database_url
+        .as_deref()
+        .is_none_or(|u| u.starts_with("sqlite:"));
+    let _lock = crate::lifecycle::claim_data_dir(&cfg.data_dir, sqlite, "running migrate")?;
     connect(cfg).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_password_is_found_to_be_hidden() {
+        assert_eq!(
+            password("postgres://gf:s3cr@t@db.local:5432/gf").as_deref(),
+            Some("s3cr@t")
+        );
+        assert_eq!(password("postgres://gf@db/gf"), None);
+        assert_eq!(password("sqlite:///tmp/x.sqlite"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_refused_without_the_password() {
+        let cfg = Config {
+            database_url: Some("mysql://root:hunter2@db/gf".into()),
+            ..Config::default()
+        };
+        let err = connect(&cfg).await.err().expect("refused").to_string();
+        assert!(err.contains("`mysql`"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

@@ -20,6 +20,7 @@ use crate::paging::{paged, Paged, Paging};
 use crate::roster::{self, RosterRow, RowError};
 use crate::service::AppState;
 use crate::{audit, removal, scope};
+use gradflow_engine::form::FieldError;
 
 /// At most this many row errors are listed in an answer (all are counted).
 const MAX_LISTED_ERRORS: usize = 1000;
@@ -202,7 +203,12 @@ pub async fn import_roster(
 
     let now = state.clock.now();
     let (mut created, mut updated, mut restore_pending) = (0usize, 0usize, 0usize);
-    for chunk in placed.chunks(CHUNK) {
+    for (k, chunk) in placed.chunks(CHUNK).enumerate() {
+        if state.shutdown.is_requested() {
+            // The server is stopping: the batches committed so far stay, the rest is not
+            // started, and the answer says how far the import got.
+            return Err(interrupted(state, c, now, source, received, &placed, k * CHUNK).await);
+        }
         let cands: Vec<String> = chunk.iter().map(|(r, _)| r.candidate_no.clone()).collect();
         let by_cand: HashMap<String, graduate::Model> = graduate::Entity::find()
             .filter(graduate::Column::CandidateNo.is_in(cands))
@@ -311,6 +317,48 @@ pub async fn import_roster(
     )
     .await?;
     Ok(report)
+}
+
+/// The answer to an import stopped by the server's shutdown after `saved` of the placed rows
+/// (each committed batch is whole): 503 naming how far it got; audited like an import.
+async fn interrupted(
+    state: &AppState,
+    c: &Caller,
+    now: DateTime<Utc>,
+    source: &str,
+    received: usize,
+    placed: &[(RosterRow, usize)],
+    saved: usize,
+) -> ApiError {
+    let first_unsaved = placed.get(saved).map(|(r, _)| r.row).unwrap_or_default();
+    let left = placed.len() - saved;
+    let audited = audit::record(
+        &state.db.writer().await,
+        c,
+        now,
+        "roster.import",
+        ("roster", source.to_string()),
+        json!({"received": received, "saved": saved, "not_saved": left, "interrupted": true}),
+    )
+    .await;
+    if let Err(e) = audited {
+        tracing::warn!(error = %e.body.message, "audit of an interrupted import");
+    }
+    let mut e = ApiError::new(
+        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+        "import_interrupted",
+        format!(
+            "服务正在停止，导入已中断：已保存 {saved} 行，自第 {first_unsaved} 行起的 {left} 行未保存。\
+             服务恢复后请重新上传此文件（已保存的行按考生号更新，不会重复）"
+        ),
+    );
+    e.body.errors.push(FieldError {
+        field: "rows".into(),
+        label: "行".into(),
+        code: "not_saved".into(),
+        message: format!("第 {first_unsaved} 行起未保存（共 {left} 行）"),
+    });
+    e
 }
 
 /// The graduate with this candidate number, if the caller's key covers their school.

@@ -1,0 +1,401 @@
+//! The service as an operator runs it: one server per data directory, a data directory that
+//! must be writable, `/readyz`, request ids and what the log shows, a graceful stop in the
+//! middle of a roster import, and signed webhooks.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::app::{spawn, spawn_on, App, AppOptions, Backend};
+use support::world::{world, DEPT};
+
+/// Runs `gradflow ARGS` to its end (at most a minute): (success, stderr).
+async fn run_gradflow(args: &[&str]) -> (bool, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gradflow"));
+    cmd.args(args)
+        .env("GRADFLOW_LOG", "warn")
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GRADFLOW_") && key != "GRADFLOW_LOG" {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("gradflow ends within a minute")
+        .expect("run gradflow");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn serve_on(dir: &str) -> Vec<&str> {
+    vec![
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir,
+        "--root",
+        env!("CARGO_MANIFEST_DIR"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_data_dir_refuses_and_names_the_holder() {
+    let app = spawn(AppOptions::default()).await;
+    let dir = app.data_dir.path().display().to_string();
+    let (ok, stderr) = run_gradflow(&serve_on(&dir)).await;
+    assert!(!ok, "a second server started on {dir}");
+    assert!(
+        stderr.contains("in use by another gradflow server"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", app.pid().unwrap())),
+        "the message names the holder: {stderr}"
+    );
+    // `migrate` does not run beside it either, and the first server is unharmed.
+    let (ok, stderr) = run_gradflow(&["migrate", "--data-dir", &dir]).await;
+    assert!(
+        !ok && stderr.contains("in use by another gradflow server"),
+        "{stderr}"
+    );
+    assert_eq!(app.get("/readyz", "").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_that_cannot_be_written_stops_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Permissions do not bind root (CI runs as root): /proc/self is a directory nobody can
+    // create files in.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let dir = if root {
+        "/proc/self".to_string()
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+        tmp.path().display().to_string()
+    };
+    let (ok, stderr) = run_gradflow(&serve_on(&dir)).await;
+    assert!(!ok, "started on a read-only data dir");
+    assert!(stderr.contains("is not writable"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+/// Runs SQL on the app's database (SQLite file or PostgreSQL) beside the server.
+async fn sql(app: &App, backend: Backend, statement: &str) -> String {
+    match backend {
+        Backend::Postgres => {
+            let url = app.options().database_url.clone().unwrap();
+            let statement = statement.to_string();
+            tokio::task::spawn_blocking(move || support::pg::pg_blocking().psql(&url, &statement))
+                .await
+                .unwrap()
+        }
+        Backend::Sqlite => {
+            use sea_orm::ConnectionTrait;
+            let path = app.data_dir.path().join("gradflow.sqlite");
+            let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rw", path.display()))
+                .await
+                .unwrap();
+            let rows = db
+                .query_all(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    statement,
+                ))
+                .await
+                .unwrap();
+            let out = rows
+                .first()
+                .and_then(|r| r.try_get_by_index::<String>(0).ok())
+                .unwrap_or_default();
+            db.close().await.unwrap();
+            out
+        }
+    }
+}
+
+async fn readyz_says_whether_the_database_is_usable(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let r = app.get("/readyz", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+    assert!(r.body["migrations"].as_u64().unwrap() >= 8, "{}", r.text);
+
+    // A migration this binary knows is not applied: not ready, and which one is said.
+    let last = sql(&app, backend, "SELECT MAX(version) FROM seaql_migrations").await;
+    assert!(last.starts_with('m'), "{last}");
+    sql(
+        &app,
+        backend,
+        &format!("DELETE FROM seaql_migrations WHERE version = '{last}'"),
+    )
+    .await;
+    let r = app.get("/readyz", "").await;
+    r.refused(503, "not_ready");
+    assert!(
+        r.body["message"].as_str().unwrap().contains(&last),
+        "{}",
+        r.text
+    );
+    // /healthz is the process only.
+    assert_eq!(app.get("/healthz", "").await.status, 200);
+    sql(
+        &app,
+        backend,
+        &format!("INSERT INTO seaql_migrations (version, applied_at) VALUES ('{last}', 0)"),
+    )
+    .await;
+    assert_eq!(app.get("/readyz", "").await.status, 200);
+
+    if backend == Backend::Postgres {
+        // The database gone: not ready, in the error shape.
+        let url = app.options().database_url.clone().unwrap();
+        let name = url.rsplit('/').next().unwrap().to_string();
+        let admin = support::pg::pg_blocking().url("postgres");
+        tokio::task::spawn_blocking(move || {
+            support::pg::pg_blocking()
+                .psql(&admin, &format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        })
+        .await
+        .unwrap();
+        let r = app.get("/readyz", "").await;
+        r.refused(503, "not_ready");
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("数据库不可用"),
+            "{}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_has_a_request_id_and_the_log_keeps_nothing_personal() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let app = spawn(AppOptions {
+        env: vec![("GRADFLOW_LOG".into(), "info".into())],
+        extra_args: vec!["--log-format".into(), "json".into()],
+        stderr: Some(log.path().to_path_buf()),
+        ..AppOptions::default()
+    })
+    .await;
+    let w = world(&app, "school").await;
+    let id_number = "11010519491231002X";
+    let send = |header: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(app.url(&format!("/api/v1/roster/graduates?q={id_number}")));
+        req = req.bearer_auth(&w.school_tok);
+        if let Some(h) = header {
+            req = req.header("X-Request-Id", h);
+        }
+        req.send()
+    };
+    // Generated when absent: 32 hex digits, different each time.
+    let a = send(None).await.unwrap();
+    assert_eq!(a.status(), 200);
+    let ida = a.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(ida.len(), 32, "{ida}");
+    assert!(ida.bytes().all(|b| b.is_ascii_hexdigit()), "{ida}");
+    let idb = send(None).await.unwrap().headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(ida, idb);
+    // The caller's own kept; one that is not a sane id replaced.
+    let own = send(Some("lb-7f3a:0001")).await.unwrap();
+    assert_eq!(own.headers()["x-request-id"], "lb-7f3a:0001");
+    let odd = send(Some("has space")).await.unwrap();
+    assert_ne!(odd.headers()["x-request-id"], "has space");
+    // Errors carry it too (a framework 404 and an auth refusal).
+    for (path, token) in [("/no/such/path", ""), ("/api/v1/tasks", "")] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error());
+        assert_eq!(r.headers()["x-request-id"].len(), 32, "{path}");
+    }
+    // The log: one JSON object per line; the request's line carries its id, method and path,
+    // never the query (an ID number) — and no ANSI colour codes.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = std::fs::read_to_string(log.path()).unwrap();
+        if text.contains("lb-7f3a:0001") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!text.contains(id_number), "an ID number reached the log");
+    assert!(!text.contains('\u{1b}'), "ANSI codes in a log file");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let answered = lines
+        .iter()
+        .find(|l| l["span"]["id"] == ida && l["fields"]["message"] == "answered")
+        .unwrap_or_else(|| panic!("no log line of request {ida}:\n{text}"));
+    assert_eq!(answered["span"]["method"], "GET");
+    assert_eq!(answered["span"]["path"], "/api/v1/roster/graduates");
+    assert_eq!(answered["fields"]["status"], 200);
+}
+
+/// A valid resident ID number for row `i` (born 2004, Nanjing).
+fn id_number(i: usize) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let first17 = format!(
+        "32010620040{}{:02}{:03}",
+        1 + (i / 28 / 1000) % 9,
+        1 + i % 28,
+        (i / 28) % 1000
+    );
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{first17}{}", CHECK[(sum % 11) as usize] as char)
+}
+
+async fn graduates(app: &App, tok: &str) -> u64 {
+    let r = app.get("/api/v1/roster/graduates?page_size=1", tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["total"].as_u64().unwrap()
+}
+
+async fn a_stop_mid_import_keeps_whole_batches_and_says_how_far(backend: Backend) {
+    let mut app = spawn_on(
+        backend,
+        AppOptions {
+            extra_args: vec!["--shutdown-grace-secs".into(), "60".into()],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    let before = graduates(&app, &w.school_tok).await;
+    const ROWS: usize = 20_000;
+    let rows: Vec<Value> = (0..ROWS)
+        .map(|i| {
+            json!({"candidate_no": format!("27{i:012}"), "id_number": id_number(i),
+                   "name": format!("学生{i}"), "education_level": "本科", "training_mode": "10",
+                   "department": DEPT, "major": "软件工程", "cohort": 2027})
+        })
+        .collect();
+    let import = app
+        .client
+        .post(app.url("/api/v1/roster/graduates"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"school_code": "10284", "rows": rows}))
+        .send();
+    let import = tokio::spawn(import);
+    // Once the first batch is committed, the server is asked to stop.
+    let mut seen = before;
+    for _ in 0..600 {
+        seen = graduates(&app, &w.school_tok).await;
+        if seen > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen > before, "the import committed nothing within 30 s");
+    let status = app.terminate().await;
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let answer = import
+        .await
+        .unwrap()
+        .expect("the import is answered, not cut");
+    let code = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap();
+    app.restart().await;
+    let saved = graduates(&app, &w.school_tok).await - before;
+    assert_eq!(
+        code, 503,
+        "the import ran to its end before the stop: {body}"
+    );
+    assert_eq!(body["code"], "import_interrupted", "{body}");
+    let not_saved = body["errors"][0]["message"]
+        .as_str()
+        .and_then(|m| m.split("共 ").nth(1))
+        .and_then(|m| m.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(saved + not_saved, ROWS as u64, "{body}");
+    assert!(saved > 0 && saved < ROWS as u64, "{saved}");
+    assert_eq!(saved % 500, 0, "whole batches only: {saved}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(&format!("已保存 {saved} 行")), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_messages_are_signed_with_the_receivers_secret() {
+    use hmac::{Hmac, Mac};
+    let hook = support::webhook::start().await;
+    let secret = "s3cret-of-the-receiver";
+    let app = spawn(AppOptions {
+        webhook_url: Some(hook.url()),
+        extra_args: vec!["--webhook-secret".into(), secret.into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let w = world(&app, "school").await;
+    let r = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert!(r.status < 300, "{}", r.text);
+    let got = hook.wait_for(|r| !r.is_empty(), 30).await;
+    let m = &got[0];
+    let at = m.header("x-gradflow-timestamp").expect("timestamp header");
+    let now = chrono::Utc::now().timestamp();
+    assert!((now - at.parse::<i64>().unwrap()).abs() < 300, "{at}");
+    let check = |body: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{at}.{body}").as_bytes());
+        format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    assert_eq!(
+        m.header("x-gradflow-signature"),
+        Some(check(&m.text).as_str())
+    );
+    // The signature covers the body: another body does not verify.
+    assert_ne!(
+        m.header("x-gradflow-signature"),
+        Some(check(&m.text.replace("instance_id", "instance_iD")).as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_database_scheme_is_refused_without_echoing_the_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let mut args = serve_on(&dir);
+    args.extend(["--database-url", "mysql://root:hunter2@db.local/gf"]);
+    let (ok, stderr) = run_gradflow(&args).await;
+    assert!(!ok);
+    assert!(stderr.contains("`mysql`"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password was echoed: {stderr}"
+    );
+    assert!(!Path::new(&dir).join("gradflow.sqlite").exists());
+}
+
+crate::both_backends!(
+    readyz_says_whether_the_database_is_usable,
+    a_stop_mid_import_keeps_whole_batches_and_says_how_far
+);
