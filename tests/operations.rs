@@ -395,6 +395,122 @@ async fn an_unknown_database_scheme_is_refused_without_echoing_the_password() {
     assert!(!Path::new(&dir).join("gradflow.sqlite").exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frameworks_refusals_answer_the_one_error_shape() {
+    let app = spawn(AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let tok = w.school_tok.as_str();
+    let send = |method: reqwest::Method, path: &str, token: &str, ct: Option<&str>, body: &str| {
+        let mut req = app.client.request(method, app.url(path));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(ct) = ct {
+            req = req.header("Content-Type", ct);
+        }
+        req.body(body.to_string()).send()
+    };
+    use reqwest::Method;
+    /// A request and the refusal it gets: status, code, and the field named (if one).
+    struct Case<'a> {
+        method: Method,
+        path: &'a str,
+        token: &'a str,
+        content_type: Option<&'a str>,
+        body: &'a str,
+        status: u16,
+        code: &'a str,
+        field: Option<&'a str>,
+    }
+    let get = |path, token, status, code, field| Case {
+        method: Method::GET,
+        path,
+        token,
+        content_type: None,
+        body: "",
+        status,
+        code,
+        field,
+    };
+    let start = "/api/v1/flows/online_signing/instances";
+    let cases = vec![
+        get("/api/v1/tasks", "", 401, "unauthorized", None),
+        get("/api/v1/tasks", "gf_not_a_token", 401, "unauthorized", None),
+        get(
+            "/api/v1/instances/abc",
+            tok,
+            400,
+            "invalid_path_parameter",
+            Some("id"),
+        ),
+        get(
+            "/api/v1/tasks?page_size=many",
+            tok,
+            400,
+            "invalid_parameter",
+            Some("page_size"),
+        ),
+        get("/api/v1/no/such/thing", tok, 404, "not_found", None),
+        Case {
+            method: Method::POST,
+            content_type: Some("application/json"),
+            body: "{bad",
+            ..get(start, tok, 400, "invalid_body", None)
+        },
+        Case {
+            method: Method::POST,
+            content_type: Some("text/xml"),
+            body: "<a/>",
+            ..get(start, tok, 415, "unsupported_media_type", None)
+        },
+        Case {
+            method: Method::PUT,
+            content_type: Some("application/json"),
+            body: "{}",
+            ..get("/api/v1/instances/1", tok, 405, "method_not_allowed", None)
+        },
+    ];
+    for Case {
+        method,
+        path,
+        token,
+        content_type,
+        body,
+        status,
+        code,
+        field,
+    } in cases
+    {
+        let r = send(method.clone(), path, token, content_type, body)
+            .await
+            .unwrap();
+        let what = format!("{method} {path}");
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("application/json"), "{what}: {ct}");
+        let allow = r
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string());
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["code"], code, "{what}: {b}");
+        let message = b["message"].as_str().unwrap_or_default();
+        assert!(
+            message
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{what}: the message is for users, in Chinese: {b}"
+        );
+        if let Some(field) = field {
+            assert_eq!(b["errors"][0]["field"], field, "{what}: {b}");
+        }
+        if status == 405 {
+            let allow = allow.unwrap_or_else(|| panic!("{what}: no Allow header"));
+            assert!(allow.contains("GET") && !allow.contains("PUT"), "{allow}");
+        }
+    }
+}
+
 crate::both_backends!(
     readyz_says_whether_the_database_is_usable,
     a_stop_mid_import_keeps_whole_batches_and_says_how_far

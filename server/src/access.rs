@@ -1,4 +1,4 @@
-//! Every request's id and its one access-log line.
+//! Every request's id, its one access-log line, and every error in the one shape.
 //!
 //! The outermost layer of the app: each request gets an id — the caller's `X-Request-Id` when
 //! it is a sane one (1–128 of `A–Z a–z 0–9 . _ : -`), else a new one — that every log line of
@@ -9,27 +9,37 @@
 //! in the path is personal or secret: long digit runs (ID, candidate and mobile numbers) and
 //! link tokens are masked ([`loggable_path`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
 
+use crate::framework_errors;
+
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";
 
-pub struct Access;
+/// The layer; `routes` are the served spec's (for the framework's errors).
+pub struct Access {
+    pub routes: Arc<framework_errors::Routes>,
+}
 
 impl<E: Endpoint> Middleware<E> for Access {
     type Output = AccessEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        AccessEndpoint { inner: ep }
+        AccessEndpoint {
+            inner: ep,
+            routes: self.routes.clone(),
+        }
     }
 }
 
 pub struct AccessEndpoint<E> {
     inner: E,
+    routes: Arc<framework_errors::Routes>,
 }
 
 /// The caller's request id, if it is one worth keeping.
@@ -59,10 +69,12 @@ impl<E: Endpoint> Endpoint for AccessEndpoint<E> {
             path = %loggable_path(req.uri().path()),
         );
         let start = Instant::now();
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let out = self.inner.call(req).instrument(span.clone()).await;
+        // The framework's refusals in the one error shape (`framework_errors`).
         let mut resp = match out {
-            Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+            Ok(r) => framework_errors::reshape(&self.routes, r.into_response(), &method, &path),
+            Err(e) => framework_errors::shape(&self.routes, e, &method, &path),
         };
         resp.headers_mut().insert(REQUEST_ID, id);
         let status = resp.status().as_u16();

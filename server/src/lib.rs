@@ -19,6 +19,7 @@ pub mod entity;
 pub mod error;
 pub mod export;
 pub mod facts;
+pub mod framework_errors;
 pub mod guards;
 pub mod input;
 pub mod lifecycle;
@@ -120,6 +121,7 @@ pub fn app(state: State) -> impl poem::Endpoint {
     let api = api::service().server("/");
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let routes = Arc::new(framework_errors::Routes::from_spec(&api.spec()));
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
@@ -130,7 +132,7 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .with(edge::Edge::new(state.clone()))
         .data(state)
         .with(CatchPanic::new().with_handler(edge::panic_response))
-        .with(access::Access)
+        .with(access::Access { routes })
 }
 
 /// Runs the server until SIGTERM or SIGINT: workers plus HTTP. The data directory is claimed
