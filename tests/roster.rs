@@ -588,4 +588,108 @@ async fn first_login_and_cohorts(backend: Backend) {
     assert!(r.body["message"].as_str().unwrap().contains("2022届"));
 }
 
-crate::both_backends!(imports, invalid_and_restore, first_login_and_cohorts);
+/// No silent identity changes: a row carrying another graduate's ID number under a new
+/// candidate number is refused and changes nothing; a correction of a graduate's own ID number
+/// or name is applied and reported with before and after (and audited); a gender that
+/// contradicts the ID number is imported with a warning; one ID number under two candidate
+/// numbers of one file is refused.
+async fn identities(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let key = api_key(&app, &w).await;
+    // 张三 (26320102150001, 11010519491231002X) signs an agreement first.
+    let id = invite(&app, &w.employer_tok, w.graduate).await.body["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        act(&app, &w.graduate_tok, id, "accept", json!({}))
+            .await
+            .status,
+        200
+    );
+
+    let taker = row("26320102159001", "11010519491231002X", "李冒名");
+    let r = app
+        .post("/api/v1/roster/graduates", &key, json!({"rows": [taker]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["created"].as_i64(), r.body["updated"].as_i64()),
+        (Some(0), Some(0)),
+        "{}",
+        r.text
+    );
+    let e = &r.body["errors"][0];
+    assert_eq!(
+        (e["field"].as_str(), e["code"].as_str()),
+        (Some("id_number"), Some("id_number_taken")),
+        "{}",
+        r.text
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("26320102150001"),
+        "{e}"
+    );
+    let zhang = rows_of(&app, &w.school_tok, "q=11010519491231002X").await;
+    assert_eq!(zhang["total"], 1, "{zhang}");
+    assert_eq!(zhang["items"][0]["name"], "张三", "{zhang}");
+    assert_eq!(
+        zhang["items"][0]["candidate_no"], "26320102150001",
+        "{zhang}"
+    );
+    assert_eq!(
+        rows_of(&app, &w.school_tok, "q=26320102159001").await["total"],
+        0
+    );
+
+    // A correction of 张三's own record: applied, reported, audited with before/after.
+    let mut fixed = row("26320102150001", "110105194912310046", "张叁");
+    fixed["gender"] = json!("男");
+    let dup = row("26320102159002", "110105194912310046", "重复");
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &key,
+            json!({"rows": [fixed, dup]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["updated"], 1, "{}", r.text);
+    let c = &r.body["corrections"][0];
+    assert_eq!(c["candidate_no"], "26320102150001", "{c}");
+    assert_eq!(
+        c["changes"]["id_number"],
+        json!(["11010519491231002X", "110105194912310046"]),
+        "{c}"
+    );
+    assert_eq!(c["changes"]["name"], json!(["张三", "张叁"]), "{c}");
+    // 110105194912310046: the 17th digit 4 is a woman's.
+    let warn = &r.body["warnings"][0];
+    assert_eq!(
+        (warn["field"].as_str(), warn["code"].as_str()),
+        (Some("gender"), Some("gender_mismatch")),
+        "{}",
+        r.text
+    );
+    assert!(warn["message"].as_str().unwrap().contains("女"), "{warn}");
+    let e = &r.body["errors"][0];
+    assert_eq!(
+        (e["row"].as_i64(), e["code"].as_str()),
+        (Some(2), Some("duplicate")),
+        "{}",
+        r.text
+    );
+    let audit = app.get("/api/v1/audit-log", &app.admin_token).await;
+    assert!(
+        audit.text.contains("11010519491231002X") && audit.text.contains("张叁"),
+        "{}",
+        audit.text
+    );
+}
+
+crate::both_backends!(
+    imports,
+    invalid_and_restore,
+    first_login_and_cohorts,
+    identities
+);

@@ -136,6 +136,7 @@ pub async fn import_roster(
         .map(|(i, s)| (s.code.as_str(), i))
         .collect();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen_ids: HashMap<(usize, String), usize> = HashMap::new();
     // Each row with the index of its school in `school_list`.
     let mut placed: Vec<(RosterRow, usize)> = Vec::new();
     for r in valid {
@@ -198,11 +199,26 @@ pub async fn import_roster(
             ));
             continue;
         }
+        // One person, one candidate number: the same ID number under two candidate numbers
+        // of one school is refused (the later row).
+        if let Some(first) = seen_ids.get(&(si, r.id_number.clone())) {
+            errors.push(row_error(
+                &r,
+                "id_number",
+                "身份证号",
+                "duplicate",
+                format!("与第{first}行的身份证号相同，但考生号不同"),
+            ));
+            continue;
+        }
+        seen_ids.insert((si, r.id_number.clone()), r.row);
         placed.push((r, si));
     }
 
     let now = state.clock.now();
     let (mut created, mut updated, mut restore_pending) = (0usize, 0usize, 0usize);
+    let mut corrections: Vec<Value> = Vec::new();
+    let mut warnings: Vec<RowError> = Vec::new();
     for (k, chunk) in placed.chunks(CHUNK).enumerate() {
         if state.shutdown.is_requested() {
             // The server is stopping: the batches committed so far stay, the rest is not
@@ -217,31 +233,39 @@ pub async fn import_roster(
             .into_iter()
             .map(|g| (g.candidate_no.clone(), g))
             .collect();
-        let ids: Vec<String> = chunk
-            .iter()
-            .filter(|(r, _)| !by_cand.contains_key(&r.candidate_no))
-            .map(|(r, _)| r.id_number.clone())
+        // Who holds each row's ID number in its school (one query for the chunk).
+        let ids: Vec<String> = chunk.iter().map(|(r, _)| r.id_number.clone()).collect();
+        let by_id: HashMap<(i64, String), graduate::Model> = graduate::Entity::find()
+            .filter(graduate::Column::IdNumber.is_in(ids))
+            .all(&state.db.conn)
+            .await?
+            .into_iter()
+            .map(|g| ((g.school_id, g.id_number.clone()), g))
             .collect();
-        let by_id: HashMap<(i64, String), graduate::Model> = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            graduate::Entity::find()
-                .filter(graduate::Column::IdNumber.is_in(ids))
-                .all(&state.db.conn)
-                .await?
-                .into_iter()
-                .map(|g| ((g.school_id, g.id_number.clone()), g))
-                .collect()
-        };
         let mut upserts = Vec::new();
-        let mut by_id_updates = Vec::new();
         let mut reuploaded: Vec<i64> = Vec::new();
         for (r, si) in chunk {
             let s = &school_list[*si];
-            let existing = by_cand
-                .get(&r.candidate_no)
-                .or_else(|| by_id.get(&(s.id, r.id_number.clone())));
-            match existing {
+            // An ID number another graduate holds is never taken over: that would rename
+            // them (and whatever they signed) silently.
+            if let Some(holder) = by_id
+                .get(&(s.id, r.id_number.clone()))
+                .filter(|h| h.candidate_no != r.candidate_no)
+            {
+                errors.push(row_error(
+                    r,
+                    "id_number",
+                    "身份证号",
+                    "id_number_taken",
+                    format!(
+                        "已属于本校考生号为 {} 的学生，与本行考生号不符：未导入此行。\
+                         如考生号有误，请在就业管理系统中更正该学生后重新上传",
+                        holder.candidate_no
+                    ),
+                ));
+                continue;
+            }
+            match by_cand.get(&r.candidate_no) {
                 Some(g) if g.school_id != s.id => {
                     errors.push(row_error(
                         r,
@@ -257,14 +281,27 @@ pub async fn import_roster(
                     if g.removed && !g.restore_pending {
                         reuploaded.push(g.id);
                     }
-                    if g.candidate_no != r.candidate_no {
-                        let mut am = active_model(r, s, now);
-                        am.id = Set(g.id);
-                        by_id_updates.push(am);
-                        continue;
+                    // Corrections of who the graduate is, made in the management system
+                    // (SPEC.md 3): applied, and reported and audited with before and after.
+                    let mut changes = serde_json::Map::new();
+                    if g.id_number != r.id_number {
+                        changes.insert("id_number".into(), json!([g.id_number, r.id_number]));
+                    }
+                    if g.name != r.name {
+                        changes.insert("name".into(), json!([g.name, r.name]));
+                    }
+                    if !changes.is_empty() {
+                        corrections.push(json!({
+                            "row": r.row,
+                            "candidate_no": r.candidate_no,
+                            "changes": changes,
+                        }));
                     }
                 }
                 None => created += 1,
+            }
+            if let Some(w) = gender_warning(r) {
+                warnings.push(w);
             }
             upserts.push(active_model(r, s, now));
         }
@@ -280,9 +317,6 @@ pub async fn import_roster(
                 )
                 .exec_without_returning(&txn)
                 .await?;
-        }
-        for am in by_id_updates {
-            am.update(&txn).await?;
         }
         if !reuploaded.is_empty() {
             graduate::Entity::update_many()
@@ -306,6 +340,8 @@ pub async fn import_roster(
         "rejected_rows": error_rows.len(),
         "error_count": errors.len(),
         "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
+        "corrections": corrections.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
+        "warnings": warnings.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
     });
     audit::record(
         &state.db.writer().await,
@@ -313,10 +349,30 @@ pub async fn import_roster(
         now,
         "roster.import",
         ("roster", source.to_string()),
-        json!({"received": received, "created": created, "updated": updated, "rejected_rows": error_rows.len()}),
+        json!({"received": received, "created": created, "updated": updated,
+               "rejected_rows": error_rows.len(), "corrections": corrections}),
     )
     .await?;
     Ok(report)
+}
+
+/// A warning when the row's gender contradicts its ID number (the 17th digit: odd 男, even
+/// 女); the row is imported as the management system sent it.
+fn gender_warning(r: &RosterRow) -> Option<RowError> {
+    let given = r.gender.as_deref()?;
+    let digit = r.id_number.as_bytes().get(16)?.checked_sub(b'0')?;
+    let expected = if digit % 2 == 1 { "男" } else { "女" };
+    (given != expected).then(|| {
+        row_error(
+            r,
+            "gender",
+            "性别",
+            "gender_mismatch",
+            format!(
+                "“{given}”与身份证号不符（身份证号显示为{expected}），已按上传内容导入，请核对"
+            ),
+        )
+    })
 }
 
 /// The answer to an import stopped by the server's shutdown after `saved` of the placed rows
