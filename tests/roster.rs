@@ -687,9 +687,89 @@ async fn identities(backend: Backend) {
     );
 }
 
+/// Workbooks as Excel writes them: dates in a 1904-based (Mac) workbook and in an ordinary one
+/// both read as the date shown, a candidate number typed into a number cell is kept (it is
+/// exact), an ID number typed into one is refused as a number cell (Excel dropped its last
+/// digits) — not as a wrong check digit.
+async fn workbooks(backend: Backend) {
+    use support::files::{workbook_xlsx, XCell};
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let key = api_key(&app, &w).await;
+    let graduation = chrono::NaiveDate::from_ymd_opt(2027, 6, 30).unwrap();
+    let serial = |epoch: chrono::NaiveDate| (graduation - epoch).num_days() as f64;
+    let s1900 = serial(chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap());
+    let s1904 = serial(chrono::NaiveDate::from_ymd_opt(1904, 1, 1).unwrap());
+    assert_eq!(s1900 - s1904, 1462.0);
+    let header = [
+        "考生号",
+        "姓名",
+        "身份证号",
+        "学历",
+        "培养方式",
+        "院系",
+        "专业",
+        "毕业日期",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (date1904, cand, id, date) in [
+        (true, "26320102150031", "320102200001011238", s1904),
+        (false, "26320102150032", "320102200001011254", s1900),
+    ] {
+        let rows = vec![
+            header.iter().map(|h| XCell::Text(h)).collect(),
+            vec![
+                XCell::Number(cand.parse().unwrap()),
+                XCell::Text("钱七"),
+                XCell::Text(id),
+                XCell::Text("本科"),
+                XCell::Text("10"),
+                XCell::Text(DEPT),
+                XCell::Text("软件工程"),
+                XCell::Date(date),
+            ],
+            vec![
+                XCell::Text("26320102150039"),
+                XCell::Text("孙数"),
+                XCell::Number(320102200003031232.0),
+                XCell::Text("本科"),
+                XCell::Text("10"),
+                XCell::Text(DEPT),
+                XCell::Text("软件工程"),
+                XCell::Date(date),
+            ],
+        ];
+        let path = dir.path().join(format!("roster-{date1904}.xlsx"));
+        std::fs::write(&path, workbook_xlsx(date1904, &rows)).unwrap();
+        let r = app
+            .post_bytes(
+                "/api/v1/roster/files?school_code=10284",
+                &key,
+                std::fs::read(&path).unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["created"], 1, "{}", r.text);
+        let e = &r.body["errors"][0];
+        assert_eq!(
+            (e["row"].as_i64(), e["field"].as_str(), e["code"].as_str()),
+            (Some(3), Some("id_number"), Some("numeric_cell")),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.body["errors"].as_array().unwrap().len(), 1, "{}", r.text);
+        let g = rows_of(&app, &w.school_tok, &format!("q={cand}")).await;
+        assert_eq!(
+            g["items"][0]["graduation_date"], "2027-06-30",
+            "1904: {date1904}: {g}"
+        );
+    }
+}
+
 crate::both_backends!(
     imports,
     invalid_and_restore,
     first_login_and_cohorts,
-    identities
+    identities,
+    workbooks
 );

@@ -148,6 +148,9 @@ fn column(key: &str) -> &'static Column {
 pub struct RawRow {
     pub row: usize,
     pub cells: BTreeMap<String, String>,
+    /// Columns whose workbook cell held a number too large to be exact (an 18-digit ID number
+    /// typed into a number cell has lost its last digits): refused as such, not as a bad value.
+    pub inexact: std::collections::BTreeSet<&'static str>,
 }
 
 /// A problem with one row.
@@ -242,7 +245,12 @@ impl Rows<'_> {
         }
     }
 
-    fn record(&mut self, line: usize, cells: Vec<String>) -> Result<(), FileError> {
+    fn record(
+        &mut self,
+        line: usize,
+        cells: Vec<String>,
+        inexact: &[bool],
+    ) -> Result<(), FileError> {
         let blank = cells.iter().all(|c| c.trim().is_empty());
         let Some(keys) = &self.keys else {
             if blank {
@@ -293,8 +301,13 @@ impl Rows<'_> {
         self.summary.rows += 1;
         let mut raw = RawRow {
             row: line,
-            cells: BTreeMap::new(),
+            ..RawRow::default()
         };
+        for (i, key) in keys.iter().enumerate() {
+            if let (Some(k), Some(true)) = (key, inexact.get(i)) {
+                raw.inexact.insert(k);
+            }
+        }
         for (k, v) in keys.iter().zip(cells) {
             if let Some(k) = k {
                 let v = v.trim();
@@ -386,7 +399,7 @@ fn read_csv(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
                 // The line the record starts on, as an editor or Excel shows it (the reader
                 // skips empty lines, so counting records would drift).
                 let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-                rows.record(line, record.iter().map(str::to_string).collect())?;
+                rows.record(line, record.iter().map(str::to_string).collect(), &[])?;
             }
             Err(e) => {
                 return Err(FileError {
@@ -439,23 +452,31 @@ fn check_package(bytes: &[u8]) -> Result<(), FileError> {
     Ok(())
 }
 
-/// The text of one cell as a user typed it.
-fn cell_text(d: &calamine::DataRef<'_>) -> String {
+/// Integers from 2^53 on are not all representable in a number cell (an f64).
+const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// The text of one cell as a user typed it, and whether it was a number too large to have
+/// been kept exactly.
+fn cell_text(d: &calamine::DataRef<'_>) -> (String, bool) {
     use calamine::DataRef as D;
-    match d {
+    let text = match d {
         D::Empty | D::Error(_) => String::new(),
         D::String(s) | D::DateTimeIso(s) | D::DurationIso(s) => s.clone(),
         D::SharedString(s) => s.to_string(),
-        D::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i64),
-        D::Float(f) => f.to_string(),
+        D::Float(f) if f.fract() == 0.0 && f.abs() < 1e19 => {
+            return (format!("{}", *f as i64), f.abs() >= EXACT_LIMIT)
+        }
+        D::Float(f) => return (f.to_string(), f.abs() >= EXACT_LIMIT),
         D::Int(i) => i.to_string(),
         D::Bool(b) => if *b { "是" } else { "否" }.to_string(),
-        // Excel serial dates count days from 1899-12-30; absurd serials read as nothing.
-        D::DateTime(dt) => chrono::Duration::try_days(dt.as_f64() as i64)
-            .and_then(|days| NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_signed(days))
-            .map(|d| d.format("%Y-%m-%d").to_string())
+        // calamine reads the serial by the workbook's date system (1900, or 1904 for
+        // workbooks made on a Mac); absurd serials read as nothing.
+        D::DateTime(dt) => dt
+            .as_datetime()
+            .map(|d| d.date().format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
-    }
+    };
+    (text, false)
 }
 
 /// Reads the first sheet cell by cell, in the order of the sheet's XML, handing each row to
@@ -480,14 +501,16 @@ fn read_xlsx(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
     // The row being gathered (0-based index) and its cells.
     let mut current: Option<u32> = None;
     let mut row: Vec<String> = Vec::new();
-    let flush = |at: u32, row: &mut Vec<String>, rows: &mut Rows<'_>| {
-        rows.record(at as usize + 1, std::mem::take(row))
+    let mut inexact: Vec<bool> = Vec::new();
+    let flush = |at: u32, row: &mut Vec<String>, inexact: &mut Vec<bool>, rows: &mut Rows<'_>| {
+        let flags = std::mem::take(inexact);
+        rows.record(at as usize + 1, std::mem::take(row), &flags)
     };
     while let Some(cell) = cells.next_cell().map_err(|_| unsupported())? {
         let (r, c) = cell.get_position();
         if current != Some(r) {
             if let Some(at) = current {
-                flush(at, &mut row, rows)?;
+                flush(at, &mut row, &mut inexact, rows)?;
                 // Rows without any cell between two rows are blank rows.
                 rows.skipped(r.saturating_sub(at).saturating_sub(1) as usize);
             }
@@ -497,12 +520,13 @@ fn read_xlsx(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
         if c < MAX_COLUMNS {
             if row.len() <= c {
                 row.resize(c + 1, String::new());
+                inexact.resize(c + 1, false);
             }
-            row[c] = cell_text(cell.get_value());
+            (row[c], inexact[c]) = cell_text(cell.get_value());
         }
     }
     if let Some(at) = current {
-        flush(at, &mut row, rows)?;
+        flush(at, &mut row, &mut inexact, rows)?;
     }
     Ok(())
 }
@@ -521,7 +545,7 @@ pub fn raw_from_json(index: usize, obj: &Value) -> Result<RawRow, Box<RowError>>
     };
     let mut raw = RawRow {
         row: index + 1,
-        cells: BTreeMap::new(),
+        ..RawRow::default()
     };
     for (k, v) in map {
         let s = match v {
@@ -618,8 +642,19 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
             c.err(k, "line_break", "不能换行");
         }
     }
+    for key in &raw.inexact {
+        c.err(
+            key,
+            "numeric_cell",
+            format!(
+                "单元格是数字格式，Excel 已把它改成“{}”（丢失了末几位）：请把此列设为“文本”格式后重新填写",
+                raw.cells.get(*key).map(String::as_str).unwrap_or_default()
+            ),
+        );
+    }
     let candidate_no = c
         .required("candidate_no")
+        .filter(|_| !raw.inexact.contains("candidate_no"))
         .and_then(|v| match CandidateNo::parse(&v) {
             Ok(n) => Some(n.as_str().to_string()),
             Err(e) => {
@@ -630,6 +665,7 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
     let name = c.required("name").and_then(|_| c.max("name", 50));
     let id_number = c
         .required("id_number")
+        .filter(|_| !raw.inexact.contains("id_number"))
         .and_then(|v| match IdNumber::parse(&v) {
             Ok(n) => Some(n.as_str().to_string()),
             Err(e) => {
@@ -946,7 +982,7 @@ mod tests {
     fn raw(cells: &[(&str, &str)]) -> RawRow {
         let mut r = RawRow {
             row: 7,
-            cells: BTreeMap::new(),
+            ..RawRow::default()
         };
         for (k, v) in [
             ("candidate_no", "26320102150001"),

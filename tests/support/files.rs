@@ -131,3 +131,61 @@ pub fn plain_png(w: u32, h: u32) -> Vec<u8> {
     }
     out
 }
+
+/// A cell of [`workbook_xlsx`].
+pub enum XCell<'a> {
+    Text(&'a str),
+    /// A number cell (what Excel stores for anything typed into a "General" cell that looks
+    /// like a number).
+    Number(f64),
+    /// A date cell: the serial in the workbook's date system, styled as a date.
+    Date(f64),
+}
+
+/// An XLSX workbook as Excel writes one: shared styles with a date format, the date system
+/// (`date1904` — Excel for Mac's older default), and one sheet of `rows`.
+pub fn workbook_xlsx(date1904: bool, rows: &[Vec<XCell<'_>>]) -> Vec<u8> {
+    let content_types = CONTENT_TYPES.replace(
+        "</Types>",
+        r#"<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>"#,
+    );
+    let workbook = WORKBOOK.replace(
+        "<sheets>",
+        if date1904 {
+            r#"<workbookPr date1904="1"/><sheets>"#
+        } else {
+            "<workbookPr/><sheets>"
+        },
+    );
+    let rels = WORKBOOK_RELS.replace(
+        "</Relationships>",
+        r#"<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#,
+    );
+    let styles = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font/></fonts><fills count="1"><fill/></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>"#;
+    let mut sheet = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+    );
+    for (i, row) in rows.iter().enumerate() {
+        let r = i + 1;
+        sheet.push_str(&format!(r#"<row r="{r}">"#));
+        for (j, cell) in row.iter().enumerate() {
+            let at = format!("{}{r}", (b'A' + j as u8) as char);
+            sheet.push_str(&match cell {
+                XCell::Text(t) => inline(&at, t),
+                XCell::Number(n) => format!(r#"<c r="{at}"><v>{n}</v></c>"#),
+                XCell::Date(n) => format!(r#"<c r="{at}" s="1"><v>{n}</v></c>"#),
+            });
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    zip_of(&[
+        ("[Content_Types].xml", content_types.as_bytes()),
+        ("_rels/.rels", ROOT_RELS.as_bytes()),
+        ("xl/workbook.xml", workbook.as_bytes()),
+        ("xl/_rels/workbook.xml.rels", rels.as_bytes()),
+        ("xl/styles.xml", styles.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+    ])
+}
