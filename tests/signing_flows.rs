@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend};
-use support::flows::{coverage, remove_and_restore, sheet};
+use support::flows::{check_export_shape, coverage, remove_and_restore, sheet};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{act, invite, world, World, DEPT};
 
@@ -1283,6 +1283,7 @@ async fn every_state_and_action(backend: Backend) {
         .await;
     let rows = sheet(&app, "/api/v1/lists/termination/export?status=all", &s).await;
     assert_eq!(rows[0][0], "签约发起方");
+    check_export_shape(&app, "/api/v1/lists/termination/export?status=all", &s).await;
     assert_eq!(
         rows.len() as u64 - 1,
         listed.body["total"].as_u64().unwrap()

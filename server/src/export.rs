@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
 
+use chrono::{Datelike, Timelike};
 use futures::TryStreamExt;
-use rust_xlsxwriter::{Format, Workbook, Worksheet};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Select};
 use serde_json::{Map, Value};
 
@@ -34,10 +35,6 @@ const HEAD: [&str; 12] = [
     "原因",
     "更新时间",
 ];
-/// Column widths (characters), as the content usually needs them.
-const WIDTHS: [f64; 12] = [
-    10.0, 10.0, 16.0, 20.0, 22.0, 22.0, 12.0, 20.0, 30.0, 24.0, 30.0, 18.0,
-];
 
 /// The columns of a list whose items have a type (去向登记管理): category and type instead of
 /// the initiator and the agreement number.
@@ -54,9 +51,6 @@ const TYPED_HEAD: [&str; 12] = [
     "登记状态",
     "原因",
     "更新时间",
-];
-const TYPED_WIDTHS: [f64; 12] = [
-    10.0, 16.0, 20.0, 22.0, 22.0, 12.0, 12.0, 28.0, 30.0, 28.0, 30.0, 18.0,
 ];
 
 /// The types of a typed list: code → (label, category).
@@ -93,15 +87,12 @@ pub async fn instances_xlsx(
         let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?;
         ws.set_name(title).map_err(xlsx_err)?;
         let bold = Format::new().set_bold();
-        let (head, widths) = match types {
-            Some(_) => (TYPED_HEAD, TYPED_WIDTHS),
-            None => (HEAD, WIDTHS),
-        };
-        for (col, (h, w)) in head.iter().zip(widths).enumerate() {
-            ws.set_column_width(col as u16, w).map_err(xlsx_err)?;
+        for (col, h) in head(types).iter().enumerate() {
             ws.write_with_format(0, col as u16, *h, &bold)
                 .map_err(xlsx_err)?;
         }
+        // The header stays in view while scrolling.
+        ws.set_freeze_panes(1, 0).map_err(xlsx_err)?;
     }
     let mut rows = q.stream(&state.db.conn).await?;
     let mut chunk: Vec<instance::Model> = Vec::with_capacity(CHUNK);
@@ -112,7 +103,7 @@ pub async fn instances_xlsx(
         chunk.extend(row);
         if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
             let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
-            write_chunk(state, ws, next_row, &chunk, types).await?;
+            write_chunk(state, ws, next_row, &chunk, types, next_row == 1).await?;
             next_row += chunk.len() as u32;
             chunk.clear();
         }
@@ -121,6 +112,17 @@ pub async fn instances_xlsx(
         }
     }
     drop(rows);
+    {
+        // A filter on every column, over the header and the rows written.
+        let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
+        if next_row == 1 {
+            // No rows: the header alone sets the widths.
+            write_chunk(state, ws, 1, &[], types, true).await?;
+        }
+        let last_col = head(types).len() as u16 - 1;
+        ws.autofilter(0, 0, next_row.saturating_sub(1), last_col)
+            .map_err(xlsx_err)?;
+    }
     // Zipping the parts is CPU work: off the async workers, into an unnamed temporary file.
     let file = tokio::task::spawn_blocking(move || -> ApiResult<std::fs::File> {
         let mut file = tempfile::tempfile_in(&dir).map_err(ApiError::internal)?;
@@ -133,14 +135,67 @@ pub async fn instances_xlsx(
     Ok(tokio::fs::File::from_std(file))
 }
 
+/// The header of a list's export.
+fn head(types: Option<&Types>) -> [&'static str; 12] {
+    match types {
+        Some(_) => TYPED_HEAD,
+        None => HEAD,
+    }
+}
+
+/// `Content-Disposition` of a download named `name` (RFC 6266): an ASCII `filename` for old
+/// clients and the real name, UTF-8 percent-encoded, in `filename*` (RFC 8187).
+pub fn attachment(name: &str, ascii_fallback: &str) -> String {
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii_fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// How wide a text shows in Excel's units: a CJK (full-width) character takes two.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() || (c as u32) < 0x1100 {
+                1
+            } else {
+                2
+            }
+        })
+        .sum()
+}
+
+/// The widest column Excel is given (longer texts wrap into view on selection).
+const MAX_WIDTH: usize = 60;
+
+/// A moment as an Excel date-time in China time (a real date cell: sortable, filterable).
+fn excel_moment(t: chrono::DateTime<chrono::Utc>) -> ApiResult<ExcelDateTime> {
+    let t = t.with_timezone(&gradflow_engine::apply::china_offset());
+    ExcelDateTime::from_ymd(t.year() as u16, t.month() as u8, t.day() as u8)
+        .and_then(|d| d.and_hms(t.hour() as u16, t.minute() as u8, t.second()))
+        .map_err(xlsx_err)
+}
+
 /// Writes `rows` from sheet row `first` on: their graduates and employers in one query each.
+/// The first chunk also sets the column widths, from the header and its rows.
 async fn write_chunk(
     state: &AppState,
     ws: &mut Worksheet,
     first: u32,
     rows: &[instance::Model],
     types: Option<&Types>,
+    set_widths: bool,
 ) -> ApiResult<()> {
+    let moment = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    let mut widths: Vec<usize> = head(types).iter().map(|h| display_width(h)).collect();
+    // The date-time column: "2026-11-23 18:30".
+    let time_col = widths.len() - 1;
+    widths[time_col] = widths[time_col].max(16);
     let mut gids: Vec<i64> = rows.iter().map(|r| r.graduate_id).collect();
     gids.sort_unstable();
     gids.dedup();
@@ -203,7 +258,6 @@ async fn write_chunk(
                 employer_name,
                 crate::services::lists::status_text(r),
                 reason,
-                crate::store::china_minute(r.updated_at),
             ],
             Some(types) => {
                 let (label, category) = r
@@ -228,14 +282,36 @@ async fn write_chunk(
                     place,
                     crate::services::lists::status_text(r),
                     reason,
-                    crate::store::china_minute(r.updated_at),
                 ]
             }
         };
         let row = first + i as u32;
         for (col, v) in cells.iter().enumerate() {
             ws.write_string(row, col as u16, v).map_err(xlsx_err)?;
+            widths[col] = widths[col].max(display_width(v));
+        }
+        ws.write_datetime_with_format(row, time_col as u16, &excel_moment(r.updated_at)?, &moment)
+            .map_err(xlsx_err)?;
+    }
+    if set_widths {
+        for (col, w) in widths.iter().enumerate() {
+            let w = (*w + 2).min(MAX_WIDTH) as f64;
+            ws.set_column_width(col as u16, w).map_err(xlsx_err)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_encoded_for_content_disposition() {
+        assert_eq!(
+            attachment("补登 管理.xlsx", "export.xlsx"),
+            "attachment; filename=\"export.xlsx\"; filename*=UTF-8''%E8%A1%A5%E7%99%BB%20%E7%AE%A1%E7%90%86.xlsx"
+        );
+        assert_eq!(display_width("院系a"), 5);
+    }
 }

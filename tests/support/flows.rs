@@ -156,3 +156,104 @@ pub async fn sheet(app: &App, path: &str, tok: &str) -> Vec<Vec<String>> {
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect()
 }
+
+/// How wide a text shows in Excel's units (a full-width character takes two).
+fn display_width(s: &str) -> f64 {
+    s.chars()
+        .map(|c| if c.is_ascii() { 1.0 } else { 2.0 })
+        .sum()
+}
+
+/// Downloads an export and checks what makes it usable in Excel: the file name in `filename*`
+/// (RFC 6266), the header row frozen and filtered, the last column (更新时间) real date-times,
+/// and every column at least as wide as its widest text (or the 60 allowed at most).
+pub async fn check_export_shape(app: &App, path: &str, tok: &str) {
+    use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
+    use std::io::{Cursor, Read};
+    let r = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let encoded = disposition
+        .split("filename*=UTF-8''")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no filename*: {disposition}"));
+    assert!(
+        encoded.ends_with(".xlsx") && encoded.starts_with('%'),
+        "{disposition}"
+    );
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes.clone())).expect("xlsx");
+    let range = wb
+        .worksheet_range_at(0)
+        .expect("a sheet")
+        .expect("readable");
+    let last = range.width() - 1;
+    assert_eq!(
+        range.get((0, last)).map(|c| c.to_string()).as_deref(),
+        Some("更新时间")
+    );
+    assert!(range.height() > 1, "{path}: no rows to check");
+    for row in range.rows().skip(1) {
+        match &row[last] {
+            Data::DateTime(dt) => {
+                let at = dt.as_datetime().expect("a date-time");
+                assert!(at.and_utc().timestamp() > 1_700_000_000, "{at}");
+            }
+            other => panic!("{path}: 更新时间 is not a date cell: {other:?}"),
+        }
+    }
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let mut xml = String::new();
+    zip.by_name("xl/worksheets/sheet1.xml")
+        .unwrap()
+        .read_to_string(&mut xml)
+        .unwrap();
+    assert!(
+        xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#),
+        "no frozen header"
+    );
+    let last_letter = (b'A' + last as u8) as char;
+    assert!(
+        xml.contains(&format!(
+            r#"<autoFilter ref="A1:{last_letter}{}""#,
+            range.height()
+        )),
+        "no filter over the table"
+    );
+    // <col min="3" max="4" width="17.7109375" …/>: columns of one width share one.
+    let mut widths = vec![0.0; range.width()];
+    for col in xml.split("<col ").skip(1) {
+        let attr = |name: &str| -> Option<f64> {
+            col.split(&format!(r#"{name}=""#))
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse()
+                .ok()
+        };
+        if let (Some(min), Some(max), Some(w)) = (attr("min"), attr("max"), attr("width")) {
+            for c in min as usize..=max as usize {
+                if let Some(slot) = widths.get_mut(c - 1) {
+                    *slot = w;
+                }
+            }
+        }
+    }
+    for (c, w) in widths.iter().enumerate().take(last) {
+        let widest = range
+            .rows()
+            .map(|r| display_width(&r[c].to_string()))
+            .fold(0.0, f64::max)
+            .min(60.0);
+        assert!(*w >= widest, "column {c}: width {w} < text {widest}");
+    }
+}

@@ -239,7 +239,7 @@ fn xlsx(file: tokio::fs::File, name: &str) -> Response<Binary<poem::Body>> {
         )
         .header(
             "content-disposition",
-            format!("attachment; filename=\"{name}.xlsx\""),
+            crate::export::attachment(&format!("{name}.xlsx"), "export.xlsx"),
         )
 }
 
