@@ -652,6 +652,13 @@ async fn table(backend: Backend) {
             "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
         ),
         r(
+            "GET",
+            "/api/v1/roster/template",
+            "/api/v1/roster/template".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2,d1,d2,int=200 idp=403 anon=401 *=403",
+        ),
+        r(
             "POST",
             "/api/v1/roster/files",
             "/api/v1/roster/files".into(),

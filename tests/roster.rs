@@ -766,10 +766,107 @@ async fn workbooks(backend: Backend) {
     }
 }
 
+/// The import template: what the importer reads (uploaded as it is, its header is accepted:
+/// no missing column), text columns typed as text, the code tables on a second sheet.
+async fn template(backend: Backend) {
+    use calamine::{open_workbook_from_rs, Reader, Xlsx};
+    use std::io::Read;
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let key = api_key(&app, &w).await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/roster/template"))
+        .bearer_auth(&w.school_tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(disposition.contains("filename*=UTF-8''"), "{disposition}");
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("学生名单导入模板.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes.clone())).unwrap();
+    assert_eq!(wb.sheet_names(), ["学生名单", "代码表"]);
+    let head: Vec<String> = wb
+        .worksheet_range("学生名单")
+        .unwrap()
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    for h in [
+        "考生号*",
+        "姓名*",
+        "身份证号*",
+        "培养方式*",
+        "生源所在地",
+        "手机号码",
+    ] {
+        assert!(head.contains(&h.to_string()), "{h} in {head:?}");
+    }
+    let tables: Vec<Vec<String>> = wb
+        .worksheet_range("代码表")
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let has = |col: &str, code: &str, name: &str| {
+        tables
+            .iter()
+            .any(|r| r[0] == col && r[1] == code && r[2] == name)
+    };
+    assert!(has("培养方式", "22", "定向(可签约)"), "{:?}", &tables[..10]);
+    assert!(has("学历", "31", "本科"));
+    assert!(has("性别", "2", "女"));
+    assert!(tables
+        .iter()
+        .any(|r| r[0] == "生源所在地" && r[1] == "320102"));
+    // The ID number column is text: a number typed in stays as typed.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut styles = String::new();
+    zip.by_name("xl/styles.xml")
+        .unwrap()
+        .read_to_string(&mut styles)
+        .unwrap();
+    assert!(
+        styles.contains(r#"numFmtId="49""#),
+        "no text format: {styles}"
+    );
+
+    // Uploaded as it is, the header is what the importer reads.
+    let r = app
+        .post_bytes(
+            "/api/v1/roster/files?school_code=10284",
+            &key,
+            std::fs::read(&path).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["received"].as_i64(),
+            r.body["ignored_columns"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{}",
+        r.text
+    );
+}
+
 crate::both_backends!(
     imports,
     invalid_and_restore,
     first_login_and_cohorts,
     identities,
-    workbooks
+    workbooks,
+    template
 );

@@ -30,6 +30,7 @@ pub mod paging;
 pub mod reference;
 pub mod removal;
 pub mod roster;
+pub mod roster_template;
 pub mod scope;
 pub mod service;
 pub mod services;

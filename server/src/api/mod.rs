@@ -19,7 +19,7 @@ pub mod uploads;
 use poem::web::Data;
 use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
-use poem_openapi::{OpenApi, OpenApiService, SecurityScheme, Tags};
+use poem_openapi::{Object, OpenApi, OpenApiService, SecurityScheme, Tags};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -52,6 +52,31 @@ pub enum Tag {
     Roster,
     /// File uploads.
     Uploads,
+}
+
+/// The body of every error response (what `ApiError` serialises to), for the operations'
+/// typed responses.
+#[derive(Object)]
+pub struct Problem {
+    /// A stable machine code (`unauthorized`, `forbidden`, `invalid_parameter`, …).
+    pub code: String,
+    /// What went wrong, in Chinese, for the user.
+    pub message: String,
+    /// Per field, when the request named fields.
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One field's problem in a [`Problem`].
+#[derive(Object)]
+pub struct FieldProblem {
+    /// The field's key (`id_number`, `input.reason`).
+    pub field: String,
+    /// The field as the user sees it (`身份证号`).
+    pub label: String,
+    /// A stable machine code.
+    pub code: String,
+    /// What is wrong with it, in Chinese.
+    pub message: String,
 }
 
 /// A bearer token of an account (or the administrator's token).

@@ -1,16 +1,17 @@
 //! The graduate roster (SPEC.md 3): import by the employment management system (JSON batches
-//! and CSV/XLSX files, upserting by candidate number, then ID number; every row validated, bad
-//! rows reported without rejecting good ones), deletion to the invalid list (in-flight
+//! and CSV/XLSX files, upserting by candidate number; an ID number another graduate holds is
+//! refused; every row validated, bad rows reported without rejecting good ones), the import
+//! template, deletion to the invalid list (in-flight
 //! instances invalidated through `graduate.removed`), restore after re-upload (immediately
 //! here, or by the hourly worker), scoped lists, and the graduate's first-login check.
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{json, Value};
 
-use super::{caller, Tag, Token};
+use super::{caller, Problem, Tag, Token};
 use crate::auth::AccountRole;
 use crate::entity::graduate;
 use crate::error::{ApiError, ApiResult};
@@ -75,13 +76,38 @@ fn graduate_view(g: &graduate::Model) -> Value {
 /// Where correcting basic info happens (SPEC.md 3).
 const HOW_TO_CORRECT: &str = "基本信息来自就业管理系统上传的学生名单。如有错误，请联系学校就业部门在就业管理系统中更正；手机号码和电子邮箱请在学信网账号信息中修改，会自动同步。";
 
+/// The answers of `GET /roster/template`.
+#[derive(ApiResponse)]
+pub enum TemplateResponse {
+    /// The template workbook (学生名单导入模板.xlsx).
+    #[oai(
+        status = 200,
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )]
+    Ok(
+        Binary<Vec<u8>>,
+        /// `attachment` with the Chinese file name in `filename*` (RFC 6266).
+        #[oai(header = "content-disposition")]
+        String,
+    ),
+    /// No or an unknown token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<Problem>),
+    /// Graduates, employers, identity keys and accounts without the employment module get
+    /// nothing (`forbidden`).
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+}
+
 pub struct RosterApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Roster")]
 impl RosterApi {
     /// Upload roster rows as JSON (integrator keys of the employment management system).
-    /// Upserts by candidate number, then by ID number within the school; every row is
-    /// validated and the bad ones are reported by row without rejecting the good ones.
+    /// Upserts by candidate number (an ID number another graduate of the school holds is
+    /// refused); every row is validated and the bad ones are reported by row without rejecting
+    /// the good ones; corrections of a graduate's ID number or name are listed with before and
+    /// after, a gender that contradicts the ID number is warned.
     #[oai(path = "/roster/graduates", method = "post")]
     async fn upload_rows(
         &self,
@@ -208,6 +234,35 @@ impl RosterApi {
         let restored = roster_service::restore_graduate_now(&state, &c, &g).await?;
         Ok(Json(
             json!({"candidate_no": g.candidate_no, "removed": false, "restored": restored}),
+        ))
+    }
+
+    /// Download the roster import template (学生名单导入模板): the header row the importer
+    /// reads (required columns marked *, text columns formatted as text so ID numbers keep
+    /// their digits) and, on a second sheet, every code table the columns take.
+    #[oai(
+        path = "/roster/template",
+        method = "get",
+        operation_id = "roster_template"
+    )]
+    async fn template(&self, state: Data<&State>, auth: Token) -> poem::Result<TemplateResponse> {
+        let c = caller(&state, &auth).await?;
+        // For those who prepare rosters: reviewers and the management system's roster key.
+        let identity_key =
+            c.role == AccountRole::Integrator && c.key_kind != Some(crate::auth::KeyKind::Roster);
+        if matches!(c.role, AccountRole::Graduate | AccountRole::Employer) || identity_key {
+            return Err(ApiError::forbidden("学生名单由学校或就业管理系统导入").into());
+        }
+        if !matches!(c.role, AccountRole::Admin | AccountRole::Integrator) {
+            // Reviewers see the template where they see the roster.
+            c.require_view(gradflow_engine::definition::Module::Employment)?;
+        }
+        let snap = state.registry.snapshot();
+        let bytes =
+            crate::roster_template::template_xlsx(&snap.codes).map_err(ApiError::internal)?;
+        Ok(TemplateResponse::Ok(
+            Binary(bytes),
+            crate::export::attachment("学生名单导入模板.xlsx", "roster-template.xlsx"),
         ))
     }
 
