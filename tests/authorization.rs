@@ -659,6 +659,13 @@ async fn table(backend: Backend) {
             "admin,p32,p11,s1,s1_ro,s2,d1,d2,int=200 idp=403 anon=401 *=403",
         ),
         r(
+            "GET",
+            "/api/v1/roster/imports/{id}/errors",
+            "/api/v1/roster/imports/999999/errors".into(),
+            None,
+            "anon=401 *=404",
+        ),
+        r(
             "POST",
             "/api/v1/roster/files",
             "/api/v1/roster/files".into(),

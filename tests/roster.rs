@@ -685,6 +685,37 @@ async fn identities(backend: Backend) {
         "{}",
         audit.text
     );
+
+    // The rejected rows as a downloadable workbook, for the importer only.
+    let link = r.body["error_report"].as_str().unwrap().to_string();
+    assert!(link.starts_with("/api/v1/roster/imports/"), "{link}");
+    let (status, bytes, ct) = app.get_bytes(&link, &key).await;
+    assert_eq!(status, 200);
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    use calamine::{open_workbook_from_rs, Reader, Xlsx};
+    let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let rows: Vec<Vec<String>> = wb
+        .worksheet_range_at(0)
+        .unwrap()
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[0], ["行号", "考生号", "列", "错误代码", "问题"]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (
+            rows[1][0].as_str(),
+            rows[1][1].as_str(),
+            rows[1][3].as_str()
+        ),
+        ("2", "26320102159002", "duplicate"),
+        "{rows:?}"
+    );
+    app.get(&link, &w.school_tok)
+        .await
+        .refused(404, "not_found");
+    assert_eq!(app.get_bytes(&link, &app.admin_token).await.0, 200);
 }
 
 /// Workbooks as Excel writes them: dates in a 1904-based (Mac) workbook and in an ordinary one

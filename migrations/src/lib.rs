@@ -11,6 +11,7 @@ mod m20261123_000005_employer_search;
 mod m20261201_000006_hardening;
 mod m20261201_000007_destination_switches;
 mod m20261201_000008_destination_types;
+mod m20261202_000009_roster_imports;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_hardening::Migration),
             Box::new(m20261201_000007_destination_switches::Migration),
             Box::new(m20261201_000008_destination_types::Migration),
+            Box::new(m20261202_000009_roster_imports::Migration),
         ]
     }
 }
@@ -49,7 +51,7 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 23] = [
+    const TABLES: [&str; 24] = [
         "accounts",
         "action_links",
         "audit_log",
@@ -67,6 +69,7 @@ mod tests {
         "outbox",
         "province_params",
         "provinces",
+        "roster_imports",
         "schools",
         "slots",
         "tasks",

@@ -154,7 +154,7 @@ pub struct RawRow {
 }
 
 /// A problem with one row.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RowError {
     pub row: usize,
     pub candidate_no: Option<String>,

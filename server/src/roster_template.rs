@@ -1,4 +1,6 @@
-//! The roster import template (学生名单导入模板) as an XLSX workbook: the first sheet has the
+//! The roster's workbooks for people: the import template and an import's error report.
+//!
+//! The import template (学生名单导入模板) is an XLSX workbook: the first sheet has the
 //! header row the importer reads (required columns marked `*` and bold), its text columns
 //! formatted as text — so an ID number typed in stays text and keeps its last digits and its
 //! `X` — frozen and sized for Chinese text; the second sheet lists every code table a column
@@ -8,7 +10,7 @@
 use gradflow_engine::form::CodeTables;
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::roster::COLUMNS;
+use crate::roster::{RowError, COLUMNS};
 
 /// Columns typed as text in the template (digits that must not become numbers).
 const TEXT_COLUMNS: [&str; 6] = [
@@ -90,5 +92,40 @@ pub fn template_xlsx(codes: &CodeTables) -> Result<Vec<u8>, rust_xlsxwriter::Xls
         put("生源所在地", code, name)?;
     }
     tables.autofilter(0, 0, row.saturating_sub(1), 2)?;
+    wb.save_to_buffer()
+}
+
+/// An import's error report (导入错误报告): one line per problem — the row as the user sees
+/// it in their file, its candidate number, the column, the code and the message — frozen,
+/// filtered and sized for Chinese text, so the school fixes the rows and uploads them again.
+pub fn errors_xlsx(errors: &[RowError]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let ws = wb.add_worksheet();
+    ws.set_name("导入错误")?;
+    let head = ["行号", "考生号", "列", "错误代码", "问题"];
+    let mut widths: Vec<f64> = head.iter().map(|h| width(h)).collect();
+    for (col, h) in head.iter().enumerate() {
+        ws.write_string_with_format(0, col as u16, *h, &bold)?;
+    }
+    for (i, e) in errors.iter().enumerate() {
+        let row = i as u32 + 1;
+        ws.write_number(row, 0, e.row as f64)?;
+        let cells = [
+            e.candidate_no.as_deref().unwrap_or(""),
+            e.label.as_str(),
+            e.code.as_str(),
+            e.message.as_str(),
+        ];
+        for (j, v) in cells.iter().enumerate() {
+            ws.write_string(row, j as u16 + 1, *v)?;
+            widths[j + 1] = widths[j + 1].max(width(v));
+        }
+    }
+    for (col, w) in widths.iter().enumerate() {
+        ws.set_column_width(col as u16, w.min(80.0))?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, errors.len() as u32, head.len() as u16 - 1)?;
     wb.save_to_buffer()
 }

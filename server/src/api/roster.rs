@@ -99,6 +99,28 @@ pub enum TemplateResponse {
     Forbidden(Json<Problem>),
 }
 
+/// The answers of `GET /roster/imports/{id}/errors`.
+#[derive(ApiResponse)]
+pub enum ErrorReportResponse {
+    /// The import's rejected rows as a workbook (导入错误报告.xlsx).
+    #[oai(
+        status = 200,
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )]
+    Ok(
+        Binary<Vec<u8>>,
+        /// `attachment` with the Chinese file name in `filename*` (RFC 6266).
+        #[oai(header = "content-disposition")]
+        String,
+    ),
+    /// No or an unknown token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<Problem>),
+    /// No such import of the caller's (`not_found`): reports are the importer's own.
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
+}
+
 pub struct RosterApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Roster")]
@@ -263,6 +285,30 @@ impl RosterApi {
         Ok(TemplateResponse::Ok(
             Binary(bytes),
             crate::export::attachment("学生名单导入模板.xlsx", "roster-template.xlsx"),
+        ))
+    }
+
+    /// Download an import's error report (导入错误报告) as XLSX: every rejected row with its
+    /// row number, candidate number, column and reason. The import's answer links it
+    /// (`error_report`); only the account that imported (or the administrator) gets it.
+    #[oai(
+        path = "/roster/imports/:id/errors",
+        method = "get",
+        operation_id = "roster_import_errors"
+    )]
+    async fn import_errors(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        /// The import's id (from `error_report` in the import's answer).
+        id: Path<i64>,
+    ) -> poem::Result<ErrorReportResponse> {
+        let c = caller(&state, &auth).await?;
+        let errors = roster_service::import_errors(&state, &c, id.0).await?;
+        let bytes = crate::roster_template::errors_xlsx(&errors).map_err(ApiError::internal)?;
+        Ok(ErrorReportResponse::Ok(
+            Binary(bytes),
+            crate::export::attachment(&format!("导入错误报告-{}.xlsx", id.0), "import-errors.xlsx"),
         ))
     }
 

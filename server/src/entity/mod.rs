@@ -17,6 +17,7 @@ pub mod instance;
 pub mod outbox;
 pub mod province;
 pub mod province_param;
+pub mod roster_import;
 pub mod school;
 pub mod slot;
 pub mod task;
@@ -43,6 +44,7 @@ pub mod prelude {
     pub use super::outbox::Entity as Outbox;
     pub use super::province::Entity as Province;
     pub use super::province_param::Entity as ProvinceParam;
+    pub use super::roster_import::Entity as RosterImport;
     pub use super::school::Entity as School;
     pub use super::slot::Entity as Slot;
     pub use super::task::Entity as Task;
@@ -85,6 +87,7 @@ pub fn i32_columns() -> std::collections::HashSet<String> {
         outbox,
         province,
         province_param,
+        roster_import,
         school,
         slot,
         task,
@@ -279,6 +282,17 @@ mod tests {
                 source: s("catalogue: destination_type\n"),
                 updated_at: at,
                 updated_by: Some(1),
+            },
+        )
+        .await;
+        roundtrip::<roster_import::Entity>(
+            &db,
+            roster_import::Model {
+                id: 1,
+                account_id: 7,
+                source: s("xlsx"),
+                errors: s("[]"),
+                created_at: at,
             },
         )
         .await;

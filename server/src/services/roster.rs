@@ -330,7 +330,24 @@ pub async fn import_roster(
     }
     errors.sort_by_key(|e| e.row);
     let error_rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
+    // Every rejected row is kept for the downloadable error report (the answer lists the
+    // first MAX_LISTED_ERRORS).
+    let error_report = if errors.is_empty() {
+        None
+    } else {
+        let stored = crate::entity::roster_import::ActiveModel {
+            account_id: Set(c.actor.account_id),
+            source: Set(source.to_string()),
+            errors: Set(serde_json::to_string(&errors).map_err(ApiError::internal)?),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&state.db.writer().await)
+        .await?;
+        Some(format!("/api/v1/roster/imports/{}/errors", stored.id))
+    };
     let report = json!({
+        "error_report": error_report,
         "source": source,
         "received": received,
         "created": created,
@@ -415,6 +432,17 @@ async fn interrupted(
         message: format!("第 {first_unsaved} 行起未保存（共 {left} 行）"),
     });
     e
+}
+
+/// The rejected rows of import `id`, for the account that ran it (or the administrator); any
+/// other caller learns nothing, not even that it exists.
+pub async fn import_errors(state: &AppState, c: &Caller, id: i64) -> ApiResult<Vec<RowError>> {
+    let found = crate::entity::roster_import::Entity::find_by_id(id)
+        .one(&state.db.conn)
+        .await?
+        .filter(|r| c.role == AccountRole::Admin || r.account_id == c.actor.account_id)
+        .ok_or_else(|| ApiError::not_found("没有这次导入的错误报告"))?;
+    serde_json::from_str(&found.errors).map_err(ApiError::internal)
 }
 
 /// The graduate with this candidate number, if the caller's key covers their school.
