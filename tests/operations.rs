@@ -511,6 +511,59 @@ async fn the_frameworks_refusals_answer_the_one_error_shape() {
     }
 }
 
+/// `/metrics` by route, by flow, and the outbox as an operator watches it: a receiver that is
+/// down shows as failures and a backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_routes_flows_and_the_outbox_backlog() {
+    let hook = support::webhook::start().await;
+    hook.set_down(true);
+    let app = spawn(AppOptions {
+        webhook_url: Some(hook.url()),
+        extra_args: vec!["--outbox-retry-base-ms".into(), "60000".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let w = world(&app, "school").await;
+    let r = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert!(r.status < 300, "{}", r.text);
+    hook.wait_for_attempts(|a| !a.is_empty(), 30).await;
+    let read = |text: &str, line: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{line}` in:\n{text}"))
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = app.get("/metrics", "").await.text;
+        if text.contains("gradflow_outbox_failures_total 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        read(
+            &text,
+            r#"gradflow_flow_transitions_total{flow="online_signing"}"#
+        ),
+        1.0
+    );
+    assert!(
+        read(
+            &text,
+            r#"gradflow_http_route_requests_total{method="POST",route="/api/v1/flows/{key}/instances",status="201"}"#
+        ) >= 1.0
+    );
+    assert!(read(&text, "gradflow_outbox_failures_total") >= 1.0);
+    assert!(read(&text, "gradflow_outbox_pending") >= 1.0);
+    assert!(read(&text, "gradflow_timer_lag_seconds") >= 0.0);
+    // An unknown path is counted as one route, not one per path.
+    app.get("/api/v1/nothing/here/1", "").await;
+    let text = app.get("/metrics", "").await.text;
+    assert!(text.contains(r#"route="other",status="404""#), "{text}");
+    assert!(!text.contains("/nothing/here"));
+}
+
 crate::both_backends!(
     readyz_says_whether_the_database_is_usable,
     a_stop_mid_import_keeps_whole_batches_and_says_how_far

@@ -78,6 +78,17 @@ impl<E: Endpoint> Endpoint for AccessEndpoint<E> {
         };
         resp.headers_mut().insert(REQUEST_ID, id);
         let status = resp.status().as_u16();
+        // By route: the spec's template, the service's own endpoints by name, the rest as one
+        // (arbitrary paths must not grow the metric without bound).
+        let route = match path.as_str() {
+            "/healthz" | "/readyz" | "/metrics" | "/openapi.json" => path.clone(),
+            p if p.starts_with("/docs") => "/docs".to_string(),
+            p => self
+                .routes
+                .template(p)
+                .unwrap_or_else(|| "other".to_string()),
+        };
+        crate::metrics::route(method.as_str(), &route, status);
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         span.in_scope(|| {
             if status >= 500 {

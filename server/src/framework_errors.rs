@@ -252,11 +252,21 @@ impl Routes {
 
     /// The name of the `n`th parameter (from 0) in the template `path` matches.
     fn placeholder(&self, path: &str, n: usize) -> Option<String> {
-        let (t, _) = self.templates(path).next()?;
+        let (t, _) = self
+            .templates(path)
+            .min_by_key(|(t, _)| t.iter().filter(|s| s.starts_with('{')).count())?;
         t.iter()
             .filter(|s| s.starts_with('{'))
             .nth(n)
             .map(|s| s.trim_matches(|c| c == '{' || c == '}').to_string())
+    }
+
+    /// The template `path` matches (`/api/v1/instances/{id}`), if any.
+    /// The most literal one wins: `/lists/{list}/export` over `/lists/{list}/{id}`.
+    pub fn template(&self, path: &str) -> Option<String> {
+        self.templates(path)
+            .min_by_key(|(t, _)| t.iter().filter(|s| s.starts_with('{')).count())
+            .map(|(t, _)| t.join("/"))
     }
 
     /// The methods served on `path` (every template it matches).

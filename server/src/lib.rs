@@ -78,10 +78,12 @@ async fn readyz(state: Data<&State>) -> poem::Response {
 /// `GET /metrics`: the process's counters and histograms in Prometheus text format (no
 /// personal data: counts and durations only).
 #[handler]
-fn metrics_text() -> poem::Response {
+async fn metrics_text(state: Data<&State>) -> poem::Response {
+    // The database figures are left out (not a failed scrape) when the database is away.
+    let backlog = workers::backlog(&state).await.ok();
     poem::Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render())
+        .body(crate::metrics::render(backlog.as_ref()))
 }
 
 /// Builds the application state: database (migrated), registry, clock, auth.

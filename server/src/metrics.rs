@@ -1,12 +1,16 @@
 //! What the service counts, for `GET /metrics` (Prometheus text format): HTTP requests by
-//! status class with a latency histogram, database statements by pool (read, write) with a
-//! histogram of statements per request, and transitions stored. Counters are process-wide
+//! status class with a latency histogram and by route (the spec's path template), method and
+//! status, database statements by pool (read, write) with a histogram of statements per
+//! request, transitions stored (by flow), failed outbox deliveries; and, read from the
+//! database when scraped, the outbox backlog and how late the most overdue timer is. Counters are process-wide
 //! atomics; the statements of one request are counted in a task-local the edge sets around
 //! the request.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// A histogram with fixed upper bounds.
 pub struct Histogram {
@@ -59,6 +63,12 @@ pub struct Metrics {
     pub requests: [AtomicU64; 5],
     pub latency: Histogram,
     pub statements_per_request: Histogram,
+    /// Requests by (method, route template, status).
+    pub by_route: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Transitions by flow key.
+    pub by_flow: Mutex<BTreeMap<String, u64>>,
+    /// Outbox deliveries that failed (each is retried later).
+    pub outbox_failures: AtomicU64,
 }
 
 static LATENCY_BOUNDS: [f64; 14] = [
@@ -73,7 +83,41 @@ pub static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(|| M
     requests: Default::default(),
     latency: Histogram::new(&LATENCY_BOUNDS),
     statements_per_request: Histogram::new(&STATEMENT_BOUNDS),
+    by_route: Default::default(),
+    by_flow: Default::default(),
+    outbox_failures: AtomicU64::new(0),
 });
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counts a request answered on `route` (a path template of the spec, or a fixed name).
+pub fn route(method: &str, route: &str, status: u16) {
+    *lock(&METRICS.by_route)
+        .entry((method.to_string(), route.to_string(), status))
+        .or_default() += 1;
+}
+
+/// Counts a transition of flow `key`.
+pub fn transition(key: &str) {
+    METRICS.transitions.fetch_add(1, Ordering::Relaxed);
+    let mut flows = lock(&METRICS.by_flow);
+    match flows.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            flows.insert(key.to_string(), 1);
+        }
+    }
+}
+
+/// What `GET /metrics` reads from the database when scraped.
+pub struct Backlog {
+    /// Outbox messages not delivered yet.
+    pub outbox_pending: u64,
+    /// Seconds the most overdue unclaimed timer is past its due time (0 when none is).
+    pub timer_lag_seconds: f64,
+}
 
 tokio::task_local! {
     /// The statements of the request being served.
@@ -112,9 +156,46 @@ where
 }
 
 /// The figures in Prometheus text format.
-pub fn render() -> String {
+pub fn render(backlog: Option<&Backlog>) -> String {
     let m = &*METRICS;
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_http_route_requests_total HTTP requests by method, route (the API's path template) and status.\n# TYPE gradflow_http_route_requests_total counter"
+    );
+    for ((method, route, status), n) in lock(&m.by_route).iter() {
+        let _ = writeln!(
+            out,
+            "gradflow_http_route_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_flow_transitions_total Transitions stored, by flow.\n# TYPE gradflow_flow_transitions_total counter"
+    );
+    for (flow, n) in lock(&m.by_flow).iter() {
+        let _ = writeln!(
+            out,
+            "gradflow_flow_transitions_total{{flow=\"{flow}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gradflow_outbox_failures_total Outbox deliveries that failed (retried with backoff).\n# TYPE gradflow_outbox_failures_total counter\ngradflow_outbox_failures_total {}",
+        m.outbox_failures.load(Ordering::Relaxed)
+    );
+    if let Some(b) = backlog {
+        let _ = writeln!(
+            out,
+            "# HELP gradflow_outbox_pending Outbox messages not delivered yet.\n# TYPE gradflow_outbox_pending gauge\ngradflow_outbox_pending {}",
+            b.outbox_pending
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gradflow_timer_lag_seconds How far past its due time the most overdue unclaimed timer is.\n# TYPE gradflow_timer_lag_seconds gauge\ngradflow_timer_lag_seconds {}",
+            b.timer_lag_seconds
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP gradflow_db_statements_total Database statements, by pool.\n# TYPE gradflow_db_statements_total counter"

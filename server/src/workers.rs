@@ -84,6 +84,25 @@ async fn pause(state: &State, interval: Duration) {
     }
 }
 
+/// What `/metrics` reads when scraped: the outbox backlog and the lag of the most overdue
+/// unclaimed timer (two indexed reads).
+pub async fn backlog(state: &State) -> ApiResult<crate::metrics::Backlog> {
+    use sea_orm::PaginatorTrait;
+    let outbox_pending = outbox::Entity::find()
+        .filter(outbox::Column::DeliveredAt.is_null())
+        .count(&state.db.conn)
+        .await?;
+    let now = state.clock.now();
+    let oldest = due_timers(now).one(&state.db.conn).await?;
+    let timer_lag_seconds = oldest
+        .map(|t| (now - t.due_at).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    Ok(crate::metrics::Backlog {
+        outbox_pending,
+        timer_lag_seconds,
+    })
+}
+
 /// Fires every due timer once; returns how many were handled.
 /// The timers due at `now` that no lease holds, soonest first.
 fn due_timers(now: chrono::DateTime<Utc>) -> sea_orm::Select<timer::Entity> {
@@ -282,6 +301,9 @@ pub async fn deliver_outbox(state: &State, client: &reqwest::Client) -> ApiResul
         let attempts = m.attempts + 1;
         let next = Utc::now() + backoff(state.config.outbox_retry_base_ms, m.attempts);
         tracing::warn!(id = m.id, attempts, error = %err, "outbox delivery failed");
+        crate::metrics::METRICS
+            .outbox_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
             .col_expr(outbox::Column::Attempts, Expr::value(attempts))

@@ -120,8 +120,8 @@ pub fn find_bin_dir() -> PathBuf {
     panic!(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH nor under \
          /usr/lib/postgresql/*/bin. The PostgreSQL end-to-end tests need a real server: install \
-         it (Debian: `apt-get install postgresql`; .ci/run does this) or point \
-         GRADFLOW_TEST_PG_BIN at the bin directory."
+         it once with `apt-get install -y --no-install-recommends postgresql` (README, first \
+         lines; .ci/run does this) or point GRADFLOW_TEST_PG_BIN at the bin directory."
     );
 }
 

@@ -118,9 +118,7 @@ pub async fn persist(db: &Db, t: Transition<'_>) -> ApiResult<instance::Model> {
         .await?;
     }
     txn.commit().await?;
-    crate::metrics::METRICS
-        .transitions
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::transition(&row.def_key);
     Ok(row)
 }
 
