@@ -564,6 +564,60 @@ async fn metrics_show_routes_flows_and_the_outbox_backlog() {
     assert!(!text.contains("/nothing/here"));
 }
 
+/// Every paged list of the served spec pages one way — `page`, `page_size` (20 by default, at
+/// most 200), answered as `{total, page, page_size, items}` — and refuses a parameter it does
+/// not take instead of ignoring it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_pages_one_way_and_refuses_unknown_parameters() {
+    let app = spawn(AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let mut lists = Vec::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        let Some(get) = ops.get("get") else { continue };
+        let params: Vec<&str> = get["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        if params.contains(&"page") {
+            assert!(params.contains(&"page_size"), "{path}: {params:?}");
+            assert!(!params.contains(&"per_page"), "{path}: {params:?}");
+            lists.push(path.replace("{list}", "signing"));
+        }
+    }
+    assert!(lists.len() >= 7, "{lists:?}");
+    for path in &lists {
+        // The school sees each list, except the audit log (the administrator's).
+        let tok = if path.ends_with("audit-log") {
+            app.admin_token.as_str()
+        } else {
+            w.school_tok.as_str()
+        };
+        let r = app.get(&format!("{path}?page=1&page_size=1"), tok).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let b = &r.body;
+        assert_eq!(
+            (b["page"].as_u64(), b["page_size"].as_u64()),
+            (Some(1), Some(1)),
+            "{path}: {b}"
+        );
+        assert!(
+            b["total"].is_u64() && b["items"].as_array().is_some_and(|i| i.len() <= 1),
+            "{path}: {b}"
+        );
+        let r = app.get(&format!("{path}?page_size=201"), tok).await;
+        r.refused(422, "invalid_page_size");
+        let r = app.get(&format!("{path}?per_page=5"), tok).await;
+        r.refused(400, "unknown_parameter");
+        assert_eq!(r.body["errors"][0]["field"], "per_page", "{path}");
+        let r = app.get(&format!("{path}?page=1"), tok).await;
+        assert_eq!(r.body["page_size"], 20, "{path}: the one default");
+    }
+}
+
 crate::both_backends!(
     readyz_says_whether_the_database_is_usable,
     a_stop_mid_import_keeps_whole_batches_and_says_how_far

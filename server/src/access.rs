@@ -70,7 +70,10 @@ impl<E: Endpoint> Endpoint for AccessEndpoint<E> {
         );
         let start = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let out = self.inner.call(req).instrument(span.clone()).await;
+        let out = match self.routes.check_query(&method, &path, req.uri().query()) {
+            Ok(()) => self.inner.call(req).instrument(span.clone()).await,
+            Err(e) => Err(e.into()),
+        };
         // The framework's refusals in the one error shape (`framework_errors`).
         let mut resp = match out {
             Ok(r) => framework_errors::reshape(&self.routes, r.into_response(), &method, &path),

@@ -206,7 +206,10 @@ fn named_field(r: &str) -> Option<&str> {
 /// The served spec's path templates with their methods (`/api/v1/instances/{id}` → GET),
 /// for `Allow` and for naming path parameters.
 #[derive(Debug, Default)]
-pub struct Routes(Vec<(Vec<String>, BTreeSet<String>)>);
+pub struct Routes(Vec<(Vec<String>, Methods)>);
+
+/// A path template's methods, each with the query parameters it takes.
+type Methods = std::collections::BTreeMap<String, BTreeSet<String>>;
 
 impl Routes {
     /// From the OpenAPI document (JSON) the app serves.
@@ -215,14 +218,23 @@ impl Routes {
         let mut out = Vec::new();
         if let Some(paths) = spec["paths"].as_object() {
             for (template, ops) in paths {
-                let methods = ops
+                let methods: Methods = ops
                     .as_object()
                     .map(|o| {
-                        o.keys()
-                            .filter(|m| {
+                        o.iter()
+                            .filter(|(m, _)| {
                                 matches!(m.as_str(), "get" | "post" | "put" | "patch" | "delete")
                             })
-                            .map(|m| m.to_ascii_uppercase())
+                            .map(|(m, op)| {
+                                let query = op["parameters"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .filter(|p| p["in"] == "query")
+                                    .filter_map(|p| p["name"].as_str().map(str::to_string))
+                                    .collect();
+                                (m.to_ascii_uppercase(), query)
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -236,7 +248,7 @@ impl Routes {
     fn templates<'a>(
         &'a self,
         path: &str,
-    ) -> impl Iterator<Item = &'a (Vec<String>, BTreeSet<String>)> + 'a {
+    ) -> impl Iterator<Item = &'a (Vec<String>, Methods)> + 'a {
         let segs: Vec<String> = path
             .trim_end_matches('/')
             .split('/')
@@ -272,8 +284,51 @@ impl Routes {
     /// The methods served on `path` (every template it matches).
     fn allowed_methods(&self, path: &str) -> BTreeSet<String> {
         self.templates(path)
-            .flat_map(|(_, m)| m.iter().cloned())
+            .flat_map(|(_, m)| m.keys().cloned())
             .collect()
+    }
+
+    /// The query parameters the operation at `method path` takes; `None` when the spec has
+    /// no such operation (the framework answers 404 or 405 then).
+    fn query_params(&self, method: &Method, path: &str) -> Option<&BTreeSet<String>> {
+        self.templates(path)
+            .filter_map(|(t, m)| Some((t, m.get(method.as_str())?)))
+            .min_by_key(|(t, _)| t.iter().filter(|s| s.starts_with('{')).count())
+            .map(|(_, q)| q)
+    }
+
+    /// Refuses a query parameter the operation does not take (a misspelt `page_size` or a
+    /// `sort` it does not have would otherwise be ignored without a word): 400
+    /// `unknown_parameter` naming it and what the operation takes.
+    pub fn check_query(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let (Some(query), Some(known)) = (query, self.query_params(method, path)) else {
+            return Ok(());
+        };
+        for (k, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !known.contains(k.as_ref()) {
+                let takes = if known.is_empty() {
+                    "此接口不接受查询参数".to_string()
+                } else {
+                    format!(
+                        "此接口接受：{}",
+                        known.iter().cloned().collect::<Vec<_>>().join("、")
+                    )
+                };
+                let message = format!("不认识的参数 {k}（{takes}）");
+                return Err(field_error(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_parameter",
+                    &k,
+                    &message,
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -308,6 +363,32 @@ mod tests {
                 .as_deref(),
             Some("action")
         );
+    }
+
+    #[test]
+    fn unknown_query_parameters_are_named() {
+        let routes = Routes::from_spec(
+            r#"{"paths": {"/api/v1/tasks": {"get": {"parameters": [
+                {"name": "page", "in": "query"}, {"name": "page_size", "in": "query"}]}}}}"#,
+        );
+        let get = Method::GET;
+        assert!(routes
+            .check_query(&get, "/api/v1/tasks", Some("page=2&page_size=5"))
+            .is_ok());
+        let e = routes
+            .check_query(&get, "/api/v1/tasks", Some("page=2&per_page=5"))
+            .unwrap_err();
+        assert_eq!(e.body.code, "unknown_parameter");
+        assert_eq!(e.body.errors[0].field, "per_page");
+        assert!(
+            e.body.message.contains("page、page_size"),
+            "{}",
+            e.body.message
+        );
+        // Not an operation of the spec: left to the framework.
+        assert!(routes
+            .check_query(&Method::POST, "/api/v1/tasks", Some("x=1"))
+            .is_ok());
     }
 
     #[test]

@@ -11,18 +11,12 @@ pub struct Paging {
     pub max: u64,
 }
 
-/// The paging of most lists: `page_size`, 20 by default, at most 200.
+/// The paging of every list: `page` (from 1) and `page_size`, 20 by default, at most 200; the
+/// answer is `{total, page, page_size, items}`.
 pub const PAGE_SIZE: Paging = Paging {
     size_param: "page_size",
     default: 20,
     max: 200,
-};
-
-/// The paging of the account and roster lists: `per_page`, 50 by default, at most 500.
-pub const PER_PAGE: Paging = Paging {
-    size_param: "per_page",
-    default: 50,
-    max: 500,
 };
 
 /// The deepest page any list serves: beyond it, narrow the query (or export it).

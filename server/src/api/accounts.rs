@@ -122,7 +122,7 @@ impl AccountsApi {
         school_id: Query<Option<i64>>,
         department: Query<Option<String>>,
         page: Query<Option<u64>>,
-        per_page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         require_manager(&c)?;
@@ -133,10 +133,10 @@ impl AccountsApi {
             school_id.0,
             department.0,
             page.0,
-            per_page.0,
+            page_size.0,
         )
         .await?;
-        let (page, per_page, total, items) = (p.page, p.size, p.total, p.rows);
+        let (page, page_size, total, items) = (p.page, p.size, p.total, p.rows);
         // Department accounts whose name is not (or no longer) a roster department cannot
         // review: say so on each.
         let views: Vec<Value> = items
@@ -161,7 +161,7 @@ impl AccountsApi {
         Ok(Json(json!({
             "total": total,
             "page": page,
-            "per_page": per_page,
+            "page_size": page_size,
             "items": views,
         })))
     }

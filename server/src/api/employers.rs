@@ -162,7 +162,7 @@ impl EmployersApi {
         auth: Token,
         q: Query<Option<String>>,
         page: Query<Option<u64>>,
-        per_page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         if c.role == AccountRole::Integrator {
@@ -182,16 +182,12 @@ impl EmployersApi {
             (_, Some(q)) => EmployerSearch::Text(q),
             (_, None) => EmployerSearch::All,
         };
-        let paging = super::Paging {
-            size_param: "per_page",
-            default: 20,
-            max: 100,
-        };
-        let p = employers::search_employers(&state, search, page.0, per_page.0, &paging).await?;
+        let p = employers::search_employers(&state, search, page.0, page_size.0, &super::PAGE_SIZE)
+            .await?;
         Ok(Json(json!({
             "total": p.total,
             "page": p.page,
-            "per_page": p.size,
+            "page_size": p.size,
             "items": views(&state, &c, &p.rows).await?,
         })))
     }

@@ -26,7 +26,7 @@ use crate::auth::Caller;
 
 use crate::service::State;
 
-pub use crate::paging::{page_params, paged, Paged, Paging, MAX_PAGE, PAGE_SIZE, PER_PAGE};
+pub use crate::paging::{page_params, paged, Paged, Paging, MAX_PAGE, PAGE_SIZE};
 
 #[derive(Tags)]
 pub enum Tag {

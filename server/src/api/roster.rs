@@ -330,7 +330,7 @@ impl RosterApi {
         cohort: Query<Option<i32>>,
         q: Query<Option<String>>,
         page: Query<Option<u64>>,
-        per_page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
     ) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let m = match module.0.as_deref() {
@@ -368,13 +368,13 @@ impl RosterApi {
             scope,
             filter,
             page.0,
-            per_page.0,
-            &super::PER_PAGE,
+            page_size.0,
+            &super::PAGE_SIZE,
         )
         .await?;
-        let (page, per_page, total, rows) = (p.page, p.size, p.total, p.rows);
+        let (page, page_size, total, rows) = (p.page, p.size, p.total, p.rows);
         Ok(Json(json!({
-            "total": total, "page": page, "per_page": per_page,
+            "total": total, "page": page, "page_size": page_size,
             "items": rows.iter().map(graduate_view).collect::<Vec<_>>(),
         })))
     }

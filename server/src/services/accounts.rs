@@ -159,7 +159,7 @@ pub async fn list_managed_accounts(
     school_id: Option<i64>,
     department: Option<String>,
     page: Option<u64>,
-    per_page: Option<u64>,
+    page_size: Option<u64>,
 ) -> ApiResult<ManagedAccounts> {
     let mut cond = Condition::all();
     match c.role {
@@ -190,8 +190,8 @@ pub async fn list_managed_accounts(
             .filter(cond)
             .order_by_asc(account::Column::Id),
         page,
-        per_page,
-        &crate::paging::PER_PAGE,
+        page_size,
+        &crate::paging::PAGE_SIZE,
     )
     .await?;
     // Department accounts whose name is not (or no longer) a roster department cannot

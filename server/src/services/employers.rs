@@ -134,7 +134,7 @@ pub async fn search_employers(
     state: &AppState,
     search: EmployerSearch,
     page: Option<u64>,
-    per_page: Option<u64>,
+    page_size: Option<u64>,
     paging: &Paging,
 ) -> ApiResult<Paged<employer::Model>> {
     let query = match search {
@@ -151,7 +151,7 @@ pub async fn search_employers(
             .order_by_asc(employer::Column::Name)
             .order_by_asc(employer::Column::Id),
     };
-    paged(&state.db.conn, query, page, per_page, paging).await
+    paged(&state.db.conn, query, page, page_size, paging).await
 }
 
 /// The employer with this id.

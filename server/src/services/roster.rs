@@ -519,7 +519,7 @@ pub async fn roster_page(
     scope: RosterScope,
     f: RosterFilter,
     page: Option<u64>,
-    per_page: Option<u64>,
+    page_size: Option<u64>,
     paging: &Paging,
 ) -> ApiResult<Paged<graduate::Model>> {
     let mut cond = Condition::all().add(graduate::Column::Removed.eq(f.invalid));
@@ -564,7 +564,7 @@ pub async fn roster_page(
             .order_by_asc(graduate::Column::Department)
             .order_by_asc(graduate::Column::Id),
         page,
-        per_page,
+        page_size,
         paging,
     )
     .await
