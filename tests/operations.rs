@@ -618,6 +618,35 @@ async fn every_list_pages_one_way_and_refuses_unknown_parameters() {
     }
 }
 
+/// The served spec as an integrator generates a client from it: every operation has a unique
+/// `operationId`, a summary and a tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_has_an_operation_id_a_summary_and_a_tag() {
+    let app = spawn(AppOptions::default()).await;
+    let spec = app.get("/openapi.json", "").await.body;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut count = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            count += 1;
+            let what = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no operationId"));
+            assert!(ids.insert(id.to_string()), "{what}: operationId {id} twice");
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.trim().is_empty()),
+                "{what}: no summary"
+            );
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{what}: no tag"
+            );
+        }
+    }
+    assert!(count >= 70, "{count} operations");
+}
+
 crate::both_backends!(
     readyz_says_whether_the_database_is_usable,
     a_stop_mid_import_keeps_whole_batches_and_says_how_far

@@ -112,7 +112,7 @@ pub struct AccountsApi;
 impl AccountsApi {
     /// The accounts the caller manages: a province user its schools' accounts, a school user
     /// its departments' accounts. Filters: role, school_id, department; paged.
-    #[oai(path = "/accounts", method = "get")]
+    #[oai(path = "/accounts", method = "get", operation_id = "accounts_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -168,7 +168,7 @@ impl AccountsApi {
 
     /// Create a school account (province users, for a school of the province) or a department
     /// account (school users; the department must be named exactly as in the roster).
-    #[oai(path = "/accounts", method = "post")]
+    #[oai(path = "/accounts", method = "post", operation_id = "accounts_create")]
     async fn create(
         &self,
         state: Data<&State>,
@@ -239,7 +239,11 @@ impl AccountsApi {
     }
 
     /// Disable or enable an account the caller manages; disabling ends its sessions.
-    #[oai(path = "/accounts/:id/active", method = "put")]
+    #[oai(
+        path = "/accounts/:id/active",
+        method = "put",
+        operation_id = "accounts_set_active"
+    )]
     async fn set_active(
         &self,
         state: Data<&State>,
@@ -255,7 +259,11 @@ impl AccountsApi {
     }
 
     /// Change one's own password (other sessions stay valid until they expire).
-    #[oai(path = "/me/password", method = "put")]
+    #[oai(
+        path = "/me/password",
+        method = "put",
+        operation_id = "accounts_change_password"
+    )]
     async fn change_password(
         &self,
         state: Data<&State>,
@@ -273,7 +281,11 @@ impl AccountsApi {
     /// Create an API key for an integrator system (the employment management system): a
     /// province user's key covers the province or one of its schools, a school user's key its
     /// own school. The key is shown once.
-    #[oai(path = "/api-keys", method = "post")]
+    #[oai(
+        path = "/api-keys",
+        method = "post",
+        operation_id = "accounts_create_key"
+    )]
     async fn create_key(
         &self,
         state: Data<&State>,
@@ -309,7 +321,11 @@ impl AccountsApi {
     }
 
     /// The API keys in the caller's scope (never the keys themselves).
-    #[oai(path = "/api-keys", method = "get")]
+    #[oai(
+        path = "/api-keys",
+        method = "get",
+        operation_id = "accounts_list_keys"
+    )]
     async fn list_keys(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         require_manager(&c)?;
@@ -320,7 +336,11 @@ impl AccountsApi {
     }
 
     /// Revoke an API key: it stops working at once.
-    #[oai(path = "/api-keys/:id", method = "delete")]
+    #[oai(
+        path = "/api-keys/:id",
+        method = "delete",
+        operation_id = "accounts_revoke_key"
+    )]
     async fn revoke_key(
         &self,
         state: Data<&State>,
@@ -334,7 +354,11 @@ impl AccountsApi {
     }
 
     /// Set an account's module permission levels.
-    #[oai(path = "/accounts/:id/permissions", method = "put")]
+    #[oai(
+        path = "/accounts/:id/permissions",
+        method = "put",
+        operation_id = "accounts_set_permissions"
+    )]
     async fn set_permissions(
         &self,
         state: Data<&State>,

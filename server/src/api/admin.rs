@@ -200,7 +200,7 @@ pub struct AdminApi;
 impl AdminApi {
     /// Reload workflows/, scripts/ and templates from disk. A broken set is refused with every
     /// problem listed, and the old set keeps serving.
-    #[oai(path = "/reload", method = "post")]
+    #[oai(path = "/reload", method = "post", operation_id = "admin_reload")]
     async fn reload(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
         Ok(Json(swap_in_definitions(&state, Vec::new()).await?))
@@ -208,7 +208,7 @@ impl AdminApi {
 
     /// Upload a new definition version (YAML). Validated with everything else first;
     /// an existing (key, version) cannot be changed.
-    #[oai(path = "/definitions", method = "post")]
+    #[oai(path = "/definitions", method = "post", operation_id = "admin_upload")]
     async fn upload(
         &self,
         state: Data<&State>,
@@ -225,7 +225,11 @@ impl AdminApi {
 
     /// Every stored definition version with its status (`active`, `available`, `retired`,
     /// `unusable` with its problems).
-    #[oai(path = "/definitions", method = "get")]
+    #[oai(
+        path = "/definitions",
+        method = "get",
+        operation_id = "admin_definitions"
+    )]
     async fn definitions(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
         Ok(Json(crate::definitions::list(&state).await?))
@@ -234,7 +238,11 @@ impl AdminApi {
     /// Retire a definition version (`key@version` or `key@version+province`): new
     /// instances stop using it and the next lower version becomes active; instances pinned to
     /// it go on.
-    #[oai(path = "/definitions/:id/retire", method = "post")]
+    #[oai(
+        path = "/definitions/:id/retire",
+        method = "post",
+        operation_id = "admin_retire"
+    )]
     async fn retire(
         &self,
         state: Data<&State>,
@@ -247,7 +255,11 @@ impl AdminApi {
 
     /// Set a province's parameters for a flow (e.g. the response deadline). New instances use
     /// them; running instances keep the parameters they started with.
-    #[oai(path = "/provinces/:code/params/:key", method = "put")]
+    #[oai(
+        path = "/provinces/:code/params/:key",
+        method = "put",
+        operation_id = "admin_set_params"
+    )]
     async fn set_params(
         &self,
         state: Data<&State>,
@@ -281,7 +293,11 @@ impl AdminApi {
     }
 
     /// Install a province overlay: a whole definition of `key` used for this province only.
-    #[oai(path = "/provinces/:code/overlays/:key", method = "put")]
+    #[oai(
+        path = "/provinces/:code/overlays/:key",
+        method = "put",
+        operation_id = "admin_overlay"
+    )]
     async fn overlay(
         &self,
         state: Data<&State>,
@@ -423,7 +439,7 @@ impl AdminApi {
     }
 
     /// Set or move the test clock (only with `--test-clock`).
-    #[oai(path = "/clock", method = "post")]
+    #[oai(path = "/clock", method = "post", operation_id = "admin_clock")]
     async fn clock(
         &self,
         state: Data<&State>,

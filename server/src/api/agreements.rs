@@ -116,7 +116,11 @@ pub struct AgreementsApi;
 impl AgreementsApi {
     /// A document rendered for an instance (`e_agreement`: the printable e-agreement HTML),
     /// for the graduate, the employer party and reviewers in scope.
-    #[oai(path = "/instances/:id/documents/:name", method = "get")]
+    #[oai(
+        path = "/instances/:id/documents/:name",
+        method = "get",
+        operation_id = "agreements_document"
+    )]
     async fn document(
         &self,
         state: Data<&State>,
@@ -132,7 +136,11 @@ impl AgreementsApi {
 
     /// A file an instance's form holds (the stamped agreement, a termination letter...), for
     /// everyone who may see the instance.
-    #[oai(path = "/instances/:id/files/:field", method = "get")]
+    #[oai(
+        path = "/instances/:id/files/:field",
+        method = "get",
+        operation_id = "agreements_file"
+    )]
     async fn file(
         &self,
         state: Data<&State>,
@@ -155,7 +163,11 @@ impl AgreementsApi {
     /// (去向登记), the graduate on the roster against the item's snapshot, the employer with
     /// its warning, the files and documents,
     /// what was already sent to the employment management system, and the history.
-    #[oai(path = "/instances/:id/review", method = "get")]
+    #[oai(
+        path = "/instances/:id/review",
+        method = "get",
+        operation_id = "agreements_review"
+    )]
     async fn review(
         &self,
         state: Data<&State>,
@@ -246,7 +258,11 @@ impl AgreementsApi {
     /// political status, department, schooling length, student number and graduation date into
     /// the item; they replace its snapshot when the review approves. Key fields (name,
     /// education level, ID number, major) cannot change this way.
-    #[oai(path = "/instances/:id/refresh-student", method = "post")]
+    #[oai(
+        path = "/instances/:id/refresh-student",
+        method = "post",
+        operation_id = "agreements_refresh_student"
+    )]
     async fn refresh_student(
         &self,
         state: Data<&State>,
@@ -305,7 +321,11 @@ impl AgreementsApi {
     }
 
     /// The employer's single-use link (sent by SMS): what it is for, without an account.
-    #[oai(path = "/links/:token", method = "get")]
+    #[oai(
+        path = "/links/:token",
+        method = "get",
+        operation_id = "agreements_link"
+    )]
     async fn link(&self, state: Data<&State>, token: Path<String>) -> poem::Result<Json<Value>> {
         let (link, row) = agreements::live_link(&state, &token).await?;
         let snap = state.registry.snapshot();
@@ -332,7 +352,11 @@ impl AgreementsApi {
     }
 
     /// The e-agreement to print, through the employer's link.
-    #[oai(path = "/links/:token/document", method = "get")]
+    #[oai(
+        path = "/links/:token/document",
+        method = "get",
+        operation_id = "agreements_link_document"
+    )]
     async fn link_document(
         &self,
         state: Data<&State>,
@@ -345,7 +369,11 @@ impl AgreementsApi {
 
     /// The employer uploads the stamped agreement image (png/jpg, checked by content) through
     /// the link; the link works once.
-    #[oai(path = "/links/:token/upload", method = "post")]
+    #[oai(
+        path = "/links/:token/upload",
+        method = "post",
+        operation_id = "agreements_link_upload"
+    )]
     async fn link_upload(
         &self,
         state: Data<&State>,

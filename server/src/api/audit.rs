@@ -20,7 +20,7 @@ pub struct AuditApi;
 impl AuditApi {
     /// Audit records, newest first: a province user sees its province's, a school user its
     /// school's. Filters: `target_kind` with `target_id` (e.g. `instance` and an id), `action`.
-    #[oai(path = "/audit-log", method = "get")]
+    #[oai(path = "/audit-log", method = "get", operation_id = "audit_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,

@@ -30,7 +30,7 @@ impl AuthApi {
     /// users and wrong passwords get the same answer in the same time; after 5 failures in a
     /// row the account is locked for 15 minutes (`account_locked`, 429), and an address with
     /// 20 failures in 15 minutes is refused (`too_many_attempts`, 429).
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "auth_login")]
     async fn login(
         &self,
         state: Data<&State>,
@@ -50,7 +50,11 @@ impl AuthApi {
     /// national system uses their 学信网 account): an integrator key covering the graduate's
     /// school vouches for the graduate's identity. The graduate's account is created on first
     /// use; the token expires like a password session.
-    #[oai(path = "/graduate-sessions", method = "post")]
+    #[oai(
+        path = "/graduate-sessions",
+        method = "post",
+        operation_id = "auth_graduate_session"
+    )]
     async fn graduate_session(
         &self,
         state: Data<&State>,
@@ -75,7 +79,7 @@ impl AuthApi {
     }
 
     /// Log out: the token stops working at once.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
     async fn logout(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?;
         service::end_session(&state, &auth.0.token).await?;

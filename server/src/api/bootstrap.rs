@@ -73,7 +73,11 @@ pub struct BootstrapApi;
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::Admin")]
 impl BootstrapApi {
     /// Create or update a province.
-    #[oai(path = "/provinces", method = "post")]
+    #[oai(
+        path = "/provinces",
+        method = "post",
+        operation_id = "bootstrap_province"
+    )]
     async fn province(
         &self,
         state: Data<&State>,
@@ -110,7 +114,7 @@ impl BootstrapApi {
     }
 
     /// Create or update a school (by code) and its departments.
-    #[oai(path = "/schools", method = "post")]
+    #[oai(path = "/schools", method = "post", operation_id = "bootstrap_school")]
     async fn school(
         &self,
         state: Data<&State>,
@@ -156,7 +160,11 @@ impl BootstrapApi {
 
     /// Upsert graduates of a school by candidate number (a minimal roster upload; the full
     /// import with per-row validation builds on it).
-    #[oai(path = "/schools/:id/graduates", method = "post")]
+    #[oai(
+        path = "/schools/:id/graduates",
+        method = "post",
+        operation_id = "bootstrap_graduates"
+    )]
     async fn graduates(
         &self,
         state: Data<&State>,
@@ -288,7 +296,11 @@ impl BootstrapApi {
     }
 
     /// Register an employer.
-    #[oai(path = "/employers", method = "post")]
+    #[oai(
+        path = "/employers",
+        method = "post",
+        operation_id = "bootstrap_employer"
+    )]
     async fn employer(
         &self,
         state: Data<&State>,
@@ -308,7 +320,11 @@ impl BootstrapApi {
     }
 
     /// Create an account and issue its bearer token (shown once).
-    #[oai(path = "/accounts", method = "post")]
+    #[oai(
+        path = "/accounts",
+        method = "post",
+        operation_id = "bootstrap_account"
+    )]
     async fn account(
         &self,
         state: Data<&State>,

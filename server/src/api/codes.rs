@@ -16,7 +16,7 @@ pub struct CodesApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Codes")]
 impl CodesApi {
     /// The names of every code table with their number of codes.
-    #[oai(path = "/codes", method = "get")]
+    #[oai(path = "/codes", method = "get", operation_id = "codes_tables")]
     async fn tables(&self, state: Data<&State>) -> Json<Value> {
         let snap = state.registry.snapshot();
         let items: Vec<Value> = snap
@@ -29,7 +29,7 @@ impl CodesApi {
     }
 
     /// The codes of one table (code → label), in code order.
-    #[oai(path = "/codes/:table", method = "get")]
+    #[oai(path = "/codes/:table", method = "get", operation_id = "codes_table")]
     async fn table(&self, state: Data<&State>, table: Path<String>) -> poem::Result<Json<Value>> {
         let snap = state.registry.snapshot();
         let codes = snap
@@ -46,7 +46,7 @@ impl CodesApi {
 
     /// Region codes (GB/T 2260): without `parent` the provinces; with a 2-digit province
     /// prefix its prefectures; with a 4-digit prefecture prefix its counties.
-    #[oai(path = "/regions", method = "get")]
+    #[oai(path = "/regions", method = "get", operation_id = "codes_regions")]
     async fn regions(
         &self,
         state: Data<&State>,

@@ -118,7 +118,11 @@ impl EmployersApi {
     /// fields (name, credit_code, nature, industry, region, address, contact_name,
     /// contact_phone) plus username and password. A wrong check character of the credit code
     /// is accepted with a warning that reviewers see.
-    #[oai(path = "/employers/register", method = "post")]
+    #[oai(
+        path = "/employers/register",
+        method = "post",
+        operation_id = "employers_register"
+    )]
     async fn register(&self, state: Data<&State>, body: Json<Value>) -> poem::Result<Json<Value>> {
         let mut input = body.0;
         let obj = input
@@ -155,7 +159,7 @@ impl EmployersApi {
     /// school, department) search; a graduate finds an employer only by its full name or its
     /// credit code (exact match: name, credit code and the warning, no listing); an employer
     /// sees its own organisation only.
-    #[oai(path = "/employers", method = "get")]
+    #[oai(path = "/employers", method = "get", operation_id = "employers_search")]
     async fn search(
         &self,
         state: Data<&State>,
@@ -193,7 +197,11 @@ impl EmployersApi {
     }
 
     /// One employer, with the warning the caller should see.
-    #[oai(path = "/employers/:id", method = "get")]
+    #[oai(
+        path = "/employers/:id",
+        method = "get",
+        operation_id = "employers_get"
+    )]
     async fn get(
         &self,
         state: Data<&State>,
@@ -214,7 +222,11 @@ impl EmployersApi {
     }
 
     /// The school's warning employers (its active marks, newest first).
-    #[oai(path = "/warnings", method = "get")]
+    #[oai(
+        path = "/warnings",
+        method = "get",
+        operation_id = "employers_list_warnings"
+    )]
     async fn list_warnings(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let school_id = match (c.role, c.actor.school_id) {
@@ -251,7 +263,11 @@ impl EmployersApi {
 
     /// Mark an employer as a warning employer of the caller's school (school users only).
     /// Marking again updates the reason.
-    #[oai(path = "/warnings/:employer_id", method = "put")]
+    #[oai(
+        path = "/warnings/:employer_id",
+        method = "put",
+        operation_id = "employers_mark"
+    )]
     async fn mark(
         &self,
         state: Data<&State>,
@@ -270,7 +286,11 @@ impl EmployersApi {
     }
 
     /// Remove the caller's school's warning mark, with a reason.
-    #[oai(path = "/warnings/:employer_id/unmark", method = "post")]
+    #[oai(
+        path = "/warnings/:employer_id/unmark",
+        method = "post",
+        operation_id = "employers_unmark"
+    )]
     async fn unmark(
         &self,
         state: Data<&State>,

@@ -138,7 +138,7 @@ impl FlowsApi {
     /// branch per type). For a graduate, only what they can start now — the school's
     /// switches, their training mode, one destination at a time, the closing date — and
     /// under `unavailable` the others with the reason (`code`, `message`).
-    #[oai(path = "/flows", method = "get")]
+    #[oai(path = "/flows", method = "get", operation_id = "flows_list_flows")]
     async fn list_flows(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let snap = state.registry.snapshot();
@@ -187,7 +187,11 @@ impl FlowsApi {
     }
 
     /// Start an instance of a flow.
-    #[oai(path = "/flows/:key/instances", method = "post")]
+    #[oai(
+        path = "/flows/:key/instances",
+        method = "post",
+        operation_id = "flows_start"
+    )]
     async fn start(
         &self,
         state: Data<&State>,
@@ -201,7 +205,7 @@ impl FlowsApi {
     }
 
     /// An instance, with the actions the caller may take now and each action's input schema.
-    #[oai(path = "/instances/:id", method = "get")]
+    #[oai(path = "/instances/:id", method = "get", operation_id = "flows_get")]
     async fn get(
         &self,
         state: Data<&State>,
@@ -214,7 +218,11 @@ impl FlowsApi {
     }
 
     /// Take an action (accept, decline, approve, return, reject...).
-    #[oai(path = "/instances/:id/actions/:action", method = "post")]
+    #[oai(
+        path = "/instances/:id/actions/:action",
+        method = "post",
+        operation_id = "flows_act"
+    )]
     async fn act(
         &self,
         state: Data<&State>,
@@ -230,7 +238,11 @@ impl FlowsApi {
     }
 
     /// Withdraw an instance the caller started, before anyone else acted on it.
-    #[oai(path = "/instances/:id/withdraw", method = "post")]
+    #[oai(
+        path = "/instances/:id/withdraw",
+        method = "post",
+        operation_id = "flows_withdraw"
+    )]
     async fn withdraw(
         &self,
         state: Data<&State>,
@@ -243,7 +255,11 @@ impl FlowsApi {
     }
 
     /// The full history of an instance: who did what, when, with which decision and reason.
-    #[oai(path = "/instances/:id/history", method = "get")]
+    #[oai(
+        path = "/instances/:id/history",
+        method = "get",
+        operation_id = "flows_history"
+    )]
     async fn history(
         &self,
         state: Data<&State>,
@@ -277,7 +293,7 @@ impl FlowsApi {
     }
 
     /// Instances in the caller's scope (a graduate's or employer's own; a school's...).
-    #[oai(path = "/instances", method = "get")]
+    #[oai(path = "/instances", method = "get", operation_id = "flows_list")]
     async fn list(
         &self,
         state: Data<&State>,

@@ -265,7 +265,7 @@ impl ListsApi {
     /// major, education_level, candidate_no, name, id_number. Lists whose items have a type
     /// (去向登记管理) also filter by `type` and `category` (see `type_options`,
     /// `category_options`). The province sees its schools' items, read-only.
-    #[oai(path = "/lists/:list", method = "get")]
+    #[oai(path = "/lists/:list", method = "get", operation_id = "lists_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -329,7 +329,11 @@ impl ListsApi {
 
     /// 下载当前查询数据: the same query as the list (same parameters, no paging) as an XLSX
     /// file, at most 100,000 rows.
-    #[oai(path = "/lists/:list/export", method = "get")]
+    #[oai(
+        path = "/lists/:list/export",
+        method = "get",
+        operation_id = "lists_export"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn export(
         &self,
@@ -371,7 +375,11 @@ impl ListsApi {
 
     /// 导出退回修改学生名单: the items of the list now waiting after a reviewer's 退回修改, as
     /// an XLSX file with the reason.
-    #[oai(path = "/lists/:list/returned-export", method = "get")]
+    #[oai(
+        path = "/lists/:list/returned-export",
+        method = "get",
+        operation_id = "lists_returned"
+    )]
     async fn returned(
         &self,
         state: Data<&State>,

@@ -94,7 +94,7 @@ pub struct MeApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
 impl MeApi {
     /// Who the token belongs to, with its scope and module permission levels.
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         Ok(Json(json!({

@@ -130,7 +130,11 @@ impl RosterApi {
     /// refused); every row is validated and the bad ones are reported by row without rejecting
     /// the good ones; corrections of a graduate's ID number or name are listed with before and
     /// after, a gender that contradicts the ID number is warned.
-    #[oai(path = "/roster/graduates", method = "post")]
+    #[oai(
+        path = "/roster/graduates",
+        method = "post",
+        operation_id = "roster_upload_rows"
+    )]
     async fn upload_rows(
         &self,
         state: Data<&State>,
@@ -162,7 +166,11 @@ impl RosterApi {
 
     /// Upload a roster file (CSV in UTF-8 or GBK, or XLSX; detected by content, at most
     /// 20 MB) as the request body. `school_code` applies to rows without 院校代码.
-    #[oai(path = "/roster/files", method = "post")]
+    #[oai(
+        path = "/roster/files",
+        method = "post",
+        operation_id = "roster_upload_file"
+    )]
     async fn upload_file(
         &self,
         state: Data<&State>,
@@ -209,7 +217,11 @@ impl RosterApi {
     /// Delete a graduate from the roster: they move to the invalid list (失效信息), every
     /// in-flight signing or registration of theirs becomes invalid (pending archive and hukou
     /// applications become 审核不通过, as their flows declare).
-    #[oai(path = "/roster/graduates/:candidate_no", method = "delete")]
+    #[oai(
+        path = "/roster/graduates/:candidate_no",
+        method = "delete",
+        operation_id = "roster_delete"
+    )]
     async fn delete(
         &self,
         state: Data<&State>,
@@ -231,7 +243,11 @@ impl RosterApi {
     }
 
     /// Restore a re-uploaded graduate now (恢复网签数据) instead of waiting for the hourly run.
-    #[oai(path = "/roster/graduates/:candidate_no/restore", method = "post")]
+    #[oai(
+        path = "/roster/graduates/:candidate_no/restore",
+        method = "post",
+        operation_id = "roster_restore_now"
+    )]
     async fn restore_now(
         &self,
         state: Data<&State>,
@@ -315,7 +331,11 @@ impl RosterApi {
     /// The roster (学生名单管理) in the caller's scope. `module` (employment, archive, hukou)
     /// checks the caller's level; the hukou list shows only graduates whose hukou moved into
     /// the school. `invalid=true` lists the invalid info (失效信息管理) instead.
-    #[oai(path = "/roster/graduates", method = "get")]
+    #[oai(
+        path = "/roster/graduates",
+        method = "get",
+        operation_id = "roster_list"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -380,7 +400,11 @@ impl RosterApi {
     }
 
     /// The graduate's own basic info, for the first-login check, and how to correct it.
-    #[oai(path = "/me/basic-info", method = "get")]
+    #[oai(
+        path = "/me/basic-info",
+        method = "get",
+        operation_id = "roster_basic_info"
+    )]
     async fn basic_info(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let g = own_graduate(&state, &auth).await?;
         let mut v = graduate_view(&g);
@@ -390,7 +414,11 @@ impl RosterApi {
     }
 
     /// The graduate confirms their basic info is correct.
-    #[oai(path = "/me/basic-info/confirm", method = "post")]
+    #[oai(
+        path = "/me/basic-info/confirm",
+        method = "post",
+        operation_id = "roster_confirm"
+    )]
     async fn confirm(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let g = own_graduate(&state, &auth).await?;
         let g = roster_service::confirm_basic_info(&state, g).await?;
@@ -399,7 +427,11 @@ impl RosterApi {
 
     /// The graduate reports that their basic info is wrong; the school sees the note and
     /// corrects it in the employment management system.
-    #[oai(path = "/me/basic-info/dispute", method = "post")]
+    #[oai(
+        path = "/me/basic-info/dispute",
+        method = "post",
+        operation_id = "roster_dispute"
+    )]
     async fn dispute(
         &self,
         state: Data<&State>,

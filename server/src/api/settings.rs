@@ -176,7 +176,11 @@ pub struct SettingsApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Settings")]
 impl SettingsApi {
     /// A province's module switches and e-agreement type (功能设置).
-    #[oai(path = "/provinces/:code/settings", method = "get")]
+    #[oai(
+        path = "/provinces/:code/settings",
+        method = "get",
+        operation_id = "settings_province_settings"
+    )]
     async fn province_settings(
         &self,
         state: Data<&State>,
@@ -190,7 +194,11 @@ impl SettingsApi {
 
     /// Enable modules for the province and choose the e-agreement type. Enabling is
     /// irreversible; the agreement type is fixed once the signing module is enabled.
-    #[oai(path = "/provinces/:code/settings", method = "put")]
+    #[oai(
+        path = "/provinces/:code/settings",
+        method = "put",
+        operation_id = "settings_set_province_settings"
+    )]
     async fn set_province_settings(
         &self,
         state: Data<&State>,
@@ -256,7 +264,11 @@ impl SettingsApi {
 
     /// The province's schools with the modules each enabled and whether it saved its signing
     /// settings (the province's view of which schools enabled what).
-    #[oai(path = "/provinces/:code/schools", method = "get")]
+    #[oai(
+        path = "/provinces/:code/schools",
+        method = "get",
+        operation_id = "settings_province_schools"
+    )]
     async fn province_schools(
         &self,
         state: Data<&State>,
@@ -273,7 +285,11 @@ impl SettingsApi {
     }
 
     /// Add a school to the province (or rename it): 5-digit school code, name.
-    #[oai(path = "/provinces/:code/schools", method = "post")]
+    #[oai(
+        path = "/provinces/:code/schools",
+        method = "post",
+        operation_id = "settings_add_school"
+    )]
     async fn add_school(
         &self,
         state: Data<&State>,
@@ -304,7 +320,11 @@ impl SettingsApi {
 
     /// A school's signing and registration settings, with each roster department's account
     /// coverage per module (what two-level review needs).
-    #[oai(path = "/schools/:id/settings", method = "get")]
+    #[oai(
+        path = "/schools/:id/settings",
+        method = "get",
+        operation_id = "settings_school_settings"
+    )]
     async fn school_settings(
         &self,
         state: Data<&State>,
@@ -329,7 +349,11 @@ impl SettingsApi {
 
     /// Save the school's signing settings (签约设置). Graduates can use the module only after
     /// this was saved once.
-    #[oai(path = "/schools/:id/settings/signing", method = "put")]
+    #[oai(
+        path = "/schools/:id/settings/signing",
+        method = "put",
+        operation_id = "settings_set_signing"
+    )]
     async fn set_signing(
         &self,
         state: Data<&State>,
@@ -423,7 +447,11 @@ impl SettingsApi {
 
     /// Save the school's archive or hukou registration settings (登记设置); `module` is
     /// `archive` or `hukou`.
-    #[oai(path = "/schools/:id/settings/registration/:module", method = "put")]
+    #[oai(
+        path = "/schools/:id/settings/registration/:module",
+        method = "put",
+        operation_id = "settings_set_registration"
+    )]
     async fn set_registration(
         &self,
         state: Data<&State>,

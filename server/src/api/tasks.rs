@@ -50,7 +50,7 @@ impl TasksApi {
     /// The caller's open tasks. Filters: flow, state, initiator (`employer`/`graduate`, 签约发起方),
     /// department, and `q` = a graduate's name, ID number or candidate number.
     #[allow(clippy::too_many_arguments)]
-    #[oai(path = "/tasks", method = "get")]
+    #[oai(path = "/tasks", method = "get", operation_id = "tasks_inbox")]
     async fn inbox(
         &self,
         state: Data<&State>,
@@ -133,7 +133,7 @@ impl TasksApi {
     }
 
     /// Counts of the caller's open tasks per flow and state (the home page's pending figures).
-    #[oai(path = "/tasks/counts", method = "get")]
+    #[oai(path = "/tasks/counts", method = "get", operation_id = "tasks_counts")]
     async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;
         let (sql_where, values) = scope(&c)?;

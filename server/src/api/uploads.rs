@@ -45,7 +45,7 @@ impl UploadsApi {
     /// from the content; at most 20 MB; images over 300 KB are compressed. Answers the id to put
     /// in a form's file field; the first application that uses it keeps it (another one is
     /// refused with `upload_used`).
-    #[oai(path = "/uploads", method = "post")]
+    #[oai(path = "/uploads", method = "post", operation_id = "uploads_upload")]
     async fn upload(
         &self,
         state: Data<&State>,
@@ -71,7 +71,11 @@ impl UploadsApi {
 
     /// Download an upload: its uploader and the administrator. (Reviewers reach the files of
     /// the items they review through those items.)
-    #[oai(path = "/uploads/:id", method = "get")]
+    #[oai(
+        path = "/uploads/:id",
+        method = "get",
+        operation_id = "uploads_download"
+    )]
     async fn download(
         &self,
         state: Data<&State>,
