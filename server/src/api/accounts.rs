@@ -110,8 +110,12 @@ pub struct AccountsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Accounts")]
 impl AccountsApi {
-    /// The accounts the caller manages: a province user its schools' accounts, a school user
-    /// its departments' accounts. Filters: role, school_id, department; paged.
+    /// The accounts the caller manages.
+    ///
+    /// The accounts the caller manages: a province user its schools' accounts, a school user its
+    /// departments' accounts.
+    ///
+    /// Filters: role, school_id, department; paged.
     #[oai(path = "/accounts", method = "get", operation_id = "accounts_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -166,6 +170,8 @@ impl AccountsApi {
         })))
     }
 
+    /// Create a school account.
+    ///
     /// Create a school account (province users, for a school of the province) or a department
     /// account (school users; the department must be named exactly as in the roster).
     #[oai(path = "/accounts", method = "post", operation_id = "accounts_create")]
@@ -278,9 +284,12 @@ impl AccountsApi {
         Ok(Json(json!({"changed": true})))
     }
 
-    /// Create an API key for an integrator system (the employment management system): a
-    /// province user's key covers the province or one of its schools, a school user's key its
-    /// own school. The key is shown once.
+    /// Create an API key for an integrator system.
+    ///
+    /// Create an API key for an integrator system (the employment management system): a province
+    /// user's key covers the province or one of its schools, a school user's key its own school.
+    ///
+    /// The key is shown once.
     #[oai(
         path = "/api-keys",
         method = "post",

@@ -198,16 +198,18 @@ pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::Admin")]
 impl AdminApi {
-    /// Reload workflows/, scripts/ and templates from disk. A broken set is refused with every
-    /// problem listed, and the old set keeps serving.
+    /// Reload workflows/, scripts/ and templates from disk.
+    ///
+    /// A broken set is refused with every problem listed, and the old set keeps serving.
     #[oai(path = "/reload", method = "post", operation_id = "admin_reload")]
     async fn reload(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         caller(&state, &auth).await?.require_admin()?;
         Ok(Json(swap_in_definitions(&state, Vec::new()).await?))
     }
 
-    /// Upload a new definition version (YAML). Validated with everything else first;
-    /// an existing (key, version) cannot be changed.
+    /// Upload a new definition version (YAML).
+    ///
+    /// Validated with everything else first; an existing (key, version) cannot be changed.
     #[oai(path = "/definitions", method = "post", operation_id = "admin_upload")]
     async fn upload(
         &self,
@@ -223,6 +225,8 @@ impl AdminApi {
         Ok(Json(swap_in_definitions(&state, vec![file]).await?))
     }
 
+    /// Every stored definition version with its status.
+    ///
     /// Every stored definition version with its status (`active`, `available`, `retired`,
     /// `unusable` with its problems).
     #[oai(
@@ -235,9 +239,10 @@ impl AdminApi {
         Ok(Json(crate::definitions::list(&state).await?))
     }
 
-    /// Retire a definition version (`key@version` or `key@version+province`): new
-    /// instances stop using it and the next lower version becomes active; instances pinned to
-    /// it go on.
+    /// Retire a definition version.
+    ///
+    /// Retire a definition version (`key@version` or `key@version+province`): new instances stop
+    /// using it and the next lower version becomes active; instances pinned to it go on.
     #[oai(
         path = "/definitions/:id/retire",
         method = "post",
@@ -253,8 +258,9 @@ impl AdminApi {
         Ok(Json(crate::definitions::retire(&state, &id).await?))
     }
 
-    /// Set a province's parameters for a flow (e.g. the response deadline). New instances use
-    /// them; running instances keep the parameters they started with.
+    /// Set a province's parameters for a flow (e.g. the response deadline).
+    ///
+    /// New instances use them; running instances keep the parameters they started with.
     #[oai(
         path = "/provinces/:code/params/:key",
         method = "put",
@@ -336,8 +342,10 @@ impl AdminApi {
         Ok(Json(swap_in_definitions(&state, vec![file]).await?))
     }
 
-    /// The catalogues in force (`destination_type`...) with their title, entry count and
-    /// origin: `file` (workflows/catalogues/) or `stored` (changed through this API).
+    /// The catalogues in force.
+    ///
+    /// The catalogues in force (`destination_type`...) with their title, entry count and origin:
+    /// `file` (workflows/catalogues/) or `stored` (changed through this API).
     #[oai(path = "/catalogues", method = "get", operation_id = "list_catalogues")]
     async fn catalogues(
         &self,
@@ -372,11 +380,12 @@ impl AdminApi {
         })))
     }
 
-    /// Replace a catalogue (YAML or JSON, written as a catalogue file). Validated with every
-    /// flow, form and guard that uses it and swapped in without a restart; a text that does
-    /// not parse is 422 `catalogue_invalid`, a broken catalogue 422 `definitions_invalid`
-    /// with every problem — the old one keeps serving. Stored, it replaces the file of the
-    /// same name. Removing an entry that items carry is 409 `entry_in_use`.
+    /// Replace a catalogue (YAML or JSON, written as a catalogue file).
+    ///
+    /// Validated with every flow, form and guard that uses it and swapped in without a restart; a
+    /// text that does not parse is 422 `catalogue_invalid`, a broken catalogue 422
+    /// `definitions_invalid` with every problem — the old one keeps serving. Stored, it replaces
+    /// the file of the same name. Removing an entry that items carry is 409 `entry_in_use`.
     #[oai(
         path = "/catalogues/:name",
         method = "put",
@@ -396,9 +405,13 @@ impl AdminApi {
         Ok(CatalogueChangeResponse::Ok(Json(done.into())))
     }
 
-    /// Add one entry to a catalogue — a destination type with its code, label, attributes and
-    /// form — validated and swapped in like a replacement. An existing code is 409
-    /// `entry_exists`; a broken entry 422 (`entry_invalid`, `definitions_invalid`).
+    /// Add one entry to a catalogue.
+    ///
+    /// Add one entry to a catalogue — a destination type with its code, label, attributes and form
+    /// — validated and swapped in like a replacement.
+    ///
+    /// An existing code is 409 `entry_exists`; a broken entry 422 (`entry_invalid`,
+    /// `definitions_invalid`).
     #[oai(
         path = "/catalogues/:name/entries",
         method = "post",
@@ -418,8 +431,10 @@ impl AdminApi {
         Ok(CatalogueChangeResponse::Ok(Json(done.into())))
     }
 
-    /// Drop the stored version of a catalogue: its file serves again (validated the same way;
-    /// 409 `entry_in_use` when the file lacks an entry items carry).
+    /// Drop the stored version of a catalogue.
+    ///
+    /// Drop the stored version of a catalogue: its file serves again (validated the same way; 409
+    /// `entry_in_use` when the file lacks an entry items carry).
     #[oai(
         path = "/catalogues/:name/stored",
         method = "delete",
@@ -473,9 +488,11 @@ impl AdminApi {
         Ok(Json(json!({"now": now.to_rfc3339()})))
     }
 
-    /// Hold or release the SQLite writer's turn (only with `--test-clock`): transitions sent
-    /// while it is held queue and then share one group commit (`GET /metrics` shows them
-    /// waiting in `gradflow_sqlite_writers_waiting`).
+    /// Hold or release the SQLite writer's turn.
+    ///
+    /// Hold or release the SQLite writer's turn (only with `--test-clock`): transitions sent while
+    /// it is held queue and then share one group commit (`GET /metrics` shows them waiting in
+    /// `gradflow_sqlite_writers_waiting`).
     #[oai(path = "/writer-hold", method = "post", operation_id = "hold_writer")]
     async fn writer_hold(
         &self,

@@ -114,8 +114,10 @@ pub struct AgreementsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
 impl AgreementsApi {
-    /// A document rendered for an instance (`e_agreement`: the printable e-agreement HTML),
-    /// for the graduate, the employer party and reviewers in scope.
+    /// A document rendered for an instance.
+    ///
+    /// A document rendered for an instance (`e_agreement`: the printable e-agreement HTML), for the
+    /// graduate, the employer party and reviewers in scope.
     #[oai(
         path = "/instances/:id/documents/:name",
         method = "get",
@@ -134,6 +136,8 @@ impl AgreementsApi {
         Ok(Html(doc.content))
     }
 
+    /// A file an instance's form holds.
+    ///
     /// A file an instance's form holds (the stamped agreement, a termination letter...), for
     /// everyone who may see the instance.
     #[oai(
@@ -159,10 +163,12 @@ impl AgreementsApi {
         Ok(Response::new(Binary(bytes)).header("content-type", u.content_type))
     }
 
+    /// The reviewer's detail view.
+    ///
     /// The reviewer's detail view: the item with its actions, its type with that type's fields
-    /// (去向登记), the graduate on the roster against the item's snapshot, the employer with
-    /// its warning, the files and documents,
-    /// what was already sent to the employment management system, and the history.
+    /// (去向登记), the graduate on the roster against the item's snapshot, the employer with its
+    /// warning, the files and documents, what was already sent to the employment management system,
+    /// and the history.
     #[oai(
         path = "/instances/:id/review",
         method = "get",
@@ -254,10 +260,13 @@ impl AgreementsApi {
         })))
     }
 
-    /// 获取最新学生信息: during a review, pull the roster's current gender, ethnicity,
-    /// political status, department, schooling length, student number and graduation date into
-    /// the item; they replace its snapshot when the review approves. Key fields (name,
-    /// education level, ID number, major) cannot change this way.
+    /// 获取最新学生信息: pull the graduate's current roster data into an item under review.
+    ///
+    /// During a review, pull the roster's current gender, ethnicity, political status,
+    /// department, schooling length, student number and graduation date into the item; they
+    /// replace its snapshot when the review approves.
+    ///
+    /// Key fields (name, education level, ID number, major) cannot change this way.
     #[oai(
         path = "/instances/:id/refresh-student",
         method = "post",
@@ -367,8 +376,10 @@ impl AgreementsApi {
         Ok(Html(doc.content))
     }
 
-    /// The employer uploads the stamped agreement image (png/jpg, checked by content) through
-    /// the link; the link works once.
+    /// The employer uploads the stamped agreement image.
+    ///
+    /// The employer uploads the stamped agreement image (png/jpg, checked by content) through the
+    /// link; the link works once.
     #[oai(
         path = "/links/:token/upload",
         method = "post",

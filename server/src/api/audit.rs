@@ -18,8 +18,12 @@ pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Accounts")]
 impl AuditApi {
+    /// Audit records, newest first.
+    ///
     /// Audit records, newest first: a province user sees its province's, a school user its
-    /// school's. Filters: `target_kind` with `target_id` (e.g. `instance` and an id), `action`.
+    /// school's.
+    ///
+    /// Filters: `target_kind` with `target_id` (e.g. `instance` and an id), `action`.
     #[oai(path = "/audit-log", method = "get", operation_id = "audit_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(

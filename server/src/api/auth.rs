@@ -26,10 +26,11 @@ pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "Tag::Auth")]
 impl AuthApi {
-    /// Log in with username and password; returns a session token that expires. Unknown
-    /// users and wrong passwords get the same answer in the same time; after 5 failures in a
-    /// row the account is locked for 15 minutes (`account_locked`, 429), and an address with
-    /// 20 failures in 15 minutes is refused (`too_many_attempts`, 429).
+    /// Log in with username and password; returns a session token that expires.
+    ///
+    /// Unknown users and wrong passwords get the same answer in the same time; after 5 failures in
+    /// a row the account is locked for 15 minutes (`account_locked`, 429), and an address with 20
+    /// failures in 15 minutes is refused (`too_many_attempts`, 429).
     #[oai(path = "/login", method = "post", operation_id = "auth_login")]
     async fn login(
         &self,
@@ -46,10 +47,13 @@ impl AuthApi {
         ))
     }
 
+    /// A session for a graduate, issued to the identity provider graduates sign in with.
+    ///
     /// A session for a graduate, issued to the identity provider graduates sign in with (the
-    /// national system uses their 学信网 account): an integrator key covering the graduate's
-    /// school vouches for the graduate's identity. The graduate's account is created on first
-    /// use; the token expires like a password session.
+    /// national system uses their 学信网 account): an integrator key covering the graduate's school
+    /// vouches for the graduate's identity.
+    ///
+    /// The graduate's account is created on first use; the token expires like a password session.
     #[oai(
         path = "/graduate-sessions",
         method = "post",

@@ -158,8 +158,10 @@ impl BootstrapApi {
         Ok(Json(json!({"id": m.id, "code": m.code})))
     }
 
-    /// Upsert graduates of a school by candidate number (a minimal roster upload; the full
-    /// import with per-row validation builds on it).
+    /// Upsert graduates of a school by candidate number.
+    ///
+    /// Upsert graduates of a school by candidate number (a minimal roster upload; the full import
+    /// with per-row validation builds on it).
     #[oai(
         path = "/schools/:id/graduates",
         method = "post",

@@ -44,8 +44,10 @@ impl CodesApi {
         Ok(Json(json!({"table": table.0, "items": items})))
     }
 
-    /// Region codes (GB/T 2260): without `parent` the provinces; with a 2-digit province
-    /// prefix its prefectures; with a 4-digit prefecture prefix its counties.
+    /// Region codes.
+    ///
+    /// Region codes (GB/T 2260): without `parent` the provinces; with a 2-digit province prefix its
+    /// prefectures; with a 4-digit prefecture prefix its counties.
     #[oai(path = "/regions", method = "get", operation_id = "codes_regions")]
     async fn regions(
         &self,

@@ -114,10 +114,11 @@ pub struct EmployersApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Employers")]
 impl EmployersApi {
-    /// Register an employer and its login account (no token needed). Body: the employer
-    /// fields (name, credit_code, nature, industry, region, address, contact_name,
-    /// contact_phone) plus username and password. A wrong check character of the credit code
-    /// is accepted with a warning that reviewers see.
+    /// Register an employer and its login account (no token needed).
+    ///
+    /// Body: the employer fields (name, credit_code, nature, industry, region, address,
+    /// contact_name, contact_phone) plus username and password. A wrong check character of the
+    /// credit code is accepted with a warning that reviewers see.
     #[oai(
         path = "/employers/register",
         method = "post",
@@ -153,12 +154,15 @@ impl EmployersApi {
         })))
     }
 
-    /// Search employers by name (contains, at least two characters, case-insensitive) or
-    /// unified social credit code (exact), paged. A name too common to narrow the search
-    /// (`query_too_broad`) or too short (`query_too_short`) is refused. Reviewers (province,
-    /// school, department) search; a graduate finds an employer only by its full name or its
-    /// credit code (exact match: name, credit code and the warning, no listing); an employer
-    /// sees its own organisation only.
+    /// Search employers by name.
+    ///
+    /// Search employers by name (contains, at least two characters, case-insensitive) or unified
+    /// social credit code (exact), paged.
+    ///
+    /// A name too common to narrow the search (`query_too_broad`) or too short (`query_too_short`)
+    /// is refused. Reviewers (province, school, department) search; a graduate finds an employer
+    /// only by its full name or its credit code (exact match: name, credit code and the warning, no
+    /// listing); an employer sees its own organisation only.
     #[oai(path = "/employers", method = "get", operation_id = "employers_search")]
     async fn search(
         &self,
@@ -262,6 +266,7 @@ impl EmployersApi {
     }
 
     /// Mark an employer as a warning employer of the caller's school (school users only).
+    ///
     /// Marking again updates the reason.
     #[oai(
         path = "/warnings/:employer_id",

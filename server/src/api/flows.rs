@@ -134,10 +134,14 @@ pub struct FlowsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
 impl FlowsApi {
-    /// The flows with their start form's JSON Schema (a form with variants: one `oneOf`
-    /// branch per type). For a graduate, only what they can start now — the school's
-    /// switches, their training mode, one destination at a time, the closing date — and
-    /// under `unavailable` the others with the reason (`code`, `message`).
+    /// The flows with their start form's JSON Schema.
+    ///
+    /// The flows with their start form's JSON Schema (a form with variants: one `oneOf` branch per
+    /// type).
+    ///
+    /// For a graduate, only what they can start now — the school's switches, their training mode,
+    /// one destination at a time, the closing date — and under `unavailable` the others with the
+    /// reason (`code`, `message`).
     #[oai(path = "/flows", method = "get", operation_id = "flows_list_flows")]
     async fn list_flows(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
         let c = caller(&state, &auth).await?;

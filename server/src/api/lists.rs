@@ -258,13 +258,16 @@ pub struct ListsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
 impl ListsApi {
-    /// A management list (`signing` 在线签约管理, `supplement` 补登管理, `termination`
-    /// 解约管理...) in the caller's scope, newest change first. `status` takes status labels
-    /// separated by commas; left out, the list's documented default is selected; `all` shows
-    /// every status. `initiator` is 单位 or 学生 (签约发起方). Graduate filters: department,
-    /// major, education_level, candidate_no, name, id_number. Lists whose items have a type
-    /// (去向登记管理) also filter by `type` and `category` (see `type_options`,
-    /// `category_options`). The province sees its schools' items, read-only.
+    /// A management list.
+    ///
+    /// A management list (`signing` 在线签约管理, `supplement` 补登管理, `termination` 解约管理...) in the
+    /// caller's scope, newest change first.
+    ///
+    /// `status` takes status labels separated by commas; left out, the list's documented default is
+    /// selected; `all` shows every status. `initiator` is 单位 or 学生 (签约发起方). Graduate filters:
+    /// department, major, education_level, candidate_no, name, id_number. Lists whose items have a
+    /// type (去向登记管理) also filter by `type` and `category` (see `type_options`, `category_options`).
+    /// The province sees its schools' items, read-only.
     #[oai(path = "/lists/:list", method = "get", operation_id = "lists_list")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -327,8 +330,10 @@ impl ListsApi {
         })))
     }
 
-    /// 下载当前查询数据: the same query as the list (same parameters, no paging) as an XLSX
-    /// file, at most 100,000 rows.
+    /// 下载当前查询数据: the same query as the list.
+    ///
+    /// 下载当前查询数据: the same query as the list (same parameters, no paging) as an XLSX file, at most
+    /// 100,000 rows.
     #[oai(
         path = "/lists/:list/export",
         method = "get",
@@ -373,8 +378,10 @@ impl ListsApi {
         Ok(xlsx(file, &t))
     }
 
-    /// 导出退回修改学生名单: the items of the list now waiting after a reviewer's 退回修改, as
-    /// an XLSX file with the reason.
+    /// 导出退回修改学生名单: the items returned for changes, as XLSX.
+    ///
+    /// The items of the list now waiting after a reviewer's 退回修改, as an XLSX file with the
+    /// reason.
     #[oai(
         path = "/lists/:list/returned-export",
         method = "get",

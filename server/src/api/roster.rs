@@ -126,10 +126,11 @@ pub struct RosterApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Roster")]
 impl RosterApi {
     /// Upload roster rows as JSON (integrator keys of the employment management system).
-    /// Upserts by candidate number (an ID number another graduate of the school holds is
-    /// refused); every row is validated and the bad ones are reported by row without rejecting
-    /// the good ones; corrections of a graduate's ID number or name are listed with before and
-    /// after, a gender that contradicts the ID number is warned.
+    ///
+    /// Upserts by candidate number (an ID number another graduate of the school holds is refused);
+    /// every row is validated and the bad ones are reported by row without rejecting the good ones;
+    /// corrections of a graduate's ID number or name are listed with before and after, a gender
+    /// that contradicts the ID number is warned.
     #[oai(
         path = "/roster/graduates",
         method = "post",
@@ -164,8 +165,12 @@ impl RosterApi {
         ))
     }
 
-    /// Upload a roster file (CSV in UTF-8 or GBK, or XLSX; detected by content, at most
-    /// 20 MB) as the request body. `school_code` applies to rows without 院校代码.
+    /// Upload a roster file.
+    ///
+    /// Upload a roster file (CSV in UTF-8 or GBK, or XLSX; detected by content, at most 20 MB) as
+    /// the request body.
+    ///
+    /// `school_code` applies to rows without 院校代码.
     #[oai(
         path = "/roster/files",
         method = "post",
@@ -214,9 +219,11 @@ impl RosterApi {
         Ok(Json(report))
     }
 
-    /// Delete a graduate from the roster: they move to the invalid list (失效信息), every
-    /// in-flight signing or registration of theirs becomes invalid (pending archive and hukou
-    /// applications become 审核不通过, as their flows declare).
+    /// Delete a graduate from the roster.
+    ///
+    /// Delete a graduate from the roster: they move to the invalid list (失效信息), every in-flight
+    /// signing or registration of theirs becomes invalid (pending archive and hukou applications
+    /// become 审核不通过, as their flows declare).
     #[oai(
         path = "/roster/graduates/:candidate_no",
         method = "delete",
@@ -275,9 +282,11 @@ impl RosterApi {
         ))
     }
 
-    /// Download the roster import template (学生名单导入模板): the header row the importer
-    /// reads (required columns marked *, text columns formatted as text so ID numbers keep
-    /// their digits) and, on a second sheet, every code table the columns take.
+    /// Download the roster import template.
+    ///
+    /// Download the roster import template (学生名单导入模板): the header row the importer reads (required
+    /// columns marked *, text columns formatted as text so ID numbers keep their digits) and, on a
+    /// second sheet, every code table the columns take.
     #[oai(
         path = "/roster/template",
         method = "get",
@@ -304,9 +313,13 @@ impl RosterApi {
         ))
     }
 
-    /// Download an import's error report (导入错误报告) as XLSX: every rejected row with its
-    /// row number, candidate number, column and reason. The import's answer links it
-    /// (`error_report`); only the account that imported (or the administrator) gets it.
+    /// Download an import's error report.
+    ///
+    /// Download an import's error report (导入错误报告) as XLSX: every rejected row with its row number,
+    /// candidate number, column and reason.
+    ///
+    /// The import's answer links it (`error_report`); only the account that imported (or the
+    /// administrator) gets it.
     #[oai(
         path = "/roster/imports/:id/errors",
         method = "get",
@@ -328,9 +341,11 @@ impl RosterApi {
         ))
     }
 
-    /// The roster (学生名单管理) in the caller's scope. `module` (employment, archive, hukou)
-    /// checks the caller's level; the hukou list shows only graduates whose hukou moved into
-    /// the school. `invalid=true` lists the invalid info (失效信息管理) instead.
+    /// The roster (学生名单管理) in the caller's scope.
+    ///
+    /// `module` (employment, archive, hukou) checks the caller's level; the hukou list shows only
+    /// graduates whose hukou moved into the school. `invalid=true` lists the invalid info (失效信息管理)
+    /// instead.
     #[oai(
         path = "/roster/graduates",
         method = "get",
@@ -425,8 +440,10 @@ impl RosterApi {
         Ok(Json(graduate_view(&g)))
     }
 
-    /// The graduate reports that their basic info is wrong; the school sees the note and
-    /// corrects it in the employment management system.
+    /// The graduate reports that their basic info is wrong.
+    ///
+    /// The graduate reports that their basic info is wrong; the school sees the note and corrects
+    /// it in the employment management system.
     #[oai(
         path = "/me/basic-info/dispute",
         method = "post",

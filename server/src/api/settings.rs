@@ -192,8 +192,9 @@ impl SettingsApi {
         Ok(Json(province_view(&p)))
     }
 
-    /// Enable modules for the province and choose the e-agreement type. Enabling is
-    /// irreversible; the agreement type is fixed once the signing module is enabled.
+    /// Enable modules for the province and choose the e-agreement type.
+    ///
+    /// Enabling is irreversible; the agreement type is fixed once the signing module is enabled.
     #[oai(
         path = "/provinces/:code/settings",
         method = "put",
@@ -262,6 +263,8 @@ impl SettingsApi {
         Ok(Json(province_view(&m)))
     }
 
+    /// The province's schools and the modules each enabled.
+    ///
     /// The province's schools with the modules each enabled and whether it saved its signing
     /// settings (the province's view of which schools enabled what).
     #[oai(
@@ -318,6 +321,8 @@ impl SettingsApi {
         Ok(Json(school_view(&m)))
     }
 
+    /// A school's signing and registration settings.
+    ///
     /// A school's signing and registration settings, with each roster department's account
     /// coverage per module (what two-level review needs).
     #[oai(
@@ -347,8 +352,9 @@ impl SettingsApi {
         Ok(Json(v))
     }
 
-    /// Save the school's signing settings (签约设置). Graduates can use the module only after
-    /// this was saved once.
+    /// Save the school's signing settings (签约设置).
+    ///
+    /// Graduates can use the module only after this was saved once.
     #[oai(
         path = "/schools/:id/settings/signing",
         method = "put",
@@ -445,8 +451,10 @@ impl SettingsApi {
         Ok(Json(school_view(&m)))
     }
 
-    /// Save the school's archive or hukou registration settings (登记设置); `module` is
-    /// `archive` or `hukou`.
+    /// Save the school's archive or hukou registration settings.
+    ///
+    /// Save the school's archive or hukou registration settings (登记设置); `module` is `archive` or
+    /// `hukou`.
     #[oai(
         path = "/schools/:id/settings/registration/:module",
         method = "put",

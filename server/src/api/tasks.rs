@@ -47,8 +47,10 @@ pub struct TasksApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tasks")]
 impl TasksApi {
-    /// The caller's open tasks. Filters: flow, state, initiator (`employer`/`graduate`, 签约发起方),
-    /// department, and `q` = a graduate's name, ID number or candidate number.
+    /// The caller's open tasks (the reviewer's inbox).
+    ///
+    /// Filters: flow, state, initiator (`employer`/`graduate`, 签约发起方), department, and `q` =
+    /// a graduate's name, ID number or candidate number.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/tasks", method = "get", operation_id = "tasks_inbox")]
     async fn inbox(

@@ -40,11 +40,12 @@ pub struct UploadsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Uploads")]
 impl UploadsApi {
-    /// Upload a file as the request body (`application/octet-stream`). `purpose=image` (the
-    /// default) accepts png and jpg; `purpose=evidence` also mp3, mp4 and zip. The type is read
-    /// from the content; at most 20 MB; images over 300 KB are compressed. Answers the id to put
-    /// in a form's file field; the first application that uses it keeps it (another one is
-    /// refused with `upload_used`).
+    /// Upload a file as the request body (`application/octet-stream`).
+    ///
+    /// `purpose=image` (the default) accepts png and jpg; `purpose=evidence` also mp3, mp4 and zip.
+    /// The type is read from the content; at most 20 MB; images over 300 KB are compressed. Answers
+    /// the id to put in a form's file field; the first application that uses it keeps it (another
+    /// one is refused with `upload_used`).
     #[oai(path = "/uploads", method = "post", operation_id = "uploads_upload")]
     async fn upload(
         &self,
@@ -69,8 +70,9 @@ impl UploadsApi {
         Ok(Json(view(&m)))
     }
 
-    /// Download an upload: its uploader and the administrator. (Reviewers reach the files of
-    /// the items they review through those items.)
+    /// Download an upload: its uploader and the administrator.
+    ///
+    /// (Reviewers reach the files of the items they review through those items.)
     #[oai(
         path = "/uploads/:id",
         method = "get",
