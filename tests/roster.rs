@@ -672,6 +672,12 @@ async fn identities(backend: Backend) {
         r.text
     );
     assert!(warn["message"].as_str().unwrap().contains("女"), "{warn}");
+    // The school sees it on the graduate's record too.
+    let listed = rows_of(&app, &w.school_tok, "q=26320102150001").await;
+    let shown = listed["items"][0]["warnings"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(shown.contains("与身份证号不符"), "{listed}");
     let e = &r.body["errors"][0];
     assert_eq!(
         (e["row"].as_i64(), e["code"].as_str()),

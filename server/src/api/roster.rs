@@ -70,6 +70,10 @@ fn graduate_view(g: &graduate::Model) -> Value {
         "basic_info_confirmed": g.basic_info_confirmed,
         "basic_info_disputed": g.basic_info_disputed,
         "basic_info_note": g.basic_info_note,
+        // Shown to the school on the graduate's record, not only in the import's answer.
+        "warnings": roster::gender_conflict(&g.id_number, g.gender.as_deref())
+            .into_iter()
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -376,20 +376,8 @@ pub async fn import_roster(
 /// A warning when the row's gender contradicts its ID number (the 17th digit: odd 男, even
 /// 女); the row is imported as the management system sent it.
 fn gender_warning(r: &RosterRow) -> Option<RowError> {
-    let given = r.gender.as_deref()?;
-    let digit = r.id_number.as_bytes().get(16)?.checked_sub(b'0')?;
-    let expected = if digit % 2 == 1 { "男" } else { "女" };
-    (given != expected).then(|| {
-        row_error(
-            r,
-            "gender",
-            "性别",
-            "gender_mismatch",
-            format!(
-                "“{given}”与身份证号不符（身份证号显示为{expected}），已按上传内容导入，请核对"
-            ),
-        )
-    })
+    let message = roster::gender_conflict(&r.id_number, r.gender.as_deref())?;
+    Some(row_error(r, "gender", "性别", "gender_mismatch", message))
 }
 
 /// The answer to an import stopped by the server's shutdown after `saved` of the placed rows
