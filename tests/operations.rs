@@ -469,6 +469,13 @@ async fn the_frameworks_refusals_answer_the_one_error_shape() {
             body: "{}",
             ..get("/api/v1/instances/1", tok, 405, "method_not_allowed", None)
         },
+        // A text field given a boolean is refused, not stored as the text "false".
+        Case {
+            method: Method::POST,
+            content_type: Some("application/json"),
+            body: r#"{"name": false}"#,
+            ..get("/api/v1/api-keys", tok, 422, "invalid_type", Some("name"))
+        },
     ];
     for Case {
         method,

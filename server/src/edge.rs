@@ -180,7 +180,8 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
 }
 
 /// Checks a JSON or text body that was read whole.
-fn check_body(content_type: &str, bytes: &[u8]) -> Result<(), ApiError> {
+/// Checks a body's text; a JSON body is returned parsed (for the check of its types).
+fn check_body(content_type: &str, bytes: &[u8]) -> Result<Option<Value>, ApiError> {
     if content_type.starts_with("application/json") {
         // Unparsable JSON is the handler's to refuse, with its own message.
         if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
@@ -188,28 +189,32 @@ fn check_body(content_type: &str, bytes: &[u8]) -> Result<(), ApiError> {
             if let Some(f) = json_offence(&v, &mut at) {
                 return Err(offence(if at.is_empty() { "body" } else { &at }, f));
             }
+            return Ok(Some(v));
         }
     } else if content_type.starts_with("text/") {
         if let Some(f) = forbidden_char(&String::from_utf8_lossy(bytes)) {
             return Err(offence("body", f));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The edge middleware (see the module documentation).
 pub struct Edge {
     state: State,
+    routes: Arc<crate::framework_errors::Routes>,
     in_flight: Arc<Semaphore>,
     queued: Arc<AtomicUsize>,
     file_readers: Arc<Semaphore>,
 }
 
 impl Edge {
-    pub fn new(state: State) -> Edge {
+    /// `routes`: the served spec's (for the types of JSON bodies).
+    pub fn new(state: State, routes: Arc<crate::framework_errors::Routes>) -> Edge {
         let in_flight = Arc::new(Semaphore::new(state.config.max_in_flight.max(1)));
         Edge {
             state,
+            routes,
             in_flight,
             queued: Arc::new(AtomicUsize::new(0)),
             file_readers: Arc::new(Semaphore::new(FILE_READERS)),
@@ -224,6 +229,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             state: self.state.clone(),
+            routes: self.routes.clone(),
             in_flight: self.in_flight.clone(),
             queued: self.queued.clone(),
             file_readers: self.file_readers.clone(),
@@ -234,6 +240,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     state: State,
+    routes: Arc<crate::framework_errors::Routes>,
     in_flight: Arc<Semaphore>,
     queued: Arc<AtomicUsize>,
     file_readers: Arc<Semaphore>,
@@ -305,7 +312,11 @@ impl<E: Endpoint> EdgeEndpoint<E> {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_ascii_lowercase();
-                check_body(&ct, &bytes)?;
+                if let Some(json) = check_body(&ct, &bytes)? {
+                    // Text fields take strings only (poem-openapi would coerce `false`).
+                    self.routes
+                        .check_body_types(req.method(), req.uri().path(), &json)?;
+                }
             }
             req.set_body(Body::from(bytes));
         }

@@ -206,16 +206,25 @@ fn named_field(r: &str) -> Option<&str> {
 /// The served spec's path templates with their methods (`/api/v1/instances/{id}` → GET),
 /// for `Allow` and for naming path parameters.
 #[derive(Debug, Default)]
-pub struct Routes(Vec<(Vec<String>, Methods)>);
+pub struct Routes(Vec<(Vec<String>, Methods)>, Bodies);
 
 /// A path template's methods, each with the query parameters it takes.
 type Methods = std::collections::BTreeMap<String, BTreeSet<String>>;
+
+/// The JSON request body schemas by (method, template), and the spec's component schemas
+/// they refer to.
+#[derive(Debug, Default)]
+struct Bodies {
+    by_op: std::collections::BTreeMap<(String, String), serde_json::Value>,
+    components: serde_json::Value,
+}
 
 impl Routes {
     /// From the OpenAPI document (JSON) the app serves.
     pub fn from_spec(spec: &str) -> Routes {
         let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
         let mut out = Vec::new();
+        let mut bodies = Bodies::default();
         if let Some(paths) = spec["paths"].as_object() {
             for (template, ops) in paths {
                 let methods: Methods = ops
@@ -239,9 +248,21 @@ impl Routes {
                     })
                     .unwrap_or_default();
                 out.push((template.split('/').map(str::to_string).collect(), methods));
+                for (m, op) in ops.as_object().into_iter().flatten() {
+                    let json = op["requestBody"]["content"]
+                        .as_object()
+                        .and_then(|c| c.iter().find(|(t, _)| t.starts_with("application/json")))
+                        .map(|(_, c)| c["schema"].clone());
+                    if let Some(schema) = json {
+                        bodies
+                            .by_op
+                            .insert((m.to_ascii_uppercase(), template.clone()), schema);
+                    }
+                }
             }
         }
-        Routes(out)
+        bodies.components = spec["components"]["schemas"].clone();
+        Routes(out, bodies)
     }
 
     /// The templates `path` matches.
@@ -295,6 +316,92 @@ impl Routes {
             .filter_map(|(t, m)| Some((t, m.get(method.as_str())?)))
             .min_by_key(|(t, _)| t.iter().filter(|s| s.starts_with('{')).count())
             .map(|(_, q)| q)
+    }
+
+    /// Refuses a JSON body whose text field holds a number or a boolean: poem-openapi would
+    /// turn `{"name": false}` into the text "false"; the schema says text, so the value must be
+    /// a string. 422 `invalid_type` naming the field.
+    pub fn check_body_types(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let Some(template) = self.template(path) else {
+            return Ok(());
+        };
+        let Some(schema) = self.1.by_op.get(&(method.as_str().to_string(), template)) else {
+            return Ok(());
+        };
+        let mut at = String::new();
+        match self.mistyped(schema, body, &mut at, 0) {
+            Some(found) => {
+                let field = if at.is_empty() {
+                    "body".to_string()
+                } else {
+                    at
+                };
+                let message = format!("{field}：应为文本（用引号括起的字符串），不能是{found}");
+                Err(field_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_type",
+                    &field,
+                    &message,
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The first place where `value` is a number or boolean and `schema` says string.
+    fn mistyped(
+        &self,
+        schema: &serde_json::Value,
+        value: &serde_json::Value,
+        at: &mut String,
+        depth: usize,
+    ) -> Option<&'static str> {
+        use serde_json::Value as V;
+        if depth > 32 {
+            return None;
+        }
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.strip_prefix("#/components/schemas/")?;
+            return self.mistyped(&self.1.components[name], value, at, depth + 1);
+        }
+        match (schema["type"].as_str(), value) {
+            (Some("string"), V::Bool(_)) => Some("true/false"),
+            (Some("string"), V::Number(_)) => Some("数字"),
+            (_, V::Object(map)) => {
+                let props = schema["properties"].as_object()?;
+                for (k, v) in map {
+                    let Some(s) = props.get(k) else { continue };
+                    let len = at.len();
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(k);
+                    if let Some(f) = self.mistyped(s, v, at, depth + 1) {
+                        return Some(f);
+                    }
+                    at.truncate(len);
+                }
+                None
+            }
+            (_, V::Array(items)) => {
+                let s = &schema["items"];
+                for (i, v) in items.iter().enumerate() {
+                    let len = at.len();
+                    at.push_str(&format!("[{i}]"));
+                    if let Some(f) = self.mistyped(s, v, at, depth + 1) {
+                        return Some(f);
+                    }
+                    at.truncate(len);
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Refuses a query parameter the operation does not take (a misspelt `page_size` or a
@@ -389,6 +496,27 @@ mod tests {
         assert!(routes
             .check_query(&Method::POST, "/api/v1/tasks", Some("x=1"))
             .is_ok());
+    }
+
+    #[test]
+    fn text_fields_take_only_strings() {
+        let routes = Routes::from_spec(
+            r##"{"paths": {"/api/v1/api-keys": {"post": {"requestBody": {"content": {
+                "application/json; charset=utf-8": {"schema": {"$ref": "#/components/schemas/K"}}}}}}},
+               "components": {"schemas": {"K": {"type": "object", "properties": {
+                "name": {"type": "string"}, "school_id": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}}}}}}}"##,
+        );
+        let post = Method::POST;
+        let check = |v: serde_json::Value| routes.check_body_types(&post, "/api/v1/api-keys", &v);
+        assert!(check(serde_json::json!({"name": "x", "school_id": 3})).is_ok());
+        let e = check(serde_json::json!({"name": false})).unwrap_err();
+        assert_eq!(
+            (e.body.code.as_str(), e.body.errors[0].field.as_str()),
+            ("invalid_type", "name")
+        );
+        let e = check(serde_json::json!({"name": "x", "tags": ["a", 7]})).unwrap_err();
+        assert_eq!(e.body.errors[0].field, "tags[1]");
     }
 
     #[test]

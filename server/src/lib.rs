@@ -132,7 +132,7 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
-        .with(edge::Edge::new(state.clone()))
+        .with(edge::Edge::new(state.clone(), routes.clone()))
         .data(state)
         .with(CatchPanic::new().with_handler(edge::panic_response))
         .with(access::Access { routes })
