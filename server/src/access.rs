@@ -70,28 +70,34 @@ impl<E: Endpoint> Endpoint for AccessEndpoint<E> {
         );
         let start = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let out = match self.routes.check_query(&method, &path, req.uri().query()) {
-            Ok(()) => self.inner.call(req).instrument(span.clone()).await,
+        // The spec's template, matched once: the layers inside read it from the request.
+        let route = self.routes.find(&path);
+        let out = match self.routes.check_query(route, &method, req.uri().query()) {
+            Ok(()) => {
+                let mut req = req;
+                if let Some(r) = route {
+                    req.extensions_mut().insert(r);
+                }
+                self.inner.call(req).instrument(span.clone()).await
+            }
             Err(e) => Err(e.into()),
         };
         // The framework's refusals in the one error shape (`framework_errors`).
         let mut resp = match out {
             Ok(r) => framework_errors::reshape(&self.routes, r.into_response(), &method, &path),
-            Err(e) => framework_errors::shape(&self.routes, e, &method, &path),
+            Err(e) => framework_errors::shape(&self.routes, route, e, &method, &path),
         };
         resp.headers_mut().insert(REQUEST_ID, id);
         let status = resp.status().as_u16();
         // By route: the spec's template, the service's own endpoints by name, the rest as one
         // (arbitrary paths must not grow the metric without bound).
-        let route = match path.as_str() {
-            "/healthz" | "/readyz" | "/metrics" | "/openapi.json" => path.clone(),
-            p if p.starts_with("/docs") => "/docs".to_string(),
-            p => self
-                .routes
-                .template(p)
-                .unwrap_or_else(|| "other".to_string()),
+        let name = match (route, path.as_str()) {
+            (Some(r), _) => self.routes.name(r),
+            (None, p @ ("/healthz" | "/readyz" | "/metrics" | "/openapi.json")) => p,
+            (None, p) if p.starts_with("/docs") => "/docs",
+            (None, _) => "other",
         };
-        crate::metrics::route(method.as_str(), &route, status);
+        crate::metrics::route(method.as_str(), name, status);
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         span.in_scope(|| {
             if status >= 500 {

@@ -314,8 +314,11 @@ impl<E: Endpoint> EdgeEndpoint<E> {
                     .to_ascii_lowercase();
                 if let Some(json) = check_body(&ct, &bytes)? {
                     // Text fields take strings only (poem-openapi would coerce `false`).
-                    self.routes
-                        .check_body_types(req.method(), req.uri().path(), &json)?;
+                    let route = req
+                        .extensions()
+                        .get::<crate::framework_errors::RouteId>()
+                        .copied();
+                    self.routes.check_body_types(route, req.method(), &json)?;
                 }
             }
             req.set_body(Body::from(bytes));

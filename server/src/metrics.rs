@@ -2,9 +2,9 @@
 //! status class with a latency histogram and by route (the spec's path template), method and
 //! status, database statements by pool (read, write) with a histogram of statements per
 //! request, transitions stored (by flow), failed outbox deliveries; and, read from the
-//! database when scraped, the outbox backlog and how late the most overdue timer is. Counters are process-wide
-//! atomics; the statements of one request are counted in a task-local the edge sets around
-//! the request.
+//! database when scraped, the outbox backlog and how late the most overdue timer is. Counters
+//! are process-wide atomics; the statements of one request are counted in a task-local the
+//! edge sets around the request.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -54,6 +54,9 @@ impl Histogram {
     }
 }
 
+/// Requests of one route by method, then status.
+pub type ByMethod = BTreeMap<String, BTreeMap<u16, u64>>;
+
 /// The process's figures.
 pub struct Metrics {
     pub read_statements: AtomicU64,
@@ -63,8 +66,8 @@ pub struct Metrics {
     pub requests: [AtomicU64; 5],
     pub latency: Histogram,
     pub statements_per_request: Histogram,
-    /// Requests by (method, route template, status).
-    pub by_route: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Requests by route template, method and status.
+    pub by_route: Mutex<BTreeMap<String, ByMethod>>,
     /// Transitions by flow key.
     pub by_flow: Mutex<BTreeMap<String, u64>>,
     /// Outbox deliveries that failed (each is retried later).
@@ -94,21 +97,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Counts a request answered on `route` (a path template of the spec, or a fixed name).
 pub fn route(method: &str, route: &str, status: u16) {
-    *lock(&METRICS.by_route)
-        .entry((method.to_string(), route.to_string(), status))
+    let mut routes = lock(&METRICS.by_route);
+    *entry(entry(&mut routes, route), method)
+        .entry(status)
         .or_default() += 1;
 }
 
 /// Counts a transition of flow `key`.
 pub fn transition(key: &str) {
     METRICS.transitions.fetch_add(1, Ordering::Relaxed);
-    let mut flows = lock(&METRICS.by_flow);
-    match flows.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            flows.insert(key.to_string(), 1);
-        }
+    *entry(&mut lock(&METRICS.by_flow), key) += 1;
+}
+
+/// The value under `key`, inserted when absent: the key is copied only then (these maps
+/// are updated on every request).
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
     }
+    map.get_mut(key).expect("just inserted")
 }
 
 /// What `GET /metrics` reads from the database when scraped.
@@ -163,11 +170,15 @@ pub fn render(backlog: Option<&Backlog>) -> String {
         out,
         "# HELP gradflow_http_route_requests_total HTTP requests by method, route (the API's path template) and status.\n# TYPE gradflow_http_route_requests_total counter"
     );
-    for ((method, route, status), n) in lock(&m.by_route).iter() {
-        let _ = writeln!(
-            out,
-            "gradflow_http_route_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-        );
+    for (route, methods) in lock(&m.by_route).iter() {
+        for (method, statuses) in methods {
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    out,
+                    "gradflow_http_route_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
     }
     let _ = writeln!(
         out,
