@@ -269,6 +269,15 @@ impl IdNumber {
         self.1
     }
 
+    /// The gender the number records: its 17th digit, odd 男, even 女.
+    pub fn gender(&self) -> &'static str {
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 {
+            "男"
+        } else {
+            "女"
+        }
+    }
+
     /// The normalised number (upper-case `X`).
     pub fn as_str(&self) -> &str {
         &self.0
@@ -561,6 +570,12 @@ mod tests {
         assert_eq!(
             id.birth_date(),
             NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
+        // The 17th digit: 2 is even.
+        assert_eq!(id.gender(), "女");
+        assert_eq!(
+            IdNumber::parse("320102200002021235").unwrap().gender(),
+            "男"
         );
         let lower = IdNumber::parse(" 11010519491231002x ").unwrap();
         assert_eq!(lower.to_string(), "11010519491231002X");

@@ -60,6 +60,16 @@ pub struct Config {
     pub webhook_secret: Option<String>,
 }
 
+impl Config {
+    /// Whether the database is SQLite (no `--database-url`, or a `sqlite:` one): its file is
+    /// in the data directory, which one server holds.
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_none_or(|u| u.starts_with("sqlite:"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -158,7 +158,7 @@ pub fn attachment(name: &str, ascii_fallback: &str) -> String {
 }
 
 /// How wide a text shows in Excel's units: a CJK (full-width) character takes two.
-fn display_width(s: &str) -> usize {
+pub fn display_width(s: &str) -> usize {
     s.chars()
         .map(|c| {
             if c.is_ascii() || (c as u32) < 0x1100 {

@@ -143,14 +143,9 @@ pub fn app(state: State) -> impl poem::Endpoint {
 /// listener closes, requests in flight and the workers finish (at most the grace period),
 /// then the process ends.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let exclusive = config.database_url.is_none()
-        || config
-            .database_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("sqlite:"));
     let _lock = lifecycle::claim_data_dir(
         &config.data_dir,
-        exclusive,
+        config.uses_sqlite(),
         &format!("serving {}", config.bind),
     )?;
     let acceptor = TcpListener::bind(config.bind.clone())

@@ -629,17 +629,11 @@ fn leading_digits(s: &str) -> &str {
     &s[..end]
 }
 
-/// The gender an ID number records (its 17th digit: odd 男, even 女), if it has one.
-pub fn id_gender(id_number: &str) -> Option<&'static str> {
-    let digit = id_number.as_bytes().get(16)?.checked_sub(b'0')?;
-    (digit <= 9).then_some(if digit % 2 == 1 { "男" } else { "女" })
-}
-
 /// What a school is told when a graduate's gender contradicts their ID number (the record is
 /// kept as the management system sent it).
 pub fn gender_conflict(id_number: &str, gender: Option<&str>) -> Option<String> {
     let given = gender?;
-    let expected = id_gender(id_number)?;
+    let expected = IdNumber::parse(id_number).ok()?.gender();
     (given != expected).then(|| {
         format!("性别“{given}”与身份证号不符（身份证号显示为{expected}），请在就业管理系统中核对")
     })

@@ -22,12 +22,9 @@ const TEXT_COLUMNS: [&str; 6] = [
     "mobile",
 ];
 
-/// How wide a text shows in Excel's units (a full-width character takes two).
+/// A column's width for `s`, with a margin ([`crate::export::display_width`]).
 fn width(s: &str) -> f64 {
-    s.chars()
-        .map(|c| if c.is_ascii() { 1.0 } else { 2.0 })
-        .sum::<f64>()
-        + 2.0
+    crate::export::display_width(s) as f64 + 2.0
 }
 
 /// The template workbook's bytes.

@@ -451,7 +451,7 @@ fn with_param(url: &str, param: &str) -> String {
 /// pool (on SQLite the rusqlite connections of [`sqlite`]).
 pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
     let url = database_url(cfg);
-    let sqlite = url.starts_with("sqlite:");
+    let sqlite = cfg.uses_sqlite();
     if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         // Named without the rest of the URL, which may hold a password.
         let scheme = url
@@ -545,11 +545,8 @@ fn sqlite_path(url: &str) -> std::path::PathBuf {
 /// Runs the migrations only (`gradflow migrate`).
 /// On SQLite it holds the data directory meanwhile: it refuses to run beside a server.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let sqlite = cfg
-        .database_url
-        .as_deref()
-        .is_none_or(|u| u.starts_with("sqlite:"));
-    let _lock = crate::lifecycle::claim_data_dir(&cfg.data_dir, sqlite, "running migrate")?;
+    let _lock =
+        crate::lifecycle::claim_data_dir(&cfg.data_dir, cfg.uses_sqlite(), "running migrate")?;
     connect(cfg).await.map(|_| ())
 }
 

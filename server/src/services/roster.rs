@@ -201,17 +201,21 @@ pub async fn import_roster(
         }
         // One person, one candidate number: the same ID number under two candidate numbers
         // of one school is refused (the later row).
-        if let Some(first) = seen_ids.get(&(si, r.id_number.clone())) {
-            errors.push(row_error(
-                &r,
-                "id_number",
-                "身份证号",
-                "duplicate",
-                format!("与第{first}行的身份证号相同，但考生号不同"),
-            ));
-            continue;
+        match seen_ids.entry((si, r.id_number.clone())) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                errors.push(row_error(
+                    &r,
+                    "id_number",
+                    "身份证号",
+                    "duplicate",
+                    format!("与第{}行的身份证号相同，但考生号不同", first.get()),
+                ));
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(r.row);
+            }
         }
-        seen_ids.insert((si, r.id_number.clone()), r.row);
         placed.push((r, si));
     }
 
@@ -332,6 +336,8 @@ pub async fn import_roster(
     let error_rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
     // Every rejected row is kept for the downloadable error report (the answer lists the
     // first MAX_LISTED_ERRORS).
+    // It and the audit record are written together.
+    let txn = state.db.begin_write().await?;
     let error_report = if errors.is_empty() {
         None
     } else {
@@ -342,7 +348,7 @@ pub async fn import_roster(
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(&state.db.writer().await)
+        .insert(&txn)
         .await?;
         Some(format!("/api/v1/roster/imports/{}/errors", stored.id))
     };
@@ -361,7 +367,7 @@ pub async fn import_roster(
         "warnings": warnings.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
     });
     audit::record(
-        &state.db.writer().await,
+        &txn,
         c,
         now,
         "roster.import",
@@ -370,6 +376,7 @@ pub async fn import_roster(
                "rejected_rows": error_rows.len(), "corrections": corrections}),
     )
     .await?;
+    txn.commit().await?;
     Ok(report)
 }
 
