@@ -124,10 +124,11 @@ pub fn serve_args(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> Vec<
     args
 }
 
-async fn launch(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> (Child, String) {
-    let args = serve_args(data_dir, admin_token, opts);
+/// The `gradflow` binary as a child of the test: no `GRADFLOW_*` variable of the caller's
+/// environment but `GRADFLOW_LOG` (default `warn`), so a developer's shell cannot change what
+/// a test runs against.
+pub fn gradflow_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gradflow"));
-    cmd.args(&args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GRADFLOW_") && key != "GRADFLOW_LOG" {
             cmd.env_remove(&key);
@@ -136,6 +137,13 @@ async fn launch(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> (Child
     if std::env::var_os("GRADFLOW_LOG").is_none() {
         cmd.env("GRADFLOW_LOG", "warn");
     }
+    cmd
+}
+
+async fn launch(data_dir: &Path, admin_token: &str, opts: &AppOptions) -> (Child, String) {
+    let args = serve_args(data_dir, admin_token, opts);
+    let mut cmd = gradflow_command();
+    cmd.args(&args);
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
