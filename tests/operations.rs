@@ -615,12 +615,34 @@ async fn every_list_pages_one_way_and_refuses_unknown_parameters() {
 }
 
 /// The served spec as an integrator generates a client from it: every operation has a unique
-/// `operationId`, a one-line summary and a tag.
+/// `operationId`, a one-line summary, a description and a tag; every parameter a description;
+/// every success answer a typed body (a named schema, an array of them, or a file); every
+/// operation documents the errors it answers, each in the one error shape; and every JSON
+/// request body has an example.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_has_an_operation_id_a_summary_and_a_tag() {
+async fn every_operation_is_typed_and_documents_its_errors() {
     let app = spawn(AppOptions::default()).await;
     let spec = app.get("/openapi.json", "").await.body;
+    let schemas = &spec["components"]["schemas"];
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => s.clone(),
+        }
+    };
+    // A schema a client can generate a type from.
+    let typed = |s: &Value| -> bool {
+        let s = resolve(s);
+        let named = |s: &Value| {
+            let s = resolve(s);
+            s.get("properties").is_some() || s.get("oneOf").is_some() || s.get("enum").is_some()
+        };
+        named(&s)
+            || s["format"] == "binary"
+            || (s["type"] == "array" && (named(&s["items"]) || s["items"]["type"].is_string()))
+    };
     let mut ids = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
     let mut count = 0;
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -632,18 +654,79 @@ async fn every_operation_has_an_operation_id_a_summary_and_a_tag() {
             assert!(ids.insert(id.to_string()), "{what}: operationId {id} twice");
             let summary = op["summary"].as_str().unwrap_or_default();
             // A one-line summary; the detail goes to the description.
-            assert!(!summary.trim().is_empty(), "{what}: no summary");
-            assert!(
-                !summary.contains('\n') && summary.chars().count() <= 100,
-                "{what}: summary {summary:?}"
-            );
-            assert!(
-                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
-                "{what}: no tag"
-            );
+            if summary.trim().is_empty() || summary.contains('\n') || summary.chars().count() > 100
+            {
+                problems.push(format!("{what}: summary {summary:?}"));
+            }
+            if op["description"]
+                .as_str()
+                .is_none_or(|d| d.trim().is_empty())
+            {
+                problems.push(format!("{what}: no description"));
+            }
+            if !op["tags"].as_array().is_some_and(|t| !t.is_empty()) {
+                problems.push(format!("{what}: no tag"));
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["description"]
+                    .as_str()
+                    .is_none_or(|d| d.trim().is_empty())
+                {
+                    problems.push(format!(
+                        "{what}: parameter {} has no description",
+                        p["name"]
+                    ));
+                }
+            }
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (ct, c) in content {
+                    if ct.starts_with("application/json")
+                        && resolve(&c["schema"])["example"].is_null()
+                    {
+                        problems.push(format!("{what}: the request body has no example"));
+                    }
+                }
+            }
+            let mut errors = 0;
+            for (status, r) in op["responses"].as_object().unwrap() {
+                let content = r["content"].as_object();
+                if status.starts_with('2') {
+                    for (ct, c) in content.into_iter().flatten() {
+                        // A page or a file is a string of its media type.
+                        let text =
+                            !ct.starts_with("application/json") && c["schema"]["type"] == "string";
+                        if !text && !typed(&c["schema"]) {
+                            problems
+                                .push(format!("{what}: {status} {ct} is untyped: {}", c["schema"]));
+                        }
+                    }
+                } else if status.starts_with('4') || status.starts_with('5') {
+                    errors += 1;
+                    let refs: Vec<&str> = content
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(_, c)| c["schema"]["$ref"].as_str())
+                        .collect();
+                    if refs != ["#/components/schemas/Problem"] {
+                        problems.push(format!("{what}: {status} is not the error shape: {refs:?}"));
+                    }
+                    if r["description"].as_str().is_none_or(|d| !d.contains('`')) {
+                        problems.push(format!("{what}: {status} names no error code"));
+                    }
+                }
+            }
+            if errors == 0 {
+                problems.push(format!("{what}: no documented error"));
+            }
         }
     }
     assert!(count >= 70, "{count} operations");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 crate::both_backends!(

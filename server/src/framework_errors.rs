@@ -59,6 +59,9 @@ pub fn shape(
             &format!("参数 {} 无效：{}", p.name, reason(&p.reason)),
         )
     } else if let Some(p) = e.downcast_ref::<ParseRequestPayloadError>() {
+        if let Some(e) = rule_broken(&p.reason) {
+            return e.into_response();
+        }
         let field = named_field(&p.reason).unwrap_or("body");
         field_error(
             StatusCode::BAD_REQUEST,
@@ -163,6 +166,46 @@ fn field_error(status: StatusCode, code: &str, field: &str, message: &str) -> Ap
         message: message.to_string(),
     });
     e
+}
+
+/// A body field that breaks a constraint its schema declares (`field `x` verification failed.
+/// maxLength(64)`): 422 `invalid_input` with the field and the rule's code — the same codes
+/// the handlers' own checks use (`too_long`, `too_short`, `invalid_format`, `out_of_range`).
+fn rule_broken(r: &str) -> Option<ApiError> {
+    let (head, rule) = r.split_once("verification failed. ")?;
+    let field = named_field(head).unwrap_or("body");
+    let number = |prefix: &str| {
+        rule.strip_prefix(prefix)
+            .and_then(|x| x.split([')', ',']).next())
+            .map(str::trim)
+    };
+    let (code, problem) = if let Some(n) = number("maxLength(") {
+        ("too_long", format!("不能超过{n}个字符"))
+    } else if let Some(n) = number("minLength(") {
+        if n == "1" {
+            ("required", "不能为空".to_string())
+        } else {
+            ("too_short", format!("不能少于{n}个字符"))
+        }
+    } else if let Some(n) = number("maxItems(") {
+        ("too_many", format!("最多{n}项"))
+    } else if let Some(n) = number("minItems(") {
+        ("too_few", format!("至少{n}项"))
+    } else if let Some(n) = number("maximum(") {
+        ("out_of_range", format!("不能大于{n}"))
+    } else if let Some(n) = number("minimum(") {
+        ("out_of_range", format!("不能小于{n}"))
+    } else if rule.starts_with("pattern(") {
+        ("invalid_format", "格式不对".to_string())
+    } else {
+        ("invalid_format", format!("不符合要求（{rule}）"))
+    };
+    Some(ApiError::invalid(vec![FieldError {
+        field: field.to_string(),
+        label: field.to_string(),
+        code: code.to_string(),
+        message: format!("{field}：{problem}"),
+    }]))
 }
 
 /// The framework's English reason with its most common phrasings in Chinese.
@@ -539,6 +582,32 @@ mod tests {
         );
         let e = check(serde_json::json!({"name": "x", "tags": ["a", 7]})).unwrap_err();
         assert_eq!(e.body.errors[0].field, "tags[1]");
+    }
+
+    #[test]
+    fn broken_schema_rules_answer_the_handlers_codes() {
+        let e = rule_broken(
+            "failed to parse \"Login\": field `username` verification failed. maxLength(64)",
+        )
+        .unwrap();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            (
+                e.body.errors[0].field.as_str(),
+                e.body.errors[0].code.as_str()
+            ),
+            ("username", "too_long")
+        );
+        assert!(
+            e.body.message.contains("不能超过64个字符"),
+            "{}",
+            e.body.message
+        );
+        let e =
+            rule_broken("field `page` verification failed. minimum(1, exclusive: false)").unwrap();
+        assert_eq!(e.body.errors[0].code, "out_of_range");
+        assert!(e.body.message.contains("不能小于1"), "{}", e.body.message);
+        assert!(rule_broken("missing field `x`").is_none());
     }
 
     #[test]

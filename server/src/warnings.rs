@@ -77,6 +77,22 @@ pub fn nationwide(state: &AppState, schools: usize) -> ApiResult<bool> {
     }
 }
 
+/// The warning an employer carries, as a viewer sees it.
+#[derive(poem_openapi::Object, Debug, Clone, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct WarningView {
+    /// Whether the viewer's own school marked the employer.
+    pub marked_by_own_school: bool,
+    /// The own school's reason, when it marked the employer.
+    pub own_reason: Option<String>,
+    /// How many schools mark the employer.
+    pub schools_marking: u64,
+    /// Whether the warning is shown to everyone (enough schools marked it).
+    pub nationwide: bool,
+    /// The warning as shown (请谨慎签约 …).
+    pub message: String,
+}
+
 /// The warning an employer carries for a viewer at `viewer_school` (`None` = no own school,
 /// e.g. a province user or the administrator, who see every mark). `None` when nothing is
 /// shown to that viewer.
@@ -85,7 +101,7 @@ pub fn warning_for(
     marks: Option<&BTreeMap<i64, String>>,
     viewer_school: Option<i64>,
     sees_all: bool,
-) -> ApiResult<Option<Value>> {
+) -> ApiResult<Option<WarningView>> {
     let Some(marks) = marks.filter(|m| !m.is_empty()) else {
         return Ok(None);
     };
@@ -102,11 +118,11 @@ pub fn warning_for(
         }
         None => format!("该单位已被 {schools} 所学校标记为预警单位"),
     };
-    Ok(Some(json!({
-        "marked_by_own_school": own.is_some(),
-        "own_reason": own,
-        "schools_marking": schools,
-        "nationwide": everywhere,
-        "message": message,
-    })))
+    Ok(Some(WarningView {
+        marked_by_own_school: own.is_some(),
+        own_reason: own.cloned(),
+        schools_marking: schools as u64,
+        nationwide: everywhere,
+        message,
+    }))
 }

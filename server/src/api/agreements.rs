@@ -195,7 +195,7 @@ impl AgreementsApi {
         let employer = match emp {
             Some(e) => json!({
                 "id": e.id, "name": e.name, "credit_code": e.credit_code,
-                "registered": true, "warning": item["employer_warning"],
+                "registered": true, "warning": item.employer_warning,
             }),
             None => json!({
                 "name": vars.get("employer_name"),
@@ -241,7 +241,7 @@ impl AgreementsApi {
             })
             .collect();
         Ok(Json(json!({
-            "item": item,
+            "item": poem_openapi::types::ToJSON::to_json(&item),
             "graduate": {
                 "id": g.id, "name": g.name, "candidate_no": g.candidate_no,
                 "id_number": g.id_number, "education_level": g.education_level,

@@ -326,7 +326,7 @@ impl ListsApi {
             "total": p.total,
             "page": p.page,
             "page_size": p.size,
-            "items": items,
+            "items": items.iter().map(poem_openapi::types::ToJSON::to_json).collect::<Vec<_>>(),
         })))
     }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod agreements;
+mod answers;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -20,7 +21,8 @@ use poem::web::Data;
 use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, OpenApiService, SecurityScheme, Tags};
-use serde_json::{json, Value};
+
+pub(crate) use answers::{answers, page_of};
 
 use crate::auth::Caller;
 
@@ -89,27 +91,75 @@ pub async fn caller(state: &State, token: &Token) -> Result<Caller, crate::error
     crate::services::accounts::caller_of_token(state, &token.0.token).await
 }
 
+/// Who a token belongs to.
+#[derive(Object)]
+pub struct MeView {
+    /// The account's id (0 for the administrator's token).
+    pub account_id: i64,
+    /// The login name.
+    pub username: String,
+    /// The account's role (`admin`, `province`, `school`, `department`, `graduate`,
+    /// `employer`, `integrator`).
+    pub role: String,
+    /// The province code of the caller's scope.
+    pub province: Option<String>,
+    /// The school of the caller's scope.
+    pub school_id: Option<i64>,
+    /// The department (院系) of a department user.
+    pub department: Option<String>,
+    /// The graduate a graduate's token stands for.
+    pub graduate_id: Option<i64>,
+    /// The employer an employer's token stands for.
+    pub employer_id: Option<i64>,
+    /// The module permission levels (`ReadWrite`, `ReadOnly`, `None`).
+    pub permissions: MePermissions,
+}
+
+/// A caller's module permission levels (SPEC.md 2.3).
+#[derive(Object)]
+pub struct MePermissions {
+    /// 就业信息管理 (signing and destination).
+    pub employment: String,
+    /// 档案信息管理.
+    pub archive: String,
+    /// 户口信息管理.
+    pub hukou: String,
+}
+
+answers! {
+    /// The answers of `GET /me`.
+    pub enum MeAnswer {
+        /// The caller.
+        200 Ok(Json<MeView>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+    }
+}
+
 pub struct MeApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Me")]
 impl MeApi {
     /// Who the token belongs to, with its scope and module permission levels.
+    ///
+    /// Any token: an account's, an integrator key's or the administrator's.
     #[oai(path = "/me", method = "get", operation_id = "me")]
-    async fn me(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn me(&self, state: Data<&State>, auth: Token) -> poem::Result<MeAnswer> {
         let c = caller(&state, &auth).await?;
-        Ok(Json(json!({
-            "account_id": c.account_id,
-            "username": c.username,
-            "role": c.role.as_str(),
-            "province": c.actor.province,
-            "school_id": c.actor.school_id,
-            "department": c.actor.department,
-            "graduate_id": c.actor.graduate_id,
-            "employer_id": c.actor.employer_id,
-            "permissions": {
-                "employment": format!("{:?}", c.employment),
-                "archive": format!("{:?}", c.archive),
-                "hukou": format!("{:?}", c.hukou),
+        Ok(MeAnswer::Ok(Json(MeView {
+            account_id: c.account_id,
+            username: c.username.clone(),
+            role: c.role.as_str().to_string(),
+            province: c.actor.province.clone(),
+            school_id: c.actor.school_id,
+            department: c.actor.department.clone(),
+            graduate_id: c.actor.graduate_id,
+            employer_id: c.actor.employer_id,
+            permissions: MePermissions {
+                employment: format!("{:?}", c.employment),
+                archive: format!("{:?}", c.archive),
+                hukou: format!("{:?}", c.hukou),
             },
         })))
     }

@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, history, instance, province};
 use crate::error::{ApiError, ApiResult};
-use crate::paging::{paged, Paged, Paging};
+use crate::paging::{paged, Paged, Paging, Sort};
 use crate::service::AppState;
 
 /// The filters of a management list, as query parameters.
@@ -172,6 +172,7 @@ pub async fn instances_page(
     scope: InstanceScope,
     flow: Option<String>,
     state_name: Option<String>,
+    sort: Sort,
     page: Option<u64>,
     page_size: Option<u64>,
     paging: &Paging,
@@ -193,9 +194,13 @@ pub async fn instances_page(
     if let Some(s) = state_name {
         q = q.filter(instance::Column::State.eq(s));
     }
+    // Ids grow with creation: `created_at` orders by id (the scope indexes end in it).
+    if sort.key == "updated_at" {
+        q = q.order_by(instance::Column::UpdatedAt, sort.order());
+    }
     paged(
         &state.db.conn,
-        q.order_by_desc(instance::Column::Id),
+        q.order_by(instance::Column::Id, sort.order()),
         page,
         page_size,
         paging,
