@@ -11,7 +11,6 @@ use gradflow_engine::registry::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde_json::{json, Value};
 
 use crate::db::Db;
 use crate::entity::{catalogue, definition, instance};
@@ -162,10 +161,63 @@ pub async fn build_snapshot(
     )
 }
 
+/// The definitions swapped in by a reload, an upload or an overlay.
+#[derive(poem_openapi::Object, Debug)]
+pub struct Reloaded {
+    /// The fingerprint of the definitions, catalogues, scripts and templates now in force.
+    pub fingerprint: String,
+    /// The definitions now loaded (`key@version`, `key@version+province`).
+    pub definitions: Vec<String>,
+}
+
+/// A stored definition version.
+#[derive(poem_openapi::Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DefinitionRow {
+    /// `key@version` or `key@version+province`.
+    pub id: String,
+    /// The flow's key.
+    pub key: String,
+    /// The version.
+    pub version: i32,
+    /// The province of an overlay.
+    pub province: Option<String>,
+    /// Where it came from (`file`, `upload`, `overlay`).
+    pub origin: String,
+    /// When it was first stored.
+    pub created_at: chrono::DateTime<Utc>,
+    /// When it was retired.
+    pub retired_at: Option<chrono::DateTime<Utc>>,
+    /// `active` (new instances use it), `available` (for the instances pinned to it),
+    /// `retired` or `unusable`.
+    pub status: String,
+    /// Why an unusable version does not load.
+    pub problems: Vec<String>,
+}
+
+/// Every stored definition version.
+#[derive(poem_openapi::Object, Debug)]
+pub struct DefinitionList {
+    /// Ordered by key, province and version.
+    pub items: Vec<DefinitionRow>,
+}
+
+/// A retired definition version.
+#[derive(poem_openapi::Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Retired {
+    /// The version retired.
+    pub id: String,
+    /// Always true.
+    pub retired: bool,
+    /// The version of the key now active, if any.
+    pub active: Option<String>,
+}
+
 /// Every stored definition version with its status: `active` (new instances use it),
 /// `available` (loaded, for the instances pinned to it), `retired`, or `unusable` (with the
 /// problems that keep it from loading).
-pub async fn list(state: &AppState) -> ApiResult<Value> {
+pub async fn list(state: &AppState) -> ApiResult<DefinitionList> {
     let snap = state.registry.snapshot();
     let rows = definition::Entity::find()
         .order_by_asc(definition::Column::Key)
@@ -173,8 +225,8 @@ pub async fn list(state: &AppState) -> ApiResult<Value> {
         .order_by_asc(definition::Column::Version)
         .all(&state.db.conn)
         .await?;
-    let items: Vec<Value> = rows
-        .iter()
+    let items = rows
+        .into_iter()
         .map(|d| {
             let id = DefId::parse(&d.id);
             let problems = id.as_ref().and_then(|id| snap.unusable(id));
@@ -188,25 +240,25 @@ pub async fn list(state: &AppState) -> ApiResult<Value> {
                 (None, None, true) => "active",
                 (None, None, false) => "available",
             };
-            json!({
-                "id": d.id,
-                "key": d.key,
-                "version": d.version,
-                "province": d.province,
-                "origin": d.origin,
-                "created_at": d.created_at.to_rfc3339(),
-                "retired_at": d.retired_at.map(|t| t.to_rfc3339()),
-                "status": status,
-                "problems": problems.unwrap_or_default(),
-            })
+            DefinitionRow {
+                problems: problems.map(|p| p.to_vec()).unwrap_or_default(),
+                status: status.to_string(),
+                id: d.id,
+                key: d.key,
+                version: d.version,
+                province: d.province,
+                origin: d.origin,
+                created_at: d.created_at,
+                retired_at: d.retired_at,
+            }
         })
         .collect();
-    Ok(json!({"items": items}))
+    Ok(DefinitionList { items })
 }
 
 /// Retires a stored version: new instances never use it again (the next lower version of the
 /// key becomes active), the instances pinned to it go on. Idempotent.
-pub async fn retire(state: &AppState, id: &str) -> ApiResult<Value> {
+pub async fn retire(state: &AppState, id: &str) -> ApiResult<Retired> {
     let row = definition::Entity::find_by_id(id.to_string())
         .one(&state.db.conn)
         .await?
@@ -228,7 +280,11 @@ pub async fn retire(state: &AppState, id: &str) -> ApiResult<Value> {
         snap.active(&d.key, d.province.as_deref())
             .map(|a| a.def.id().to_string())
     });
-    Ok(json!({"id": id, "retired": true, "active": active}))
+    Ok(Retired {
+        id: id.to_string(),
+        retired: true,
+        active,
+    })
 }
 
 /// The definition version an instance is pinned to, from the snapshot in force.

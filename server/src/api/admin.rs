@@ -6,11 +6,12 @@ use gradflow_engine::registry::SourceFile;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::{json, Map, Value};
 
-use super::{caller, Tag, Token};
+use super::{answers, caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
+use crate::definitions::{DefinitionList, Reloaded, Retired};
 use crate::error::ApiError;
 use crate::service::State;
 use crate::services::accounts::{swap_in_definitions, upsert_province_params};
@@ -28,7 +29,9 @@ fn require_province(c: &Caller, code: &str) -> Result<(), ApiError> {
     }
 }
 
+/// How to set the test clock.
 #[derive(Object)]
+#[oai(example)]
 pub struct ClockRequest {
     /// Set the clock to this instant (RFC 3339).
     pub set: Option<DateTime<Utc>>,
@@ -36,23 +39,19 @@ pub struct ClockRequest {
     pub advance_seconds: Option<i64>,
 }
 
+/// Whether to hold the writer's turn.
 #[derive(Object)]
+#[oai(example)]
 pub struct WriterHoldRequest {
     /// Hold the SQLite writer's turn (true) or release it (false).
     pub hold: bool,
 }
 
+/// The writer's turn.
 #[derive(Object)]
 pub struct WriterHold {
     /// Whether the turn is now held.
     pub held: bool,
-}
-
-#[derive(ApiResponse)]
-pub enum WriterHoldResponse {
-    /// The writer's turn is held or released.
-    #[oai(status = 200)]
-    Ok(Json<WriterHold>),
 }
 
 /// Where a catalogue in force comes from.
@@ -83,6 +82,7 @@ pub struct CatalogueSummary {
     pub title: String,
     /// How many entries it has.
     pub entries: u32,
+    /// Where it comes from.
     pub origin: CatalogueOrigin,
 }
 
@@ -97,14 +97,17 @@ impl From<crate::catalogues::Summary> for CatalogueSummary {
     }
 }
 
+/// The catalogues in force.
 #[derive(Object)]
 pub struct CatalogueList {
+    /// One per catalogue.
     pub items: Vec<CatalogueSummary>,
 }
 
 /// A catalogue in force, whole.
 #[derive(Object)]
 pub struct CatalogueView {
+    /// Where it comes from.
     pub origin: CatalogueOrigin,
     /// The catalogue as its file is written (`catalogue`, `title`, `attributes`, `entries`;
     /// see docs/flows.md, "Catalogue keys").
@@ -138,6 +141,7 @@ pub struct Swapped {
 
 /// A new catalogue entry (for destination_type: a destination type).
 #[derive(Object)]
+#[oai(example)]
 pub struct CatalogueEntryInput {
     /// Its code, unique in the catalogue (destination types: the two-digit national category
     /// code, or it plus one digit).
@@ -166,32 +170,258 @@ impl CatalogueEntryInput {
     }
 }
 
-#[derive(ApiResponse)]
-pub enum CatalogueListResponse {
-    /// The catalogues in force.
-    #[oai(status = 200)]
-    Ok(Json<CatalogueList>),
+/// A province's parameters for a flow, as now in force.
+#[derive(Object)]
+pub struct ParamsView {
+    /// The province's code.
+    pub province: String,
+    /// The flow's key.
+    pub flow: String,
+    /// Every parameter of the flow with the province's overrides applied.
+    pub params: Value,
 }
 
-#[derive(ApiResponse)]
-pub enum CatalogueResponse {
-    /// The catalogue.
-    #[oai(status = 200)]
-    Ok(Json<CatalogueView>),
+/// The test clock.
+#[derive(Object)]
+pub struct ClockView {
+    /// The clock's time now.
+    pub now: DateTime<Utc>,
 }
 
-#[derive(ApiResponse)]
-pub enum CatalogueChangeResponse {
-    /// Validated, swapped in and stored.
-    #[oai(status = 200)]
-    Ok(Json<CatalogueChanged>),
+impl poem_openapi::types::Example for ClockRequest {
+    fn example() -> Self {
+        ClockRequest {
+            set: None,
+            advance_seconds: Some(7 * 24 * 3600),
+        }
+    }
 }
 
-#[derive(ApiResponse)]
-pub enum CatalogueRevertResponse {
-    /// The file serves again.
-    #[oai(status = 200)]
-    Ok(Json<Swapped>),
+impl poem_openapi::types::Example for WriterHoldRequest {
+    fn example() -> Self {
+        WriterHoldRequest { hold: true }
+    }
+}
+
+impl poem_openapi::types::Example for CatalogueEntryInput {
+    fn example() -> Self {
+        CatalogueEntryInput {
+            code: "461".into(),
+            label: "基层服务项目（省级）".into(),
+            attributes: [
+                ("category".to_string(), json!("其他就业")),
+                ("national_code".to_string(), json!("46")),
+                ("invented".to_string(), json!(false)),
+                ("employed".to_string(), json!(true)),
+            ]
+            .into_iter()
+            .collect(),
+            form: None,
+        }
+    }
+}
+
+answers! {
+    /// The answers of `POST /admin/reload`.
+    pub enum ReloadAnswer {
+        /// The reloaded set is in force.
+        200 Ok(Json<Reloaded>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// The set is broken; every problem is listed and the old set keeps serving
+        /// (`definitions_invalid`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `POST /admin/definitions` and `PUT /admin/provinces/{code}/overlays/{key}`.
+    pub enum UploadAnswer {
+        /// The set with the new definition is in force.
+        200 Ok(Json<Reloaded>),
+        errors:
+        /// A path parameter or the body does not parse (`invalid_path_parameter`,
+        /// `invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator, or (overlays) the province's own users (`forbidden`).
+        403 Forbidden,
+        /// Not plain text (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The YAML or the set is broken (every problem listed; the old set keeps serving), or
+        /// an overlay names another key or province (`definitions_invalid`, `overlay_key`,
+        /// `overlay_province`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /admin/definitions`.
+    pub enum DefinitionsAnswer {
+        /// Every stored version.
+        200 Ok(Json<DefinitionList>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+    }
+}
+
+answers! {
+    /// The answers of `POST /admin/definitions/{id}/retire`.
+    pub enum RetireAnswer {
+        /// The version is retired.
+        200 Ok(Json<Retired>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// No such stored version (`not_found`).
+        404 NotFound,
+        /// The set without it is broken (`definitions_invalid`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `PUT /admin/provinces/{code}/params/{key}`.
+    pub enum ParamsAnswer {
+        /// The parameters now in force for new instances.
+        200 Ok(Json<ParamsView>),
+        errors:
+        /// The body is not JSON (`invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not the province's own user (read-write) or the administrator (`forbidden`).
+        403 Forbidden,
+        /// No such flow for the province (`not_found`).
+        404 NotFound,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// Not an object, or a parameter the flow does not have or of the wrong kind
+        /// (`invalid_params`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /admin/catalogues`.
+    pub enum CatalogueListAnswer {
+        /// The catalogues in force.
+        200 Ok(Json<CatalogueList>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+    }
+}
+
+answers! {
+    /// The answers of `GET /admin/catalogues/{name}`.
+    pub enum CatalogueAnswer {
+        /// The catalogue.
+        200 Ok(Json<CatalogueView>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// No such catalogue (`not_found`).
+        404 NotFound,
+    }
+}
+
+answers! {
+    /// The answers of the catalogue changes (replace, add an entry).
+    pub enum CatalogueChangeAnswer {
+        /// Validated, swapped in and stored.
+        200 Ok(Json<CatalogueChanged>),
+        errors:
+        /// The body does not parse (`invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// No such catalogue (`not_found`).
+        404 NotFound,
+        /// The entry exists, or an entry items carry would go (`entry_exists`, `entry_in_use`).
+        409 Conflict,
+        /// Not the media type the operation takes (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The text or the entry is broken, names another catalogue, or the set with it is
+        /// broken (`catalogue_invalid`, `catalogue_name`, `entry_invalid`, `definitions_invalid`,
+        /// `invalid_input`, `invalid_type`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `DELETE /admin/catalogues/{name}/stored`.
+    pub enum CatalogueRevertAnswer {
+        /// The file serves again.
+        200 Ok(Json<Swapped>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// No stored version of that catalogue (`not_found`).
+        404 NotFound,
+        /// The file lacks an entry items carry (`entry_in_use`).
+        409 Conflict,
+        /// The set with the file is broken (`definitions_invalid`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `POST /admin/clock`.
+    pub enum ClockAnswer {
+        /// The clock now.
+        200 Ok(Json<ClockView>),
+        errors:
+        /// The body does not parse (`invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// The server was not started with `--test-clock` (`clock_not_manual`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// Outside 2000–2200 (`invalid_clock`, `invalid_type`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `POST /admin/writer-hold`.
+    pub enum WriterHoldAnswer {
+        /// The writer's turn is held or released.
+        200 Ok(Json<WriterHold>),
+        errors:
+        /// The body does not parse (`invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Only the system administrator (`forbidden`).
+        403 Forbidden,
+        /// Not started with `--test-clock`, or holding on PostgreSQL (`clock_not_manual`,
+        /// `no_writer_turn`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+    }
 }
 
 pub struct AdminApi;
@@ -202,9 +432,11 @@ impl AdminApi {
     ///
     /// A broken set is refused with every problem listed, and the old set keeps serving.
     #[oai(path = "/reload", method = "post", operation_id = "admin_reload")]
-    async fn reload(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn reload(&self, state: Data<&State>, auth: Token) -> poem::Result<ReloadAnswer> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(swap_in_definitions(&state, Vec::new()).await?))
+        Ok(ReloadAnswer::Ok(Json(
+            swap_in_definitions(&state, Vec::new()).await?,
+        )))
     }
 
     /// Upload a new definition version (YAML).
@@ -215,14 +447,17 @@ impl AdminApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The definition's YAML.
         body: PlainText<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<UploadAnswer> {
         caller(&state, &auth).await?.require_admin()?;
         let file = SourceFile {
             path: "upload".into(),
             text: body.0,
         };
-        Ok(Json(swap_in_definitions(&state, vec![file]).await?))
+        Ok(UploadAnswer::Ok(Json(
+            swap_in_definitions(&state, vec![file]).await?,
+        )))
     }
 
     /// Every stored definition version with its status.
@@ -234,9 +469,15 @@ impl AdminApi {
         method = "get",
         operation_id = "admin_definitions"
     )]
-    async fn definitions(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn definitions(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+    ) -> poem::Result<DefinitionsAnswer> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(crate::definitions::list(&state).await?))
+        Ok(DefinitionsAnswer::Ok(Json(
+            crate::definitions::list(&state).await?,
+        )))
     }
 
     /// Retire a definition version.
@@ -252,10 +493,13 @@ impl AdminApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The version (`key@version` or `key@version+province`).
         id: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<RetireAnswer> {
         caller(&state, &auth).await?.require_admin()?;
-        Ok(Json(crate::definitions::retire(&state, &id).await?))
+        Ok(RetireAnswer::Ok(Json(
+            crate::definitions::retire(&state, &id).await?,
+        )))
     }
 
     /// Set a province's parameters for a flow (e.g. the response deadline).
@@ -270,10 +514,14 @@ impl AdminApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's code (2 digits).
         code: Path<String>,
+        /// The flow's key.
         key: Path<String>,
+        /// The parameters to override, by name (e.g. `{"response_days": 10}`); the others keep
+        /// the definition's defaults.
         body: Json<Value>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<ParamsAnswer> {
         let c = caller(&state, &auth).await?;
         require_province(&c, &code)?;
         let snap = state.registry.snapshot();
@@ -293,12 +541,17 @@ impl AdminApi {
             .resolve_params(&overrides)
             .map_err(|errs| ApiError::unprocessable("invalid_params", errs.join("；")))?;
         upsert_province_params(&state, &code, &key, &overrides).await?;
-        Ok(Json(
-            json!({"province": code.0, "flow": key.0, "params": resolved}),
-        ))
+        Ok(ParamsAnswer::Ok(Json(ParamsView {
+            province: code.0,
+            flow: key.0,
+            params: json!(resolved),
+        })))
     }
 
     /// Install a province overlay: a whole definition of `key` used for this province only.
+    ///
+    /// The province's own read-write users or the administrator; validated with everything
+    /// else, it replaces the flow for the province's new instances.
     #[oai(
         path = "/provinces/:code/overlays/:key",
         method = "put",
@@ -308,10 +561,13 @@ impl AdminApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's code (2 digits).
         code: Path<String>,
+        /// The flow's key; the YAML's `key` must be the same.
         key: Path<String>,
+        /// The whole definition's YAML.
         body: PlainText<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<UploadAnswer> {
         let c = caller(&state, &auth).await?;
         require_province(&c, &code)?;
         let parsed: Value = serde_norway::from_str(&body.0).map_err(|e| {
@@ -339,7 +595,9 @@ impl AdminApi {
             path: format!("overlay:{}", *code),
             text,
         };
-        Ok(Json(swap_in_definitions(&state, vec![file]).await?))
+        Ok(UploadAnswer::Ok(Json(
+            swap_in_definitions(&state, vec![file]).await?,
+        )))
     }
 
     /// The catalogues in force.
@@ -351,15 +609,17 @@ impl AdminApi {
         &self,
         state: Data<&State>,
         auth: Token,
-    ) -> poem::Result<CatalogueListResponse> {
+    ) -> poem::Result<CatalogueListAnswer> {
         caller(&state, &auth).await?.require_admin()?;
         let items = crate::catalogues::list(&state).await?;
-        Ok(CatalogueListResponse::Ok(Json(CatalogueList {
+        Ok(CatalogueListAnswer::Ok(Json(CatalogueList {
             items: items.into_iter().map(CatalogueSummary::from).collect(),
         })))
     }
 
     /// A catalogue in force, whole, with its origin.
+    ///
+    /// As its file is written, for the system administrator.
     #[oai(
         path = "/catalogues/:name",
         method = "get",
@@ -371,10 +631,10 @@ impl AdminApi {
         auth: Token,
         /// The catalogue's name (`destination_type`).
         name: Path<String>,
-    ) -> poem::Result<CatalogueResponse> {
+    ) -> poem::Result<CatalogueAnswer> {
         caller(&state, &auth).await?.require_admin()?;
         let (origin, c) = crate::catalogues::get(&state, &name).await?;
-        Ok(CatalogueResponse::Ok(Json(CatalogueView {
+        Ok(CatalogueAnswer::Ok(Json(CatalogueView {
             origin: origin.into(),
             catalogue: serde_json::to_value(c).map_err(ApiError::internal)?,
         })))
@@ -397,12 +657,13 @@ impl AdminApi {
         auth: Token,
         /// The catalogue's name; the text's `catalogue:` must be the same.
         name: Path<String>,
+        /// The catalogue, written as its file (YAML or JSON).
         body: PlainText<String>,
-    ) -> poem::Result<CatalogueChangeResponse> {
+    ) -> poem::Result<CatalogueChangeAnswer> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
         let done = crate::catalogues::replace(&state, &c, &name, body.0).await?;
-        Ok(CatalogueChangeResponse::Ok(Json(done.into())))
+        Ok(CatalogueChangeAnswer::Ok(Json(done.into())))
     }
 
     /// Add one entry to a catalogue.
@@ -424,11 +685,11 @@ impl AdminApi {
         /// The catalogue's name.
         name: Path<String>,
         body: Json<CatalogueEntryInput>,
-    ) -> poem::Result<CatalogueChangeResponse> {
+    ) -> poem::Result<CatalogueChangeAnswer> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
         let done = crate::catalogues::add_entry(&state, &c, &name, body.0.into_value()).await?;
-        Ok(CatalogueChangeResponse::Ok(Json(done.into())))
+        Ok(CatalogueChangeAnswer::Ok(Json(done.into())))
     }
 
     /// Drop the stored version of a catalogue.
@@ -446,21 +707,24 @@ impl AdminApi {
         auth: Token,
         /// The catalogue's name.
         name: Path<String>,
-    ) -> poem::Result<CatalogueRevertResponse> {
+    ) -> poem::Result<CatalogueRevertAnswer> {
         let c = caller(&state, &auth).await?;
         c.require_admin()?;
         let fingerprint = crate::catalogues::revert(&state, &c, &name).await?;
-        Ok(CatalogueRevertResponse::Ok(Json(Swapped { fingerprint })))
+        Ok(CatalogueRevertAnswer::Ok(Json(Swapped { fingerprint })))
     }
 
     /// Set or move the test clock (only with `--test-clock`).
+    ///
+    /// For tests and demonstrations: timers (deadlines, expiries) fire as the clock passes
+    /// them. The system administrator only.
     #[oai(path = "/clock", method = "post", operation_id = "admin_clock")]
     async fn clock(
         &self,
         state: Data<&State>,
         auth: Token,
         body: Json<ClockRequest>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<ClockAnswer> {
         caller(&state, &auth).await?.require_admin()?;
         if !state.clock.is_manual() {
             return Err(ApiError::conflict(
@@ -485,7 +749,7 @@ impl AdminApi {
             .into());
         };
         let now = state.clock.set(target);
-        Ok(Json(json!({"now": now.to_rfc3339()})))
+        Ok(ClockAnswer::Ok(Json(ClockView { now })))
     }
 
     /// Hold or release the SQLite writer's turn.
@@ -499,9 +763,9 @@ impl AdminApi {
         state: Data<&State>,
         auth: Token,
         body: Json<WriterHoldRequest>,
-    ) -> poem::Result<WriterHoldResponse> {
+    ) -> poem::Result<WriterHoldAnswer> {
         caller(&state, &auth).await?.require_admin()?;
         crate::services::testing::hold_writer(&state, body.hold).await?;
-        Ok(WriterHoldResponse::Ok(Json(WriterHold { held: body.hold })))
+        Ok(WriterHoldAnswer::Ok(Json(WriterHold { held: body.hold })))
     }
 }

@@ -6,16 +6,17 @@
 use gradflow_engine::definition::Module;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Binary, Json, Response};
-use poem_openapi::OpenApi;
-use serde_json::{json, Value};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
 
-use super::flows::instance_views;
-use super::{caller, Tag, Token};
+use super::flows::{instance_views, InstanceView};
+use super::{answers, caller, Problem, Tag, Token};
 use crate::auth::{AccountRole, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Sort;
 use crate::service::State;
-use crate::services::lists::{self, Filter};
+use crate::services::lists::{self, Filter, LIST_SORT};
 
 /// What a list offers: its flows, every status label, the default ones, the labels of the
 /// states a 退回修改 leads to.
@@ -231,16 +232,109 @@ fn selected(m: &ListMeta, status: Option<&str>) -> ApiResult<Vec<String>> {
     })
 }
 
-fn xlsx(file: tokio::fs::File, name: &str) -> Response<Binary<poem::Body>> {
-    Response::new(Binary(poem::Body::from_async_read(file)))
-        .header(
-            "content-type",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        .header(
-            "content-disposition",
-            crate::export::attachment(&format!("{name}.xlsx"), "export.xlsx"),
-        )
+/// An item type a list offers as a filter.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TypeOptionView {
+    /// The type's code (the `type` filter takes it).
+    pub code: String,
+    /// The type as users see it.
+    pub label: String,
+    /// Its category (the `category` filter takes it).
+    pub category: Option<String>,
+}
+
+/// A page of a management list, with what the list offers as filters.
+#[derive(Object)]
+pub struct ListPage {
+    /// The list (`signing`, `supplement`, `termination`, `destination`, …).
+    pub list: String,
+    /// The flows whose instances the list shows.
+    pub flows: Vec<String>,
+    /// Every status label the list has (the `status` filter takes them).
+    pub status_options: Vec<String>,
+    /// The statuses selected when `status` is left out.
+    pub default_status: Vec<String>,
+    /// The statuses this page is filtered by (empty: every status).
+    pub status: Vec<String>,
+    /// The item types (去向登记管理), empty for an untyped list.
+    pub type_options: Vec<TypeOptionView>,
+    /// The types' categories.
+    pub category_options: Vec<String>,
+    /// How many items the whole query has.
+    pub total: u64,
+    /// This page (from 1).
+    pub page: u64,
+    /// The page size asked for.
+    pub page_size: u64,
+    /// The items of this page.
+    pub items: Vec<InstanceView>,
+}
+
+answers! {
+    /// The answers of `GET /lists/{list}`.
+    pub enum ListAnswer {
+        /// A page of the list.
+        200 Ok(Json<ListPage>),
+        errors:
+        /// A parameter does not parse or is not one the list takes (`invalid_parameter`,
+        /// `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a province, school or department user, or no access to the employment module
+        /// (`forbidden`).
+        403 Forbidden,
+        /// No such list (`not_found`).
+        404 NotFound,
+        /// A filter, the paging or the order is not one the list has (`invalid_status`,
+        /// `invalid_initiator`, `invalid_filter`, `invalid_page`, `invalid_page_size`,
+        /// `invalid_sort`).
+        422 Invalid,
+    }
+}
+
+/// The answers of the list exports.
+#[derive(ApiResponse)]
+#[allow(dead_code)]
+pub enum ExportAnswer {
+    /// The workbook.
+    #[oai(
+        status = 200,
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )]
+    Ok(
+        Binary<poem::Body>,
+        /// `attachment` with the Chinese file name in `filename*` (RFC 6266).
+        #[oai(header = "content-disposition")]
+        String,
+    ),
+    /// A parameter does not parse or is not one the export takes (`invalid_parameter`,
+    /// `unknown_parameter`).
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// No or an unknown token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<Problem>),
+    /// Not a province, school or department user, or no access to the employment module
+    /// (`forbidden`).
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+    /// No such list (`not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
+    /// A filter or the order is not one the list has, or the list has no 退回修改
+    /// (`invalid_status`, `invalid_initiator`, `invalid_filter`, `invalid_sort`, `no_return`,
+    /// `export_too_large`).
+    #[oai(status = 422)]
+    Invalid(Json<Problem>),
+}
+
+fn xlsx(file: tokio::fs::File, name: &str) -> ExportAnswer {
+    ExportAnswer::Ok(
+        Binary(poem::Body::from_async_read(file)),
+        crate::export::attachment(&format!("{name}.xlsx"), "export.xlsx"),
+    )
 }
 
 /// The list's title for file names.
@@ -274,23 +368,39 @@ impl ListsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The list (`signing` 在线签约管理, `supplement` 补登管理, `termination` 解约管理,
+        /// `destination` 去向登记管理, or one a definition names).
         list: Path<String>,
+        /// Status labels, separated by commas; `all` for every status; left out, the list's
+        /// default (`default_status`).
         status: Query<Option<String>>,
+        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`).
         initiator: Query<Option<String>>,
+        /// 院系 (exact).
         department: Query<Option<String>>,
+        /// 专业 (exact).
         major: Query<Option<String>>,
+        /// 学历层次 (code).
         education_level: Query<Option<String>>,
+        /// 考生号 (exact).
         candidate_no: Query<Option<String>>,
+        /// 姓名 (exact).
         name: Query<Option<String>>,
+        /// 身份证号 (exact).
         id_number: Query<Option<String>>,
         /// Item types by code, separated by commas (去向登记管理: destination type codes).
         #[oai(name = "type")]
         type_: Query<Option<String>>,
         /// A category of types (去向登记管理: 其他就业, 升学, 未就业...).
         category: Query<Option<String>>,
+        /// Order: `updated_at` (the default, `-updated_at`: newest change first),
+        /// `created_at`, `department`; `-` before a key for descending.
+        sort: Query<Option<String>>,
+        /// The page, from 1.
         page: Query<Option<u64>>,
+        /// Items per page (20 by default, at most 200).
         page_size: Query<Option<u64>>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<ListAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
         let mut f = Filter::new(
@@ -303,30 +413,40 @@ impl ListsApi {
             id_number.0,
         );
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
+        let sort = Sort::parse(sort.0.as_deref(), &LIST_SORT, "-updated_at")?;
         let p = lists::management_list_page(
             &state,
             &c,
             &list,
             &sel,
             &f,
+            sort,
             page.0,
             page_size.0,
             &super::PAGE_SIZE,
         )
         .await?;
         let items = instance_views(&state, &c, &p.rows).await?;
-        Ok(Json(json!({
-            "list": list.0,
-            "flows": m.flows,
-            "status_options": m.labels,
-            "default_status": m.defaults,
-            "status": sel,
-            "type_options": m.types.iter().map(|t| json!({"code": t.code, "label": t.label, "category": t.category})).collect::<Vec<_>>(),
-            "category_options": m.categories(),
-            "total": p.total,
-            "page": p.page,
-            "page_size": p.size,
-            "items": items.iter().map(poem_openapi::types::ToJSON::to_json).collect::<Vec<_>>(),
+        Ok(ListAnswer::Ok(Json(ListPage {
+            type_options: m
+                .types
+                .iter()
+                .map(|t| TypeOptionView {
+                    code: t.code.clone(),
+                    label: t.label.clone(),
+                    category: t.category.clone(),
+                })
+                .collect(),
+            category_options: m.categories(),
+            list: list.0,
+            flows: m.flows,
+            status_options: m.labels,
+            default_status: m.defaults,
+            status: sel,
+            total: p.total,
+            page: p.page,
+            page_size: p.size,
+            items,
         })))
     }
 
@@ -344,21 +464,33 @@ impl ListsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The list (`signing`, `supplement`, `termination`, `destination`, …).
         list: Path<String>,
+        /// Status labels, separated by commas; `all` for every status; left out, the list's
+        /// default.
         status: Query<Option<String>>,
+        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`).
         initiator: Query<Option<String>>,
+        /// 院系 (exact).
         department: Query<Option<String>>,
+        /// 专业 (exact).
         major: Query<Option<String>>,
+        /// 学历层次 (code).
         education_level: Query<Option<String>>,
+        /// 考生号 (exact).
         candidate_no: Query<Option<String>>,
+        /// 姓名 (exact).
         name: Query<Option<String>>,
+        /// 身份证号 (exact).
         id_number: Query<Option<String>>,
         /// Item types by code, separated by commas.
         #[oai(name = "type")]
         type_: Query<Option<String>>,
         /// A category of types.
         category: Query<Option<String>>,
-    ) -> poem::Result<Response<Binary<poem::Body>>> {
+        /// The rows' order, as the list's `sort`.
+        sort: Query<Option<String>>,
+    ) -> poem::Result<ExportAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;
         let sel = selected(&m, status.0.as_deref())?;
         let mut f = Filter::new(
@@ -371,10 +503,12 @@ impl ListsApi {
             id_number.0,
         );
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
+        let sort = Sort::parse(sort.0.as_deref(), &LIST_SORT, "-updated_at")?;
         let t = title(&list);
         let types = m.export_types();
         let file =
-            lists::export_management_list(&state, &c, &list, &sel, &f, &t, types.as_ref()).await?;
+            lists::export_management_list(&state, &c, &list, &sel, &f, sort, &t, types.as_ref())
+                .await?;
         Ok(xlsx(file, &t))
     }
 
@@ -391,9 +525,11 @@ impl ListsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The list (`signing`, `supplement`, `termination`, `destination`, …).
         list: Path<String>,
+        /// Only graduates of this department (院系).
         department: Query<Option<String>>,
-    ) -> poem::Result<Response<Binary<poem::Body>>> {
+    ) -> poem::Result<ExportAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;
         let f = Filter {
             department: department.0,
@@ -408,9 +544,18 @@ impl ListsApi {
         }
         let t = format!("{}退回修改学生名单", title(&list));
         let types = m.export_types();
-        let file =
-            lists::export_management_list(&state, &c, &list, &m.returned, &f, &t, types.as_ref())
-                .await?;
+        let sort = Sort::parse(None, &LIST_SORT, "-updated_at")?;
+        let file = lists::export_management_list(
+            &state,
+            &c,
+            &list,
+            &m.returned,
+            &f,
+            sort,
+            &t,
+            types.as_ref(),
+        )
+        .await?;
         Ok(xlsx(file, &t))
     }
 }

@@ -5,14 +5,15 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::OpenApi;
+use poem_openapi::{Object, OpenApi};
 use sea_orm::Value as DbValue;
-use serde_json::{json, Value};
 
-use super::{caller, Tag, Token};
+use super::{answers, caller, page_of, Tag, Token};
 use crate::auth::{AccountRole, Caller};
 use crate::error::ApiError;
+use crate::paging::Sort;
 use crate::service::State;
+use crate::services::tasks::INBOX_SORT;
 
 /// The WHERE clause limiting tasks to those the caller must act on.
 fn scope(c: &Caller) -> Result<(String, Vec<DbValue>), ApiError> {
@@ -43,28 +44,144 @@ fn scope(c: &Caller) -> Result<(String, Vec<DbValue>), ApiError> {
     })
 }
 
+/// The graduate a task is about.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TaskGraduate {
+    /// The graduate's id.
+    pub id: i64,
+    /// 姓名.
+    pub name: Option<String>,
+    /// 考生号.
+    pub candidate_no: Option<String>,
+    /// 专业.
+    pub major: Option<String>,
+    /// 学历层次 (code).
+    pub education_level: Option<String>,
+}
+
+/// An open task of the caller's.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TaskItem {
+    /// The task's id.
+    pub task_id: i64,
+    /// The role that must act (`school`, `department`, `graduate`, `employer`, `province`).
+    pub role: Option<String>,
+    /// When the task opened.
+    pub opened_at: DateTime<Utc>,
+    /// The instance to act on (`POST /instances/{id}/actions/{action}`).
+    pub instance_id: i64,
+    /// The instance's flow.
+    pub flow: Option<String>,
+    /// The instance's state.
+    pub state: Option<String>,
+    /// The status as shown: the label with its detail.
+    pub display_status: String,
+    /// The state's label.
+    pub label: String,
+    /// Who started the instance (签约发起方: `employer`, `graduate`, …).
+    pub initiator_role: Option<String>,
+    /// The graduate's department (院系).
+    pub department: Option<String>,
+    /// The instance's version, for `expected_version`.
+    pub row_version: i32,
+    /// The employer of an online agreement.
+    pub employer_id: Option<i64>,
+    /// The graduate.
+    pub graduate: TaskGraduate,
+}
+
+page_of! {
+    /// A page of the inbox.
+    pub struct TaskPage(TaskItem);
+}
+
+/// Open tasks of one flow in one state.
+#[derive(Object)]
+pub struct TaskCount {
+    /// The flow's key.
+    pub flow: String,
+    /// The state's name.
+    pub state: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// The caller's open tasks, counted.
+#[derive(Object)]
+pub struct TaskCounts {
+    /// All of them.
+    pub total: i64,
+    /// Per flow and state.
+    pub items: Vec<TaskCount>,
+}
+
+answers! {
+    /// The answers of `GET /tasks`.
+    pub enum InboxAnswer {
+        /// A page of the caller's open tasks.
+        200 Ok(Json<TaskPage>),
+        errors:
+        /// A filter does not parse, is not one the inbox takes, or names an unknown initiator
+        /// (`invalid_parameter`, `unknown_parameter`, `invalid_filter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Integrator keys have no tasks (`forbidden`).
+        403 Forbidden,
+        /// Paging or order out of bounds (`invalid_page`, `invalid_page_size`, `invalid_sort`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /tasks/counts`.
+    pub enum CountsAnswer {
+        /// The counts.
+        200 Ok(Json<TaskCounts>),
+        errors:
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Integrator keys have no tasks (`forbidden`).
+        403 Forbidden,
+    }
+}
+
 pub struct TasksApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Tasks")]
 impl TasksApi {
     /// The caller's open tasks (the reviewer's inbox).
     ///
-    /// Filters: flow, state, initiator (`employer`/`graduate`, 签约发起方), department, and `q` =
-    /// a graduate's name, ID number or candidate number.
+    /// The tasks waiting for the caller's role in the caller's scope (a department's, a
+    /// school's, a province's; a graduate's or employer's own), oldest first by default, with
+    /// the instance's status and the graduate.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/tasks", method = "get", operation_id = "tasks_inbox")]
     async fn inbox(
         &self,
         state: Data<&State>,
         auth: Token,
+        /// Only tasks of this flow (its key).
         flow: Query<Option<String>>,
-        #[oai(name = "state")] state_name: Query<Option<String>>,
+        /// Only tasks of instances in this state (its name).
+        #[oai(name = "state")]
+        state_name: Query<Option<String>>,
+        /// Only agreements started by `employer` (单位) or `graduate` (学生) (签约发起方).
         initiator: Query<Option<String>>,
+        /// Only graduates of this department (院系).
         department: Query<Option<String>>,
+        /// A graduate's name, ID number or candidate number (exact).
         q: Query<Option<String>>,
+        /// Order: `opened_at` (the default, oldest first), `name` (the graduate's),
+        /// `department`; `-` before a key for descending.
+        sort: Query<Option<String>>,
+        /// The page, from 1.
         page: Query<Option<u64>>,
+        /// Items per page (20 by default, at most 200).
         page_size: Query<Option<u64>>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<InboxAnswer> {
         let c = caller(&state, &auth).await?;
         let (mut sql_where, mut values) = scope(&c)?;
         if let Some(f) = flow.0 {
@@ -97,46 +214,65 @@ impl TasksApi {
             values.push(q.to_uppercase().into());
             values.push(q.into());
         }
+        let sort = Sort::parse(sort.0.as_deref(), &INBOX_SORT, "opened_at")?;
         let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
         let from = "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
         let (total, rows) =
-            crate::services::tasks::inbox_page(&state, from, &sql_where, values, page, size)
+            crate::services::tasks::inbox_page(&state, from, &sql_where, values, sort, page, size)
                 .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             let get_s = |c: &str| r.try_get::<String>("", c).ok();
             let status_detail: Option<String> = r.try_get("", "status_detail").ok().flatten();
             let label = get_s("label").unwrap_or_default();
-            items.push(json!({
-                "task_id": r.try_get::<i64>("", "task_id").map_err(ApiError::from)?,
-                "role": get_s("task_role"),
-                "opened_at": r.try_get::<DateTime<Utc>>("", "opened_at").map_err(ApiError::from)?.to_rfc3339(),
-                "instance_id": r.try_get::<i64>("", "instance_id").map_err(ApiError::from)?,
-                "flow": get_s("def_key"),
-                "state": get_s("state"),
-                "display_status": match &status_detail { Some(d) => format!("{label}（{d}）"), None => label.clone() },
-                "label": label,
-                "initiator_role": get_s("initiator_role"),
-                "department": get_s("department"),
-                "row_version": r.try_get::<i32>("", "row_version").map_err(ApiError::from)?,
-                "employer_id": r.try_get::<Option<i64>>("", "employer_id").map_err(ApiError::from)?,
-                "graduate": {
-                    "id": r.try_get::<i64>("", "graduate_id").map_err(ApiError::from)?,
-                    "name": get_s("graduate_name"),
-                    "candidate_no": get_s("candidate_no"),
-                    "major": get_s("major"),
-                    "education_level": get_s("education_level"),
+            items.push(TaskItem {
+                task_id: r.try_get::<i64>("", "task_id").map_err(ApiError::from)?,
+                role: get_s("task_role"),
+                opened_at: r
+                    .try_get::<DateTime<Utc>>("", "opened_at")
+                    .map_err(ApiError::from)?,
+                instance_id: r
+                    .try_get::<i64>("", "instance_id")
+                    .map_err(ApiError::from)?,
+                flow: get_s("def_key"),
+                state: get_s("state"),
+                display_status: match &status_detail {
+                    Some(d) => format!("{label}（{d}）"),
+                    None => label.clone(),
                 },
-            }));
+                label,
+                initiator_role: get_s("initiator_role"),
+                department: get_s("department"),
+                row_version: r
+                    .try_get::<i32>("", "row_version")
+                    .map_err(ApiError::from)?,
+                employer_id: r
+                    .try_get::<Option<i64>>("", "employer_id")
+                    .map_err(ApiError::from)?,
+                graduate: TaskGraduate {
+                    id: r
+                        .try_get::<i64>("", "graduate_id")
+                        .map_err(ApiError::from)?,
+                    name: get_s("graduate_name"),
+                    candidate_no: get_s("candidate_no"),
+                    major: get_s("major"),
+                    education_level: get_s("education_level"),
+                },
+            });
         }
-        Ok(Json(
-            json!({"total": total, "page": page, "page_size": size, "items": items}),
-        ))
+        Ok(InboxAnswer::Ok(Json(TaskPage {
+            total: total as u64,
+            page,
+            page_size: size,
+            items,
+        })))
     }
 
     /// Counts of the caller's open tasks per flow and state (the home page's pending figures).
+    ///
+    /// The same scope as the inbox, counted per flow and state, with the total.
     #[oai(path = "/tasks/counts", method = "get", operation_id = "tasks_counts")]
-    async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<CountsAnswer> {
         let c = caller(&state, &auth).await?;
         let (sql_where, values) = scope(&c)?;
         let rows = crate::services::tasks::open_task_counts(&state, &sql_where, values).await?;
@@ -145,12 +281,12 @@ impl TasksApi {
         for r in rows {
             let n: i64 = r.try_get("", "n").map_err(ApiError::from)?;
             total += n;
-            items.push(json!({
-                "flow": r.try_get::<String>("", "def_key").map_err(ApiError::from)?,
-                "state": r.try_get::<String>("", "state").map_err(ApiError::from)?,
-                "count": n,
-            }));
+            items.push(TaskCount {
+                flow: r.try_get::<String>("", "def_key").map_err(ApiError::from)?,
+                state: r.try_get::<String>("", "state").map_err(ApiError::from)?,
+                count: n,
+            });
         }
-        Ok(Json(json!({"total": total, "items": items})))
+        Ok(CountsAnswer::Ok(Json(TaskCounts { total, items })))
     }
 }

@@ -695,7 +695,10 @@ pub async fn find_upload(state: &AppState, id: &str) -> ApiResult<Option<upload:
 /// Builds and validates the definitions with `extra` sources, stores them, and swaps the
 /// reloaded set in (one swap at a time). A broken set is refused with every problem listed
 /// and the old set keeps serving. Answers the fingerprint and the definitions now in force.
-pub async fn swap_in_definitions(state: &AppState, extra: Vec<SourceFile>) -> ApiResult<Value> {
+pub async fn swap_in_definitions(
+    state: &AppState,
+    extra: Vec<SourceFile>,
+) -> ApiResult<crate::definitions::Reloaded> {
     let _swap = crate::definitions::SWAP.lock().await;
     let snap = build_snapshot(&state.db, &state.config, extra)
         .await
@@ -706,10 +709,10 @@ pub async fn swap_in_definitions(state: &AppState, extra: Vec<SourceFile>) -> Ap
         .map_err(ApiError::internal)?;
     // The stored definitions now include the upload, so the reload sees it too.
     let snap = state.registry.reload(&sources).map_err(diagnostics_error)?;
-    Ok(json!({
-        "fingerprint": snap.fingerprint,
-        "definitions": snap.definitions().map(|d| d.def.id().to_string()).collect::<Vec<_>>(),
-    }))
+    Ok(crate::definitions::Reloaded {
+        fingerprint: snap.fingerprint.clone(),
+        definitions: snap.definitions().map(|d| d.def.id().to_string()).collect(),
+    })
 }
 
 /// Stores a province's parameter overrides for the flow `def_key` (replacing earlier ones).

@@ -55,12 +55,17 @@ const GRADUATE_FILTERS: [graduate::Column; 5] = [
     graduate::Column::IdNumber,
 ];
 
-/// The list's rows in the caller's scope, filtered.
+/// The keys a management list (and its export) sorts by: last change (the default, newest
+/// first), creation, department.
+pub const LIST_SORT: [&str; 3] = ["updated_at", "created_at", "department"];
+
+/// The list's rows in the caller's scope, filtered, in the order `sort` asks (ties by id).
 fn list_query(
     c: &Caller,
     list: &str,
     labels: &[String],
     f: &Filter,
+    sort: Sort,
 ) -> ApiResult<Select<instance::Entity>> {
     let a = &c.actor;
     let mut q = instance::Entity::find().filter(instance::Column::List.eq(list.to_string()));
@@ -114,8 +119,15 @@ fn list_query(
         }
         q = q.filter(instance::Column::GraduateId.in_subquery(sub.into_query()));
     }
-    Ok(q.order_by_desc(instance::Column::UpdatedAt)
-        .order_by_desc(instance::Column::Id))
+    let o = sort.order();
+    q = match sort.key {
+        "department" => q
+            .order_by(instance::Column::Department, o.clone())
+            .order_by(instance::Column::UpdatedAt, o.clone()),
+        "created_at" => q,
+        _ => q.order_by(instance::Column::UpdatedAt, o.clone()),
+    };
+    Ok(q.order_by(instance::Column::Id, o))
 }
 
 /// One page of a management list (the items with one of `labels`, or every status when
@@ -127,11 +139,12 @@ pub async fn management_list_page(
     list: &str,
     labels: &[String],
     f: &Filter,
+    sort: Sort,
     page: Option<u64>,
     page_size: Option<u64>,
     paging: &Paging,
 ) -> ApiResult<Paged<instance::Model>> {
-    let q = list_query(c, list, labels, f)?;
+    let q = list_query(c, list, labels, f, sort)?;
     paged(&state.db.conn, q, page, page_size, paging).await
 }
 
@@ -142,10 +155,11 @@ pub async fn export_management_list(
     list: &str,
     labels: &[String],
     f: &Filter,
+    sort: Sort,
     title: &str,
     types: Option<&crate::export::Types>,
 ) -> ApiResult<tokio::fs::File> {
-    let q = list_query(c, list, labels, f)?;
+    let q = list_query(c, list, labels, f, sort)?;
     crate::export::instances_xlsx(state, title, q, types).await
 }
 

@@ -5,15 +5,21 @@
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Sort;
 use crate::service::AppState;
 
+/// The keys the inbox sorts by: when the task opened (the default, oldest first), the
+/// graduate's name, the department.
+pub const INBOX_SORT: [&str; 3] = ["opened_at", "name", "department"];
+
 /// The total of tasks matching `sql_where` over `from`, and the rows of page `page` (of
-/// `size`), oldest first.
+/// `size`) in the order `sort` asks (ties by task id).
 pub async fn inbox_page(
     state: &AppState,
     from: &str,
     sql_where: &str,
     values: Vec<Value>,
+    sort: Sort,
     page: u64,
     size: u64,
 ) -> ApiResult<(i64, Vec<QueryResult>)> {
@@ -34,6 +40,13 @@ pub async fn inbox_page(
     let mut page_values = values;
     page_values.push((size as i64).into());
     page_values.push((((page - 1) * size) as i64).into());
+    let dir = sort.sql();
+    // Only the documented keys reach the SQL (`Sort::parse` checked them).
+    let order = match sort.key {
+        "name" => format!("g.name {dir}, t.id {dir}"),
+        "department" => format!("i.department {dir}, t.opened_at {dir}, t.id {dir}"),
+        _ => format!("t.opened_at {dir}, t.id {dir}"),
+    };
     let rows = db
         .conn
         .query_all(db.stmt(
@@ -42,7 +55,7 @@ pub async fn inbox_page(
                  i.def_key, i.state, i.label, i.status_detail, i.initiator_role, i.department, \
                  i.row_version, i.employer_id, g.id AS graduate_id, g.name AS graduate_name, \
                  g.candidate_no, g.major, g.education_level \
-                 {from} WHERE {sql_where} ORDER BY t.opened_at, t.id LIMIT ? OFFSET ?"
+                 {from} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?"
             ),
             page_values,
         ))
