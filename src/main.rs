@@ -238,7 +238,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Openapi => {
-            println!("{}", gradflow_server::api::service().spec());
+            println!("{}", gradflow_server::api::spec_json());
             ExitCode::SUCCESS
         }
         Command::Reference { json: true, .. } => {

@@ -722,6 +722,10 @@ async fn every_operation_is_typed_and_documents_its_errors() {
             if errors == 0 {
                 problems.push(format!("{what}: no documented error"));
             }
+            // Every operation refuses a query parameter it does not take (400).
+            if op["responses"].get("400").is_none() {
+                problems.push(format!("{what}: 400 is not documented"));
+            }
         }
     }
     assert!(count >= 70, "{count} operations");

@@ -139,17 +139,26 @@ fn offence(field: &str, (pos, c): (usize, char)) -> ApiError {
     }])
 }
 
+/// A control character in the request line: 400 like any other parameter that does not parse
+/// (`invalid_path_parameter`, `invalid_parameter`), the field naming where.
+fn uri_offence(code: &str, field: &str, at: (usize, char)) -> ApiError {
+    let mut e = offence(field, at);
+    e.status = poem::http::StatusCode::BAD_REQUEST;
+    e.body.code = code.to_string();
+    e
+}
+
 /// Checks the decoded path and every query parameter.
 fn check_uri(req: &Request) -> Result<(), ApiError> {
     let path = req.uri().path();
     let decoded: Vec<u8> = percent_decode(path.as_bytes());
     if let Some(f) = forbidden_char(&String::from_utf8_lossy(&decoded)) {
-        return Err(offence("path", f));
+        return Err(uri_offence("invalid_path_parameter", "path", f));
     }
     if let Some(q) = req.uri().query() {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             if let Some(f) = forbidden_char(&k).or_else(|| forbidden_char(&v)) {
-                return Err(offence(&k, f));
+                return Err(uri_offence("invalid_parameter", &k, f));
             }
         }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Per field; empty when the refusal names none (always present, as the spec says).
     pub errors: Vec<FieldError>,
 }
 

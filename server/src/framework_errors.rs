@@ -52,6 +52,16 @@ pub fn shape(
             &format!("路径参数 {name} 无效：{}", reason(&p.reason)),
         )
     } else if let Some(p) = e.downcast_ref::<ParseParamError>() {
+        if let Some(mut e) = rule_broken(&format!("field `{}` {}", p.name, p.reason)) {
+            // Paging and sorting keep the codes their own checks answer (`paging`).
+            match p.name {
+                "page" => e.body.code = "invalid_page".into(),
+                "page_size" => e.body.code = "invalid_page_size".into(),
+                "sort" => e.body.code = "invalid_sort".into(),
+                _ => e.body.code = "invalid_parameter".into(),
+            }
+            return e.into_response();
+        }
         field_error(
             StatusCode::BAD_REQUEST,
             "invalid_parameter",

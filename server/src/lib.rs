@@ -123,8 +123,13 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
 pub fn app(state: State) -> impl poem::Endpoint {
     let api = api::service().server("/");
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    let routes = Arc::new(framework_errors::Routes::from_spec(&api.spec()));
+    let spec_text = api::spec_json();
+    let routes = Arc::new(framework_errors::Routes::from_spec(&spec_text));
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(spec_text.clone())
+    });
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)

@@ -227,6 +227,8 @@ answers! {
         /// The reloaded set is in force.
         200 Ok(Json<Reloaded>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -265,6 +267,8 @@ answers! {
         /// Every stored version.
         200 Ok(Json<DefinitionList>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -278,6 +282,8 @@ answers! {
         /// The version is retired.
         200 Ok(Json<Retired>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -317,6 +323,8 @@ answers! {
         /// The catalogues in force.
         200 Ok(Json<CatalogueList>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -330,6 +338,8 @@ answers! {
         /// The catalogue.
         200 Ok(Json<CatalogueView>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -370,6 +380,8 @@ answers! {
         /// The file serves again.
         200 Ok(Json<Swapped>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Only the system administrator (`forbidden`).
@@ -421,6 +433,8 @@ answers! {
         409 Conflict,
         /// Not JSON (`unsupported_media_type`).
         415 UnsupportedMediaType,
+        /// `hold` is not a boolean (`invalid_type`).
+        422 Invalid,
     }
 }
 

@@ -450,6 +450,8 @@ answers! {
         409 Conflict,
         /// The file is larger than uploads take (`upload_too_large`, `body_too_large`).
         413 TooLarge,
+        /// Not `application/octet-stream` (`unsupported_media_type`).
+        415 UnsupportedMediaType,
         /// The file is empty, not a png or jpg image by its content, broken or too large to
         /// decode, or the flow refused it (`empty_upload`, `unsupported_upload`, `broken_image`,
         /// `image_too_large`, `invalid_input`, `denied`).

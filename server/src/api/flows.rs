@@ -328,6 +328,8 @@ answers! {
         /// The flows.
         200 Ok(Json<FlowList>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
     }
@@ -653,10 +655,13 @@ impl FlowsApi {
         state_name: Query<Option<String>>,
         /// Order: `created_at` (the default, `-created_at`), `updated_at`; `-` before a key for
         /// descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at)?$"))]
         sort: Query<Option<String>>,
         /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u64>>,
         /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> poem::Result<InstanceListAnswer> {
         let c = caller(&state, &auth).await?;

@@ -374,7 +374,8 @@ impl ListsApi {
         /// Status labels, separated by commas; `all` for every status; left out, the list's
         /// default (`default_status`).
         status: Query<Option<String>>,
-        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`).
+        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`); empty for both.
+        #[oai(validator(pattern = "^(employer|graduate|单位|学生)?$"))]
         initiator: Query<Option<String>>,
         /// 院系 (exact).
         department: Query<Option<String>>,
@@ -395,10 +396,13 @@ impl ListsApi {
         category: Query<Option<String>>,
         /// Order: `updated_at` (the default, `-updated_at`: newest change first),
         /// `created_at`, `department`; `-` before a key for descending.
+        #[oai(validator(pattern = "^-?(updated_at|created_at|department)?$"))]
         sort: Query<Option<String>>,
         /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u64>>,
         /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> poem::Result<ListAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;
@@ -469,7 +473,8 @@ impl ListsApi {
         /// Status labels, separated by commas; `all` for every status; left out, the list's
         /// default.
         status: Query<Option<String>>,
-        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`).
+        /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`); empty for both.
+        #[oai(validator(pattern = "^(employer|graduate|单位|学生)?$"))]
         initiator: Query<Option<String>>,
         /// 院系 (exact).
         department: Query<Option<String>>,
@@ -489,6 +494,7 @@ impl ListsApi {
         /// A category of types.
         category: Query<Option<String>>,
         /// The rows' order, as the list's `sort`.
+        #[oai(validator(pattern = "^-?(updated_at|created_at|department)?$"))]
         sort: Query<Option<String>>,
     ) -> poem::Result<ExportAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;

@@ -93,6 +93,7 @@ pub async fn caller(state: &State, token: &Token) -> Result<Caller, crate::error
 
 /// Who a token belongs to.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MeView {
     /// The account's id (0 for the administrator's token).
     pub account_id: i64,
@@ -132,6 +133,8 @@ answers! {
         /// The caller.
         200 Ok(Json<MeView>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
     }
@@ -183,6 +186,30 @@ pub type Apis = (
     lists::ListsApi,
 );
 
+/// The characters the edge refuses in a path or query parameter (control and invisible
+/// format characters, `ident::is_forbidden_char`), as a JSON Schema pattern.
+pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF\uFFF9-\uFFFB\uFFFE\uFFFF]*$";
+
+/// The served spec: poem-openapi's, with the rule the edge applies to every request written
+/// into it — a string path or query parameter without a pattern of its own gets
+/// [`TEXT_PATTERN`] — so a request the spec allows is one the edge lets through.
+pub fn spec_json() -> String {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&service().spec()).expect("poem-openapi writes JSON");
+    for ops in spec["paths"].as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+        for op in ops.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+            for p in params.into_iter().flatten() {
+                let schema = &mut p["schema"];
+                if schema["type"] == "string" && schema.get("pattern").is_none() {
+                    schema["pattern"] = TEXT_PATTERN.into();
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&spec).expect("a JSON value serialises")
+}
+
 /// The OpenAPI service of every endpoint.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -207,4 +234,42 @@ pub fn service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description("Workflow service for China's graduate destination registration (全国高校毕业生毕业去向登记).")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pattern refuses exactly the characters the edge refuses, over the whole of Unicode.
+    #[test]
+    fn the_text_pattern_is_the_edges_rule() {
+        let re = regex::Regex::new(TEXT_PATTERN).unwrap();
+        let mut refused = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let forbidden = gradflow_engine::ident::is_forbidden_char(c);
+            assert_eq!(
+                re.is_match(&format!("a{c}b")),
+                !forbidden,
+                "U+{:04X}",
+                c as u32
+            );
+            refused += usize::from(forbidden);
+        }
+        assert!(refused > 60, "{refused}");
+    }
+
+    #[test]
+    fn string_parameters_carry_the_pattern() {
+        let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap();
+        let key = &spec["paths"]["/api/v1/flows/{key}/instances"]["post"]["parameters"][0];
+        assert_eq!(key["schema"]["pattern"], TEXT_PATTERN, "{key}");
+        // A parameter's own pattern stays.
+        let sort = spec["paths"]["/api/v1/tasks"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "sort")
+            .unwrap();
+        assert!(sort["schema"]["pattern"].as_str().unwrap().contains("opened_at"));
+    }
 }

@@ -141,6 +141,8 @@ answers! {
         /// The counts.
         200 Ok(Json<TaskCounts>),
         errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
         /// Integrator keys have no tasks (`forbidden`).
@@ -168,7 +170,9 @@ impl TasksApi {
         /// Only tasks of instances in this state (its name).
         #[oai(name = "state")]
         state_name: Query<Option<String>>,
-        /// Only agreements started by `employer` (单位) or `graduate` (学生) (签约发起方).
+        /// Only agreements started by `employer` (单位) or `graduate` (学生) (签约发起方);
+        /// empty for both.
+        #[oai(validator(pattern = "^(employer|graduate)?$"))]
         initiator: Query<Option<String>>,
         /// Only graduates of this department (院系).
         department: Query<Option<String>>,
@@ -176,10 +180,13 @@ impl TasksApi {
         q: Query<Option<String>>,
         /// Order: `opened_at` (the default, oldest first), `name` (the graduate's),
         /// `department`; `-` before a key for descending.
+        #[oai(validator(pattern = "^-?(opened_at|name|department)?$"))]
         sort: Query<Option<String>>,
         /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u64>>,
         /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> poem::Result<InboxAnswer> {
         let c = caller(&state, &auth).await?;
@@ -192,7 +199,7 @@ impl TasksApi {
             sql_where.push_str(" AND t.state = ?");
             values.push(s.into());
         }
-        if let Some(i) = initiator.0 {
+        if let Some(i) = initiator.0.filter(|i| !i.is_empty()) {
             if i != "employer" && i != "graduate" {
                 return Err(ApiError::bad_request(
                     "invalid_filter",
