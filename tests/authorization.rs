@@ -560,7 +560,7 @@ async fn table(backend: Backend) {
             "/api/v1/schools/{id}/settings/signing",
             "/api/v1/schools/1/settings/signing".into(),
             Some(
-                json!({"online_signing": true, "review_mode": "school", "termination_cap": 100, "handler_info": {}}),
+                json!({"online_signing": true, "review_mode": "school", "termination_cap": 3, "handler_info": {}}),
             ),
             "admin,s1=422 p32,s1_ro,s1_none,d1,d2=403 anon=401 *=404",
         ),

@@ -546,4 +546,104 @@ async fn reference_data(backend: Backend) {
     assert_eq!(app.get("/api/v1/regions?parent=3", "").await.status, 422);
 }
 
-crate::both_backends!(accounts_and_keys, employers_and_warnings, reference_data);
+async fn accounts_sort(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    // Two more department accounts besides the world's, created in this order.
+    for (user, dept) in [("zz-dept", DEPT), ("aa-dept", support::world::OTHER_DEPT)] {
+        let r = app
+            .post(
+                "/api/v1/accounts",
+                &w.school_tok,
+                json!({"username": user, "password": "院系密码123456", "role": "department", "department": dept}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let list = |sort: &'static str| {
+        let app = &app;
+        let tok = w.school_tok.clone();
+        async move {
+            let r = app
+                .get(&format!("/api/v1/accounts?sort={sort}"), &tok)
+                .await;
+            assert_eq!(r.status, 200, "{sort}: {}", r.text);
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["username"].as_str().unwrap().to_string(),
+                        a["created_at"].as_str().unwrap().to_string(),
+                        a["id"].as_i64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_name = list("username").await;
+    assert!(by_name.len() >= 3, "{by_name:?}");
+    let mut names: Vec<String> = by_name.iter().map(|a| a.0.clone()).collect();
+    assert_eq!(names.first().map(String::as_str), Some("aa-dept"));
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let desc: Vec<String> = list("-username").await.into_iter().map(|a| a.0).collect();
+    names.reverse();
+    assert_eq!(desc, names);
+    // Oldest first by default and with `created_at`; newest first with `-created_at`.
+    let oldest = list("created_at").await;
+    let mut by_time = oldest.clone();
+    by_time.sort_by(|a, b| (&a.1, a.2).cmp(&(&b.1, b.2)));
+    assert_eq!(oldest, by_time);
+    assert_eq!(list("").await, oldest);
+    let ids = |v: &[(String, String, i64)]| v.iter().map(|a| a.2).collect::<Vec<_>>();
+    let pos = |v: &[(String, String, i64)], u: &str| v.iter().position(|a| a.0 == u).unwrap();
+    assert!(
+        pos(&oldest, "zz-dept") < pos(&oldest, "aa-dept"),
+        "{oldest:?}"
+    );
+    let mut newest = ids(&list("-created_at").await);
+    newest.reverse();
+    assert_eq!(newest, ids(&oldest));
+    // The administrator sees every role: by role, then id.
+    let r = app
+        .get(
+            "/api/v1/accounts?sort=-role&page_size=200",
+            &app.admin_token,
+        )
+        .await;
+    let roles: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["role"].as_str().unwrap())
+        .collect();
+    let mut sorted = roles.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert!(roles.len() >= 4, "{}", r.text);
+    assert_eq!(roles, sorted);
+    // An unknown key names the keys.
+    let r = app
+        .get("/api/v1/accounts?sort=password", &w.school_tok)
+        .await;
+    r.refused(422, "invalid_sort");
+    assert_eq!(r.body["errors"][0]["field"], "sort");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("created_at、username、role"),
+        "{}",
+        r.text
+    );
+}
+
+crate::both_backends!(
+    accounts_and_keys,
+    accounts_sort,
+    employers_and_warnings,
+    reference_data
+);

@@ -12,7 +12,6 @@ use moka::sync::Cache;
 use poem::http::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{json, Value};
 
 use crate::auth::{dummy_hash, issue_token_until, verify_password, MAX_PASSWORD};
 use crate::entity::account;
@@ -73,6 +72,16 @@ fn locked(until: DateTime<Utc>) -> ApiError {
     )
 }
 
+/// A password session: its token and what it is for.
+pub struct Session {
+    /// The bearer token (shown once).
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The account's role (`province`, `school`, …).
+    pub role: String,
+    pub account_id: i64,
+}
+
 /// Logs in with username and password from client address `addr`; the session token and
 /// what it is for.
 pub async fn login(
@@ -80,7 +89,7 @@ pub async fn login(
     username: &str,
     password: &str,
     addr: &str,
-) -> ApiResult<Value> {
+) -> ApiResult<Session> {
     if state.login_failures.count(addr) >= ADDRESS_FAILURES {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -141,12 +150,12 @@ pub async fn login(
     }
     let expires_at = now + chrono::Duration::hours(state.config.session_hours.max(1));
     let token = issue_token_until(&state.db, acc.id, "session", Some(expires_at)).await?;
-    Ok(json!({
-        "token": token,
-        "expires_at": expires_at.to_rfc3339(),
-        "role": acc.role,
-        "account_id": acc.id,
-    }))
+    Ok(Session {
+        token,
+        expires_at,
+        role: acc.role,
+        account_id: acc.id,
+    })
 }
 
 /// Counts a failed login of an existing account (one atomic update); the failure that reaches

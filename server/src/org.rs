@@ -53,8 +53,9 @@ pub async fn roster_departments(db: &Db, school_id: i64) -> ApiResult<Vec<String
 }
 
 /// One roster department and its department accounts for a module.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
 pub struct DepartmentCoverage {
+    /// The roster department (院系).
     pub department: String,
     /// Active department accounts whose department name equals this one exactly.
     pub accounts: i64,

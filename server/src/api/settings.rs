@@ -10,14 +10,15 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{json, Value};
 
-use super::{caller, Tag, Token};
+use super::{answers, caller, Tag, Token};
 use crate::auth::{AccountRole, Caller};
 use crate::entity::province;
 use crate::error::{ApiError, ApiResult};
-use crate::org::{self, parse_module};
+use crate::org::parse_module;
 use crate::service::State;
 use crate::services::settings::{
-    self, agreement_label, province_view, school_view, ProvinceSwitches, SigningChange,
+    self, agreement_label, province_view, school_view, DepartmentAccounts, ProvinceSwitches,
+    ProvinceView, SchoolView, SigningChange,
 };
 pub use crate::services::settings::{visible_school, SCHOOL_ONLY, TWO_LEVEL};
 
@@ -36,11 +37,14 @@ const HANDLER_GROUPS: [(&str, &str); 3] = [
     ("postgraduate", "研究生"),
 ];
 
+/// A province's module switches and e-agreement type to save (absent fields stay as they are).
 #[derive(Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ProvinceSettings {
-    /// 毕业去向登记与网签: true enables it (never reversible); needs `agreement_type`.
+    /// 毕业去向登记与网签: `true` enables it (never reversible); needs `agreement_type`.
     pub employment_enabled: Option<bool>,
-    /// 电子就业协议书类型: two_party (两方协议, 学校鉴证) or three_party (三方协议, 学校审核).
+    /// 电子就业协议书类型: `two_party` (两方协议, 学校鉴证) or `three_party` (三方协议, 学校审核);
+    /// fixed once the signing module is enabled.
     pub agreement_type: Option<String>,
     /// 档案信息登记 (never reversible once enabled).
     pub archive_enabled: Option<bool>,
@@ -48,37 +52,266 @@ pub struct ProvinceSettings {
     pub hukou_enabled: Option<bool>,
 }
 
+impl poem_openapi::types::Example for ProvinceSettings {
+    fn example() -> Self {
+        ProvinceSettings {
+            employment_enabled: Some(true),
+            agreement_type: Some("three_party".into()),
+            archive_enabled: Some(true),
+            hukou_enabled: None,
+        }
+    }
+}
+
+/// A school to add to the province (or to rename).
 #[derive(Object)]
+#[oai(example)]
 pub struct NewSchool {
-    /// 院校代码: 5 digits (10001 = 北京大学).
+    /// 院校代码: 5 digits (10001 = 北京大学; `school_code_format` otherwise).
     pub code: String,
-    /// 院校名称.
+    /// 院校名称: 1–100 characters after trimming (`invalid_name` otherwise).
     pub name: String,
 }
 
+impl poem_openapi::types::Example for NewSchool {
+    fn example() -> Self {
+        NewSchool {
+            code: "10459".into(),
+            name: "郑州大学".into(),
+        }
+    }
+}
+
+/// A school's signing settings (签约设置).
 #[derive(Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct SigningSettings {
     /// 在线签约开关 (also opens 补登 and 填报去向登记).
     pub online_signing: bool,
-    /// 审核方式: school (仅校级审核) or department_then_school (先院系再校级审核).
+    /// 审核方式: `school` (仅校级审核) or `department_then_school` (先院系再校级审核).
     pub review_mode: String,
     /// 可提交解约申请最大次数: 0–99.
+    #[oai(validator(minimum(value = "0"), maximum(value = "99")))]
     pub termination_cap: i64,
     /// 补登开关; absent: unchanged (on by default, and turned on with online signing).
     pub paper_supplement: Option<bool>,
     /// 填报去向登记; absent: unchanged (on by default, and turned on with online signing).
     pub destination_registration: Option<bool>,
-    /// 就业协议经办人信息 by education level: keys all / undergraduate / postgraduate, each
-    /// {name, phone, address, postal_code}.
+    /// 就业协议经办人信息 by education level: an object with the keys `all`, `undergraduate`
+    /// and/or `postgraduate`, each `{name, phone, address, postal_code}` (经办人姓名 at most 20
+    /// characters, 联系电话, 学校通讯地址 at most 100 characters, 邮政编码); at least one group.
     pub handler_info: Value,
 }
 
+impl poem_openapi::types::Example for SigningSettings {
+    fn example() -> Self {
+        SigningSettings {
+            online_signing: true,
+            review_mode: "department_then_school".into(),
+            termination_cap: 3,
+            paper_supplement: Some(true),
+            destination_registration: Some(true),
+            handler_info: json!({"all": {
+                "name": "李老师",
+                "phone": "025-83592442",
+                "address": "江苏省南京市鼓楼区汉口路22号",
+                "postal_code": "210093"
+            }}),
+        }
+    }
+}
+
+/// A school's archive or hukou registration settings (登记设置).
 #[derive(Object)]
+#[oai(example)]
 pub struct RegistrationSettings {
     /// 开启档案（户口）信息登记.
     pub enabled: bool,
-    /// 审核方式: school or department_then_school.
+    /// 审核方式: `school` (仅校级审核) or `department_then_school` (先院系再校级审核).
     pub review_mode: String,
+}
+
+impl poem_openapi::types::Example for RegistrationSettings {
+    fn example() -> Self {
+        RegistrationSettings {
+            enabled: true,
+            review_mode: "school".into(),
+        }
+    }
+}
+
+/// A province and its schools.
+#[derive(Object)]
+pub struct ProvinceSchools {
+    /// The province with its module switches.
+    pub province: ProvinceView,
+    /// Its schools with their settings, by school code.
+    pub items: Vec<SchoolView>,
+}
+
+answers! {
+    /// The answers of `GET /provinces/{code}/settings`.
+    pub enum ProvinceSettingsAnswer {
+        /// The province's switches.
+        200 Ok(Json<ProvinceView>),
+        errors:
+        /// A query parameter was sent (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not a province user (`forbidden`).
+        403 Forbidden,
+        /// Not the caller's province, or no such province (`not_found`).
+        404 NotFound,
+        /// A control character in the path (`invalid_input` with `control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `PUT /provinces/{code}/settings`.
+    pub enum SetProvinceSettingsAnswer {
+        /// The province's switches after saving.
+        200 Ok(Json<ProvinceView>),
+        errors:
+        /// The body is not the JSON the operation takes, or a query parameter was sent
+        /// (`invalid_body`, `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not a province user, or no read-write permission in a module changed (`forbidden`).
+        403 Forbidden,
+        /// Not the caller's province, or no such province (`not_found`).
+        404 NotFound,
+        /// An enabled module cannot be switched off, nor the agreement type changed once signing
+        /// is enabled (`module_irreversible`, `agreement_type_fixed`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// A field breaks a rule (`invalid_agreement_type`, `agreement_type_required`,
+        /// `invalid_type`; `invalid_input` with `control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /provinces/{code}/schools`.
+    pub enum ProvinceSchoolsAnswer {
+        /// The province and its schools.
+        200 Ok(Json<ProvinceSchools>),
+        errors:
+        /// A query parameter was sent (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not a province user (`forbidden`).
+        403 Forbidden,
+        /// Not the caller's province, or no such province (`not_found`).
+        404 NotFound,
+        /// A control character in the path (`invalid_input` with `control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `POST /provinces/{code}/schools`.
+    pub enum AddSchoolAnswer {
+        /// The school added or renamed.
+        200 Ok(Json<Box<SchoolView>>),
+        errors:
+        /// The body is not the JSON the operation takes, or a query parameter was sent
+        /// (`invalid_body`, `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not a province user with read-write 就业 permission (`forbidden`).
+        403 Forbidden,
+        /// Not the caller's province, or no such province (`not_found`).
+        404 NotFound,
+        /// The school code belongs to another province (`school_in_other_province`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// A field breaks a rule (`school_code_format`, `invalid_name`, `invalid_type`;
+        /// `invalid_input` with `control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /schools/{id}/settings`.
+    pub enum SchoolSettingsAnswer {
+        /// The school's settings with its province and department-account coverage.
+        200 Ok(Json<Box<SchoolView>>),
+        errors:
+        /// The id does not parse, or a query parameter was sent (`invalid_path_parameter`,
+        /// `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// No such school in the caller's scope (`not_found`).
+        404 NotFound,
+    }
+}
+
+answers! {
+    /// The answers of `PUT /schools/{id}/settings/signing`.
+    pub enum SetSigningAnswer {
+        /// The school's settings after saving.
+        200 Ok(Json<Box<SchoolView>>),
+        errors:
+        /// The id does not parse, the body is not the JSON the operation takes, or a query
+        /// parameter was sent (`invalid_path_parameter`, `invalid_body`, `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not the school's own school user with read-write 就业 permission (`forbidden`).
+        403 Forbidden,
+        /// No such school in the caller's scope (`not_found`).
+        404 NotFound,
+        /// A switch cannot be turned off once used, or the review mode cannot change while
+        /// data is in flight (`signing_irreversible`, `supplement_irreversible`,
+        /// `destination_irreversible`, `review_mode_in_flight`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The province has not enabled signing, or a field breaks a rule (`module_disabled`,
+        /// `invalid_handler_info`, `invalid_review_mode`, `departments_missing`,
+        /// `department_accounts_missing`, `invalid_type`; `invalid_input` per field
+        /// `out_of_range`, `required`, `unknown_field`, `control_character` and the handler
+        /// form's codes).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `PUT /schools/{id}/settings/registration/{module}`.
+    pub enum SetRegistrationAnswer {
+        /// The school's settings after saving.
+        200 Ok(Json<Box<SchoolView>>),
+        errors:
+        /// The id does not parse, the body is not the JSON the operation takes, or a query
+        /// parameter was sent (`invalid_path_parameter`, `invalid_body`, `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`, `token_expired`).
+        401 Unauthorized,
+        /// Not the school's own school user with read-write permission in the module
+        /// (`forbidden`).
+        403 Forbidden,
+        /// No such school in the caller's scope, or a module other than `archive` and `hukou`
+        /// (`not_found`).
+        404 NotFound,
+        /// The registration cannot be turned off once used, or the review mode cannot change
+        /// while data is in flight (`registration_irreversible`, `review_mode_in_flight`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The province has not enabled the module, or a field breaks a rule
+        /// (`module_disabled`, `invalid_review_mode`, `departments_missing`,
+        /// `department_accounts_missing`, `invalid_type`; `invalid_input` with
+        /// `control_character`).
+        422 Invalid,
+    }
 }
 
 async fn load_province(state: &State, c: &Caller, code: &str) -> ApiResult<province::Model> {
@@ -176,6 +409,9 @@ pub struct SettingsApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Settings")]
 impl SettingsApi {
     /// A province's module switches and e-agreement type (功能设置).
+    ///
+    /// The province's own province users (and the administrator): which modules the province
+    /// enabled and which e-agreement type it chose.
     #[oai(
         path = "/provinces/:code/settings",
         method = "get",
@@ -185,16 +421,19 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's 2-digit code.
         code: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<ProvinceSettingsAnswer> {
         let c = caller(&state, &auth).await?;
         let p = load_province(&state, &c, &code).await?;
-        Ok(Json(province_view(&p)))
+        Ok(ProvinceSettingsAnswer::Ok(Json(province_view(&p))))
     }
 
     /// Enable modules for the province and choose the e-agreement type.
     ///
-    /// Enabling is irreversible; the agreement type is fixed once the signing module is enabled.
+    /// The province's own province users (and the administrator), with read-write permission in
+    /// each module they switch. Enabling is irreversible; the agreement type is fixed once the
+    /// signing module is enabled, and enabling it needs one.
     #[oai(
         path = "/provinces/:code/settings",
         method = "put",
@@ -204,9 +443,10 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's 2-digit code.
         code: Path<String>,
         body: Json<ProvinceSettings>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<SetProvinceSettingsAnswer> {
         let c = caller(&state, &auth).await?;
         let p = load_province(&state, &c, &code).await?;
         let wanted = [
@@ -260,13 +500,14 @@ impl SettingsApi {
             hukou: body.hukou_enabled.unwrap_or(p.hukou_enabled),
         };
         let m = settings::save_province_settings(&state, &c, &p, switches).await?;
-        Ok(Json(province_view(&m)))
+        Ok(SetProvinceSettingsAnswer::Ok(Json(province_view(&m))))
     }
 
     /// The province's schools and the modules each enabled.
     ///
-    /// The province's schools with the modules each enabled and whether it saved its signing
-    /// settings (the province's view of which schools enabled what).
+    /// The province's own province users (and the administrator): every school of the province
+    /// with the modules it enabled and whether it saved its signing settings (the province's
+    /// view of which schools enabled what), by school code.
     #[oai(
         path = "/provinces/:code/schools",
         method = "get",
@@ -276,18 +517,23 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's 2-digit code.
         code: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<ProvinceSchoolsAnswer> {
         let c = caller(&state, &auth).await?;
         let p = load_province(&state, &c, &code).await?;
         let rows = settings::schools_of_province(&state, &p.code).await?;
-        Ok(Json(json!({
-            "province": province_view(&p),
-            "items": rows.iter().map(school_view).collect::<Vec<_>>(),
+        Ok(ProvinceSchoolsAnswer::Ok(Json(ProvinceSchools {
+            province: province_view(&p),
+            items: rows.iter().map(school_view).collect(),
         })))
     }
 
     /// Add a school to the province (or rename it): 5-digit school code, name.
+    ///
+    /// The province's own province users (and the administrator) with read-write 就业
+    /// permission. A code the province has already renames that school; a code of another
+    /// province is refused.
     #[oai(
         path = "/provinces/:code/schools",
         method = "post",
@@ -297,9 +543,10 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The province's 2-digit code.
         code: Path<String>,
         body: Json<NewSchool>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<AddSchoolAnswer> {
         let c = caller(&state, &auth).await?;
         let p = load_province(&state, &c, &code).await?;
         c.require_write(Module::Employment)?;
@@ -318,13 +565,14 @@ impl SettingsApi {
             .into());
         }
         let m = settings::upsert_school(&state, &c, &p, school_code, name).await?;
-        Ok(Json(school_view(&m)))
+        Ok(AddSchoolAnswer::Ok(Json(Box::new(school_view(&m)))))
     }
 
     /// A school's signing and registration settings.
     ///
-    /// A school's signing and registration settings, with each roster department's account
-    /// coverage per module (what two-level review needs).
+    /// Whoever sees the school (its province's users, its own school and department users, the
+    /// administrator): its signing and registration settings, its province's switches, and
+    /// each roster department's account coverage per module (what two-level review needs).
     #[oai(
         path = "/schools/:id/settings",
         method = "get",
@@ -334,27 +582,36 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The school's id.
         id: Path<i64>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<SchoolSettingsAnswer> {
         let c = caller(&state, &auth).await?;
         let s = visible_school(&state, &c, *id).await?;
         let p = settings::province_of(&state, &s).await?;
         let mut v = school_view(&s);
-        v["province"] = province_view(&p);
-        let mut coverage = serde_json::Map::new();
+        v.province = Some(province_view(&p));
+        let mut coverage = DepartmentAccounts {
+            employment: Vec::new(),
+            archive: Vec::new(),
+            hukou: Vec::new(),
+        };
         for (m, departments) in settings::department_coverage_by_module(&state, &s).await? {
-            coverage.insert(
-                org::module_key(m).into(),
-                serde_json::to_value(departments).map_err(ApiError::internal)?,
-            );
+            match m {
+                Module::Employment => coverage.employment = departments,
+                Module::Archive => coverage.archive = departments,
+                Module::Hukou => coverage.hukou = departments,
+            }
         }
-        v["department_accounts"] = Value::Object(coverage);
-        Ok(Json(v))
+        v.department_accounts = Some(coverage);
+        Ok(SchoolSettingsAnswer::Ok(Json(Box::new(v))))
     }
 
     /// Save the school's signing settings (签约设置).
     ///
-    /// Graduates can use the module only after this was saved once.
+    /// The school's own school users with read-write 就业 permission (and the administrator),
+    /// once the province enabled signing and chose the agreement type. Graduates can use the
+    /// module only after this was saved once. Switches that were used cannot be turned off; the
+    /// review mode changes only with nothing in flight.
     #[oai(
         path = "/schools/:id/settings/signing",
         method = "put",
@@ -364,9 +621,10 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The school's id.
         id: Path<i64>,
         body: Json<SigningSettings>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<SetSigningAnswer> {
         let c = caller(&state, &auth).await?;
         let s = visible_school(&state, &c, *id).await?;
         require_school_user(&c, Module::Employment)?;
@@ -448,13 +706,14 @@ impl SettingsApi {
             handler_info: handler,
         };
         let m = settings::save_signing_settings(&state, &c, s, change).await?;
-        Ok(Json(school_view(&m)))
+        Ok(SetSigningAnswer::Ok(Json(Box::new(school_view(&m)))))
     }
 
-    /// Save the school's archive or hukou registration settings.
+    /// Save the school's archive or hukou registration settings (登记设置).
     ///
-    /// Save the school's archive or hukou registration settings (登记设置); `module` is `archive` or
-    /// `hukou`.
+    /// The school's own school users with read-write permission in the module (and the
+    /// administrator), once the province enabled the module. A registration that was used
+    /// cannot be turned off; the review mode changes only with nothing in flight.
     #[oai(
         path = "/schools/:id/settings/registration/:module",
         method = "put",
@@ -464,10 +723,12 @@ impl SettingsApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The school's id.
         id: Path<i64>,
+        /// The module: `archive` (档案) or `hukou` (户口).
         module: Path<String>,
         body: Json<RegistrationSettings>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<SetRegistrationAnswer> {
         let c = caller(&state, &auth).await?;
         let s = visible_school(&state, &c, *id).await?;
         let m = parse_module(&module)
@@ -505,7 +766,9 @@ impl SettingsApi {
             body.review_mode.clone(),
         )
         .await?;
-        Ok(Json(school_view(&saved)))
+        Ok(SetRegistrationAnswer::Ok(Json(Box::new(school_view(
+            &saved,
+        )))))
     }
 }
 

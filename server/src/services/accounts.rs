@@ -23,7 +23,7 @@ use crate::auth::{
 use crate::definitions::{build_snapshot, diagnostics_error, load_sources, remember_definitions};
 use crate::entity::{account, audit_log, graduate, province_param, school, token, upload};
 use crate::error::{ApiError, ApiResult};
-use crate::paging::Paged;
+use crate::paging::{Paged, Sort};
 use crate::service::AppState;
 use crate::{audit, org, scope, uploads};
 
@@ -150,17 +150,30 @@ pub struct ManagedAccounts {
     pub roster: HashMap<i64, Vec<String>>,
 }
 
+/// The filters of the managed-accounts list.
+#[derive(Default)]
+pub struct AccountFilter {
+    pub role: Option<String>,
+    pub school_id: Option<i64>,
+    pub department: Option<String>,
+}
+
 /// The accounts the caller manages: a province user its schools' accounts, a school user
-/// its departments' accounts. Filters: role, school_id, department; paged.
+/// its departments' accounts. Filtered, in the order `sort` asks (`created_at`, `username`
+/// or `role`, ties broken by id), paged.
 pub async fn list_managed_accounts(
     state: &AppState,
     c: &Caller,
-    role: Option<String>,
-    school_id: Option<i64>,
-    department: Option<String>,
+    filter: AccountFilter,
+    sort: Sort,
     page: Option<u64>,
     page_size: Option<u64>,
 ) -> ApiResult<ManagedAccounts> {
+    let AccountFilter {
+        role,
+        school_id,
+        department,
+    } = filter;
     let mut cond = Condition::all();
     match c.role {
         AccountRole::Province => {
@@ -188,7 +201,15 @@ pub async fn list_managed_accounts(
         &state.db.conn,
         account::Entity::find()
             .filter(cond)
-            .order_by_asc(account::Column::Id),
+            .order_by(
+                match sort.key {
+                    "username" => account::Column::Username,
+                    "role" => account::Column::Role,
+                    _ => account::Column::CreatedAt,
+                },
+                sort.order(),
+            )
+            .order_by(account::Column::Id, sort.order()),
         page,
         page_size,
         &crate::paging::PAGE_SIZE,

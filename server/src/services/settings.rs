@@ -37,50 +37,156 @@ pub fn agreement_label(t: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// A school's signing settings (签约设置), as answered and as audited.
+#[derive(poem_openapi::Object, serde::Serialize)]
+pub struct SigningView {
+    /// 在线签约开关.
+    pub online_signing: bool,
+    /// 补登开关.
+    pub paper_supplement: bool,
+    /// 填报去向登记开关.
+    pub destination_registration: bool,
+    /// 审核方式: `school` (仅校级审核) or `department_then_school` (先院系再校级审核).
+    pub review_mode: String,
+    /// The review mode as users read it.
+    pub review_mode_label: String,
+    /// 可提交解约申请最大次数 (0–99).
+    pub termination_cap: i32,
+    /// 就业协议经办人信息 by education level (keys `all`, `undergraduate`, `postgraduate`, each
+    /// `{name, phone, address, postal_code}`); `{}` until saved.
+    pub handler_info: Value,
+}
+
+/// A school's archive or hukou registration settings (登记设置), as answered and as audited.
+#[derive(poem_openapi::Object, serde::Serialize)]
+pub struct RegistrationView {
+    /// Whether the school enabled the registration.
+    pub enabled: bool,
+    /// 审核方式: `school` (仅校级审核) or `department_then_school` (先院系再校级审核).
+    pub review_mode: String,
+    /// The review mode as users read it.
+    pub review_mode_label: String,
+}
+
+/// Per module, every roster department with its department-account coverage.
+#[derive(poem_openapi::Object, serde::Serialize)]
+pub struct DepartmentAccounts {
+    /// 就业 (signing and destination).
+    pub employment: Vec<DepartmentCoverage>,
+    /// 档案.
+    pub archive: Vec<DepartmentCoverage>,
+    /// 户口.
+    pub hukou: Vec<DepartmentCoverage>,
+}
+
 /// A school with its settings, as answered and as audited.
-pub fn school_view(s: &school::Model) -> Value {
+#[derive(poem_openapi::Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SchoolView {
+    /// The school's id.
+    pub id: i64,
+    /// 院校代码 (5 digits).
+    pub code: String,
+    /// 院校名称.
+    pub name: String,
+    /// The province it belongs to.
+    pub province_code: String,
+    /// Whether it saved its signing settings once (graduates can use the module only then).
+    pub saved: bool,
+    /// 签约设置.
+    pub signing: SigningView,
+    /// 档案信息登记设置.
+    pub archive: RegistrationView,
+    /// 户口信息登记设置.
+    pub hukou: RegistrationView,
+    /// In `GET /schools/{id}/settings`: the school's province with its module switches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub province: Option<ProvinceView>,
+    /// In `GET /schools/{id}/settings`: per module, each roster department's department
+    /// accounts (what two-level review needs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department_accounts: Option<DepartmentAccounts>,
+}
+
+/// A school with its settings, as answered and as audited.
+pub fn school_view(s: &school::Model) -> SchoolView {
     let handler: Value = serde_json::from_str(&s.handler_info).unwrap_or_else(|_| json!({}));
-    json!({
-        "id": s.id,
-        "code": s.code,
-        "name": s.name,
-        "province_code": s.province_code,
-        "saved": s.settings_saved,
-        "signing": {
-            "online_signing": s.signing_enabled,
-            "paper_supplement": s.supplement_enabled,
-            "destination_registration": s.destination_enabled,
-            "review_mode": s.review_mode_employment,
-            "review_mode_label": mode_label(&s.review_mode_employment),
-            "termination_cap": s.termination_cap,
-            "handler_info": handler,
+    SchoolView {
+        id: s.id,
+        code: s.code.clone(),
+        name: s.name.clone(),
+        province_code: s.province_code.clone(),
+        saved: s.settings_saved,
+        signing: SigningView {
+            online_signing: s.signing_enabled,
+            paper_supplement: s.supplement_enabled,
+            destination_registration: s.destination_enabled,
+            review_mode: s.review_mode_employment.clone(),
+            review_mode_label: mode_label(&s.review_mode_employment).into(),
+            termination_cap: s.termination_cap,
+            handler_info: handler,
         },
-        "archive": {
-            "enabled": s.archive_enabled,
-            "review_mode": s.review_mode_archive,
-            "review_mode_label": mode_label(&s.review_mode_archive),
+        archive: RegistrationView {
+            enabled: s.archive_enabled,
+            review_mode: s.review_mode_archive.clone(),
+            review_mode_label: mode_label(&s.review_mode_archive).into(),
         },
-        "hukou": {
-            "enabled": s.hukou_enabled,
-            "review_mode": s.review_mode_hukou,
-            "review_mode_label": mode_label(&s.review_mode_hukou),
+        hukou: RegistrationView {
+            enabled: s.hukou_enabled,
+            review_mode: s.review_mode_hukou.clone(),
+            review_mode_label: mode_label(&s.review_mode_hukou).into(),
         },
-    })
+        province: None,
+        department_accounts: None,
+    }
+}
+
+/// A province's module switches.
+#[derive(poem_openapi::Object, serde::Serialize)]
+pub struct ModuleSwitches {
+    /// 毕业去向登记与网签 enabled (never reversible).
+    pub employment: bool,
+    /// 档案信息登记 enabled (never reversible).
+    pub archive: bool,
+    /// 户口信息登记 enabled (never reversible).
+    pub hukou: bool,
+}
+
+/// A province with its module switches (功能设置), as answered and as audited.
+#[derive(poem_openapi::Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ProvinceView {
+    /// The 2-digit province code.
+    pub code: String,
+    /// The province's name.
+    pub name: String,
+    /// 电子就业协议书类型: `two_party` (两方协议, 学校鉴证) or `three_party` (三方协议, 学校审核);
+    /// absent until chosen.
+    pub agreement_type: Option<String>,
+    /// The agreement type as users read it.
+    pub agreement_type_label: Option<String>,
+    /// The modules the province enabled.
+    pub modules: ModuleSwitches,
 }
 
 /// A province with its module switches, as answered and as audited.
-pub fn province_view(p: &province::Model) -> Value {
-    json!({
-        "code": p.code,
-        "name": p.name,
-        "agreement_type": p.agreement_type,
-        "agreement_type_label": agreement_label(p.agreement_type.as_deref()),
-        "modules": {
-            "employment": p.employment_enabled,
-            "archive": p.archive_enabled,
-            "hukou": p.hukou_enabled,
+pub fn province_view(p: &province::Model) -> ProvinceView {
+    ProvinceView {
+        code: p.code.clone(),
+        name: p.name.clone(),
+        agreement_type: p.agreement_type.clone(),
+        agreement_type_label: agreement_label(p.agreement_type.as_deref()).map(str::to_string),
+        modules: ModuleSwitches {
+            employment: p.employment_enabled,
+            archive: p.archive_enabled,
+            hukou: p.hukou_enabled,
         },
-    })
+    }
+}
+
+/// A view as the audit log stores it.
+fn audited(v: impl serde::Serialize) -> ApiResult<Value> {
+    serde_json::to_value(v).map_err(ApiError::internal)
 }
 
 /// The province with this code.
@@ -233,7 +339,7 @@ pub async fn save_province_settings(
         now,
         "province.settings",
         ("province", m.code.clone()),
-        province_view(&m),
+        audited(province_view(&m))?,
     )
     .await?;
     Ok(m)
@@ -343,7 +449,7 @@ pub async fn save_signing_settings(
         now,
         "school.settings.signing",
         ("school", m.id.to_string()),
-        school_view(&m)["signing"].clone(),
+        audited(school_view(&m).signing)?,
     )
     .await?;
     Ok(m)
@@ -379,7 +485,14 @@ pub async fn save_registration_settings(
         now,
         &format!("school.settings.{}", org::module_key(m)),
         ("school", saved.id.to_string()),
-        school_view(&saved)[org::module_key(m)].clone(),
+        {
+            let v = school_view(&saved);
+            audited(if m == Module::Archive {
+                v.archive
+            } else {
+                v.hukou
+            })?
+        },
     )
     .await?;
     Ok(saved)
