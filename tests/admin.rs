@@ -538,7 +538,58 @@ async fn the_guides_worked_example(backend: Backend) {
     );
 }
 
+/// The targets and times of the school's `api_key.create` records in the order `sort` asks.
+async fn audit_order(app: &App, tok: &str, sort: &str) -> (Vec<String>, Vec<String>) {
+    let q = match sort {
+        "" => "/api/v1/audit-log?action=api_key.create".to_string(),
+        s => format!("/api/v1/audit-log?action=api_key.create&sort={s}"),
+    };
+    let r = app.get(&q, tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    let field = |k: &str| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i[k].as_str().unwrap().to_string())
+            .collect()
+    };
+    (field("target_id"), field("at"))
+}
+
+/// The audit log sorted by time: `sort=at` oldest first, `-at` (the default) newest first.
+async fn sorted_audit_log(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let mut keys = Vec::new();
+    for name in ["就业管理系统一", "就业管理系统二", "就业管理系统三"] {
+        let r = app
+            .post("/api/v1/api-keys", &w.school_tok, json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        keys.push(r.body["id"].to_string());
+    }
+    let (asc, at) = audit_order(&app, &w.school_tok, "at").await;
+    assert_eq!(asc, keys);
+    let times: Vec<chrono::DateTime<chrono::Utc>> = at.iter().map(|t| t.parse().unwrap()).collect();
+    assert!(times.windows(2).all(|p| p[0] <= p[1]), "{at:?}");
+    let reversed: Vec<String> = keys.iter().rev().cloned().collect();
+    assert_eq!(audit_order(&app, &w.school_tok, "-at").await.0, reversed);
+    assert_eq!(
+        audit_order(&app, &w.school_tok, "").await.0,
+        reversed,
+        "newest first by default"
+    );
+    app.get("/api/v1/audit-log?sort=id", &w.school_tok)
+        .await
+        .refused(422, "invalid_sort");
+}
+
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sorted_audit_log() {
+        super::sorted_audit_log(super::Backend::Sqlite).await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versions_overlays_and_reload() {
         super::versions_overlays_and_reload(super::Backend::Sqlite).await
@@ -556,6 +607,11 @@ mod sqlite {
 }
 
 mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sorted_audit_log() {
+        super::sorted_audit_log(super::Backend::Postgres).await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versions_overlays_and_reload() {
         super::versions_overlays_and_reload(super::Backend::Postgres).await

@@ -899,11 +899,74 @@ async fn template(backend: Backend) {
     );
 }
 
+/// The candidate numbers of the school's roster in the order `sort` asks for.
+async fn roster_order(app: &App, tok: &str, sort: &str) -> Vec<String> {
+    let b = rows_of(app, tok, &format!("sort={sort}")).await;
+    b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["candidate_no"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn sorted_roster(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    let key = api_key(&app, &w).await;
+    // The world's 张三 (…001, DEPT), 王五 (…003) and 赵六 (…004, both OTHER_DEPT), and 丁一.
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &key,
+            json!({"rows": [row("26320102150005", "320102200001011238", "丁一")]}),
+        )
+        .await;
+    assert_eq!(r.body["created"], 1, "{}", r.text);
+    let (a, c, d, e) = (
+        "26320102150001",
+        "26320102150003",
+        "26320102150004",
+        "26320102150005",
+    );
+    let tok = &w.school_tok;
+    assert_eq!(roster_order(&app, tok, "candidate_no").await, [a, c, d, e]);
+    assert_eq!(roster_order(&app, tok, "-candidate_no").await, [e, d, c, a]);
+    // By code point (丁 < 张 < 王 < 赵), as both test databases collate.
+    assert_eq!(roster_order(&app, tok, "name").await, [e, a, c, d]);
+    assert_eq!(roster_order(&app, tok, "-name").await, [d, c, a, e]);
+    // 外国语学院 < 计算机科学与技术系; ties by id, in the key's direction.
+    assert_eq!(roster_order(&app, tok, "department").await, [c, d, a, e]);
+    assert_eq!(roster_order(&app, tok, "-department").await, [e, a, d, c]);
+    // The default is by department.
+    let b = rows_of(&app, tok, "").await;
+    assert_eq!(b["items"][0]["candidate_no"], c, "{b}");
+    // 张三 re-uploaded: the latest change.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = app
+        .post(
+            "/api/v1/roster/graduates",
+            &key,
+            json!({"rows": [row(a, "11010519491231002X", "张三")]}),
+        )
+        .await;
+    assert_eq!(r.body["updated"], 1, "{}", r.text);
+    assert_eq!(roster_order(&app, tok, "-updated_at").await[0], a);
+    assert_eq!(roster_order(&app, tok, "updated_at").await[3], a);
+    app.get("/api/v1/roster/graduates?sort=bogus", tok)
+        .await
+        .refused(422, "invalid_sort");
+    app.get("/api/v1/roster/graduates?sort=-", tok)
+        .await
+        .refused(422, "invalid_sort");
+}
+
 crate::both_backends!(
     imports,
     invalid_and_restore,
     first_login_and_cohorts,
     identities,
     workbooks,
-    template
+    template,
+    sorted_roster
 );

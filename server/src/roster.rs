@@ -153,14 +153,23 @@ pub struct RawRow {
     pub inexact: std::collections::BTreeSet<&'static str>,
 }
 
-/// A problem with one row.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+/// A problem with one row (a rejected row's error, or a warning about an imported one).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RowError {
+    /// The row's number (the file's data rows from 2, under the header; a batch's from 1).
     pub row: usize,
+    /// The row's candidate number (考生号), when it has one.
     pub candidate_no: Option<String>,
+    /// The column's key (`id_number`, `mobile`, `school_code`, …).
     pub field: String,
+    /// The column as users see it (身份证号, 手机号码, 院校代码, …).
     pub label: String,
+    /// A stable machine code (`required`, `id_number_checksum`, `duplicate`,
+    /// `id_number_taken`, `other_school`, `out_of_scope`, `unknown_school`,
+    /// `gender_mismatch`, …).
     pub code: String,
+    /// What is wrong, in Chinese, starting with the row and the column (第2行 身份证号：…).
     pub message: String,
 }
 

@@ -5,76 +5,366 @@
 //! instances invalidated through `graduate.removed`), restore after re-upload (immediately
 //! here, or by the hourly worker), scoped lists, and the graduate's first-login check.
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{json, Value};
 
-use super::{caller, Problem, Tag, Token};
+use super::{answers, caller, page_of, Problem, Tag, Token};
 use crate::auth::AccountRole;
 use crate::entity::graduate;
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Sort;
 use crate::removal;
 use crate::roster;
 use crate::service::State;
-use crate::services::roster::{self as roster_service, RosterFilter, RosterScope};
+use crate::services::roster::{self as roster_service, ImportReport, RosterFilter, RosterScope};
 use crate::{org, scope};
 
 /// Largest roster file accepted (bytes) and most data rows in one file or batch.
 pub const MAX_FILE_BYTES: usize = 20 << 20;
 pub const MAX_ROWS: usize = 200_000;
 
+/// A batch of roster rows from the employment management system.
 #[derive(Object)]
+#[oai(example)]
 pub struct RosterBatch {
-    /// The school of rows without 院校代码 (school_code).
+    /// The school (院校代码) of rows without `school_code`.
     pub school_code: Option<String>,
-    /// Roster rows with the English column keys (see the roster column table in README).
+    /// Roster rows (at most 200 000, `too_many_rows` beyond) with the English column keys
+    /// (see the roster column table in README): `candidate_no`, `id_number`, `name`,
+    /// `education_level`, `training_mode`, `department`, `major`, `cohort`, … Each row is
+    /// checked on its own; a bad row is reported by row without rejecting the others.
     pub rows: Vec<Value>,
 }
 
+impl poem_openapi::types::Example for RosterBatch {
+    fn example() -> Self {
+        RosterBatch {
+            school_code: Some("10284".into()),
+            rows: vec![json!({
+                "candidate_no": "26320102150010", "id_number": "320102200001011238",
+                "name": "孙八", "gender": "男", "education_level": "本科", "training_mode": "10",
+                "department": "计算机科学与技术系", "major": "软件工程", "cohort": 2027,
+                "origin_region": "320102", "graduation_date": "2027-06-30",
+                "archive_in_school": true, "hukou_in_school": true,
+                "mobile": "13812345678", "email": "sunba@example.com"
+            })],
+        }
+    }
+}
+
+/// What is wrong with the graduate's basic info.
 #[derive(Object)]
+#[oai(example)]
 pub struct DisputeRequest {
-    /// What is wrong (≤ 200 characters); the school sees it in the roster list.
+    /// What is wrong, 1–200 characters (trimmed; `invalid_note` otherwise); the school sees it
+    /// in the roster list.
     pub note: String,
 }
 
-fn graduate_view(g: &graduate::Model) -> Value {
-    json!({
-        "id": g.id,
-        "candidate_no": g.candidate_no,
-        "name": g.name,
-        "id_number": g.id_number,
-        "school_id": g.school_id,
-        "education_level": g.education_level,
-        "gender": g.gender,
-        "ethnicity": g.ethnicity,
-        "political_status": g.political_status,
-        "training_mode": g.training_mode,
-        "origin_region": g.origin_region,
-        "enrolment_date": g.enrolment_date,
-        "graduation_date": g.graduation_date,
-        "cohort": g.cohort,
-        "student_no": g.student_no,
-        "department": g.department,
-        "major": g.major,
-        "schooling_length": g.schooling_length,
-        "archive_in_school": g.archive_in_school,
-        "hukou_in_school": g.hukou_in_school,
-        "email": g.email,
-        "mobile": g.mobile,
-        "directed_employer": g.directed_employer,
-        "removed": g.removed,
-        "removed_at": g.removed_at.map(|t| t.to_rfc3339()),
-        "restore_pending": g.restore_pending,
-        "basic_info_confirmed": g.basic_info_confirmed,
-        "basic_info_disputed": g.basic_info_disputed,
-        "basic_info_note": g.basic_info_note,
+impl poem_openapi::types::Example for DisputeRequest {
+    fn example() -> Self {
+        DisputeRequest {
+            note: "专业应为“人工智能”，不是“软件工程”；入学时间应为 2023 年 9 月".into(),
+        }
+    }
+}
+
+/// A graduate on the roster (学生名单), as the school (and the graduate) sees them.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct GraduateView {
+    /// The graduate's id.
+    pub id: i64,
+    /// 考生号 (the roster's key).
+    pub candidate_no: String,
+    /// 姓名.
+    pub name: String,
+    /// 身份证号.
+    pub id_number: String,
+    /// The school's id.
+    pub school_id: i64,
+    /// 学历 (`本科`, `硕士`, `博士`, …).
+    pub education_level: String,
+    /// 性别 (`男`, `女`).
+    pub gender: Option<String>,
+    /// 民族 (a code of the ethnicity table).
+    pub ethnicity: Option<String>,
+    /// 政治面貌 (a code of the political status table).
+    pub political_status: Option<String>,
+    /// 培养方式 (a code: `10` 非定向, `21`/`41` 定向 or 委培, …).
+    pub training_mode: String,
+    /// 生源所在地 (a region code).
+    pub origin_region: Option<String>,
+    /// 入学日期 (YYYY-MM-DD).
+    pub enrolment_date: Option<String>,
+    /// 毕业日期 (YYYY-MM-DD).
+    pub graduation_date: Option<String>,
+    /// 毕业年份 (届别).
+    pub cohort: i32,
+    /// 学号.
+    pub student_no: Option<String>,
+    /// 院系.
+    pub department: String,
+    /// 专业.
+    pub major: String,
+    /// 学制.
+    pub schooling_length: Option<String>,
+    /// Whether the archive (档案) was moved into the school.
+    pub archive_in_school: bool,
+    /// Whether the hukou (户口) was moved into the school.
+    pub hukou_in_school: bool,
+    /// 电子邮箱.
+    pub email: Option<String>,
+    /// 手机号码.
+    pub mobile: Option<String>,
+    /// 定向（委培）单位, for training modes 21 and 41.
+    pub directed_employer: Option<String>,
+    /// Whether the graduate is on the invalid list (失效信息).
+    pub removed: bool,
+    /// When they were removed, while removed.
+    pub removed_at: Option<DateTime<Utc>>,
+    /// Re-uploaded while removed: restored by the hourly run (or `…/restore`).
+    pub restore_pending: bool,
+    /// The graduate confirmed their basic info.
+    pub basic_info_confirmed: bool,
+    /// The graduate reported their basic info wrong.
+    pub basic_info_disputed: bool,
+    /// What the graduate said is wrong.
+    pub basic_info_note: Option<String>,
+    /// Warnings about the record (a gender that contradicts the ID number).
+    pub warnings: Vec<String>,
+    /// How to get the basic info corrected (the graduate's own basic-info answers only).
+    pub how_to_correct: Option<String>,
+    /// Whether the graduate still has to confirm or dispute it (`GET /me/basic-info` only).
+    pub needs_check: Option<bool>,
+}
+
+fn graduate_view(g: &graduate::Model) -> GraduateView {
+    GraduateView {
+        id: g.id,
+        candidate_no: g.candidate_no.clone(),
+        name: g.name.clone(),
+        id_number: g.id_number.clone(),
+        school_id: g.school_id,
+        education_level: g.education_level.clone(),
+        gender: g.gender.clone(),
+        ethnicity: g.ethnicity.clone(),
+        political_status: g.political_status.clone(),
+        training_mode: g.training_mode.clone(),
+        origin_region: g.origin_region.clone(),
+        enrolment_date: g.enrolment_date.clone(),
+        graduation_date: g.graduation_date.clone(),
+        cohort: g.cohort,
+        student_no: g.student_no.clone(),
+        department: g.department.clone(),
+        major: g.major.clone(),
+        schooling_length: g.schooling_length.clone(),
+        archive_in_school: g.archive_in_school,
+        hukou_in_school: g.hukou_in_school,
+        email: g.email.clone(),
+        mobile: g.mobile.clone(),
+        directed_employer: g.directed_employer.clone(),
+        removed: g.removed,
+        removed_at: g.removed_at,
+        restore_pending: g.restore_pending,
+        basic_info_confirmed: g.basic_info_confirmed,
+        basic_info_disputed: g.basic_info_disputed,
+        basic_info_note: g.basic_info_note.clone(),
         // Shown to the school on the graduate's record, not only in the import's answer.
-        "warnings": roster::gender_conflict(&g.id_number, g.gender.as_deref())
+        warnings: roster::gender_conflict(&g.id_number, g.gender.as_deref())
             .into_iter()
-            .collect::<Vec<_>>(),
-    })
+            .collect(),
+        how_to_correct: None,
+        needs_check: None,
+    }
+}
+
+page_of! {
+    /// A page of the roster.
+    pub struct GraduatePage(GraduateView);
+}
+
+/// A graduate deleted from the roster.
+#[derive(Object)]
+pub struct RemovedGraduate {
+    /// The graduate's candidate number.
+    pub candidate_no: String,
+    /// Always `true`: the graduate is on the invalid list.
+    pub removed: bool,
+    /// How many in-flight instances of theirs became invalid.
+    pub invalidated: usize,
+    /// `false` when some instance could not react yet: the outbox goes on until all have.
+    pub complete: bool,
+}
+
+/// A graduate restored from the invalid list.
+#[derive(Object)]
+pub struct RestoredGraduate {
+    /// The graduate's candidate number.
+    pub candidate_no: String,
+    /// Always `false`: the graduate is back on the roster.
+    pub removed: bool,
+    /// How many of their instances were restored (0 when the hourly run restored them while
+    /// this request waited).
+    pub restored: usize,
+}
+
+/// The keys `GET /roster/graduates` sorts by.
+pub const ROSTER_SORT: [&str; 4] = ["department", "candidate_no", "name", "updated_at"];
+
+answers! {
+    /// The answers of `POST /roster/graduates`.
+    pub enum UploadRowsAnswer {
+        /// The import's report (bad rows are reported here, not refused).
+        200 Ok(Json<ImportReport>),
+        errors:
+        /// The body is not the JSON the operation takes (`invalid_body`), or a query parameter
+        /// was given (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not the employment management system's key or the administrator (`forbidden`).
+        403 Forbidden,
+        /// The body is over 16 MB (`body_too_large`).
+        413 PayloadTooLarge,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// More than 200 000 rows (`too_many_rows`), `invalid_type`, `control_character`.
+        422 Invalid,
+        /// The server stopped mid-import (`import_interrupted`): the batches saved so far stay;
+        /// upload again.
+        503 Unavailable,
+    }
+}
+
+answers! {
+    /// The answers of `POST /roster/files`.
+    pub enum UploadFileAnswer {
+        /// The import's report (bad rows are reported here, not refused).
+        200 Ok(Json<ImportReport>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`), checked before the file is read.
+        401 Unauthorized,
+        /// Not the employment management system's key or the administrator (`forbidden`).
+        403 Forbidden,
+        /// The file is over 20 MB (`file_too_large`, `body_too_large`).
+        413 PayloadTooLarge,
+        /// No `Content-Type` (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The file cannot be imported as a whole (`empty_file`, `unsupported_file`,
+        /// `invalid_csv`, `file_too_complex`, `missing_columns`, `too_many_rows`), or
+        /// `control_character`.
+        422 Invalid,
+        /// The server stopped mid-import (`import_interrupted`): the batches saved so far stay;
+        /// upload again.
+        503 Unavailable,
+    }
+}
+
+answers! {
+    /// The answers of `DELETE /roster/graduates/{candidate_no}`.
+    pub enum DeleteAnswer {
+        /// The graduate is on the invalid list.
+        200 Ok(Json<RemovedGraduate>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not the employment management system's key or the administrator (`forbidden`).
+        403 Forbidden,
+        /// No graduate with this candidate number in the key's scope (`not_found`).
+        404 NotFound,
+        /// A control character in the path (`control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `POST /roster/graduates/{candidate_no}/restore`.
+    pub enum RestoreAnswer {
+        /// The graduate is back on the roster.
+        200 Ok(Json<RestoredGraduate>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not the employment management system's key or the administrator (`forbidden`).
+        403 Forbidden,
+        /// No graduate with this candidate number in the key's scope (`not_found`).
+        404 NotFound,
+        /// Not on the invalid list (`not_removed`), or not re-uploaded yet (`not_reuploaded`).
+        409 Conflict,
+        /// A control character in the path (`control_character`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /roster/graduates`.
+    pub enum RosterListAnswer {
+        /// A page of the roster.
+        200 Ok(Json<GraduatePage>),
+        errors:
+        /// A parameter does not parse or is not one the list takes (`invalid_parameter`,
+        /// `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a province, school or department user (or the administrator), or without the
+        /// module's permission (`forbidden`).
+        403 Forbidden,
+        /// An unknown module (`invalid_module`), paging or order out of bounds
+        /// (`invalid_page`, `invalid_page_size`, `invalid_sort`), or `control_character`.
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /me/basic-info` and `POST /me/basic-info/confirm`.
+    pub enum BasicInfoAnswer {
+        /// The graduate's basic info.
+        200 Ok(Json<Box<GraduateView>>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a graduate's token (`forbidden`).
+        403 Forbidden,
+        /// The graduate is not on the roster (`not_found`).
+        404 NotFound,
+    }
+}
+
+answers! {
+    /// The answers of `POST /me/basic-info/dispute`.
+    pub enum DisputeAnswer {
+        /// The graduate's basic info, marked disputed.
+        200 Ok(Json<Box<GraduateView>>),
+        errors:
+        /// The body is not the JSON the operation takes (`invalid_body`), or a query parameter
+        /// was given (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a graduate's token (`forbidden`).
+        403 Forbidden,
+        /// The graduate is not on the roster (`not_found`).
+        404 NotFound,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The note is blank or over 200 characters (`invalid_note`), `invalid_type`,
+        /// `control_character`.
+        422 Invalid,
+    }
 }
 
 /// Where correcting basic info happens (SPEC.md 3).
@@ -94,6 +384,9 @@ pub enum TemplateResponse {
         #[oai(header = "content-disposition")]
         String,
     ),
+    /// A query parameter the operation does not take (`unknown_parameter`).
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
     /// No or an unknown token (`unauthorized`).
     #[oai(status = 401)]
     Unauthorized(Json<Problem>),
@@ -117,6 +410,10 @@ pub enum ErrorReportResponse {
         #[oai(header = "content-disposition")]
         String,
     ),
+    /// The id does not parse (`invalid_path_parameter`), or a query parameter was given
+    /// (`unknown_parameter`).
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
     /// No or an unknown token (`unauthorized`).
     #[oai(status = 401)]
     Unauthorized(Json<Problem>),
@@ -131,7 +428,7 @@ pub struct RosterApi;
 impl RosterApi {
     /// Upload roster rows as JSON (integrator keys of the employment management system).
     ///
-    /// Upserts by candidate number (an ID number another graduate of the school holds is refused);
+    /// For the employment management system's roster key (or the administrator). Upserts by candidate number (an ID number another graduate of the school holds is refused);
     /// every row is validated and the bad ones are reported by row without rejecting the good ones;
     /// corrections of a graduate's ID number or name are listed with before and after, a gender
     /// that contradicts the ID number is warned.
@@ -145,7 +442,7 @@ impl RosterApi {
         state: Data<&State>,
         auth: Token,
         body: Json<RosterBatch>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<UploadRowsAnswer> {
         let c = caller(&state, &auth).await?;
         scope::require_integrator(&c)?;
         if body.rows.len() > MAX_ROWS {
@@ -163,18 +460,18 @@ impl RosterApi {
                 .map(|(i, v)| roster::raw_from_json(i, v)),
             snap.code_lookup(),
         );
-        Ok(Json(
+        Ok(UploadRowsAnswer::Ok(Json(
             roster_service::import_roster(&state, &c, body.school_code.clone(), checked, 0, "json")
                 .await?,
-        ))
+        )))
     }
 
-    /// Upload a roster file.
+    /// Upload a roster file (CSV or XLSX) as the request body.
     ///
-    /// Upload a roster file (CSV in UTF-8 or GBK, or XLSX; detected by content, at most 20 MB) as
-    /// the request body.
-    ///
-    /// `school_code` applies to rows without 院校代码.
+    /// For the employment management system's roster key (or the administrator): a roster file
+    /// (CSV in UTF-8 or GBK, or XLSX; detected by content, at most 20 MB) as the request body,
+    /// imported like a JSON batch (upsert by candidate number, bad rows reported by row). The
+    /// answer also lists the file's columns the importer does not read.
     #[oai(
         path = "/roster/files",
         method = "post",
@@ -184,9 +481,10 @@ impl RosterApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The school (院校代码) of rows without 院校代码.
         school_code: Query<Option<String>>,
         body: Binary<Vec<u8>>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<UploadFileAnswer> {
         let c = caller(&state, &auth).await?;
         scope::require_integrator(&c)?;
         if body.0.len() > MAX_FILE_BYTES {
@@ -219,13 +517,14 @@ impl RosterApi {
             summary.format,
         )
         .await?;
-        report["ignored_columns"] = json!(summary.ignored_columns);
-        Ok(Json(report))
+        report.ignored_columns = Some(summary.ignored_columns);
+        Ok(UploadFileAnswer::Ok(Json(report)))
     }
 
-    /// Delete a graduate from the roster.
+    /// Delete a graduate from the roster (to the invalid list).
     ///
-    /// Delete a graduate from the roster: they move to the invalid list (失效信息), every in-flight
+    /// For the employment management system's roster key (or the administrator), within the
+    /// key's schools. The graduate moves to the invalid list (失效信息), every in-flight
     /// signing or registration of theirs becomes invalid (pending archive and hukou applications
     /// become 审核不通过, as their flows declare).
     #[oai(
@@ -237,23 +536,28 @@ impl RosterApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The graduate's candidate number (考生号).
         candidate_no: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<DeleteAnswer> {
         let c = caller(&state, &auth).await?;
         scope::require_integrator(&c)?;
         let g = roster_service::covered_graduate(&state, &c, &candidate_no).await?;
         // Idempotent: a repeated delete re-delivers the event to anything still in flight.
         let (invalidated, complete) = removal::remove(&state, &c, &g).await?;
-        Ok(Json(json!({
-            "candidate_no": g.candidate_no,
-            "removed": true,
-            "invalidated": invalidated,
+        Ok(DeleteAnswer::Ok(Json(RemovedGraduate {
+            candidate_no: g.candidate_no,
+            removed: true,
+            invalidated,
             // false: some instance could not react yet; the outbox goes on until all have.
-            "complete": complete,
+            complete,
         })))
     }
 
     /// Restore a re-uploaded graduate now (恢复网签数据) instead of waiting for the hourly run.
+    ///
+    /// For the employment management system's roster key (or the administrator): a graduate
+    /// on the invalid list who was uploaded again gets back their instances now; audited as
+    /// `roster.restore`.
     #[oai(
         path = "/roster/graduates/:candidate_no/restore",
         method = "post",
@@ -263,8 +567,9 @@ impl RosterApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The graduate's candidate number (考生号).
         candidate_no: Path<String>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<RestoreAnswer> {
         let c = caller(&state, &auth).await?;
         scope::require_integrator(&c)?;
         let g = roster_service::covered_graduate(&state, &c, &candidate_no).await?;
@@ -281,9 +586,11 @@ impl RosterApi {
             .into());
         }
         let restored = roster_service::restore_graduate_now(&state, &c, &g).await?;
-        Ok(Json(
-            json!({"candidate_no": g.candidate_no, "removed": false, "restored": restored}),
-        ))
+        Ok(RestoreAnswer::Ok(Json(RestoredGraduate {
+            candidate_no: g.candidate_no,
+            removed: false,
+            restored,
+        })))
     }
 
     /// Download the roster import template.
@@ -345,9 +652,10 @@ impl RosterApi {
         ))
     }
 
-    /// The roster (学生名单管理) in the caller's scope.
+    /// The roster (学生名单管理) in the caller's scope, filtered, paged and sorted.
     ///
-    /// `module` (employment, archive, hukou) checks the caller's level; the hukou list shows only
+    /// A province user sees its province's graduates, a school user its school's, a department
+    /// user its department's, the administrator all. `module` (employment, archive, hukou) checks the caller's level; the hukou list shows only
     /// graduates whose hukou moved into the school. `invalid=true` lists the invalid info (失效信息管理)
     /// instead.
     #[oai(
@@ -360,17 +668,31 @@ impl RosterApi {
         &self,
         state: Data<&State>,
         auth: Token,
+        /// The module whose list it is: `employment` (the default), `archive`, `hukou` (only
+        /// graduates whose hukou moved into the school).
         module: Query<Option<String>>,
+        /// `true`: the invalid list (失效信息) instead of the roster.
         invalid: Query<Option<bool>>,
+        /// Only this school's graduates (its id).
         school_id: Query<Option<i64>>,
+        /// Only this department's (院系, exact).
         department: Query<Option<String>>,
+        /// Only this major's (专业, exact).
         major: Query<Option<String>>,
+        /// Only this education level's (学历, exact: `本科`, `硕士`, …).
         education_level: Query<Option<String>>,
+        /// Only this cohort's (毕业年份).
         cohort: Query<Option<i32>>,
+        /// A name, candidate number or ID number (exact).
         q: Query<Option<String>>,
+        /// Order: `department` (the default), `candidate_no`, `name`, `updated_at`; `-` before
+        /// a key for descending.
+        sort: Query<Option<String>>,
+        /// The page, from 1.
         page: Query<Option<u64>>,
+        /// Items per page (20 by default, at most 200).
         page_size: Query<Option<u64>>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<RosterListAnswer> {
         let c = caller(&state, &auth).await?;
         let m = match module.0.as_deref() {
             None => gradflow_engine::definition::Module::Employment,
@@ -382,6 +704,7 @@ impl RosterApi {
             })?,
         };
         c.require_view(m)?;
+        let sort = Sort::parse(sort.0.as_deref(), &ROSTER_SORT, "department")?;
         let a = &c.actor;
         let scope = match c.role {
             AccountRole::Admin => RosterScope::All,
@@ -406,48 +729,56 @@ impl RosterApi {
             &state,
             scope,
             filter,
+            sort,
             page.0,
             page_size.0,
             &super::PAGE_SIZE,
         )
         .await?;
-        let (page, page_size, total, rows) = (p.page, p.size, p.total, p.rows);
-        Ok(Json(json!({
-            "total": total, "page": page, "page_size": page_size,
-            "items": rows.iter().map(graduate_view).collect::<Vec<_>>(),
+        Ok(RosterListAnswer::Ok(Json(GraduatePage {
+            total: p.total,
+            page: p.page,
+            page_size: p.size,
+            items: p.rows.iter().map(graduate_view).collect(),
         })))
     }
 
     /// The graduate's own basic info, for the first-login check, and how to correct it.
+    ///
+    /// For a graduate's token: their roster entry as the school uploaded it, whether they still
+    /// have to confirm or dispute it (`needs_check`), and where corrections are made.
     #[oai(
         path = "/me/basic-info",
         method = "get",
         operation_id = "roster_basic_info"
     )]
-    async fn basic_info(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn basic_info(&self, state: Data<&State>, auth: Token) -> poem::Result<BasicInfoAnswer> {
         let g = own_graduate(&state, &auth).await?;
         let mut v = graduate_view(&g);
-        v["how_to_correct"] = json!(HOW_TO_CORRECT);
-        v["needs_check"] = json!(!g.basic_info_confirmed && !g.basic_info_disputed);
-        Ok(Json(v))
+        v.how_to_correct = Some(HOW_TO_CORRECT.to_string());
+        v.needs_check = Some(!g.basic_info_confirmed && !g.basic_info_disputed);
+        Ok(BasicInfoAnswer::Ok(Json(Box::new(v))))
     }
 
     /// The graduate confirms their basic info is correct.
+    ///
+    /// For a graduate's token: records that their roster entry is right (clearing an earlier
+    /// dispute) and answers it.
     #[oai(
         path = "/me/basic-info/confirm",
         method = "post",
         operation_id = "roster_confirm"
     )]
-    async fn confirm(&self, state: Data<&State>, auth: Token) -> poem::Result<Json<Value>> {
+    async fn confirm(&self, state: Data<&State>, auth: Token) -> poem::Result<BasicInfoAnswer> {
         let g = own_graduate(&state, &auth).await?;
         let g = roster_service::confirm_basic_info(&state, g).await?;
-        Ok(Json(graduate_view(&g)))
+        Ok(BasicInfoAnswer::Ok(Json(Box::new(graduate_view(&g)))))
     }
 
     /// The graduate reports that their basic info is wrong.
     ///
-    /// The graduate reports that their basic info is wrong; the school sees the note and corrects
-    /// it in the employment management system.
+    /// For a graduate's token: records what is wrong; the school sees the note in the roster
+    /// list and corrects it in the employment management system.
     #[oai(
         path = "/me/basic-info/dispute",
         method = "post",
@@ -458,7 +789,7 @@ impl RosterApi {
         state: Data<&State>,
         auth: Token,
         body: Json<DisputeRequest>,
-    ) -> poem::Result<Json<Value>> {
+    ) -> poem::Result<DisputeAnswer> {
         let g = own_graduate(&state, &auth).await?;
         let note = body.note.trim().to_string();
         if note.is_empty() || note.chars().count() > 200 {
@@ -470,8 +801,8 @@ impl RosterApi {
         }
         let g = roster_service::dispute_basic_info(&state, g, note).await?;
         let mut v = graduate_view(&g);
-        v["how_to_correct"] = json!(HOW_TO_CORRECT);
-        Ok(Json(v))
+        v.how_to_correct = Some(HOW_TO_CORRECT.to_string());
+        Ok(DisputeAnswer::Ok(Json(Box::new(v))))
     }
 }
 

@@ -614,15 +614,18 @@ pub async fn end_session(state: &AppState, token: &str) -> ApiResult<()> {
 // The audit log (操作日志).
 // ---------------------------------------------------------------------------------------
 
-/// One page of audit records in the caller's scope, newest first: a province user its
-/// province's, a school user its school's, the administrator all; other callers are refused.
+/// One page of audit records in the caller's scope, in `sort`'s order (its one key `at`
+/// orders by id: records are written in time order): a province user its province's, a
+/// school user its school's, the administrator all; other callers are refused.
 /// Filters: `target_kind`, `target_id`, `action`.
+#[allow(clippy::too_many_arguments)]
 pub async fn list_audit_records(
     state: &AppState,
     c: &Caller,
     target_kind: Option<String>,
     target_id: Option<String>,
     action: Option<String>,
+    sort: crate::paging::Sort,
     page: Option<u64>,
     page_size: Option<u64>,
 ) -> ApiResult<Paged<audit_log::Model>> {
@@ -645,7 +648,7 @@ pub async fn list_audit_records(
     }
     crate::paging::paged(
         &state.db.conn,
-        q.order_by_desc(audit_log::Column::Id),
+        q.order_by(audit_log::Column::Id, sort.order()),
         page,
         page_size,
         &crate::paging::PAGE_SIZE,

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set,
+};
 use serde_json::{json, Map, Value};
 
 use gradflow_engine::ident::CreditCode;
@@ -13,7 +15,7 @@ use gradflow_engine::ident::CreditCode;
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{account, employer, employer_warning, graduate};
 use crate::error::{ApiError, ApiResult};
-use crate::paging::{paged, Paged, Paging};
+use crate::paging::{paged, Paged, Paging, Sort};
 use crate::service::AppState;
 use crate::{audit, employer_index, warnings};
 
@@ -129,28 +131,36 @@ pub enum EmployerSearch {
     All,
 }
 
-/// One page of the employers a search finds.
+/// One page of the employers a search finds, in `sort`'s order (keys `name`, `credit_code`,
+/// `created_at` — by id, which grows with registration), ties broken by id.
 pub async fn search_employers(
     state: &AppState,
     search: EmployerSearch,
+    sort: Sort,
     page: Option<u64>,
     page_size: Option<u64>,
     paging: &Paging,
 ) -> ApiResult<Paged<employer::Model>> {
-    let query = match search {
+    let mut query = match search {
         EmployerSearch::Own(id) => employer::Entity::find().filter(employer::Column::Id.eq(id)),
         EmployerSearch::Exact(q) => match CreditCode::parse(&q) {
             Ok(code) => {
                 employer::Entity::find().filter(employer::Column::CreditCode.eq(code.as_str()))
             }
             Err(_) => employer::Entity::find().filter(employer::Column::Name.eq(q)),
-        }
-        .order_by_asc(employer::Column::Id),
+        },
         EmployerSearch::Text(q) => employer_index::search(&state.db.conn, &q).await?,
-        EmployerSearch::All => employer::Entity::find()
-            .order_by_asc(employer::Column::Name)
-            .order_by_asc(employer::Column::Id),
+        EmployerSearch::All => employer::Entity::find(),
     };
+    // The index search comes ordered by name: the order asked for replaces it.
+    QueryTrait::query(&mut query).clear_order_by();
+    let order = sort.order();
+    query = match sort.key {
+        "credit_code" => query.order_by(employer::Column::CreditCode, order.clone()),
+        "created_at" => query,
+        _ => query.order_by(employer::Column::Name, order.clone()),
+    };
+    let query = query.order_by(employer::Column::Id, order);
     paged(&state.db.conn, query, page, page_size, paging).await
 }
 

@@ -11,12 +11,12 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::auth::{AccountRole, Caller};
 use crate::entity::{graduate, school};
 use crate::error::{ApiError, ApiResult};
-use crate::paging::{paged, Paged, Paging};
+use crate::paging::{paged, Paged, Paging, Sort};
 use crate::roster::{self, RosterRow, RowError};
 use crate::service::AppState;
 use crate::{audit, removal, scope};
@@ -93,6 +93,64 @@ const UPSERT_COLUMNS: [graduate::Column; 22] = [
     graduate::Column::DirectedEmployer,
 ];
 
+/// A correction of who a graduate is, made in the management system (SPEC.md 3): each
+/// changed value before and after.
+#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CorrectionChanges {
+    /// The ID number before and after (`[before, after]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<Vec<String>>,
+    /// The name before and after (`[before, after]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Vec<String>>,
+}
+
+/// A roster row that corrected an existing graduate's ID number or name.
+#[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
+pub struct Correction {
+    /// The row's number.
+    pub row: usize,
+    /// The graduate's candidate number (考生号).
+    pub candidate_no: String,
+    /// What changed.
+    pub changes: CorrectionChanges,
+}
+
+/// The answer to a roster import: what was received, created, updated and rejected, with
+/// the rejected rows (and a link to all of them), corrections and warnings.
+#[derive(Debug, Clone, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ImportReport {
+    /// The error report (导入错误报告) of every rejected row, when rows were rejected: the
+    /// path of `GET /roster/imports/{id}/errors`.
+    pub error_report: Option<String>,
+    /// What was imported: `json` (a batch), `csv` or `xlsx` (a file).
+    pub source: String,
+    /// Data rows received.
+    pub received: usize,
+    /// Graduates added to the roster.
+    pub created: usize,
+    /// Graduates updated (by candidate number).
+    pub updated: usize,
+    /// Removed graduates re-uploaded, now waiting to be restored (恢复网签数据).
+    pub restore_pending: usize,
+    /// Blank rows skipped (files).
+    pub blank_rows: usize,
+    /// Rows not imported.
+    pub rejected_rows: usize,
+    /// Problems of the rejected rows (a row may have several).
+    pub error_count: usize,
+    /// The first 1000 problems, by row.
+    pub errors: Vec<RowError>,
+    /// The first 1000 corrections of a graduate's ID number or name.
+    pub corrections: Vec<Correction>,
+    /// The first 1000 warnings about imported rows (`gender_mismatch`).
+    pub warnings: Vec<RowError>,
+    /// Columns of the file the importer does not read (files only).
+    pub ignored_columns: Option<Vec<String>>,
+}
+
 /// Upserts validated rows (rows that failed validation come in `errors`); returns the import
 /// report.
 pub async fn import_roster(
@@ -102,7 +160,7 @@ pub async fn import_roster(
     checked: roster::Checked,
     blank_rows: usize,
     source: &str,
-) -> ApiResult<Value> {
+) -> ApiResult<ImportReport> {
     let roster::Checked {
         received,
         valid,
@@ -221,7 +279,7 @@ pub async fn import_roster(
 
     let now = state.clock.now();
     let (mut created, mut updated, mut restore_pending) = (0usize, 0usize, 0usize);
-    let mut corrections: Vec<Value> = Vec::new();
+    let mut corrections: Vec<Correction> = Vec::new();
     let mut warnings: Vec<RowError> = Vec::new();
     for (k, chunk) in placed.chunks(CHUNK).enumerate() {
         if state.shutdown.is_requested() {
@@ -287,19 +345,17 @@ pub async fn import_roster(
                     }
                     // Corrections of who the graduate is, made in the management system
                     // (SPEC.md 3): applied, and reported and audited with before and after.
-                    let mut changes = serde_json::Map::new();
-                    if g.id_number != r.id_number {
-                        changes.insert("id_number".into(), json!([g.id_number, r.id_number]));
-                    }
-                    if g.name != r.name {
-                        changes.insert("name".into(), json!([g.name, r.name]));
-                    }
-                    if !changes.is_empty() {
-                        corrections.push(json!({
-                            "row": r.row,
-                            "candidate_no": r.candidate_no,
-                            "changes": changes,
-                        }));
+                    let changes = CorrectionChanges {
+                        id_number: (g.id_number != r.id_number)
+                            .then(|| vec![g.id_number.clone(), r.id_number.clone()]),
+                        name: (g.name != r.name).then(|| vec![g.name.clone(), r.name.clone()]),
+                    };
+                    if changes.id_number.is_some() || changes.name.is_some() {
+                        corrections.push(Correction {
+                            row: r.row,
+                            candidate_no: r.candidate_no.clone(),
+                            changes,
+                        });
                     }
                 }
                 None => created += 1,
@@ -352,20 +408,6 @@ pub async fn import_roster(
         .await?;
         Some(format!("/api/v1/roster/imports/{}/errors", stored.id))
     };
-    let report = json!({
-        "error_report": error_report,
-        "source": source,
-        "received": received,
-        "created": created,
-        "updated": updated,
-        "restore_pending": restore_pending,
-        "blank_rows": blank_rows,
-        "rejected_rows": error_rows.len(),
-        "error_count": errors.len(),
-        "errors": errors.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
-        "corrections": corrections.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
-        "warnings": warnings.iter().take(MAX_LISTED_ERRORS).collect::<Vec<_>>(),
-    });
     audit::record(
         &txn,
         c,
@@ -377,7 +419,25 @@ pub async fn import_roster(
     )
     .await?;
     txn.commit().await?;
-    Ok(report)
+    let error_count = errors.len();
+    errors.truncate(MAX_LISTED_ERRORS);
+    corrections.truncate(MAX_LISTED_ERRORS);
+    warnings.truncate(MAX_LISTED_ERRORS);
+    Ok(ImportReport {
+        error_report,
+        source: source.to_string(),
+        received,
+        created,
+        updated,
+        restore_pending,
+        blank_rows,
+        rejected_rows: error_rows.len(),
+        error_count,
+        errors,
+        corrections,
+        warnings,
+        ignored_columns: None,
+    })
 }
 
 /// A warning when the row's gender contradicts its ID number (the 17th digit: odd 男, even
@@ -508,11 +568,13 @@ pub struct RosterFilter {
     pub q: Option<String>,
 }
 
-/// One page of the roster in `scope`, filtered, by department.
+/// One page of the roster in `scope`, filtered, in `sort`'s order (keys `department`,
+/// `candidate_no`, `name`, `updated_at`), ties broken by id.
 pub async fn roster_page(
     state: &AppState,
     scope: RosterScope,
     f: RosterFilter,
+    sort: Sort,
     page: Option<u64>,
     page_size: Option<u64>,
     paging: &Paging,
@@ -552,12 +614,19 @@ pub async fn roster_page(
                 .add(graduate::Column::IdNumber.eq(v.to_uppercase())),
         );
     }
+    let order = sort.order();
+    let key = match sort.key {
+        "candidate_no" => graduate::Column::CandidateNo,
+        "name" => graduate::Column::Name,
+        "updated_at" => graduate::Column::UpdatedAt,
+        _ => graduate::Column::Department,
+    };
     paged(
         &state.db.conn,
         graduate::Entity::find()
             .filter(cond)
-            .order_by_asc(graduate::Column::Department)
-            .order_by_asc(graduate::Column::Id),
+            .order_by(key, order.clone())
+            .order_by(graduate::Column::Id, order),
         page,
         page_size,
         paging,
