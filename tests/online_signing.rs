@@ -408,7 +408,11 @@ async fn inbox_filters(backend: Backend) {
     let bad = app
         .get("/api/v1/tasks?initiator=someone", &w.school_tok)
         .await;
-    assert_eq!(bad.status, 400);
+    // The same refusal as the management lists' (422 invalid_initiator).
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (422, Some("invalid_initiator"))
+    );
     assert!(bad.body["message"].as_str().unwrap().contains("initiator"));
 }
 

@@ -58,6 +58,8 @@ pub fn shape(
                 "page" => e.body.code = "invalid_page".into(),
                 "page_size" => e.body.code = "invalid_page_size".into(),
                 "sort" => e.body.code = "invalid_sort".into(),
+                // The inbox and the management lists refuse an unknown initiator alike.
+                "initiator" => e.body.code = "invalid_initiator".into(),
                 _ => e.body.code = "invalid_parameter".into(),
             }
             return e.into_response();

@@ -33,7 +33,7 @@ macro_rules! answers {
     ) => {
         $(#[doc = $doc])*
         #[derive(poem_openapi::ApiResponse)]
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::large_enum_variant)]
         $vis enum $name {
             $(
                 $(#[doc = $okdoc])*

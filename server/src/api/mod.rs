@@ -196,7 +196,11 @@ pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u061C\u2
 pub fn spec_json() -> String {
     let mut spec: serde_json::Value =
         serde_json::from_str(&service().spec()).expect("poem-openapi writes JSON");
-    for ops in spec["paths"].as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+    for ops in spec["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
         for op in ops.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
             let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
             for p in params.into_iter().flatten() {
@@ -270,6 +274,9 @@ mod tests {
             .iter()
             .find(|p| p["name"] == "sort")
             .unwrap();
-        assert!(sort["schema"]["pattern"].as_str().unwrap().contains("opened_at"));
+        assert!(sort["schema"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("opened_at"));
     }
 }

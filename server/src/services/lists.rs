@@ -149,6 +149,7 @@ pub async fn management_list_page(
 }
 
 /// The whole query of a management list (no paging) as an XLSX file titled `title`.
+#[allow(clippy::too_many_arguments)]
 pub async fn export_management_list(
     state: &AppState,
     c: &Caller,
@@ -181,6 +182,7 @@ pub enum InstanceScope {
 
 /// One page of the instances in `scope`, optionally of one flow and in one state, newest
 /// first.
+#[allow(clippy::too_many_arguments)]
 pub async fn instances_page(
     state: &AppState,
     scope: InstanceScope,
