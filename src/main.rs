@@ -238,7 +238,10 @@ async fn main() -> ExitCode {
             }
         }
         Command::Openapi => {
-            println!("{}", gradflow_server::api::spec_json());
+            println!(
+                "{}",
+                gradflow_server::api::spec_json(&gradflow_server::api::service())
+            );
             ExitCode::SUCCESS
         }
         Command::Reference { json: true, .. } => {

@@ -320,6 +320,17 @@ pub enum StateKind {
     Final,
 }
 
+impl StateKind {
+    /// The kind as YAML writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Wait => "wait",
+            StateKind::Review => "review",
+            StateKind::Final => "final",
+        }
+    }
+}
+
 /// One effect declared in YAML, written as a one-key map (`- notify: {…}`); the engine
 /// resolves it into a command when the transition is applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]

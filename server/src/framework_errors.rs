@@ -53,15 +53,10 @@ pub fn shape(
         )
     } else if let Some(p) = e.downcast_ref::<ParseParamError>() {
         if let Some(mut e) = rule_broken(&format!("field `{}` {}", p.name, p.reason)) {
-            // Paging and sorting keep the codes their own checks answer (`paging`).
-            match p.name {
-                "page" => e.body.code = "invalid_page".into(),
-                "page_size" => e.body.code = "invalid_page_size".into(),
-                "sort" => e.body.code = "invalid_sort".into(),
-                // The inbox and the management lists refuse an unknown initiator alike.
-                "initiator" => e.body.code = "invalid_initiator".into(),
-                _ => e.body.code = "invalid_parameter".into(),
-            }
+            // A parameter breaking its schema rule is `invalid_<name>` — the codes the
+            // handlers' own checks answer (`invalid_page`, `invalid_page_size`,
+            // `invalid_initiator`).
+            e.body.code = format!("invalid_{}", p.name);
             return e.into_response();
         }
         field_error(

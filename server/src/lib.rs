@@ -123,7 +123,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
 pub fn app(state: State) -> impl poem::Endpoint {
     let api = api::service().server("/");
     let docs = api.swagger_ui();
-    let spec_text = api::spec_json();
+    let spec_text = api::spec_json(&api);
     let routes = Arc::new(framework_errors::Routes::from_spec(&spec_text));
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()

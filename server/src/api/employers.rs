@@ -469,8 +469,10 @@ impl EmployersApi {
         /// before a key for descending.
         sort: Query<Option<String>>,
         /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u64>>,
         /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> poem::Result<EmployerSearchAnswer> {
         let c = caller(&state, &auth).await?;

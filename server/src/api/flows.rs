@@ -483,7 +483,7 @@ impl FlowsApi {
                 version: d.def.version,
                 definition: d.def.id().to_string(),
                 title: d.def.title.clone(),
-                module: json!(d.def.module).as_str().unwrap_or_default().to_string(),
+                module: d.def.module.as_str().to_string(),
                 list: d.def.list.clone(),
                 start_roles: d
                     .def
@@ -500,7 +500,7 @@ impl FlowsApi {
                     .map(|(k, s)| StateView {
                         name: k.clone(),
                         label: s.label.clone(),
-                        kind: json!(s.kind).as_str().unwrap_or_default().to_string(),
+                        kind: s.kind.as_str().to_string(),
                     })
                     .collect(),
                 params: Value::Object(d.def.default_params()),
@@ -655,7 +655,6 @@ impl FlowsApi {
         state_name: Query<Option<String>>,
         /// Order: `created_at` (the default, `-created_at`), `updated_at`; `-` before a key for
         /// descending.
-        #[oai(validator(pattern = "^-?(created_at|updated_at)?$"))]
         sort: Query<Option<String>>,
         /// The page, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]

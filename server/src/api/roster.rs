@@ -689,8 +689,10 @@ impl RosterApi {
         /// a key for descending.
         sort: Query<Option<String>>,
         /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u64>>,
         /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> poem::Result<RosterListAnswer> {
         let c = caller(&state, &auth).await?;

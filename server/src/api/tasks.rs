@@ -180,7 +180,6 @@ impl TasksApi {
         q: Query<Option<String>>,
         /// Order: `opened_at` (the default, oldest first), `name` (the graduate's),
         /// `department`; `-` before a key for descending.
-        #[oai(validator(pattern = "^-?(opened_at|name|department)?$"))]
         sort: Query<Option<String>>,
         /// The page, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
