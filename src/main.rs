@@ -102,6 +102,10 @@ enum Command {
         /// Secret the outbox signs its webhook messages with (HMAC-SHA256, README "Webhooks").
         #[arg(long, env = "GRADFLOW_WEBHOOK_SECRET", hide_env_values = true)]
         webhook_secret: Option<String>,
+        /// SQLite: check each distinct read query's plan once and log (a `gradflow::plan`
+        /// warning) one that scans a large table or sorts its rows after reading them.
+        #[arg(long, env = "GRADFLOW_CHECK_QUERY_PLANS")]
+        check_query_plans: bool,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -185,6 +189,7 @@ async fn main() -> ExitCode {
             queue_wait_ms,
             shutdown_grace_secs,
             webhook_secret,
+            check_query_plans,
             log,
         } => {
             init_tracing(&log);
@@ -209,6 +214,7 @@ async fn main() -> ExitCode {
                 queue_wait_ms,
                 shutdown_grace_secs,
                 webhook_secret,
+                check_query_plans,
             };
             match gradflow_server::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ mod m20261201_000006_hardening;
 mod m20261201_000007_destination_switches;
 mod m20261201_000008_destination_types;
 mod m20261202_000009_roster_imports;
+mod m20261202_000010_list_order_indexes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_destination_switches::Migration),
             Box::new(m20261201_000008_destination_types::Migration),
             Box::new(m20261202_000009_roster_imports::Migration),
+            Box::new(m20261202_000010_list_order_indexes::Migration),
         ]
     }
 }

@@ -58,6 +58,10 @@ pub struct Config {
     /// The secret outbox messages are signed with (HMAC-SHA256 over timestamp and body, in
     /// `X-Gradflow-Signature`); unsigned when absent.
     pub webhook_secret: Option<String>,
+    /// SQLite: checks each distinct read query's plan once and logs one that scans a large
+    /// table or sorts after reading (`gradflow::plan` warnings) — for tests and for checking
+    /// the indexes of a new query.
+    pub check_query_plans: bool,
 }
 
 impl Config {
@@ -93,6 +97,7 @@ impl Default for Config {
             queue_wait_ms: 2000,
             shutdown_grace_secs: 30,
             webhook_secret: None,
+            check_query_plans: false,
         }
     }
 }

@@ -380,11 +380,13 @@ impl Routes {
             .map(|s| s.trim_matches(|c| c == '{' || c == '}').to_string())
     }
 
-    /// The methods served on `path` (every template it matches).
+    /// The methods served on `path`: those of the template the router takes for it — the
+    /// most literal one ([`Routes::find`]), as `POST /employers/register` is not the `GET` of
+    /// `/employers/{id}`.
     fn allowed_methods(&self, path: &str) -> BTreeSet<String> {
-        self.matching(path)
-            .flat_map(|(_, t)| t.ops.keys().cloned())
-            .collect()
+        self.find(path)
+            .map(|id| self.routes[id.0].ops.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Refuses a JSON body whose text field holds a number or a boolean: poem-openapi would
@@ -530,8 +532,13 @@ mod tests {
             r#"{"paths": {"/api/v1/instances/{id}": {"get": {}, "parameters": []},
                           "/api/v1/instances/{id}/actions/{action}": {"post": {}},
                           "/api/v1/lists/{list}/{id}": {"get": {}},
-                          "/api/v1/lists/{list}/export": {"get": {}}}}"#,
+                          "/api/v1/lists/{list}/export": {"get": {}},
+                          "/api/v1/employers/{id}": {"get": {}, "put": {}},
+                          "/api/v1/employers/register": {"post": {}}}}"#,
         );
+        // The literal path's methods only, not those of the template it also matches.
+        let m = routes.allowed_methods("/api/v1/employers/register");
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), ["POST"]);
         let m = routes.allowed_methods("/api/v1/instances/42");
         assert!(m.contains("GET"), "{m:?}");
         assert!(!m.contains("PUT"), "{m:?}");

@@ -117,11 +117,13 @@ fn due_timers(now: chrono::DateTime<Utc>) -> sea_orm::Select<timer::Entity> {
         .limit(100)
 }
 
-/// The messages due at `now`, oldest first.
+/// The messages due at `now`, the longest due first (then in the order they were written),
+/// read in the order of their index (`idx_outbox_pending`) rather than sorted.
 fn pending_messages(now: chrono::DateTime<Utc>) -> sea_orm::Select<outbox::Entity> {
     outbox::Entity::find()
         .filter(outbox::Column::DeliveredAt.is_null())
         .filter(outbox::Column::NextAttemptAt.lte(now))
+        .order_by_asc(outbox::Column::NextAttemptAt)
         .order_by_asc(outbox::Column::Id)
         .limit(50)
 }

@@ -429,7 +429,7 @@ answers! {
     }
 }
 
-/// The keys `GET /accounts` sorts by.
+/// The keys `GET /accounts` sorts by (`created_at` orders by id: ids grow with creation).
 pub const ACCOUNT_SORT: [&str; 3] = ["created_at", "username", "role"];
 
 /// Refuses unless the caller is a province or school user (or the administrator) who may

@@ -190,12 +190,15 @@ pub type Apis = (
 /// format characters, `ident::is_forbidden_char`), as a JSON Schema pattern.
 pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF\uFFF9-\uFFFB\uFFFE\uFFFF]*$";
 
-/// The served spec: poem-openapi's, with the rule the edge applies to every request written
-/// into it — a string path or query parameter without a pattern of its own gets
-/// [`TEXT_PATTERN`] — so a request the spec allows is one the edge lets through.
+/// The served spec: poem-openapi's, with the rules the server applies to every request
+/// written into it, so a request the spec allows is one the server reads as the spec says:
+/// a string path or query parameter without a pattern of its own gets [`TEXT_PATTERN`] (the
+/// edge's rule), and an optional field of a request body is `nullable` — `null` is read as
+/// leaving the field out ([`nullable_request_fields`]).
 pub fn spec_json(api: &OpenApiService<Apis, ()>) -> String {
     let mut spec: serde_json::Value =
         serde_json::from_str(&api.spec()).expect("poem-openapi writes JSON");
+    nullable_request_fields(&mut spec);
     for ops in spec["paths"]
         .as_object_mut()
         .into_iter()
@@ -212,6 +215,74 @@ pub fn spec_json(api: &OpenApiService<Apis, ()>) -> String {
         }
     }
     serde_json::to_string_pretty(&spec).expect("a JSON value serialises")
+}
+
+/// Marks every optional property of a request body's schemas (and of the schemas they refer
+/// to) `nullable`: poem-openapi reads a JSON `null` for an `Option` field as the field left
+/// out, which an OpenAPI 3.0 schema allows only when it says `nullable`. A property that is a
+/// `$ref` becomes `allOf: [$ref]` beside `nullable` (3.0 ignores siblings of a `$ref`).
+/// Response schemas are left as they are: answers leave unset fields out, never `null`.
+fn nullable_request_fields(spec: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                        out.push(name.to_string());
+                    }
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    fn mark(schema: &mut Value) {
+        let required: Vec<String> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect();
+        let props = schema.get_mut("properties").and_then(Value::as_object_mut);
+        for (field, prop) in props.into_iter().flatten() {
+            if required.contains(field) {
+                continue;
+            }
+            if let Some(r) = prop.as_object_mut().and_then(|p| p.remove("$ref")) {
+                prop["allOf"] = serde_json::json!([{ "$ref": r }]);
+            }
+            prop["nullable"] = true.into();
+        }
+    }
+    let mut todo = Vec::new();
+    for ops in spec["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for op in ops.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            refs(&op["requestBody"], &mut todo);
+            let content = op
+                .get_mut("requestBody")
+                .and_then(|b| b.get_mut("content"))
+                .and_then(Value::as_object_mut);
+            for media in content.into_iter().flat_map(|c| c.values_mut()) {
+                if let Some(schema) = media.get_mut("schema") {
+                    mark(schema);
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if seen.insert(name.clone()) {
+            let schema = &mut spec["components"]["schemas"][&name];
+            refs(schema, &mut todo);
+            mark(schema);
+        }
+    }
 }
 
 /// The OpenAPI service of every endpoint.

@@ -210,7 +210,7 @@ impl TasksApi {
             values.push(i.into());
         }
         if let Some(d) = department.0 {
-            sql_where.push_str(" AND i.department = ?");
+            sql_where.push_str(" AND t.department = ?");
             values.push(d.into());
         }
         if let Some(q) = q.0.filter(|q| !q.trim().is_empty()) {

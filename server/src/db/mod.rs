@@ -504,7 +504,12 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Db> {
             .map(sqlite_path)
             .unwrap_or_else(|| cfg.data_dir.join("gradflow.sqlite"));
         let readers = (cfg.max_connections as usize).clamp(2, 8);
-        let s = Arc::new(Sqlite::open(&path, readers, synchronous)?);
+        let s = Arc::new(Sqlite::open(
+            &path,
+            readers,
+            synchronous,
+            cfg.check_query_plans,
+        )?);
         return Ok(Db {
             conn: Conn(Backend::Sqlite(s.clone())),
             write: Backend::Sqlite(s),

@@ -48,6 +48,104 @@ pub struct Sqlite {
     ids: Mutex<std::collections::HashMap<&'static str, i64>>,
     /// Tells the checkpointing thread to stop.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// `--check-query-plans`: the read queries whose plan was already checked.
+    plans: Option<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// The tables that grow with the graduates (a province holds hundreds of thousands of rows,
+/// millions of instances): a read that scans one of them, or sorts its rows in a temporary
+/// B-tree, is missing an index. The catalogue tables (provinces, schools, definitions, codes…)
+/// are small enough to scan.
+const LARGE_TABLES: [&str; 14] = [
+    "accounts",
+    "action_links",
+    "audit_log",
+    "documents",
+    "employers",
+    "employer_warnings",
+    "graduates",
+    "history",
+    "instances",
+    "outbox",
+    "slots",
+    "tasks",
+    "timers",
+    "tokens",
+];
+
+/// What is wrong with a query plan (`EXPLAIN QUERY PLAN`'s detail lines for `sql`), if
+/// anything: a large table scanned without an index while the query filters it, or the rows
+/// sorted after they are read. (Walking a whole table in key order without a filter — the
+/// first page of everything, a count of everything — is what such a query asks for.)
+/// See <https://sqlite.org/eqp.html>.
+pub fn plan_problem(sql: &str, details: &[String]) -> Option<&'static str> {
+    let filters = sql
+        .split_once(" WHERE ")
+        .map(|(_, w)| {
+            w.trim_start_matches("TRUE")
+                .trim_start_matches("1 = 1")
+                .trim_start()
+        })
+        .is_some_and(|w| !w.is_empty() && !w.starts_with("ORDER BY") && !w.starts_with("LIMIT"));
+    for d in details {
+        if let Some(rest) = d.strip_prefix("SCAN ") {
+            let name = rest.split_whitespace().next().unwrap_or_default();
+            let table = table_named(sql, name);
+            if filters && LARGE_TABLES.contains(&table) && !rest.contains(" USING ") {
+                return Some("scans a large table");
+            }
+        }
+        if d.starts_with("USE TEMP B-TREE FOR") && d.contains("ORDER BY") {
+            return Some("sorts its rows after reading them");
+        }
+    }
+    None
+}
+
+/// The table `name` stands for in `sql`: itself, or the table it is an alias of
+/// (`FROM tasks t`, `JOIN graduates AS g`).
+fn table_named<'a>(sql: &'a str, name: &'a str) -> &'a str {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if !(w.eq_ignore_ascii_case("FROM") || w.eq_ignore_ascii_case("JOIN")) {
+            continue;
+        }
+        let Some(table) = words.get(i + 1).map(|t| t.trim_matches('"')) else {
+            continue;
+        };
+        let alias = match words.get(i + 2) {
+            Some(a) if a.eq_ignore_ascii_case("AS") => words.get(i + 3),
+            a => a,
+        };
+        if alias.map(|a| a.trim_matches('"')) == Some(name) {
+            return table;
+        }
+    }
+    name
+}
+
+/// Logs (warning, target `gradflow::plan`) a read query whose plan [`plan_problem`] objects
+/// to, with its SQL (parameters stay unbound: nothing personal) and the plan.
+fn check_plan(conn: &Connection, sql: &str) {
+    let explained = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .and_then(|mut st| {
+            let mut rows = st.raw_query();
+            let mut details = Vec::new();
+            while let Some(row) = rows.next()? {
+                details.push(row.get::<_, String>(3)?);
+            }
+            Ok(details)
+        });
+    match explained {
+        Ok(details) => {
+            if let Some(problem) = plan_problem(sql, &details) {
+                tracing::warn!(target: "gradflow::plan", sql, plan = details.join(" | "),
+                    "a read query {problem}");
+            }
+        }
+        Err(e) => tracing::warn!(target: "gradflow::plan", sql, error = %e, "EXPLAIN failed"),
+    }
 }
 
 impl Drop for Sqlite {
@@ -162,7 +260,13 @@ fn open(path: &Path, read_only: bool, synchronous: &str) -> Result<Connection, D
 
 impl Sqlite {
     /// Opens the writer and `readers` read-only connections on a migrated database file.
-    pub fn open(path: &Path, readers: usize, synchronous: &str) -> Result<Sqlite, DbErr> {
+    /// With `check_plans`, each distinct read query's plan is checked once ([`plan_problem`]).
+    pub fn open(
+        path: &Path,
+        readers: usize,
+        synchronous: &str,
+        check_plans: bool,
+    ) -> Result<Sqlite, DbErr> {
         let conn = open(path, false, synchronous)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         checkpoints(path.to_path_buf(), stop.clone());
@@ -182,6 +286,7 @@ impl Sqlite {
             waiting: AtomicUsize::new(0),
             ids: Default::default(),
             stop,
+            plans: check_plans.then(Default::default),
         })
     }
 
@@ -209,7 +314,18 @@ impl Sqlite {
     }
 
     pub fn read_query(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.read(|c| query(c, stmt))
+        self.read(|c| {
+            self.check_plan_once(c, &stmt.sql);
+            query(c, stmt)
+        })
+    }
+
+    fn check_plan_once(&self, conn: &Connection, sql: &str) {
+        if let Some(seen) = &self.plans {
+            if lock(seen).insert(sql.to_string()) {
+                check_plan(conn, sql);
+            }
+        }
     }
 
     pub fn read_execute(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
@@ -228,9 +344,16 @@ impl Sqlite {
     ) -> tokio::sync::mpsc::Receiver<Vec<Result<QueryResult, DbErr>>> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let path = self.path.clone();
+        let check = self
+            .plans
+            .as_ref()
+            .is_some_and(|seen| lock(seen).insert(stmt.sql.clone()));
         tokio::task::spawn_blocking(move || {
             let run = || -> Result<(), DbErr> {
                 let conn = open(&path, true, "NORMAL")?;
+                if check {
+                    check_plan(&conn, &stmt.sql);
+                }
                 let mut chunk = Vec::with_capacity(256);
                 let mut sent = true;
                 each_row(&conn, &stmt, |row| {
@@ -560,4 +683,79 @@ fn position(i: usize) -> String {
     KEYS.get(i)
         .cloned()
         .unwrap_or_else(|| format!("\u{1}{i:04}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_problem;
+
+    fn plan(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn plans_that_scan_or_sort_are_named() {
+        let ordered = "SELECT * FROM instances WHERE school_id = ? ORDER BY id DESC LIMIT ?";
+        assert_eq!(
+            plan_problem(
+                ordered,
+                &plan(&["SEARCH instances USING INDEX idx_instances_school (school_id=?)"])
+            ),
+            None
+        );
+        assert_eq!(
+            plan_problem(
+                ordered,
+                &plan(&[
+                    "SEARCH instances USING INDEX x (school_id=?)",
+                    "USE TEMP B-TREE FOR ORDER BY"
+                ])
+            ),
+            Some("sorts its rows after reading them")
+        );
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM instances WHERE list = ?",
+                &plan(&["SCAN instances"])
+            ),
+            Some("scans a large table")
+        );
+        // Everything in key order, or a small table, is no problem.
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM employers ORDER BY id",
+                &plan(&["SCAN employers"])
+            ),
+            None
+        );
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM accounts WHERE TRUE ORDER BY id",
+                &plan(&["SCAN accounts"])
+            ),
+            None
+        );
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM schools WHERE code = ?",
+                &plan(&["SCAN schools"])
+            ),
+            None
+        );
+        // An alias stands for its table.
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM tasks t JOIN graduates AS g ON g.id = t.graduate_id WHERE 1 = 1 AND t.def_key = ?",
+                &plan(&["SCAN t", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"])
+            ),
+            Some("scans a large table")
+        );
+        assert_eq!(
+            plan_problem(
+                "SELECT * FROM tasks t WHERE 1 = 1 ORDER BY t.id",
+                &plan(&["SCAN t"])
+            ),
+            None
+        );
+    }
 }

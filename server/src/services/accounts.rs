@@ -197,19 +197,16 @@ pub async fn list_managed_accounts(
     if let Some(d) = department {
         cond = cond.add(account::Column::Department.eq(d));
     }
+    // `created_at` orders by id (ids grow with creation), which every scope's index holds.
+    let mut q = account::Entity::find().filter(cond);
+    match sort.key {
+        "username" => q = q.order_by(account::Column::Username, sort.order()),
+        "role" => q = q.order_by(account::Column::Role, sort.order()),
+        _ => {}
+    }
     let p = crate::paging::paged(
         &state.db.conn,
-        account::Entity::find()
-            .filter(cond)
-            .order_by(
-                match sort.key {
-                    "username" => account::Column::Username,
-                    "role" => account::Column::Role,
-                    _ => account::Column::CreatedAt,
-                },
-                sort.order(),
-            )
-            .order_by(account::Column::Id, sort.order()),
+        q.order_by(account::Column::Id, sort.order()),
         page,
         page_size,
         &crate::paging::PAGE_SIZE,

@@ -44,7 +44,7 @@ pub async fn inbox_page(
     // Only the documented keys reach the SQL (`Sort::parse` checked them).
     let order = match sort.key {
         "name" => format!("g.name {dir}, t.id {dir}"),
-        "department" => format!("i.department {dir}, t.opened_at {dir}, t.id {dir}"),
+        "department" => format!("t.department {dir}, t.opened_at {dir}, t.id {dir}"),
         _ => format!("t.opened_at {dir}, t.id {dir}"),
     };
     let rows = db

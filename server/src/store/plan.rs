@@ -216,7 +216,14 @@ pub(super) fn plan(
             role: Set(ts.role.as_str().to_string()),
             province_code: Set(parties.province.clone()),
             school_id: Set(parties.school_id),
-            department: Set(ts.department.clone()),
+            // The department a department task is for; any other task carries the
+            // instance's, so that every inbox sorts and filters by department through its
+            // index (`idx_tasks_school_role`).
+            department: Set(Some(
+                ts.department
+                    .clone()
+                    .unwrap_or_else(|| parties.department.clone()),
+            )),
             graduate_id: Set(parties.graduate_id),
             employer_id: Set(parties.employer_id),
             def_key: Set(def.def.key.clone()),
