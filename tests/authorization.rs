@@ -272,21 +272,21 @@ async fn table(backend: Backend) {
             "/api/v1/lists/{list}/export",
             "/api/v1/lists/termination/export?status=all".into(),
             None,
-            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 admin,g1,e1,e2,int,s1_none=403 anon=401",
         ),
         r(
             "GET",
             "/api/v1/lists/{list}/returned-export",
             "/api/v1/lists/signing/returned-export".into(),
             None,
-            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 admin,g1,e1,e2,int,s1_none=403 anon=401",
         ),
         r(
             "GET",
             "/api/v1/lists/{list}",
             "/api/v1/lists/signing".into(),
             None,
-            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 g1,e1,e2,int,s1_none=403 anon=401",
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 admin,g1,e1,e2,int,s1_none=403 anon=401",
         ),
         r(
             "GET",
@@ -300,14 +300,14 @@ async fn table(backend: Backend) {
             "/api/v1/tasks",
             "/api/v1/tasks".into(),
             None,
-            "int=403 anon=401 *=200",
+            "admin,int=403 anon=401 *=200",
         ),
         r(
             "GET",
             "/api/v1/tasks/counts",
             "/api/v1/tasks/counts".into(),
             None,
-            "int=403 anon=401 *=200",
+            "admin,int=403 anon=401 *=200",
         ),
         // Administration: the administrator only (province users for their own params/overlays).
         r(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::app::{spawn, spawn_on, App, AppOptions, Backend};
+use support::flows::sheet;
 use support::world::{world, DEPT};
 
 /// Runs `gradflow ARGS` to its end (at most a minute): (success, stderr).
@@ -281,9 +282,15 @@ async fn a_stop_mid_import_keeps_whole_batches_and_says_how_far(backend: Backend
     let w = world(&app, "school").await;
     let before = graduates(&app, &w.school_tok).await;
     const ROWS: usize = 20_000;
+    // The first row is refused (its ID number is not one), the others are stored.
     let rows: Vec<Value> = (0..ROWS)
         .map(|i| {
-            json!({"candidate_no": format!("27{i:012}"), "id_number": id_number(i),
+            let id = if i == 0 {
+                "12345".to_string()
+            } else {
+                id_number(i)
+            };
+            json!({"candidate_no": format!("27{i:012}"), "id_number": id,
                    "name": format!("学生{i}"), "education_level": "本科", "training_mode": "10",
                    "department": DEPT, "major": "软件工程", "cohort": 2027})
         })
@@ -326,11 +333,34 @@ async fn a_stop_mid_import_keeps_whole_batches_and_says_how_far(backend: Backend
         .and_then(|m| m.split(' ').next())
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("{body}"));
-    assert_eq!(saved + not_saved, ROWS as u64, "{body}");
+    assert_eq!(saved + not_saved, ROWS as u64 - 1, "{body}");
     assert!(saved > 0 && saved < ROWS as u64, "{saved}");
     assert_eq!(saved % 500, 0, "whole batches only: {saved}");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains(&format!("已保存 {saved} 行")), "{message}");
+    // The error report outlives the stop: the row refused so far, then where the unsaved
+    // rows begin (the batch after the last saved one: its first row, 1 + saved + 1).
+    let report = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "error_report")
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or_else(|| panic!("no error report: {body}"))
+        .to_string();
+    let rows = sheet(&app, &report, &app.admin_token.clone()).await;
+    let text: Vec<String> = rows.iter().map(|r| r.join(" ")).collect();
+    assert!(
+        text.iter().any(|r| r.contains("第1行 身份证号")),
+        "{text:?}"
+    );
+    let first_unsaved = saved + 2;
+    assert!(
+        text.iter()
+            .any(|r| r.contains(&format!("第{first_unsaved}行"))
+                && r.contains(&format!("{not_saved} 行未保存"))),
+        "{text:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,12 @@
 //! Indexes that serve each paged list's default order in every scope (issue 14), so the first
 //! page of an inbox or a list reads its rows in order instead of sorting the whole scope:
-//! the inbox by opening time (a school's, a province's, a graduate's, an employer's,
-//! everyone's, by flow or department) and by department; the instance list newest first (by id) per school,
-//! department, province, graduate, employer and flow; the management lists by last change per
-//! school, province and nationwide; the accounts per school, province and role; the roster by
-//! department per province and nationwide. `--check-query-plans` and `tests/lists.rs` check
-//! them. Every task now carries its instance's department (it was set for department tasks
-//! only), backfilled here.
+//! the inbox by opening — the task's id, as tasks are numbered when they open — per school and
+//! department (per province, graduate and employer the existing indexes hold that order); the
+//! instance list newest first (by id) per school, department, province, graduate, employer and
+//! flow; the management lists by last change per school and province; the accounts per school,
+//! province and role; the roster by department per province and nationwide. Every task now
+//! carries its instance's department (it was set for department tasks only), backfilled here.
+//! `--check-query-plans` and `tests/lists.rs` check these orders.
 
 use sea_orm_migration::prelude::*;
 
@@ -14,33 +14,12 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// (name, table, columns) of each index this migration creates.
-const CREATED: [(&str, &str, &[&str]); 21] = [
+const CREATED: [(&str, &str, &[&str]); 15] = [
+    ("idx_tasks_school", "tasks", &["school_id", "role"]),
     (
-        "idx_tasks_school_role_opened",
+        "idx_tasks_school_role_department",
         "tasks",
-        &["school_id", "role", "opened_at"],
-    ),
-    (
-        "idx_tasks_province_role_opened",
-        "tasks",
-        &["province_code", "role", "opened_at"],
-    ),
-    (
-        "idx_tasks_graduate_role_opened",
-        "tasks",
-        &["graduate_id", "role", "opened_at"],
-    ),
-    (
-        "idx_tasks_employer_role_opened",
-        "tasks",
-        &["employer_id", "role", "opened_at"],
-    ),
-    ("idx_tasks_opened", "tasks", &["opened_at"]),
-    ("idx_tasks_key_opened", "tasks", &["def_key", "opened_at"]),
-    (
-        "idx_tasks_department_opened",
-        "tasks",
-        &["department", "opened_at"],
+        &["school_id", "role", "department"],
     ),
     ("idx_instances_school", "instances", &["school_id"]),
     (
@@ -63,11 +42,6 @@ const CREATED: [(&str, &str, &[&str]); 21] = [
         &["province_code", "list", "updated_at"],
     ),
     (
-        "idx_instances_list_updated",
-        "instances",
-        &["list", "updated_at"],
-    ),
-    (
         "idx_accounts_province_role",
         "accounts",
         &["province_code", "role"],
@@ -82,16 +56,16 @@ const CREATED: [(&str, &str, &[&str]); 21] = [
     ("idx_graduates_department", "graduates", &["department"]),
 ];
 
-/// (name, table, columns) of each index the new ones make redundant (a prefix of a new one).
-const DROPPED: [(&str, &str, &[&str]); 4] = [
-    (
-        "idx_tasks_province_role",
-        "tasks",
-        &["province_code", "role"],
-    ),
-    ("idx_tasks_graduate", "tasks", &["graduate_id", "role"]),
-    ("idx_tasks_employer", "tasks", &["employer_id", "role"]),
+/// (name, table, columns) of each index the new ones replace: the province's graduates are in
+/// the new one's prefix; a department's tasks in id order (their opening order) need the
+/// department without the opening time after it.
+const DROPPED: [(&str, &str, &[&str]); 2] = [
     ("idx_graduates_province", "graduates", &["province_code"]),
+    (
+        "idx_tasks_school_role",
+        "tasks",
+        &["school_id", "role", "department", "opened_at"],
+    ),
 ];
 
 fn create(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {

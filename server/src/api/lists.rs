@@ -131,6 +131,13 @@ pub(crate) fn reviewer(c: &Caller) -> ApiResult<()> {
 async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, ListMeta)> {
     let c = caller(state, auth).await?;
     reviewer(&c)?;
+    if c.role == AccountRole::Admin {
+        // A list is a reviewer's view of a province, school or department; the administrator
+        // looks instances up by id or in `GET /instances`.
+        return Err(ApiError::forbidden(
+            "管理列表属于省级、学校和院系用户；系统管理员请按编号查看实例",
+        ));
+    }
     c.require_view(Module::Employment)?;
     let m = meta(state, &c, list)?;
     Ok((c, m))

@@ -236,7 +236,9 @@ answers! {
         /// More than 200 000 rows (`too_many_rows`), `invalid_type`, `control_character`.
         422 Invalid,
         /// The server stopped mid-import (`import_interrupted`): the batches saved so far stay;
-        /// upload again.
+        /// upload again. `errors` names where the unsaved rows begin (`not_saved`) and, as
+        /// `error_report`, the path of the error report (the rows rejected so far and that
+        /// point).
         503 Unavailable,
     }
 }
@@ -262,7 +264,9 @@ answers! {
         /// `control_character`.
         422 Invalid,
         /// The server stopped mid-import (`import_interrupted`): the batches saved so far stay;
-        /// upload again.
+        /// upload again. `errors` names where the unsaved rows begin (`not_saved`) and, as
+        /// `error_report`, the path of the error report (the rows rejected so far and that
+        /// point).
         503 Unavailable,
     }
 }

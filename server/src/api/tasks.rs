@@ -19,7 +19,11 @@ use crate::services::tasks::INBOX_SORT;
 fn scope(c: &Caller) -> Result<(String, Vec<DbValue>), ApiError> {
     let a = &c.actor;
     Ok(match c.role {
-        AccountRole::Admin => ("1 = 1".into(), vec![]),
+        AccountRole::Admin => {
+            return Err(ApiError::forbidden(
+                "系统管理员没有待办事项（系统管理员不办理实例）",
+            ))
+        }
         AccountRole::Integrator => return Err(ApiError::forbidden("集成账号没有待办事项")),
         AccountRole::Province => (
             "t.province_code = ? AND t.role = 'province'".into(),
@@ -128,7 +132,7 @@ answers! {
         400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
-        /// Integrator keys have no tasks (`forbidden`).
+        /// Integrator keys and the system administrator have no tasks (`forbidden`).
         403 Forbidden,
         /// Paging or order out of bounds (`invalid_page`, `invalid_page_size`, `invalid_sort`).
         422 Invalid,
@@ -145,7 +149,7 @@ answers! {
         400 BadRequest,
         /// No or an unknown token (`unauthorized`).
         401 Unauthorized,
-        /// Integrator keys have no tasks (`forbidden`).
+        /// Integrator keys and the system administrator have no tasks (`forbidden`).
         403 Forbidden,
     }
 }

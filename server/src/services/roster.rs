@@ -285,7 +285,8 @@ pub async fn import_roster(
         if state.shutdown.is_requested() {
             // The server is stopping: the batches committed so far stay, the rest is not
             // started, and the answer says how far the import got.
-            return Err(interrupted(state, c, now, source, received, &placed, k * CHUNK).await);
+            let saved = k * CHUNK;
+            return Err(interrupted(state, c, now, source, received, &placed, saved, errors).await);
         }
         let cands: Vec<String> = chunk.iter().map(|(r, _)| r.candidate_no.clone()).collect();
         let by_cand: HashMap<String, graduate::Model> = graduate::Entity::find()
@@ -394,20 +395,7 @@ pub async fn import_roster(
     // first MAX_LISTED_ERRORS).
     // It and the audit record are written together.
     let txn = state.db.begin_write().await?;
-    let error_report = if errors.is_empty() {
-        None
-    } else {
-        let stored = crate::entity::roster_import::ActiveModel {
-            account_id: Set(c.actor.account_id),
-            source: Set(source.to_string()),
-            errors: Set(serde_json::to_string(&errors).map_err(ApiError::internal)?),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        Some(format!("/api/v1/roster/imports/{}/errors", stored.id))
-    };
+    let error_report = store_report(&txn, c, now, source, &errors).await?;
     audit::record(
         &txn,
         c,
@@ -447,8 +435,35 @@ fn gender_warning(r: &RosterRow) -> Option<RowError> {
     Some(row_error(r, "gender", "性别", "gender_mismatch", message))
 }
 
+/// Stores an import's rejected rows for the downloadable error report
+/// (`GET /roster/imports/{id}/errors`) and returns its path; none when nothing was rejected.
+async fn store_report(
+    txn: &crate::db::WriteTx,
+    c: &Caller,
+    now: DateTime<Utc>,
+    source: &str,
+    errors: &[RowError],
+) -> ApiResult<Option<String>> {
+    if errors.is_empty() {
+        return Ok(None);
+    }
+    let stored = crate::entity::roster_import::ActiveModel {
+        account_id: Set(c.actor.account_id),
+        source: Set(source.to_string()),
+        errors: Set(serde_json::to_string(errors).map_err(ApiError::internal)?),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(Some(format!("/api/v1/roster/imports/{}/errors", stored.id)))
+}
+
 /// The answer to an import stopped by the server's shutdown after `saved` of the placed rows
-/// (each committed batch is whole): 503 naming how far it got; audited like an import.
+/// (each committed batch is whole): 503 naming how far it got. Its error report holds the
+/// rows rejected so far and, as a last row, where the unsaved part begins; it and the audit
+/// record are written together, as for a whole import.
+#[allow(clippy::too_many_arguments)]
 async fn interrupted(
     state: &AppState,
     c: &Caller,
@@ -457,21 +472,41 @@ async fn interrupted(
     received: usize,
     placed: &[(RosterRow, usize)],
     saved: usize,
+    mut errors: Vec<RowError>,
 ) -> ApiError {
-    let first_unsaved = placed.get(saved).map(|(r, _)| r.row).unwrap_or_default();
+    let first = placed.get(saved).map(|(r, _)| r);
+    let first_unsaved = first.map(|r| r.row).unwrap_or_default();
     let left = placed.len() - saved;
-    let audited = audit::record(
-        &state.db.writer().await,
-        c,
-        now,
-        "roster.import",
-        ("roster", source.to_string()),
-        json!({"received": received, "saved": saved, "not_saved": left, "interrupted": true}),
-    )
-    .await;
-    if let Err(e) = audited {
-        tracing::warn!(error = %e.body.message, "audit of an interrupted import");
+    errors.sort_by_key(|e| e.row);
+    if let Some(r) = first {
+        errors.push(row_error(
+            r,
+            "rows",
+            "行",
+            "not_saved",
+            format!("服务停止，自本行起的 {left} 行未保存，请重新上传此文件"),
+        ));
     }
+    let written = async {
+        let txn = state.db.begin_write().await?;
+        let report = store_report(&txn, c, now, source, &errors).await?;
+        audit::record(
+            &txn,
+            c,
+            now,
+            "roster.import",
+            ("roster", source.to_string()),
+            json!({"received": received, "saved": saved, "not_saved": left, "interrupted": true}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok::<_, ApiError>(report)
+    }
+    .await;
+    let report = written.unwrap_or_else(|e| {
+        tracing::warn!(error = %e.body.message, "error report of an interrupted import");
+        None
+    });
     let mut e = ApiError::new(
         poem::http::StatusCode::SERVICE_UNAVAILABLE,
         "import_interrupted",
@@ -486,6 +521,14 @@ async fn interrupted(
         code: "not_saved".into(),
         message: format!("第 {first_unsaved} 行起未保存（共 {left} 行）"),
     });
+    if let Some(path) = report {
+        e.body.errors.push(FieldError {
+            field: "error_report".into(),
+            label: "错误报告".into(),
+            code: "error_report".into(),
+            message: path,
+        });
+    }
     e
 }
 

@@ -44,8 +44,10 @@ pub async fn inbox_page(
     // Only the documented keys reach the SQL (`Sort::parse` checked them).
     let order = match sort.key {
         "name" => format!("g.name {dir}, t.id {dir}"),
-        "department" => format!("t.department {dir}, t.opened_at {dir}, t.id {dir}"),
-        _ => format!("t.opened_at {dir}, t.id {dir}"),
+        "department" => format!("t.department {dir}, t.id {dir}"),
+        // Tasks are numbered as they open (a transition replaces an instance's tasks with new
+        // rows), so the opening order is the id order every scope's index holds.
+        _ => format!("t.id {dir}"),
     };
     let rows = db
         .conn
