@@ -801,6 +801,9 @@ pub fn role_label(r: Role) -> &'static str {
     }
 }
 
+/// The variable holding a change that waits for its review (`ActionDef::stage`).
+pub const STAGED: &str = "staged";
+
 /// Applies `action` to `inst`.
 pub fn apply(
     def: &Definition,
@@ -888,6 +891,17 @@ pub fn apply(
                 },
             );
         }
+        match decision_def.staged {
+            Some(crate::definition::StagedChange::Apply) => {
+                if let Some(Value::Object(staged)) = vars.remove(STAGED) {
+                    vars.extend(staged);
+                }
+            }
+            Some(crate::definition::StagedChange::Discard) => {
+                vars.remove(STAGED);
+            }
+            None => {}
+        }
         let detail = (action == REJECT).then(|| format!("{}审核不通过", level_name(level)));
         let entry = enter(def, &decision_def.target, ctx.facts)?;
         return finish(
@@ -940,8 +954,20 @@ pub fn apply(
         &Value::Object(inst.params.clone()),
     )?;
     let mut vars = inst.vars.clone();
+    // A staged change waits in `vars.staged`; anything else is written at once.
+    let into = if a.stage {
+        let staged = vars
+            .entry(STAGED)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !staged.is_object() {
+            *staged = Value::Object(Map::new());
+        }
+        staged.as_object_mut().expect("an object")
+    } else {
+        &mut vars
+    };
     for (k, v) in &values {
-        vars.insert(k.clone(), v.clone());
+        into.insert(k.clone(), v.clone());
     }
     // Staying in the state keeps its slots, timers and review position; a reviewer's action
     // there (修改去向) counts as handling the item.

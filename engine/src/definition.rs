@@ -463,6 +463,23 @@ pub struct ActionDef {
     /// school's modify or void after approval), in the same transaction.
     #[serde(default)]
     pub audit: bool,
+    /// The input is a change applied only once it is approved (a 修改申请 of registered
+    /// data): it is kept in `vars.staged` (merged into what is staged already), while the
+    /// variables keep the data in force, until a review decision with `staged: apply` writes it
+    /// over them; one with `staged: discard` drops it, so a rejected change leaves the
+    /// registered data as it was.
+    #[serde(default)]
+    pub stage: bool,
+}
+
+/// What a review decision does with a staged change (`ActionDef::stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StagedChange {
+    /// Write `vars.staged` over the variables and drop it (the change is approved).
+    Apply,
+    /// Drop `vars.staged`; the variables stay as they were (the change is rejected).
+    Discard,
 }
 
 fn yes() -> bool {
@@ -488,6 +505,9 @@ pub struct DecisionDef {
     /// Effects of the decision.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+    /// What the decision does with a staged change (`stage` actions): `apply` or `discard`.
+    #[serde(default)]
+    pub staged: Option<StagedChange>,
 }
 
 /// A reusable review block: one school level, or department then school, chosen from the

@@ -72,6 +72,23 @@ struct Expect {
     effects: Option<Vec<String>>,
     #[serde(rename = "final")]
     is_final: Option<bool>,
+    /// Variables after the step: each listed one has this value (`null`: absent).
+    vars: Option<BTreeMap<String, Value>>,
+}
+
+/// An input written with YAML's merge key (`{<<: *unit, contact: …}`), which the YAML 1.2
+/// reader keeps as a key: the anchored map with the other keys over it.
+fn merged(input: &Value) -> Value {
+    match input.as_object().and_then(|m| Some((m, m.get("<<")?))) {
+        Some((m, base)) => {
+            let mut out = base.clone();
+            for (k, v) in m.iter().filter(|(k, _)| *k != "<<") {
+                out[k] = v.clone();
+            }
+            out
+        }
+        None => input.clone(),
+    }
 }
 
 /// Deep-merges `patch` into `base` (objects merge, everything else replaces).
@@ -152,6 +169,10 @@ fn check(outcome: &Outcome, e: &Expect, at: &str) {
     if let Some(f) = e.is_final {
         assert_eq!(outcome.is_final, f, "{at}: final");
     }
+    for (k, want) in e.vars.iter().flatten() {
+        let got = outcome.vars.get(k).unwrap_or(&Value::Null);
+        assert_eq!(got, want, "{at}: vars.{k}");
+    }
 }
 
 #[test]
@@ -212,7 +233,13 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                 let from = inst.as_ref().map(|i| i.state.clone()).unwrap_or_default();
                 let result: Result<Outcome, EngineError> = if step.action == "start" {
                     parties.initiator = actor.party();
-                    apply::start(&def, &ctx, &parties, &def.default_params(), &step.input)
+                    apply::start(
+                        &def,
+                        &ctx,
+                        &parties,
+                        &def.default_params(),
+                        &merged(&step.input),
+                    )
                 } else if let Some(event) = step.action.strip_prefix("on:") {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
                     let source = Some(step.source.unwrap_or(SUBJECT_ID));
@@ -225,7 +252,7 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                     Ok(reacted.unwrap_or_else(|| panic!("{at}: no reaction")))
                 } else {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
-                    apply::apply(&def, &ctx, cur, &step.action, &step.input)
+                    apply::apply(&def, &ctx, cur, &step.action, &merged(&step.input))
                 };
                 match (&step.error, result) {
                     (Some(code), Err(e)) => {
