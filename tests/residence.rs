@@ -1,15 +1,17 @@
 //! End to end: archive and hukou registration (档案信息登记, 户口信息登记; SPEC.md 4.8) over HTTP on
 //! SQLite and PostgreSQL — the modules switched on by the province and the school, the module
-//! permission levels, a registration reviewed and approved, a change of registered data that
-//! waits for its review (rejected: the data in force stays; approved: it is written), back to
-//! origin locked to the origin region, the hukou module only for graduates whose hukou moved
-//! into the school.
+//! permission levels, a registration reviewed and approved and synced to the management system,
+//! the settings' rules once a graduate acted (the module stays on; no review-mode change while
+//! an application waits), a change of registered data that waits for its review (rejected: the
+//! data in force stays; approved: it is written and synced), back to origin locked to the
+//! origin region, the hukou module only for graduates whose hukou moved into the school.
 
 mod support;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend, Resp};
 use support::flows::{upload_roster, zhang_san};
+use support::webhook::{self, WebhookReceiver};
 use support::world::{act, other_dept_graduate, province_user, world, World};
 
 fn unit() -> Value {
@@ -66,8 +68,30 @@ async fn view(app: &App, tok: &str, id: i64) -> Value {
     r.body
 }
 
+/// The archive sync message of instance `id` the management system received whose registered
+/// receiving unit is `receiver` (waiting for it).
+async fn synced(hook: &WebhookReceiver, id: i64, receiver: &str) -> Value {
+    let is_it = |m: &Value| {
+        m["kind"] == "sync" && m["instance_id"] == id && m["vars"]["receiver_name"] == receiver
+    };
+    hook.wait_for(|r| r.iter().any(|m| is_it(&m.body["message"])), 30)
+        .await
+        .into_iter()
+        .map(|m| m.body["message"].clone())
+        .rfind(is_it)
+        .unwrap()
+}
+
 async fn archive_and_hukou(backend: Backend) {
-    let app = spawn_on(backend, AppOptions::default()).await;
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
     let w = world(&app, "school").await;
     upload_roster(&app, vec![zhang_san()]).await;
     let province = province_user(&app, "p32", "32").await;
@@ -91,8 +115,54 @@ async fn archive_and_hukou(backend: Backend) {
         .get("/api/v1/tasks?flow=archive_registration", &w.school_tok)
         .await;
     assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
+    // The settings' rules, now that a graduate acted: the module stays on, and its review mode
+    // waits for the pending application (the departments have archive accounts).
+    for dept in [&w.dept_tok, &w.other_dept_tok] {
+        let id = account_id(&app, dept).await;
+        let r = app
+            .put(
+                &format!("/api/v1/accounts/{id}/permissions"),
+                &w.school_tok,
+                json!({"employment": "rw", "archive": "rw", "hukou": "none"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let archive_settings = format!(
+        "/api/v1/schools/{}/settings/registration/archive",
+        w.school_id
+    );
+    let r = app
+        .put(
+            &archive_settings,
+            &w.school_tok,
+            json!({"enabled": true, "review_mode": "department_then_school"}),
+        )
+        .await;
+    r.refused(409, "review_mode_in_flight");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 条待学校或院系审核"),
+        "{}",
+        r.text
+    );
+    app.put(
+        &archive_settings,
+        &w.school_tok,
+        json!({"enabled": false, "review_mode": "school"}),
+    )
+    .await
+    .refused(409, "registration_irreversible");
     let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
     assert_eq!(r.body["label"], "档案信息已登记", "{}", r.text);
+    let m = synced(&hook, id, "南京示例科技有限公司人事部").await;
+    assert_eq!(
+        (m["data_kind"].as_str(), m["op"].as_str()),
+        (Some("archive"), Some("upsert")),
+        "{m}"
+    );
 
     // A change waits for its review; rejected, the registered data stays.
     let mut change = unit();
@@ -121,6 +191,11 @@ async fn archive_and_hukou(backend: Backend) {
     assert_eq!(
         view(&app, &w.graduate_tok, id).await["vars"]["receiver_name"],
         "新单位人事处"
+    );
+    let m = synced(&hook, id, "新单位人事处").await;
+    assert!(
+        m["vars"].get("staged").is_none(),
+        "synced as registered data: {m}"
     );
 
     // Hukou: only for a graduate whose hukou moved into the school; back to origin is the origin.
