@@ -115,6 +115,23 @@ async fn archive_and_hukou(backend: Backend) {
         .get("/api/v1/tasks?flow=archive_registration", &w.school_tok)
         .await;
     assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
+    // The application records (申请记录) are the archive module's list: 待审核 by default; a
+    // department account without the archive module (无权限) cannot open it.
+    let list = app.get("/api/v1/lists/archive", &w.school_tok).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.body["total"], 1, "{}", list.text);
+    assert_eq!(
+        list.body["default_status"],
+        json!([
+            "档案信息登记审核中，等待学院/学校审核",
+            "档案信息修改审核中，等待学院/学校审核"
+        ]),
+        "{}",
+        list.text
+    );
+    app.get("/api/v1/lists/archive", &w.dept_tok)
+        .await
+        .refused(403, "forbidden");
     // The settings' rules, now that a graduate acted: the module stays on, and its review mode
     // waits for the pending application (the departments have archive accounts).
     for dept in [&w.dept_tok, &w.other_dept_tok] {

@@ -741,6 +741,30 @@ impl Snapshot {
             .flat_map(|f| f.all_fields().into_iter().map(|x| x.name.clone()))
             .collect();
         let form_fields: Vec<String> = form_fields.into_iter().collect();
+        // One module per management list: the list's permission, switches and review mode
+        // are its module's (档案、户口 lists are their modules').
+        let mut modules: BTreeMap<&str, (crate::definition::Module, String)> = BTreeMap::new();
+        for d in defs.values() {
+            let Some(list) = d.def.list.as_deref() else {
+                continue;
+            };
+            match modules.get(list) {
+                Some((m, first)) if *m != d.def.module => diags.push(Diagnostic {
+                    file: d.origin.clone(),
+                    line: None,
+                    message: format!(
+                        "管理列表 {list} 的流程须属于同一模块：{} 属于 {}，{first} 属于 {}",
+                        d.def.id(),
+                        d.def.module.as_str(),
+                        m.as_str()
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    modules.insert(list, (d.def.module, d.def.id().to_string()));
+                }
+            }
+        }
         let catalogues = Arc::new(catalogues);
         if contract.checked {
             let found = crate::verify::verify(

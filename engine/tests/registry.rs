@@ -621,3 +621,26 @@ fn catalogues_are_typed_tables_whose_entries_give_form_variants() {
         2
     );
 }
+
+#[test]
+fn a_list_holds_the_flows_of_one_module() {
+    let dir = repo_tree();
+    write(
+        dir.path(),
+        "workflows/odd.yaml",
+        &GOOD
+            .replace("key: demo", "key: odd")
+            .replace("module: employment", "module: archive\nlist: signing")
+            .replace("  guard: demo/ok\n", ""),
+    );
+    let diags = Snapshot::build(&read_tree(dir.path()).unwrap()).unwrap_err();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.message.contains("管理列表 signing 的流程须属于同一模块")),
+        "{diags:#?}"
+    );
+    // The shipped lists each hold one module's flows.
+    let dir = repo_tree();
+    assert!(Snapshot::build(&read_tree(dir.path()).unwrap()).is_ok());
+}

@@ -22,6 +22,9 @@ use crate::services::lists::{self, Filter, LIST_SORT};
 /// states a 退回修改 leads to.
 struct ListMeta {
     flows: Vec<String>,
+    /// The module of the list's flows (档案、户口 lists are their modules'; the others
+    /// employment's): the caller needs at least 只读 in it.
+    module: Module,
     /// The item types of the list's flows (`list_type`): code, label, category.
     types: Vec<TypeOption>,
     labels: Vec<String>,
@@ -126,8 +129,8 @@ pub(crate) fn reviewer(c: &Caller) -> ApiResult<()> {
     }
 }
 
-/// The caller of a list endpoint (a reviewer who may view the employment module) and the
-/// list they asked for.
+/// The caller of a list endpoint (a reviewer who may view the list's module) and the list
+/// they asked for.
 async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, ListMeta)> {
     let c = caller(state, auth).await?;
     reviewer(&c)?;
@@ -138,8 +141,8 @@ async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, Lis
             "管理列表属于省级、学校和院系用户；系统管理员请按编号查看实例",
         ));
     }
-    c.require_view(Module::Employment)?;
     let m = meta(state, &c, list)?;
+    c.require_view(m.module)?;
     Ok((c, m))
 }
 
@@ -154,6 +157,7 @@ fn meta(state: &State, c: &Caller, list: &str) -> ApiResult<ListMeta> {
     let province = c.actor.province.clone();
     let mut m = ListMeta {
         flows: Vec::new(),
+        module: Module::Employment,
         types: Vec::new(),
         labels: Vec::new(),
         defaults: Vec::new(),
@@ -167,6 +171,7 @@ fn meta(state: &State, c: &Caller, list: &str) -> ApiResult<ListMeta> {
             continue;
         }
         m.flows.push(d.def.key.clone());
+        m.module = d.def.module;
         if let Some(table) = d.def.list_type_table() {
             // A catalogue's entries in its order, with their category; a code table's codes.
             let options: Vec<TypeOption> = match snap.catalogue(table) {
