@@ -247,6 +247,99 @@ async fn archive_and_hukou(backend: Backend) {
     assert_eq!(r.body["label"], "户口信息已登记", "{}", r.text);
 }
 
+/// The names and registration statuses of a module's info list (档案/户口信息) with `filter`.
+async fn statuses(app: &App, tok: &str, module: &str, filter: &str) -> Vec<(String, String)> {
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates?module={module}{filter}"),
+            tok,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_string(),
+                format!(
+                    "{} {}",
+                    g["registration"].as_str().unwrap(),
+                    g["registration_label"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// 档案/户口信息: every roster graduate of the module with its status (未登记 / 审核中 / 已登记), and
+/// the status filter; the hukou list holds only graduates whose hukou moved into the school.
+async fn status_per_graduate(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, vec![zhang_san()]).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    let t = |s: &str| s.to_string();
+    let all_unregistered = vec![
+        (t("张三"), t("unregistered 未登记")),
+        (t("王五"), t("unregistered 未登记")),
+        (t("赵六"), t("unregistered 未登记")),
+    ];
+    assert_eq!(
+        statuses(&app, &w.school_tok, "archive", "&sort=name")
+            .await
+            .len(),
+        3
+    );
+    let id = start(&app, &w.graduate_tok, "archive_registration", unit())
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let mut sorted = statuses(&app, &w.school_tok, "archive", "").await;
+    sorted.sort();
+    let mut want = all_unregistered.clone();
+    want[0].1 = t("reviewing 审核中");
+    want.sort();
+    assert_eq!(sorted, want);
+    assert_eq!(
+        statuses(&app, &w.school_tok, "archive", "&registration=reviewing").await,
+        [(t("张三"), t("reviewing 审核中"))]
+    );
+    assert_eq!(
+        statuses(&app, &w.school_tok, "archive", "&registration=unregistered")
+            .await
+            .len(),
+        2
+    );
+    act(&app, &w.school_tok, id, "approve", json!({})).await;
+    // A change waiting for its review leaves the graduate registered.
+    act(&app, &w.graduate_tok, id, "apply_modify", unit()).await;
+    assert_eq!(
+        statuses(&app, &w.school_tok, "archive", "&registration=registered").await,
+        [(t("张三"), t("registered 已登记"))]
+    );
+    assert!(
+        statuses(&app, &w.school_tok, "archive", "&registration=reviewing")
+            .await
+            .is_empty()
+    );
+    // The hukou list: only 张三's hukou moved into the school.
+    assert_eq!(
+        statuses(&app, &w.school_tok, "hukou", "").await,
+        [(t("张三"), t("unregistered 未登记"))]
+    );
+    // The status belongs to the archive and hukou lists only.
+    app.get(
+        "/api/v1/roster/graduates?registration=registered",
+        &w.school_tok,
+    )
+    .await
+    .refused(422, "invalid_registration");
+}
+
 async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     let school = account_id(app, &w.school_tok).await;
     let r = app
@@ -259,4 +352,4 @@ async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-both_backends!(archive_and_hukou);
+both_backends!(archive_and_hukou, status_per_graduate);

@@ -569,6 +569,37 @@ pub struct StateDef {
     /// Selected by default in the status filter of the flow's management list (SPEC.md 5).
     #[serde(default)]
     pub list_default: bool,
+    /// The graduate's registration status in the flow's module while the instance is here
+    /// (档案/户口信息: 审核中 or 已登记; a graduate with no instance in such a state is 未登记).
+    #[serde(default)]
+    pub registration: Option<RegistrationStatus>,
+}
+
+/// A graduate's registration status in a module (档案/户口信息, SPEC.md 4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    /// 审核中: an application waits for its review.
+    Reviewing,
+    /// 已登记: the data is registered (a change of it may be waiting).
+    Registered,
+}
+
+impl RegistrationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationStatus::Reviewing => "reviewing",
+            RegistrationStatus::Registered => "registered",
+        }
+    }
+
+    /// As users see it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RegistrationStatus::Reviewing => "审核中",
+            RegistrationStatus::Registered => "已登记",
+        }
+    }
 }
 
 /// A flow that acts on an instance holding a slot (a termination acts on the graduate's

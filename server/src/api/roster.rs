@@ -22,6 +22,7 @@ use crate::roster;
 use crate::service::State;
 use crate::services::roster::{self as roster_service, ImportReport, RosterFilter, RosterScope};
 use crate::{org, scope};
+use gradflow_engine::definition::RegistrationStatus;
 
 /// Largest roster file accepted (bytes) and most data rows in one file or batch.
 pub const MAX_FILE_BYTES: usize = 20 << 20;
@@ -141,6 +142,11 @@ pub struct GraduateView {
     pub how_to_correct: Option<String>,
     /// Whether the graduate still has to confirm or dispute it (`GET /me/basic-info` only).
     pub needs_check: Option<bool>,
+    /// The archive or hukou list only (档案/户口信息): the registration status in the module,
+    /// `unregistered` (未登记), `reviewing` (审核中) or `registered` (已登记).
+    pub registration: Option<String>,
+    /// That status as users see it.
+    pub registration_label: Option<String>,
 }
 
 fn graduate_view(g: &graduate::Model) -> GraduateView {
@@ -180,6 +186,8 @@ fn graduate_view(g: &graduate::Model) -> GraduateView {
             .collect(),
         how_to_correct: None,
         needs_check: None,
+        registration: None,
+        registration_label: None,
     }
 }
 
@@ -325,8 +333,9 @@ answers! {
         /// Not a province, school or department user (or the administrator), or without the
         /// module's permission (`forbidden`).
         403 Forbidden,
-        /// An unknown module (`invalid_module`), paging or order out of bounds
-        /// (`invalid_page`, `invalid_page_size`, `invalid_sort`), or `control_character`.
+        /// An unknown module (`invalid_module`), a registration status that is not one or
+        /// outside the archive and hukou lists (`invalid_registration`), paging or order out of
+        /// bounds (`invalid_page`, `invalid_page_size`, `invalid_sort`), or `control_character`.
         422 Invalid,
     }
 }
@@ -689,6 +698,10 @@ impl RosterApi {
         cohort: Query<Option<i32>>,
         /// A name, candidate number or ID number (exact).
         q: Query<Option<String>>,
+        /// With `module=archive` or `hukou` (档案/户口信息): only graduates of this registration
+        /// status, `unregistered` (未登记), `reviewing` (审核中) or `registered` (已登记).
+        #[oai(validator(pattern = "^(unregistered|reviewing|registered)$"))]
+        registration: Query<Option<String>>,
         /// Order: `department` (the default), `candidate_no`, `name`, `updated_at`; `-` before
         /// a key for descending.
         sort: Query<Option<String>>,
@@ -721,7 +734,28 @@ impl RosterApi {
                 return Err(ApiError::forbidden("只有省级、学校和院系用户可以查看学生名单").into())
             }
         };
+        let with_status = m != gradflow_engine::definition::Module::Employment;
+        let registration = match registration.0.as_deref() {
+            None => None,
+            Some(_) if !with_status => {
+                return Err(ApiError::unprocessable(
+                    "invalid_registration",
+                    "registration：只有档案、户口信息（module=archive 或 hukou）有登记状态",
+                )
+                .into())
+            }
+            Some("reviewing") => Some(Some(RegistrationStatus::Reviewing)),
+            Some("registered") => Some(Some(RegistrationStatus::Registered)),
+            Some(_) => Some(None),
+        };
+        let states = if with_status {
+            roster_service::registration_states(&state, m, c.actor.province.as_deref())
+        } else {
+            Vec::new()
+        };
         let filter = RosterFilter {
+            registration,
+            states: states.clone(),
             invalid: invalid.0.unwrap_or(false),
             hukou_only: m == gradflow_engine::definition::Module::Hukou,
             school_id: school_id.0,
@@ -741,11 +775,30 @@ impl RosterApi {
             &super::PAGE_SIZE,
         )
         .await?;
+        let status = if with_status {
+            let ids: Vec<i64> = p.rows.iter().map(|g| g.id).collect();
+            Some(roster_service::registration_of(&state, &states, &ids).await?)
+        } else {
+            None
+        };
+        let items = p
+            .rows
+            .iter()
+            .map(|g| {
+                let mut v = graduate_view(g);
+                if let Some(status) = &status {
+                    let r = status.get(&g.id);
+                    v.registration = Some(r.map_or("unregistered", |r| r.as_str()).into());
+                    v.registration_label = Some(r.map_or("未登记", |r| r.label()).into());
+                }
+                v
+            })
+            .collect();
         Ok(RosterListAnswer::Ok(Json(GraduatePage {
             total: p.total,
             page: p.page,
             page_size: p.size,
-            items: p.rows.iter().map(graduate_view).collect(),
+            items,
         })))
     }
 

@@ -9,17 +9,19 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use serde_json::json;
 
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{graduate, school};
+use crate::entity::{graduate, instance, school};
 use crate::error::{ApiError, ApiResult};
 use crate::paging::{paged, Paged, Paging, Sort};
 use crate::roster::{self, RosterRow, RowError};
 use crate::service::AppState;
 use crate::{audit, removal, scope};
+use gradflow_engine::definition::{Module, RegistrationStatus};
 use gradflow_engine::form::FieldError;
 
 /// At most this many row errors are listed in an answer (all are counted).
@@ -609,6 +611,94 @@ pub struct RosterFilter {
     pub cohort: Option<i32>,
     /// A name, candidate number or ID number (exact).
     pub q: Option<String>,
+    /// The module's registration status (档案/户口信息): `None` for any; `Some(None)` for 未登记.
+    pub registration: Option<Option<RegistrationStatus>>,
+    /// The states of the module's flows that give a status, from [`registration_states`].
+    pub states: Vec<(String, String, RegistrationStatus)>,
+}
+
+/// The (flow, state, status) of every state of `module`'s active flows that gives the graduate
+/// a registration status (the states' `registration` key).
+pub fn registration_states(
+    state: &AppState,
+    module: Module,
+    province: Option<&str>,
+) -> Vec<(String, String, RegistrationStatus)> {
+    let snap = state.registry.snapshot();
+    let mut out = Vec::new();
+    for key in snap.keys() {
+        let Some(d) = snap.active(&key, province) else {
+            continue;
+        };
+        if d.def.module != module {
+            continue;
+        }
+        for (name, st) in &d.def.states {
+            if let Some(r) = st.registration {
+                out.push((d.def.key.clone(), name.clone(), r));
+            }
+        }
+    }
+    out
+}
+
+/// The ids of graduates with an instance in one of `states` whose status is `status`.
+fn with_status(
+    states: &[(String, String, RegistrationStatus)],
+    status: RegistrationStatus,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut any = Condition::any().add(Expr::value(false));
+    for (flow, st, _) in states.iter().filter(|(_, _, r)| *r == status) {
+        any = any.add(
+            Condition::all()
+                .add(instance::Column::DefKey.eq(flow.clone()))
+                .add(instance::Column::State.eq(st.clone())),
+        );
+    }
+    instance::Entity::find()
+        .select_only()
+        .column(instance::Column::GraduateId)
+        .filter(any)
+        .into_query()
+}
+
+/// The registration status of each of `graduates` (those without one are 未登记).
+pub async fn registration_of(
+    state: &AppState,
+    states: &[(String, String, RegistrationStatus)],
+    graduates: &[i64],
+) -> ApiResult<HashMap<i64, RegistrationStatus>> {
+    if states.is_empty() || graduates.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut any = Condition::any();
+    for (flow, st, _) in states {
+        any = any.add(
+            Condition::all()
+                .add(instance::Column::DefKey.eq(flow.clone()))
+                .add(instance::Column::State.eq(st.clone())),
+        );
+    }
+    let rows = instance::Entity::find()
+        .filter(instance::Column::GraduateId.is_in(graduates.to_vec()))
+        .filter(any)
+        .all(&state.db.conn)
+        .await?;
+    let mut out: HashMap<i64, RegistrationStatus> = HashMap::new();
+    for i in rows {
+        let Some((_, _, r)) = states
+            .iter()
+            .find(|(f, st, _)| *f == i.def_key && *st == i.state)
+        else {
+            continue;
+        };
+        // 已登记 wins over 审核中 (a graduate has one registration per module).
+        let e = out.entry(i.graduate_id).or_insert(*r);
+        if *r == RegistrationStatus::Registered {
+            *e = *r;
+        }
+    }
+    Ok(out)
 }
 
 /// One page of the roster in `scope`, filtered, in `sort`'s order (keys `department`,
@@ -656,6 +746,21 @@ pub async fn roster_page(
                 .add(graduate::Column::CandidateNo.eq(v.clone()))
                 .add(graduate::Column::IdNumber.eq(v.to_uppercase())),
         );
+    }
+    if let Some(wanted) = f.registration {
+        let registered = || with_status(&f.states, RegistrationStatus::Registered);
+        let reviewing = || with_status(&f.states, RegistrationStatus::Reviewing);
+        cond = match wanted {
+            Some(RegistrationStatus::Registered) => {
+                cond.add(graduate::Column::Id.in_subquery(registered()))
+            }
+            Some(RegistrationStatus::Reviewing) => cond
+                .add(graduate::Column::Id.in_subquery(reviewing()))
+                .add(graduate::Column::Id.not_in_subquery(registered())),
+            None => cond
+                .add(graduate::Column::Id.not_in_subquery(registered()))
+                .add(graduate::Column::Id.not_in_subquery(reviewing())),
+        };
     }
     let order = sort.order();
     let key = match sort.key {
