@@ -321,11 +321,16 @@ impl Sqlite {
     }
 
     fn check_plan_once(&self, conn: &Connection, sql: &str) {
-        if let Some(seen) = &self.plans {
-            if lock(seen).insert(sql.to_string()) {
-                check_plan(conn, sql);
-            }
+        if self.first_sight(sql) {
+            check_plan(conn, sql);
         }
+    }
+
+    /// With `--check-query-plans`: whether `sql` is a read whose plan was not checked yet.
+    fn first_sight(&self, sql: &str) -> bool {
+        self.plans
+            .as_ref()
+            .is_some_and(|seen| lock(seen).insert(sql.to_string()))
     }
 
     pub fn read_execute(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
@@ -344,10 +349,7 @@ impl Sqlite {
     ) -> tokio::sync::mpsc::Receiver<Vec<Result<QueryResult, DbErr>>> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let path = self.path.clone();
-        let check = self
-            .plans
-            .as_ref()
-            .is_some_and(|seen| lock(seen).insert(stmt.sql.clone()));
+        let check = self.first_sight(&stmt.sql);
         tokio::task::spawn_blocking(move || {
             let run = || -> Result<(), DbErr> {
                 let conn = open(&path, true, "NORMAL")?;

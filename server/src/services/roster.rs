@@ -642,23 +642,31 @@ pub fn registration_states(
     out
 }
 
+/// An instance in one of `states` (false for none).
+fn in_states<'a>(
+    states: impl Iterator<Item = &'a (String, String, RegistrationStatus)>,
+) -> Condition {
+    states.fold(
+        Condition::any().add(Expr::value(false)),
+        |any, (flow, st, _)| {
+            any.add(
+                Condition::all()
+                    .add(instance::Column::DefKey.eq(flow.clone()))
+                    .add(instance::Column::State.eq(st.clone())),
+            )
+        },
+    )
+}
+
 /// The ids of graduates with an instance in one of `states` whose status is `status`.
 fn with_status(
     states: &[(String, String, RegistrationStatus)],
     status: RegistrationStatus,
 ) -> sea_orm::sea_query::SelectStatement {
-    let mut any = Condition::any().add(Expr::value(false));
-    for (flow, st, _) in states.iter().filter(|(_, _, r)| *r == status) {
-        any = any.add(
-            Condition::all()
-                .add(instance::Column::DefKey.eq(flow.clone()))
-                .add(instance::Column::State.eq(st.clone())),
-        );
-    }
     instance::Entity::find()
         .select_only()
         .column(instance::Column::GraduateId)
-        .filter(any)
+        .filter(in_states(states.iter().filter(|(_, _, r)| *r == status)))
         .into_query()
 }
 
@@ -671,29 +679,23 @@ pub async fn registration_of(
     if states.is_empty() || graduates.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut any = Condition::any();
-    for (flow, st, _) in states {
-        any = any.add(
-            Condition::all()
-                .add(instance::Column::DefKey.eq(flow.clone()))
-                .add(instance::Column::State.eq(st.clone())),
-        );
-    }
-    let rows = instance::Entity::find()
+    let rows: Vec<(i64, String, String)> = instance::Entity::find()
+        .select_only()
+        .column(instance::Column::GraduateId)
+        .column(instance::Column::DefKey)
+        .column(instance::Column::State)
         .filter(instance::Column::GraduateId.is_in(graduates.to_vec()))
-        .filter(any)
+        .filter(in_states(states.iter()))
+        .into_tuple()
         .all(&state.db.conn)
         .await?;
     let mut out: HashMap<i64, RegistrationStatus> = HashMap::new();
-    for i in rows {
-        let Some((_, _, r)) = states
-            .iter()
-            .find(|(f, st, _)| *f == i.def_key && *st == i.state)
-        else {
+    for (graduate_id, flow, st) in rows {
+        let Some((_, _, r)) = states.iter().find(|(f, s, _)| *f == flow && *s == st) else {
             continue;
         };
         // 已登记 wins over 审核中 (a graduate has one registration per module).
-        let e = out.entry(i.graduate_id).or_insert(*r);
+        let e = out.entry(graduate_id).or_insert(*r);
         if *r == RegistrationStatus::Registered {
             *e = *r;
         }

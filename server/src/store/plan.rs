@@ -218,7 +218,7 @@ pub(super) fn plan(
             school_id: Set(parties.school_id),
             // The department a department task is for; any other task carries the
             // instance's, so that every inbox sorts and filters by department through its
-            // index (`idx_tasks_school_role`).
+            // indexes (`idx_tasks_school_role_department`, migration 10).
             department: Set(Some(
                 ts.department
                     .clone()
