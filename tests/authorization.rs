@@ -636,6 +636,45 @@ async fn table(backend: Backend) {
             None,
             "*=200",
         ),
+        r(
+            "GET",
+            "/api/v1/regions/table",
+            "/api/v1/regions/table".into(),
+            None,
+            "*=200",
+        ),
+        // Batch and quick review: reviewers with 读写 in the list's module (the empty selection
+        // and a list without quick review are refused after the caller is let in).
+        r(
+            "POST",
+            "/api/v1/lists/{list}/batch-review",
+            "/api/v1/lists/signing/batch-review".into(),
+            Some(json!({"decision": "approve", "items": []})),
+            "p32,p11,s1,s2,d1,d2=422 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/lists/{list}/quick-review",
+            "/api/v1/lists/signing/quick-review".into(),
+            None,
+            "p32,p11,s1,s2,d1,d2=422 anon=401 *=403",
+        ),
+        // Direct registration by import: school and department users (a flow without it is
+        // refused once the caller is let in).
+        r(
+            "GET",
+            "/api/v1/flows/{key}/import-template",
+            "/api/v1/flows/online_signing/import-template".into(),
+            None,
+            "s1,s1_ro,s1_none,s2,d1,d2=422 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/flows/{key}/imports",
+            "/api/v1/flows/online_signing/imports".into(),
+            None,
+            "s1,s1_ro,s1_none,s2,d1,d2=422 anon=401 *=403",
+        ),
         // The roster: written by the management system only, read by province, school, department.
         r(
             "POST",

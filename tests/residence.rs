@@ -10,9 +10,9 @@ mod support;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend, Resp};
-use support::flows::{upload_roster, zhang_san};
+use support::flows::{coverage, remove_and_restore_row, sheet, upload_roster, zhang_san};
 use support::webhook::{self, WebhookReceiver};
-use support::world::{act, other_dept_graduate, province_user, world, World};
+use support::world::{act, other_dept_graduate, province_user, world, World, OTHER_DEPT};
 
 fn unit() -> Value {
     json!({"transfer_type": "1", "receiver_name": "南京示例科技有限公司人事部", "receiver_region": "320106",
@@ -340,6 +340,867 @@ async fn status_per_graduate(backend: Backend) {
     .refused(422, "invalid_registration");
 }
 
+/// 张三 and the world's 王五 and 赵六 (外国语学院) on the roster with their origins.
+fn roster_with_origins(wang_origin: &str, zhao_origin: &str) -> Vec<Value> {
+    let mut wang = zhang_san();
+    wang["candidate_no"] = json!("26320102150003");
+    wang["id_number"] = json!("320102200002021235");
+    wang["name"] = json!("王五");
+    wang["department"] = json!(OTHER_DEPT);
+    wang["origin_region"] = json!(wang_origin);
+    let mut zhao = wang.clone();
+    zhao["candidate_no"] = json!("26320102150004");
+    zhao["id_number"] = json!("320102200003031232");
+    zhao["name"] = json!("赵六");
+    zhao["origin_region"] = json!(zhao_origin);
+    vec![zhang_san(), wang, zhao]
+}
+
+fn back_to_origin(region: &str) -> Value {
+    let mut v = unit();
+    v["transfer_type"] = json!("4");
+    v["receiver_region"] = json!(region);
+    v["receiver_name"] = json!("生源地人才交流中心");
+    v
+}
+
+async fn row_version(app: &App, tok: &str, id: i64) -> i64 {
+    view(app, tok, id).await["row_version"].as_i64().unwrap()
+}
+
+/// 快速审核 approves the back-to-origin applications matching the origin and lists the others;
+/// 批量审核 decides the selected ones with one reason, a stale item answering 409 alone; the
+/// inbox and the home page's counts leave out a module the account may not enter.
+async fn batch_and_quick_review(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, roster_with_origins("320105", "320111")).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    let wang = other_dept_graduate(&app, &w, "g2", w.graduate_21).await;
+    let zhao = other_dept_graduate(&app, &w, "g3", w.graduate_41).await;
+    let zhang_id = start(
+        &app,
+        &w.graduate_tok,
+        "archive_registration",
+        back_to_origin("320102"),
+    )
+    .await
+    .body["id"]
+        .as_i64()
+        .unwrap();
+    let r = start(&app, &wang, "archive_registration", unit()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let wang_id = r.body["id"].as_i64().unwrap();
+    let r = start(
+        &app,
+        &zhao,
+        "archive_registration",
+        back_to_origin("320111"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let zhao_id = r.body["id"].as_i64().unwrap();
+    // 赵六's origin changes on the roster after they applied: no longer a match.
+    upload_roster(&app, roster_with_origins("320105", "320113")).await;
+
+    // The home page's counts: per module; a department without the archive module has none.
+    let counts = app.get("/api/v1/tasks/counts", &w.school_tok).await;
+    assert_eq!(counts.status, 200, "{}", counts.text);
+    let modules = &counts.body["modules"];
+    assert!(
+        modules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["module"] == "archive" && m["count"] == 3),
+        "{}",
+        counts.text
+    );
+    let dept_counts = app.get("/api/v1/tasks/counts", &w.other_dept_tok).await;
+    assert!(
+        !dept_counts.text.contains("archive"),
+        "no archive module, no archive tasks: {}",
+        dept_counts.text
+    );
+
+    // Quick review: the hukou list has none; the archive one approves 张三 only.
+    app.post("/api/v1/lists/hukou/quick-review", &w.school_tok, json!({}))
+        .await
+        .refused(422, "no_quick_review");
+    app.post(
+        "/api/v1/lists/archive/quick-review",
+        &w.other_dept_tok,
+        json!({}),
+    )
+    .await
+    .refused(403, "forbidden");
+    let r = app
+        .post(
+            "/api/v1/lists/archive/quick-review",
+            &w.school_tok,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["approved"].as_i64(), r.body["left"].as_i64()),
+        (Some(1), Some(2)),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["approved_items"][0]["instance_id"], zhang_id,
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["approved_items"][0]["label"], "档案信息已登记",
+        "{}",
+        r.text
+    );
+    let left: Vec<(i64, String, String)> = r.body["left_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["instance_id"].as_i64().unwrap(),
+                i["graduate_name"].as_str().unwrap().to_string(),
+                i["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (
+                wang_id,
+                "王五".to_string(),
+                "not_back_to_origin".to_string()
+            ),
+            (zhao_id, "赵六".to_string(), "origin_mismatch".to_string())
+        ]
+    );
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_id).await["state"],
+        "registered"
+    );
+    assert_eq!(
+        view(&app, &w.school_tok, wang_id).await["state"],
+        "reviewing"
+    );
+
+    // Batch review: what it takes.
+    let batch = |decision: &str, input: Value, items: Value| json!({"decision": decision, "input": input, "items": items});
+    let reason = json!({"reason_category": "档案接收信息有误", "reason": "接收单位地址不完整"});
+    for (body, code) in [
+        (
+            batch("return", reason.clone(), json!([{"instance_id": wang_id}])),
+            "invalid_decision",
+        ),
+        (batch("reject", reason.clone(), json!([])), "no_items"),
+        (
+            batch(
+                "reject",
+                reason.clone(),
+                json!([{"instance_id": wang_id}, {"instance_id": wang_id}]),
+            ),
+            "duplicate_item",
+        ),
+    ] {
+        app.post("/api/v1/lists/archive/batch-review", &w.school_tok, body)
+            .await
+            .refused(422, code);
+    }
+    // One reason for all: without it every item is refused naming the field.
+    let r = app
+        .post(
+            "/api/v1/lists/archive/batch-review",
+            &w.school_tok,
+            batch("reject", json!({}), json!([{"instance_id": wang_id}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], 422, "{}", r.text);
+    assert!(r.text.contains("reason_category"), "{}", r.text);
+    // 王五's application changes after the reviewer read it (a reviewer's edit): that item
+    // answers 409, 赵六's is rejected all the same; a registered one is not pending any more.
+    let wang_seen = row_version(&app, &w.school_tok, wang_id).await;
+    let zhao_seen = row_version(&app, &w.school_tok, zhao_id).await;
+    let mut edited = unit();
+    edited["receiver_name"] = json!("南京示例科技有限公司人力资源部");
+    let r = act(&app, &w.school_tok, wang_id, "edit", edited).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/lists/archive/batch-review",
+            &w.school_tok,
+            batch(
+                "reject",
+                reason.clone(),
+                json!([{"instance_id": wang_id, "expected_version": wang_seen},
+                       {"instance_id": zhao_id, "expected_version": zhao_seen},
+                       {"instance_id": zhang_id}]),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let outcomes: Vec<(i64, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["status"].as_i64().unwrap(),
+                i["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes[0], (409, "conflict".to_string()), "{}", r.text);
+    assert_eq!(outcomes[1], (200, "decided".to_string()), "{}", r.text);
+    assert_ne!(outcomes[2].0, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["decided"].as_i64(), r.body["failed"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let v = view(&app, &w.school_tok, zhao_id).await;
+    assert_eq!(v["state"], "rejected", "{v}");
+    let history = app
+        .get(
+            &format!("/api/v1/instances/{zhao_id}/history"),
+            &w.school_tok,
+        )
+        .await;
+    assert!(
+        history.text.contains("接收单位地址不完整"),
+        "{}",
+        history.text
+    );
+    assert_eq!(
+        view(&app, &w.school_tok, wang_id).await["state"],
+        "reviewing"
+    );
+    // 只读: no batch decisions.
+    switch_levels(&app, &w, &province, "ro").await;
+    app.post(
+        "/api/v1/lists/archive/batch-review",
+        &w.school_tok,
+        batch("approve", json!({}), json!([{"instance_id": wang_id}])),
+    )
+    .await
+    .refused(403, "forbidden");
+    switch_levels(&app, &w, &province, "rw").await;
+    let r = app
+        .post(
+            "/api/v1/lists/archive/batch-review",
+            &w.school_tok,
+            batch("approve", json!({}), json!([{"instance_id": wang_id}])),
+        )
+        .await;
+    assert_eq!(r.body["decided"], 1, "{}", r.text);
+    assert_eq!(
+        view(&app, &w.school_tok, wang_id).await["vars"]["receiver_name"],
+        "南京示例科技有限公司人力资源部"
+    );
+    // The province sees both modules' data of its schools, read-only.
+    let r = app.get("/api/v1/lists/archive?status=all", &province).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total"], 3, "{}", r.text);
+    assert_eq!(
+        statuses(&app, &province, "archive", "&registration=registered")
+            .await
+            .len(),
+        2
+    );
+    let r = act(&app, &province, wang_id, "edit", unit()).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/lists/archive/batch-review",
+            &province,
+            batch("approve", json!({}), json!([{"instance_id": wang_id}])),
+        )
+        .await;
+    assert_ne!(r.body["items"][0]["status"], 200, "{}", r.text);
+}
+
+/// Writes an XLSX workbook of `rows` (the first the header) with every cell as text.
+fn workbook(rows: &[Vec<&str>]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let ws = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32, c as u16, *v).unwrap();
+            }
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+/// 档案/户口信息 registered directly by the school: one graduate at once (no review), and many
+/// from the downloadable template — good, bad and blank rows, reading stopping at the first
+/// empty one — with the report as an answer and as a workbook.
+async fn direct_registration_and_import(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, roster_with_origins("320105", "320111")).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+
+    // One graduate, directly: registered at once and synced.
+    let r = app
+        .post(
+            "/api/v1/flows/archive_registration/instances",
+            &w.school_tok,
+            json!({"graduate_id": w.graduate, "input": unit()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["label"], "档案信息已登记", "{}", r.text);
+    let zhang_id = r.body["id"].as_i64().unwrap();
+    synced(&hook, zhang_id, "南京示例科技有限公司人事部").await;
+
+    // The template and the region code table.
+    let template = sheet(
+        &app,
+        "/api/v1/flows/archive_registration/import-template",
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(
+        template[0],
+        [
+            "考生号*",
+            "姓名*",
+            "身份证号*",
+            "档案转送类型*",
+            "接收单位名称*",
+            "接收单位所在地区*",
+            "接收单位详细地址*",
+            "邮政编码*",
+            "联系人或联系部门*",
+            "联系电话*"
+        ]
+    );
+    let hukou_template = sheet(
+        &app,
+        "/api/v1/flows/hukou_registration/import-template",
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(
+        hukou_template[0][3..],
+        ["户口迁移类型*", "迁移地址所在地区*", "迁移详细地址*"]
+    );
+    app.get(
+        "/api/v1/flows/online_signing/import-template",
+        &w.school_tok,
+    )
+    .await
+    .refused(422, "not_importable");
+    app.get(
+        "/api/v1/flows/archive_registration/import-template",
+        &w.graduate_tok,
+    )
+    .await
+    .refused(403, "forbidden");
+    let regions = sheet(&app, "/api/v1/regions/table", "").await;
+    assert_eq!(regions[0], ["地区代码", "地区名称"]);
+    assert!(
+        regions.iter().any(|r| r[0] == "320102"),
+        "{:?}",
+        &regions[..3]
+    );
+
+    // The import: 张三 registered ⇒ changed; 王五 ⇒ registered; 赵六's postal code is wrong;
+    // an unknown candidate; a name not the roster's; then an empty row, and a row under it.
+    let header: Vec<&str> = template[0].iter().map(String::as_str).collect();
+    let row = |cand: &'static str,
+               name: &'static str,
+               id: &'static str,
+               receiver: &'static str,
+               postal: &'static str| {
+        vec![
+            cand,
+            name,
+            id,
+            "1",
+            receiver,
+            "320106",
+            "南京市鼓楼区汉口路22号",
+            postal,
+            "人事部王老师",
+            "025-83591234",
+        ]
+    };
+    let file = workbook(&[
+        header,
+        row(
+            "26320102150001",
+            "张三",
+            "11010519491231002X",
+            "张三的新单位",
+            "210008",
+        ),
+        row(
+            "26320102150003",
+            "王五",
+            "320102200002021235",
+            "王五的单位",
+            "210008",
+        ),
+        row(
+            "26320102150004",
+            "赵六",
+            "320102200003031232",
+            "赵六的单位",
+            "21000",
+        ),
+        row(
+            "26320102159999",
+            "钱七",
+            "320102200003031232",
+            "钱七的单位",
+            "210008",
+        ),
+        row(
+            "26320102150004",
+            "赵八",
+            "320102200003031232",
+            "赵六的单位",
+            "210008",
+        ),
+        vec![],
+        row(
+            "26320102150004",
+            "赵六",
+            "320102200003031232",
+            "赵六的单位",
+            "210008",
+        ),
+    ]);
+    let r = app
+        .post_bytes(
+            "/api/v1/flows/archive_registration/imports",
+            &w.school_tok,
+            file,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = &r.body;
+    assert_eq!(
+        (
+            b["read"].as_i64(),
+            b["registered"].as_i64(),
+            b["updated"].as_i64(),
+            b["refused"].as_i64()
+        ),
+        (Some(5), Some(1), Some(1), Some(3)),
+        "{}",
+        r.text
+    );
+    assert_eq!(b["stopped_at"], 7, "{}", r.text);
+    let errors: Vec<(i64, String, String)> = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap(),
+                e["label"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 3, "{}", r.text);
+    assert_eq!(
+        (errors[0].0, errors[0].1.as_str()),
+        (4, "邮政编码"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        errors[1],
+        (5, "考生号".to_string(), "not_on_roster".to_string())
+    );
+    assert_eq!(
+        errors[2],
+        (6, "姓名".to_string(), "name_mismatch".to_string())
+    );
+    assert!(
+        b["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("第4行 邮政编码："),
+        "{}",
+        r.text
+    );
+    let report = sheet(&app, b["error_report"].as_str().unwrap(), &w.school_tok).await;
+    assert_eq!(report.len(), 4, "{report:?}");
+    assert_eq!(report[1][0], "4");
+    // What the import did: 王五 registered without review, 张三's data changed and synced.
+    let t = |s: &str| s.to_string();
+    let mut now = statuses(&app, &w.school_tok, "archive", "").await;
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            (t("张三"), t("registered 已登记")),
+            (t("王五"), t("registered 已登记")),
+            (t("赵六"), t("unregistered 未登记"))
+        ]
+    );
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_id).await["vars"]["receiver_name"],
+        "张三的新单位"
+    );
+    synced(&hook, zhang_id, "张三的新单位").await;
+    // A graduate with an application waiting is reviewed first, not overwritten.
+    let zhao = other_dept_graduate(&app, &w, "g3", w.graduate_41).await;
+    let r = start(&app, &zhao, "archive_registration", unit()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let file = workbook(&[
+        template[0].iter().map(String::as_str).collect(),
+        row(
+            "26320102150004",
+            "赵六",
+            "320102200003031232",
+            "赵六的单位",
+            "210008",
+        ),
+    ]);
+    let r = app
+        .post_bytes(
+            "/api/v1/flows/archive_registration/imports",
+            &w.school_tok,
+            file,
+        )
+        .await;
+    assert_eq!(r.body["refused"], 1, "{}", r.text);
+    assert_eq!(
+        r.body["errors"][0]["code"], "pending_application",
+        "{}",
+        r.text
+    );
+    // No archive module (the department's default): no import.
+    let file = workbook(&[template[0].iter().map(String::as_str).collect()]);
+    app.post_bytes(
+        "/api/v1/flows/archive_registration/imports",
+        &w.other_dept_tok,
+        file,
+    )
+    .await
+    .refused(403, "forbidden");
+}
+
+/// A paper supplement (补登) of 张三's, approved with 档案转送类型 and 户口迁移类型 签约单位接收.
+fn supplement(image: &str) -> Value {
+    json!({
+        "employer_name": "南京某某信息技术有限公司", "credit_code": "91350100M000100Y43", "employer_nature": "39",
+        "industry": "34", "employer_region": "320100", "employer_address": "南京市鼓楼区汉口路22号",
+        "job_category": "13", "position": "软件工程师", "contact_person": "王经理", "contact_mobile": "13912345678",
+        "archive_transfer": "1", "hukou_migration": "1", "paper_image": image
+    })
+}
+
+/// The instance of `flow` registered for the graduate `name` (waiting for it: an intake runs
+/// when the signing's event is delivered).
+async fn registered_instance(app: &App, tok: &str, list: &str, name: &str) -> Value {
+    for _ in 0..300 {
+        let r = app
+            .get(&format!("/api/v1/lists/{list}?status=all&name={name}"), tok)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if let Some(item) = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["state"] == "registered")
+        {
+            return item.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no registered {list} instance of {name}");
+}
+
+/// Every state and action of both flows over HTTP (the coverage report fails on a missed one):
+/// data arriving from an approved agreement (来自签约), changes before review and after
+/// registration, reviewers' edits, rejections and re-applications, a school's direct
+/// registration, and the roster's removal (pending ⇒ 审核不通过, registered ⇒ 已失效) and restore
+/// (nothing restored: the graduate registers again).
+async fn every_state_and_action(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    let rows = roster_with_origins("320105", "320111");
+    upload_roster(&app, rows.clone()).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    let wang = other_dept_graduate(&app, &w, "g2", w.graduate_21).await;
+    let zhao = other_dept_graduate(&app, &w, "g3", w.graduate_41).await;
+    let mut ids = std::collections::BTreeSet::new();
+    let id_of = |r: &Resp| -> i64 {
+        assert!(r.status < 300, "{}", r.text);
+        r.body["id"].as_i64().unwrap()
+    };
+
+    // 来自签约: 张三's approved paper supplement registers both, from the agreement's data.
+    let image = app
+        .post_bytes(
+            "/api/v1/uploads?purpose=image",
+            &w.graduate_tok,
+            support::files::plain_png(400, 300),
+        )
+        .await;
+    assert_eq!(image.status, 200, "{}", image.text);
+    let r = app
+        .post(
+            "/api/v1/flows/paper_supplement/instances",
+            &w.graduate_tok,
+            json!({"input": supplement(image.body["id"].as_str().unwrap())}),
+        )
+        .await;
+    let paper = id_of(&r);
+    let r = act(&app, &w.school_tok, paper, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let archive = registered_instance(&app, &w.school_tok, "archive", "张三").await;
+    let zhang_archive = archive["id"].as_i64().unwrap();
+    let v = view(&app, &w.school_tok, zhang_archive).await;
+    assert_eq!(v["vars"]["source"]["flow"], "paper_supplement", "{v}");
+    assert_eq!(v["vars"]["source"]["instance_id"], paper, "{v}");
+    assert_eq!(
+        v["vars"]["receiver_name"], "南京某某信息技术有限公司",
+        "{v}"
+    );
+    assert_eq!(v["vars"]["contact_phone"], "13912345678", "{v}");
+    synced(&hook, zhang_archive, "南京某某信息技术有限公司").await;
+    let zhang_hukou = registered_instance(&app, &w.school_tok, "hukou", "张三").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_hukou).await["vars"]["migration_address"],
+        "南京市鼓楼区汉口路22号"
+    );
+    // The review detail: the data in force, where it came from, and the destination only for
+    // users of the employment module (读写 or 只读).
+    let review = format!("/api/v1/instances/{zhang_archive}/review");
+    let r = app.get(&review, &w.school_tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let reg = &r.body["registration"];
+    assert_eq!(reg["status"], "已登记", "{}", r.text);
+    assert_eq!(
+        reg["registered"]["receiver_name"], "南京某某信息技术有限公司",
+        "{}",
+        r.text
+    );
+    assert_eq!(reg["source"]["instance_id"], paper, "{}", r.text);
+    assert_eq!(reg["destination"]["flow"], "paper_supplement", "{}", r.text);
+    let dept = account_id(&app, &w.dept_tok).await;
+    let p = app
+        .put(
+            &format!("/api/v1/accounts/{dept}/permissions"),
+            &w.school_tok,
+            json!({"employment": "none", "archive": "rw", "hukou": "none"}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let r = app.get(&review, &w.dept_tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["registration"].get("destination").is_none(),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["sent_to_management_system"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["flow"] != "paper_supplement"),
+        "{}",
+        r.text
+    );
+    // The graduate need not (and cannot) register again.
+    start(&app, &w.graduate_tok, "archive_registration", unit())
+        .await
+        .refused(409, "slot_taken");
+    ids.extend([zhang_archive, zhang_hukou]);
+
+    // After registration: a change applied for, changed again before review, edited by the
+    // school, rejected (the data stays); the school edits registered data directly.
+    let mut change = unit();
+    change["receiver_name"] = json!("新单位人事处");
+    for (id, input) in [
+        (zhang_archive, change.clone()),
+        (
+            zhang_hukou,
+            json!({"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心"}),
+        ),
+    ] {
+        let r = act(&app, &w.graduate_tok, id, "apply_modify", input.clone()).await;
+        assert_eq!(r.body["state"], "modifying", "{}", r.text);
+        let r = app
+            .get(&format!("/api/v1/instances/{id}/review"), &w.school_tok)
+            .await;
+        let reg = &r.body["registration"];
+        assert_eq!(reg["application_type"], "修改", "{}", r.text);
+        assert_eq!(
+            reg["pending"]["transfer_type"], input["transfer_type"],
+            "{}",
+            r.text
+        );
+        assert_eq!(reg["registered"]["transfer_type"], "1", "{}", r.text);
+        let r = act(&app, &w.graduate_tok, id, "change", input.clone()).await;
+        assert_eq!(r.body["state"], "modifying", "{}", r.text);
+        let r = act(&app, &w.school_tok, id, "edit", input.clone()).await;
+        assert_eq!(r.body["state"], "modifying", "{}", r.text);
+        let r = act(
+            &app,
+            &w.school_tok,
+            id,
+            "reject",
+            json!({"reason_category": "其他", "reason": "请核实"}),
+        )
+        .await;
+        assert_eq!(r.body["state"], "registered", "{}", r.text);
+        let r = act(&app, &w.school_tok, id, "edit", input).await;
+        assert_eq!(r.body["state"], "registered", "{}", r.text);
+    }
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_archive).await["vars"]["receiver_name"],
+        "新单位人事处"
+    );
+    // A hukou change approved: in force from then on.
+    let moved = json!({"transfer_type": "2", "migration_region": "320106", "migration_address": "鼓楼区组织部"});
+    act(&app, &w.graduate_tok, zhang_hukou, "apply_modify", moved).await;
+    let r = act(&app, &w.school_tok, zhang_hukou, "approve", json!({})).await;
+    assert_eq!(r.body["state"], "registered", "{}", r.text);
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_hukou).await["vars"]["migration_address"],
+        "鼓楼区组织部"
+    );
+
+    // 王五: applies, changes before review, the school edits, rejects; applies again, approved.
+    // Hukou: applies, rejected, applies again (pending).
+    let first = id_of(&start(&app, &wang, "archive_registration", unit()).await);
+    act(&app, &wang, first, "change", change.clone()).await;
+    act(&app, &w.school_tok, first, "edit", unit()).await;
+    let r = act(
+        &app,
+        &w.school_tok,
+        first,
+        "reject",
+        json!({"reason_category": "其他", "reason": "请核实"}),
+    )
+    .await;
+    assert_eq!(r.body["state"], "rejected", "{}", r.text);
+    let wang_archive = id_of(&start(&app, &wang, "archive_registration", unit()).await);
+    act(&app, &w.school_tok, wang_archive, "approve", json!({})).await;
+    let hukou = json!({"transfer_type": "4", "migration_region": "320105", "migration_address": "玄武区北京东路41号"});
+    let first_hukou = id_of(&start(&app, &wang, "hukou_registration", hukou.clone()).await);
+    act(&app, &wang, first_hukou, "change", hukou.clone()).await;
+    act(&app, &w.school_tok, first_hukou, "edit", hukou.clone()).await;
+    act(
+        &app,
+        &w.school_tok,
+        first_hukou,
+        "reject",
+        json!({"reason_category": "其他", "reason": "请核实"}),
+    )
+    .await;
+    let wang_hukou = id_of(&start(&app, &wang, "hukou_registration", hukou).await);
+    // 赵六: an archive application waiting; the hukou registered directly by the school.
+    let zhao_archive = id_of(
+        &start(
+            &app,
+            &zhao,
+            "archive_registration",
+            back_to_origin("320111"),
+        )
+        .await,
+    );
+    let r = app
+        .post(
+            "/api/v1/flows/hukou_registration/instances",
+            &w.school_tok,
+            json!({"graduate_id": w.graduate_41, "input": {"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心"}}),
+        )
+        .await;
+    let zhao_hukou = id_of(&r);
+    assert_eq!(r.body["state"], "registered", "{}", r.text);
+    ids.extend([
+        first,
+        wang_archive,
+        first_hukou,
+        wang_hukou,
+        zhao_archive,
+        zhao_hukou,
+    ]);
+
+    // Leaving the roster: pending ⇒ 审核不通过, registered ⇒ 已失效; restored, nothing returns.
+    for (row, pending, registered) in [
+        (rows[1].clone(), wang_hukou, wang_archive),
+        (rows[2].clone(), zhao_archive, zhao_hukou),
+    ] {
+        let school = w.school_tok.clone();
+        remove_and_restore_row(&app, row, || async {
+            for _ in 0..300 {
+                let (p, r) = (
+                    view(&app, &school, pending).await["state"].clone(),
+                    view(&app, &school, registered).await["state"].clone(),
+                );
+                if p == "rejected" && r == "invalidated" {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("removal did not reach {pending} and {registered}");
+        })
+        .await;
+        assert_eq!(
+            view(&app, &w.school_tok, pending).await["state"],
+            "rejected"
+        );
+        assert_eq!(
+            view(&app, &w.school_tok, registered).await["state"],
+            "invalidated"
+        );
+    }
+    let t = |s: &str| s.to_string();
+    let mut now = statuses(&app, &w.school_tok, "archive", "").await;
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            (t("张三"), t("registered 已登记")),
+            (t("王五"), t("unregistered 未登记")),
+            (t("赵六"), t("unregistered 未登记"))
+        ]
+    );
+    // Restored, 王五 registers again.
+    let r = start(&app, &wang, "archive_registration", unit()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    coverage(&app, &ids, &["archive_registration", "hukou_registration"]).await;
+}
+
 async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     let school = account_id(app, &w.school_tok).await;
     let r = app
@@ -352,4 +1213,10 @@ async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-both_backends!(archive_and_hukou, status_per_graduate);
+both_backends!(
+    archive_and_hukou,
+    status_per_graduate,
+    batch_and_quick_review,
+    direct_registration_and_import,
+    every_state_and_action
+);

@@ -724,6 +724,99 @@ fn start_roles(def: &Definition, ctx: &Ctx<'_>, parties: &Parties) -> Result<(),
     Ok(())
 }
 
+/// Whether quick review (快速审核) may approve an item in state `state` with `vars`: the state's
+/// `quick` script passes (its refusal says why the item is left); a state without one refuses.
+pub fn quick_review(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    state: &str,
+    vars: &Map<String, Value>,
+    params: &Map<String, Value>,
+) -> Result<(), EngineError> {
+    let script = def
+        .state(state)
+        .and_then(|s| s.review.as_ref())
+        .and_then(|r| r.quick.clone())
+        .ok_or_else(|| EngineError::Denied {
+            code: "no_quick_review".into(),
+            message: format!("{}的当前状态不能快速审核", def.title),
+        })?;
+    run_guard(
+        ctx,
+        def,
+        None,
+        &Some(script),
+        &json!({}),
+        &Value::Object(vars.clone()),
+        &Value::Object(params.clone()),
+    )
+}
+
+/// An intake (来自签约, [`IntakeDef`]): the source's variables mapped into the start form,
+/// validated and guarded like a start, entering the intake's target with its effects.
+/// `Ok(None)` when the intake's `when` does not hold for the source.
+pub fn intake(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    intake: &crate::definition::IntakeDef,
+    source_vars: &Map<String, Value>,
+) -> Result<Option<Outcome>, EngineError> {
+    if let Some(w) = &intake.when {
+        if !source_vars
+            .get(&w.field)
+            .is_some_and(|v| w.values.contains(v))
+        {
+            return Ok(None);
+        }
+    }
+    let mut input = Map::new();
+    for (field, from) in &intake.input {
+        let given = from
+            .iter()
+            .filter_map(|k| source_vars.get(k))
+            .find(|v| !v.is_null() && v.as_str() != Some(""));
+        if let Some(v) = given {
+            input.insert(field.clone(), v.clone());
+        }
+    }
+    let params_v = Value::Object(params.clone());
+    let form = form_of(def, &def.start.form)?;
+    let (values, warnings) = validate(&form, &Value::Object(input), ctx.tables, intake.partial)?;
+    let input_v = Value::Object(values.clone());
+    let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
+    run_guard(
+        ctx,
+        def,
+        start_form,
+        &def.start.guard,
+        &input_v,
+        &json!({}),
+        &params_v,
+    )?;
+    let entry = enter(def, &intake.target, ctx.facts)?;
+    finish(
+        def,
+        ctx,
+        parties,
+        params,
+        Step {
+            action: format!("intake:{}", intake.event),
+            from: None,
+            entry,
+            same_state: false,
+            vars: values.clone(),
+            input: values,
+            warnings,
+            decision: None,
+            status_detail: None,
+            effects: intake.effects.clone(),
+        },
+    )
+    .map(Some)
+}
+
 /// Starts an instance of `def` for `parties` with the resolved `params`: offered to the caller
 /// ([`available`]), then the start form and its guard.
 pub fn start(
@@ -764,7 +857,7 @@ pub fn start(
             warnings,
             decision: None,
             status_detail: None,
-            effects: def.start.effects.clone(),
+            effects: def.start.effects_for(ctx.actor.role).to_vec(),
         },
     )
 }
@@ -803,6 +896,9 @@ pub fn role_label(r: Role) -> &'static str {
 
 /// The variable holding a change that waits for its review (`ActionDef::stage`).
 pub const STAGED: &str = "staged";
+
+/// The variable recording where an intake's data came from (`flow`, `title`, `instance_id`).
+pub const SOURCE: &str = "source";
 
 /// Applies `action` to `inst`.
 pub fn apply(

@@ -405,6 +405,21 @@ fn de_effects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EffectDef>, 
         .collect()
 }
 
+fn de_effects_by_role<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<IndexMap<Role, Vec<EffectDef>>, D::Error> {
+    let raw = IndexMap::<Role, Vec<Value>>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(role, effects)| {
+            effects
+                .into_iter()
+                .map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|e| (role, e))
+        })
+        .collect()
+}
+
 fn default_channels() -> Vec<String> {
     vec!["wechat".to_string()]
 }
@@ -531,6 +546,11 @@ pub struct ReviewDef {
     /// Reason categories offered on rejection and return.
     #[serde(default = "default_reject_reasons")]
     pub reasons: Vec<String>,
+    /// 快速审核: a guard script (`scripts/NAME.rhai`) reading the item's `vars` and `facts`
+    /// (never `input`); quick review approves every item waiting for the caller whose script
+    /// passes and reports the others with the script's refusal.
+    #[serde(default)]
+    pub quick: Option<String>,
 }
 
 fn default_reject_reasons() -> Vec<String> {
@@ -646,9 +666,21 @@ pub struct StartDef {
     /// Effects of the start.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+    /// Different effects of the start by the starter's role, instead of `effects` (a school
+    /// registering directly syncs at once; a graduate's application waits for its review).
+    #[serde(default, deserialize_with = "de_effects_by_role")]
+    pub effects_by_role: IndexMap<Role, Vec<EffectDef>>,
 }
 
 impl StartDef {
+    /// The effects of a start by a starter of `role`.
+    pub fn effects_for(&self, role: Role) -> &[EffectDef] {
+        self.effects_by_role
+            .get(&role)
+            .map(Vec::as_slice)
+            .unwrap_or(&self.effects)
+    }
+
     /// The first state for a starter of `role`.
     pub fn target_for(&self, role: Role) -> &str {
         self.target_by_role
@@ -656,6 +688,35 @@ impl StartDef {
             .map(String::as_str)
             .unwrap_or(&self.target)
     }
+}
+
+/// 来自签约 (seed 002 7): data of this flow captured and approved in another flow registers here
+/// by itself. When `event` arrives for a graduate holding none of this flow's slots, the
+/// variables of the instance that emitted it fill the start form (`input`: per start-form
+/// field, the source variables giving its value, the first one present), checked like a start
+/// (form, guard); the instance enters `target` with `effects`, started by the system, its
+/// source recorded in `vars.source`. Data the form refuses is not taken: the graduate
+/// registers as usual.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeDef {
+    /// The event (`agreement.signed`).
+    pub event: String,
+    /// Only when the source's variable `field` holds one of the values `in`.
+    #[serde(default)]
+    pub when: Option<crate::form::Condition>,
+    /// Per start-form field, the source's variables giving its value (the first present).
+    pub input: IndexMap<String, Vec<String>>,
+    /// The state the instance enters.
+    pub target: String,
+    /// Presence rules are not enforced: the source does not carry every field (an agreement
+    /// names no postal code); the values it gives are still checked, and the school completes
+    /// the rest (修改信息).
+    #[serde(default)]
+    pub partial: bool,
+    /// Effects of the intake.
+    #[serde(default, deserialize_with = "de_effects")]
+    pub effects: Vec<EffectDef>,
 }
 
 /// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).
@@ -726,6 +787,9 @@ pub struct Definition {
     /// Reactions to events emitted by other flows or by the roster.
     #[serde(default)]
     pub reactions: Vec<ReactionDef>,
+    /// Instances the flow starts by itself from another flow's approved data (来自签约).
+    #[serde(default)]
+    pub intake: Vec<IntakeDef>,
     /// Optional facts the guards read, loaded only for flows that declare them
     /// (`termination_count`); every transition of other flows is spared the query.
     #[serde(default)]
@@ -820,8 +884,19 @@ impl Definition {
             for a in st.actions.values() {
                 out.extend(a.guard.as_deref());
             }
+            if let Some(r) = &st.review {
+                out.extend(r.quick.as_deref());
+            }
         }
         out
+    }
+
+    /// The states whose review offers quick review (快速审核), with its script.
+    pub fn quick_review_states(&self) -> Vec<(&str, &str)> {
+        self.states
+            .iter()
+            .filter_map(|(n, s)| Some((n.as_str(), s.review.as_ref()?.quick.as_deref()?)))
+            .collect()
     }
 
     /// Every template the definition names (notifications and documents).
@@ -841,6 +916,9 @@ impl Definition {
     /// reactions.
     pub fn all_effects(&self) -> Vec<&EffectDef> {
         let mut out: Vec<&EffectDef> = self.start.effects.iter().collect();
+        for effects in self.start.effects_by_role.values() {
+            out.extend(effects);
+        }
         for st in self.states.values() {
             for a in st.actions.values() {
                 out.extend(&a.effects);
@@ -855,6 +933,9 @@ impl Definition {
         }
         for r in &self.reactions {
             out.extend(&r.effects);
+        }
+        for i in &self.intake {
+            out.extend(&i.effects);
         }
         out
     }
@@ -954,6 +1035,15 @@ impl Definition {
             }
         }
         check_effects(&self.start.effects, "start", &mut errs);
+        for (role, effects) in &self.start.effects_by_role {
+            check_effects(effects, "start.effects_by_role", &mut errs);
+            if !self.start.roles.contains(role) {
+                errs.push((
+                    format!("start.effects_by_role：角色 {role} 不在 start.roles 中"),
+                    "effects_by_role".into(),
+                ));
+            }
+        }
         if self.start.roles.is_empty() {
             errs.push(("start：至少需要一个可发起的角色".into(), "start:".into()));
         }
@@ -1088,10 +1178,31 @@ impl Definition {
                 }
             }
         }
+        let start_form = self.start.form.as_ref().and_then(|f| self.forms.get(f));
+        for i in &self.intake {
+            let at = format!("事件 {} 的来源登记（intake）", i.event);
+            check_target(&i.target, &at, &mut errs);
+            check_effects(&i.effects, &at, &mut errs);
+            for (field, from) in &i.input {
+                if start_form.and_then(|f| f.field(field)).is_none() {
+                    errs.push((
+                        format!("{at}：{field} 不是发起表单中的字段"),
+                        i.event.clone(),
+                    ));
+                }
+                if from.is_empty() {
+                    errs.push((
+                        format!("{at}：{field} 至少需要一个来源变量"),
+                        i.event.clone(),
+                    ));
+                }
+            }
+        }
         // Every state must be reachable from the start.
         let mut reached = std::collections::BTreeSet::new();
         let mut stack = vec![self.start.target.clone()];
         stack.extend(self.start.target_by_role.values().cloned());
+        stack.extend(self.intake.iter().map(|i| i.target.clone()));
         while let Some(s) = stack.pop() {
             if !reached.insert(s.clone()) {
                 continue;

@@ -73,6 +73,32 @@ pub fn vars_shape(def: &Definition, server: &BTreeMap<String, Shape>) -> BTreeMa
         crate::definition::STATE_BEFORE_REACTION.into(),
         Shape::text(),
     );
+    // A change applied for after registration waits here (`stage: true`) until its review.
+    let staging = def
+        .states
+        .values()
+        .flat_map(|s| s.actions.values())
+        .filter(|a| a.stage)
+        .filter_map(|a| a.form.as_ref().and_then(|f| def.forms.get(f)));
+    let mut staged = BTreeMap::new();
+    for form in staging {
+        for f in form.all_fields() {
+            staged.insert(f.name.clone(), field_shape(&f.kind));
+        }
+    }
+    if !staged.is_empty() {
+        m.insert(crate::apply::STAGED.into(), Shape::Object(staged));
+    }
+    if !def.intake.is_empty() {
+        m.insert(
+            crate::apply::SOURCE.into(),
+            Shape::object([
+                ("flow", Shape::text()),
+                ("title", Shape::text()),
+                ("instance_id", Shape::Scalar(Scalar::Int)),
+            ]),
+        );
+    }
     m
 }
 
@@ -161,6 +187,16 @@ pub fn verify(l: &Loaded<'_>, contract: &Contract) -> Vec<(Option<DefId>, Diagno
                         input: form_shape(a.form.as_ref().and_then(|f| def.forms.get(f))),
                     });
                 }
+            }
+            if let Some(g) = st.review.as_ref().and_then(|r| r.quick.as_ref()) {
+                uses.entry(g.clone()).or_default().push(Use {
+                    at: format!(
+                        "{} 的状态 {sname} 的快速审核（quick，不读 input）",
+                        def.id()
+                    ),
+                    definition: def,
+                    input: Shape::object::<&str>([]),
+                });
             }
         }
     }

@@ -58,7 +58,8 @@ pub fn body_limit(method: &Method, path: &str) -> BodyRule {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (&Method::POST, ["", "api", "v1", "uploads"])
-        | (&Method::POST, ["", "api", "v1", "roster", "files"]) => rule(FILE_BODY, true, false),
+        | (&Method::POST, ["", "api", "v1", "roster", "files"])
+        | (&Method::POST, ["", "api", "v1", "flows", _, "imports"]) => rule(FILE_BODY, true, false),
         (&Method::POST, ["", "api", "v1", "links", _, "upload"]) => rule(FILE_BODY, true, true),
         (&Method::POST, ["", "api", "v1", "roster", "graduates"])
         | (&Method::POST, ["", "api", "v1", "admin", "schools", _, "graduates"]) => {

@@ -150,7 +150,7 @@ pub struct RawRow {
     pub cells: BTreeMap<String, String>,
     /// Columns whose workbook cell held a number too large to be exact (an 18-digit ID number
     /// typed into a number cell has lost its last digits): refused as such, not as a bad value.
-    pub inexact: std::collections::BTreeSet<&'static str>,
+    pub inexact: std::collections::BTreeSet<String>,
 }
 
 /// A problem with one row (a rejected row's error, or a warning about an imported one).
@@ -215,6 +215,8 @@ pub struct FileSummary {
     pub rows: usize,
     pub blank_rows: usize,
     pub ignored_columns: Vec<String>,
+    /// The line of the blank row reading stopped at ([`Layout::stop_at_blank`]).
+    pub stopped_at: Option<usize>,
 }
 
 fn normalise_header(h: &str) -> String {
@@ -226,21 +228,46 @@ fn normalise_header(h: &str) -> String {
         .replace(' ', "")
 }
 
-fn header_key(h: &str) -> Option<&'static str> {
-    let h = normalise_header(h);
-    COLUMNS
-        .iter()
-        .find(|c| c.header == h || c.key == h)
-        .map(|c| c.key)
+/// The columns a table is read by, and how it ends.
+pub struct Layout {
+    /// Each column's header as users see it (without `*`), its key, whether it is required.
+    pub columns: Vec<(String, String, bool)>,
+    /// Reading stops at the first blank row after the header (the archive/hukou import: seed
+    /// 002 7, rows under an empty one are not read); else blank rows are skipped and counted.
+    pub stop_at_blank: bool,
+}
+
+impl Layout {
+    /// The roster's columns ([`COLUMNS`]); blank rows are skipped.
+    pub fn roster() -> Layout {
+        Layout {
+            columns: COLUMNS
+                .iter()
+                .map(|c| (c.header.to_string(), c.key.to_string(), c.required))
+                .collect(),
+            stop_at_blank: false,
+        }
+    }
+
+    fn key_of(&self, h: &str) -> Option<usize> {
+        let h = normalise_header(h);
+        self.columns
+            .iter()
+            .position(|(header, key, _)| normalise_header(header) == h || *key == h)
+    }
 }
 
 /// Turns the records of a table (line number, cells) into raw rows, handing each to `on_row`
 /// as soon as it is read: the header is the first non-blank record.
 struct Rows<'f> {
+    layout: &'f Layout,
+    /// Set at the first blank row when the layout stops there: nothing more is read.
+    stopped: bool,
     max_rows: usize,
     /// Blank records read after the header.
     blank_records: usize,
-    keys: Option<Vec<Option<&'static str>>>,
+    /// Per cell of a record, the layout column it holds (by index).
+    keys: Option<Vec<Option<usize>>>,
     summary: FileSummary,
     on_row: &'f mut dyn FnMut(RawRow),
 }
@@ -248,7 +275,11 @@ struct Rows<'f> {
 impl Rows<'_> {
     /// Counts `n` rows a sheet leaves out between two rows as blank rows (after the header;
     /// before it they are not rows of the table). They cost nothing to skip.
-    fn skipped(&mut self, n: usize) {
+    fn skipped(&mut self, first_line: usize, n: usize) {
+        if n > 0 && self.keys.is_some() && self.layout.stop_at_blank {
+            self.stopped = true;
+            self.summary.stopped_at = Some(first_line);
+        }
         if self.keys.is_some() {
             self.summary.blank_rows = self.summary.blank_rows.saturating_add(n);
         }
@@ -260,22 +291,24 @@ impl Rows<'_> {
         cells: Vec<String>,
         inexact: &[bool],
     ) -> Result<(), FileError> {
+        if self.stopped {
+            return Ok(());
+        }
         let blank = cells.iter().all(|c| c.trim().is_empty());
         let Some(keys) = &self.keys else {
             if blank {
                 return Ok(());
             }
-            let keys: Vec<Option<&'static str>> = cells.iter().map(|h| header_key(h)).collect();
+            let keys: Vec<Option<usize>> = cells.iter().map(|h| self.layout.key_of(h)).collect();
             self.summary.ignored_columns = cells
                 .iter()
                 .zip(&keys)
                 .filter(|(h, k)| k.is_none() && !h.trim().is_empty())
                 .map(|(h, _)| h.trim().to_string())
                 .collect();
-            let missing: Vec<&str> = COLUMNS
-                .iter()
-                .filter(|c| c.required && !keys.contains(&Some(c.key)))
-                .map(|c| c.header)
+            let missing: Vec<&str> = (0..self.layout.columns.len())
+                .filter(|i| self.layout.columns[*i].2 && !keys.contains(&Some(*i)))
+                .map(|i| self.layout.columns[i].0.as_str())
                 .collect();
             if !missing.is_empty() {
                 return Err(FileError {
@@ -286,6 +319,11 @@ impl Rows<'_> {
             self.keys = Some(keys);
             return Ok(());
         };
+        if blank && self.layout.stop_at_blank {
+            self.stopped = true;
+            self.summary.stopped_at = Some(line);
+            return Ok(());
+        }
         if blank {
             // Blank records written out in the file cost reading them: bounded like rows.
             self.blank_records += 1;
@@ -298,7 +336,7 @@ impl Rows<'_> {
                     ),
                 });
             }
-            self.skipped(1);
+            self.skipped(line, 1);
             return Ok(());
         }
         if self.summary.rows == self.max_rows {
@@ -314,14 +352,15 @@ impl Rows<'_> {
         };
         for (i, key) in keys.iter().enumerate() {
             if let (Some(k), Some(true)) = (key, inexact.get(i)) {
-                raw.inexact.insert(k);
+                raw.inexact.insert(self.layout.columns[*k].1.clone());
             }
         }
         for (k, v) in keys.iter().zip(cells) {
             if let Some(k) = k {
                 let v = v.trim();
                 if !v.is_empty() {
-                    raw.cells.insert(k.to_string(), v.to_string());
+                    raw.cells
+                        .insert(self.layout.columns[*k].1.clone(), v.to_string());
                 }
             }
         }
@@ -337,12 +376,25 @@ pub fn read_file(
     max_rows: usize,
     on_row: &mut dyn FnMut(RawRow),
 ) -> Result<FileSummary, FileError> {
+    read_table(bytes, &Layout::roster(), max_rows, on_row)
+}
+
+/// Reads a CSV or XLSX file (detected by content) by `layout`'s columns, handing each data row
+/// to `on_row` as it is read.
+pub fn read_table(
+    bytes: &[u8],
+    layout: &Layout,
+    max_rows: usize,
+    on_row: &mut dyn FnMut(RawRow),
+) -> Result<FileSummary, FileError> {
     let format = if bytes.starts_with(b"PK\x03\x04") {
         "xlsx"
     } else {
         "csv"
     };
     let mut rows = Rows {
+        layout,
+        stopped: false,
         max_rows,
         blank_records: 0,
         keys: None,
@@ -351,6 +403,7 @@ pub fn read_file(
             rows: 0,
             blank_rows: 0,
             ignored_columns: Vec::new(),
+            stopped_at: None,
         },
         on_row,
     };
@@ -404,6 +457,7 @@ fn read_csv(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
+            Ok(true) if rows.stopped => return Ok(()),
             Ok(true) => {
                 // The line the record starts on, as an editor or Excel shows it (the reader
                 // skips empty lines, so counting records would drift).
@@ -516,12 +570,18 @@ fn read_xlsx(bytes: &[u8], rows: &mut Rows<'_>) -> Result<(), FileError> {
         rows.record(at as usize + 1, std::mem::take(row), &flags)
     };
     while let Some(cell) = cells.next_cell().map_err(|_| unsupported())? {
+        if rows.stopped {
+            return Ok(());
+        }
         let (r, c) = cell.get_position();
         if current != Some(r) {
             if let Some(at) = current {
                 flush(at, &mut row, &mut inexact, rows)?;
                 // Rows without any cell between two rows are blank rows.
-                rows.skipped(r.saturating_sub(at).saturating_sub(1) as usize);
+                rows.skipped(
+                    at as usize + 2,
+                    r.saturating_sub(at).saturating_sub(1) as usize,
+                );
             }
             current = Some(r);
         }
@@ -667,7 +727,7 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
             "numeric_cell",
             format!(
                 "单元格是数字格式，Excel 已把它改成“{}”（丢失了末几位）：请把此列设为“文本”格式后重新填写",
-                raw.cells.get(*key).map(String::as_str).unwrap_or_default()
+                raw.cells.get(key).map(String::as_str).unwrap_or_default()
             ),
         );
     }

@@ -126,3 +126,91 @@ pub fn errors_xlsx(errors: &[RowError]) -> Result<Vec<u8>, rust_xlsxwriter::Xlsx
     ws.autofilter(0, 0, errors.len() as u32, head.len() as u16 - 1)?;
     wb.save_to_buffer()
 }
+
+/// One column of a registration import template: its header, whether it is required, and the
+/// codes it takes (a code field's table), if any.
+pub struct ImportColumn {
+    pub header: String,
+    pub required: bool,
+    pub codes: Vec<(String, String)>,
+}
+
+/// A flow's import template (档案/户口信息批量导入模板, seed 002 7): the first sheet's header row
+/// is what the importer reads (required columns marked `*` and bold), every column formatted
+/// as text (region codes, postal codes and phone numbers keep their leading zeros), frozen;
+/// a note row says that reading stops at the first empty row; the second sheet lists the
+/// codes of the code columns (the region codes are their own download, 下载地区代码表).
+pub fn import_template_xlsx(
+    sheet: &str,
+    columns: &[ImportColumn],
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format_index(49);
+    let data = wb.add_worksheet();
+    data.set_name(sheet)?;
+    for (col, c) in columns.iter().enumerate() {
+        let col = col as u16;
+        let header = if c.required {
+            format!("{}*", c.header)
+        } else {
+            c.header.clone()
+        };
+        data.set_column_format(col, &text)?;
+        data.set_column_width(col, width(&header).max(12.0))?;
+        if c.required {
+            data.write_string_with_format(0, col, &header, &bold)?;
+        } else {
+            data.write_string(0, col, &header)?;
+        }
+    }
+    data.set_freeze_panes(1, 0)?;
+    let notes = wb.add_worksheet();
+    notes.set_name("代码表")?;
+    for (col, h) in ["列", "代码", "名称"].iter().enumerate() {
+        notes.write_string_with_format(0, col as u16, *h, &bold)?;
+    }
+    notes.set_column_width(0, 16.0)?;
+    notes.set_column_width(1, 10.0)?;
+    notes.set_column_width(2, 40.0)?;
+    notes.set_column_format(1, &text)?;
+    let mut row = 1u32;
+    for c in columns {
+        for (code, name) in &c.codes {
+            notes.write_string(row, 0, &c.header)?;
+            notes.write_string(row, 1, code)?;
+            notes.write_string(row, 2, name)?;
+            row += 1;
+        }
+    }
+    row += 1;
+    notes.write_string(
+        row,
+        0,
+        "说明：数据表格中不能存在空行，否则空行下方的数据将无法读取；地区代码请下载地区代码表参考。",
+    )?;
+    wb.save_to_buffer()
+}
+
+/// The region code table (地区代码表) as XLSX: code and name of every region, codes as text.
+pub fn regions_xlsx(
+    regions: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format_index(49);
+    let ws = wb.add_worksheet();
+    ws.set_name("地区代码表")?;
+    ws.write_string_with_format(0, 0, "地区代码", &bold)?;
+    ws.write_string_with_format(0, 1, "地区名称", &bold)?;
+    ws.set_column_format(0, &text)?;
+    ws.set_column_width(0, 12.0)?;
+    ws.set_column_width(1, 40.0)?;
+    for (i, (code, name)) in regions.iter().enumerate() {
+        ws.write_string(i as u32 + 1, 0, code)?;
+        ws.write_string(i as u32 + 1, 1, name)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, regions.len() as u32, 1)?;
+    wb.save_to_buffer()
+}

@@ -545,6 +545,43 @@ pub async fn act(
     transition(state, &snap, def, &caller.actor, &row, action, input).await
 }
 
+/// 快速审核 of instance `id` as `caller`: the approval of its current review level, taken only when
+/// the state's quick script passes (one transition, like an ordinary approval; a refusal of
+/// the script answers its code and message).
+pub async fn quick_approve(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<instance::Model> {
+    let (row, snap) = visible_instance(state, caller, id).await?;
+    require_person(caller)?;
+    let def = pinned(&snap, &row)?;
+    caller.require_write(def.def.module)?;
+    let stored = step(
+        state,
+        &snap,
+        def,
+        &caller.actor,
+        &row,
+        gradflow_engine::definition::APPROVE,
+        &[],
+        true,
+        |ctx, inst| {
+            apply::quick_review(&def.def, ctx, &inst.state, &inst.vars, &inst.params)?;
+            apply::apply(
+                &def.def,
+                ctx,
+                inst,
+                gradflow_engine::definition::APPROVE,
+                &Value::Null,
+            )
+            .map(Some)
+        },
+    )
+    .await?;
+    stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
+}
+
 /// Runs one action on a loaded instance and persists it.
 pub async fn transition(
     state: &AppState,
@@ -766,6 +803,128 @@ pub async fn react_to_event(
             }
         };
         n += usize::from(reacted.is_some());
+    }
+    if let Some(source) = source {
+        n += intake_event(state, &snap, graduate_id, event, source).await?;
+    }
+    Ok(n)
+}
+
+/// 来自签约: starts, as the system, every flow whose `intake` takes `event` for a graduate who
+/// holds none of its slots, from the variables of the instance that emitted it; how many
+/// started. Data the flow refuses (its form or guard, a module not switched on, the hukou not
+/// in the school) is not taken — the graduate registers as usual — and only logged by ids.
+async fn intake_event(
+    state: &AppState,
+    snap: &Snapshot,
+    graduate_id: i64,
+    event: &str,
+    source: i64,
+) -> ApiResult<usize> {
+    let Some(src) = instance::Entity::find_by_id(source)
+        .one(&state.db.conn)
+        .await?
+    else {
+        return Ok(0);
+    };
+    let src_vars: Map<String, Value> =
+        serde_json::from_str(&src.vars).map_err(ApiError::internal)?;
+    let src_title = pinned(snap, &src)
+        .map(|d| d.def.title.clone())
+        .unwrap_or_else(|_| src.def_key.clone());
+    let mut n = 0;
+    for key in snap.keys() {
+        let Some(def) = snap.active(&key, Some(&src.province_code)) else {
+            continue;
+        };
+        for intake in def.def.intake.iter().filter(|i| i.event == event) {
+            let mut held = false;
+            for slot_name in def.def.slots.keys() {
+                held |= slot::Entity::find()
+                    .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
+                    .one(&state.db.conn)
+                    .await?
+                    .is_some();
+            }
+            if held {
+                continue;
+            }
+            let facts = load_facts(&state.db, snap, graduate_id, None, &def.def).await?;
+            if let Err(e) = require_enabled(&facts, def.def.module) {
+                tracing::debug!(flow = %key, instance = source, code = %e.body.code, "intake not taken");
+                continue;
+            }
+            let overrides = province_overrides(&state.db, &src.province_code, &key).await?;
+            let params = def.def.resolve_params(&overrides).map_err(|errs| {
+                ApiError::internal(format!(
+                    "province params of {key} invalid: {}",
+                    errs.join("; ")
+                ))
+            })?;
+            let actor = Actor::system();
+            let parties = Parties {
+                province: src.province_code.clone(),
+                school_id: src.school_id,
+                department: src.department.clone(),
+                graduate_id,
+                employer_id: None,
+                initiator: actor.party(),
+            };
+            let now = state.clock.now();
+            let ctx = Ctx {
+                actor: &actor,
+                facts: &facts.value,
+                now,
+                guards: snap,
+                tables: snap.code_lookup(),
+            };
+            let computed = state
+                .guards
+                .run(|| apply::intake(&def.def, &ctx, &parties, &params, intake, &src_vars))
+                .await?;
+            let mut outcome = match computed {
+                Ok(Some(o)) => o,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::info!(flow = %key, instance = source, code = e.code(), "intake refused by the flow");
+                    continue;
+                }
+            };
+            let training_label = facts.value["graduate"]["training_mode_label"].clone();
+            outcome.vars.insert(
+                store::STUDENT_VAR.into(),
+                student_snapshot(&facts.graduate, &training_label),
+            );
+            outcome.vars.insert(
+                apply::SOURCE.into(),
+                json!({"flow": src.def_key, "title": src_title, "instance_id": src.id}),
+            );
+            let stored = store::persist(
+                &state.db,
+                Transition {
+                    snapshot: snap,
+                    def,
+                    actor: &actor,
+                    current: None,
+                    parties: &parties,
+                    params: &params,
+                    facts: &facts.value,
+                    outcome,
+                    now,
+                    link_base: &state.config.public_url,
+                    uploads: &[],
+                },
+            )
+            .await;
+            match stored {
+                Ok(_) => n += 1,
+                // The graduate registered meanwhile: what they registered stays.
+                Err(e) if e.status == poem::http::StatusCode::CONFLICT => {
+                    tracing::debug!(flow = %key, instance = source, "intake lost to a registration");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
     Ok(n)
 }

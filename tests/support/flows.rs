@@ -51,6 +51,7 @@ pub async fn coverage(app: &App, ids: &BTreeSet<i64>, flows: &[&str]) {
             }
         }
         want_actions.extend(def.reactions.iter().map(|r| format!("on:{}", r.event)));
+        want_actions.extend(def.intake.iter().map(|i| format!("intake:{}", i.event)));
         let got_s = states.get(*flow).cloned().unwrap_or_default();
         let got_a = actions.get(*flow).cloned().unwrap_or_default();
         let want_states: BTreeSet<String> = def.states.keys().cloned().collect();

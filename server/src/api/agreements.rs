@@ -282,6 +282,9 @@ pub struct ReviewDetail {
     pub sent_to_management_system: Vec<SentSync>,
     /// The item's history.
     pub history: Vec<ReviewStep>,
+    /// 档案/户口信息: the data in force and the data waiting for review, and the graduate's
+    /// destination for callers with the employment module.
+    pub registration: Option<super::residence::RegistrationDetailView>,
 }
 
 /// What 获取最新学生信息 did.
@@ -572,9 +575,18 @@ impl AgreementsApi {
         let sent = agreements::delivered_syncs_of_graduate(&state, row.graduate_id)
             .await?
             .into_iter()
-            .map(|m| {
+            .filter_map(|m| {
                 let p: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-                SentSync {
+                // A module the caller may not enter stays hidden (an archive reviewer without
+                // the employment module learns nothing of the agreement).
+                let module = snap
+                    .definitions()
+                    .find(|d| p["flow"] == d.def.key.as_str())
+                    .map(|d| d.def.module);
+                if module.is_some_and(|md| c.level(md) == crate::auth::Level::None) {
+                    return None;
+                }
+                Some(SentSync {
                     instance_id: m.instance_id,
                     flow: p["flow"].clone(),
                     op: p["op"].clone(),
@@ -586,9 +598,13 @@ impl AgreementsApi {
                         .unwrap_or_else(|| p["employer"]["name"].clone()),
                     codes: p["codes"].clone(),
                     delivered_at: m.delivered_at,
-                }
+                })
             })
             .collect();
+        let registration =
+            crate::services::residence::registration_detail(&state, &c, &def.def, &row)
+                .await?
+                .map(Into::into);
         let documents = agreements::document_names(&state, row.id).await?;
         let files = files_of(&state, &row)?
             .into_iter()
@@ -633,6 +649,7 @@ impl AgreementsApi {
             documents,
             sent_to_management_system: sent,
             history,
+            registration,
         })))
     }
 

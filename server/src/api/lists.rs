@@ -20,11 +20,11 @@ use crate::services::lists::{self, Filter, LIST_SORT};
 
 /// What a list offers: its flows, every status label, the default ones, the labels of the
 /// states a 退回修改 leads to.
-struct ListMeta {
-    flows: Vec<String>,
+pub(crate) struct ListMeta {
+    pub(crate) flows: Vec<String>,
     /// The module of the list's flows (档案、户口 lists are their modules'; the others
     /// employment's): the caller needs at least 只读 in it.
-    module: Module,
+    pub(crate) module: Module,
     /// The item types of the list's flows (`list_type`): code, label, category.
     types: Vec<TypeOption>,
     labels: Vec<String>,
@@ -131,7 +131,7 @@ pub(crate) fn reviewer(c: &Caller) -> ApiResult<()> {
 
 /// The caller of a list endpoint (a reviewer who may view the list's module) and the list
 /// they asked for.
-async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, ListMeta)> {
+pub(crate) async fn open(state: &State, auth: &Token, list: &str) -> ApiResult<(Caller, ListMeta)> {
     let c = caller(state, auth).await?;
     reviewer(&c)?;
     if c.role == AccountRole::Admin {

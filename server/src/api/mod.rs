@@ -12,6 +12,8 @@ pub mod codes;
 pub mod employers;
 pub mod flows;
 pub mod lists;
+pub mod residence;
+pub mod reviews;
 pub mod roster;
 pub mod settings;
 pub mod tasks;
@@ -183,7 +185,11 @@ pub type Apis = (
     uploads::UploadsApi,
     agreements::AgreementsApi,
     audit::AuditApi,
-    lists::ListsApi,
+    (
+        lists::ListsApi,
+        reviews::ReviewsApi,
+        residence::ResidenceApi,
+    ),
 );
 
 /// The characters the edge refuses in a path or query parameter (control and invisible
@@ -303,7 +309,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             uploads::UploadsApi,
             agreements::AgreementsApi,
             audit::AuditApi,
-            lists::ListsApi,
+            (lists::ListsApi, reviews::ReviewsApi, residence::ResidenceApi),
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

@@ -6,47 +6,15 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use sea_orm::Value as DbValue;
 
 use super::{answers, caller, page_of, Tag, Token};
-use crate::auth::{AccountRole, Caller};
+
+use crate::auth::Level;
 use crate::error::ApiError;
 use crate::paging::Sort;
 use crate::service::State;
-use crate::services::tasks::INBOX_SORT;
-
-/// The WHERE clause limiting tasks to those the caller must act on.
-fn scope(c: &Caller) -> Result<(String, Vec<DbValue>), ApiError> {
-    let a = &c.actor;
-    Ok(match c.role {
-        AccountRole::Admin => {
-            return Err(ApiError::forbidden(
-                "系统管理员没有待办事项（系统管理员不办理实例）",
-            ))
-        }
-        AccountRole::Integrator => return Err(ApiError::forbidden("集成账号没有待办事项")),
-        AccountRole::Province => (
-            "t.province_code = ? AND t.role = 'province'".into(),
-            vec![a.province.clone().into()],
-        ),
-        AccountRole::School => (
-            "t.school_id = ? AND t.role = 'school'".into(),
-            vec![a.school_id.into()],
-        ),
-        AccountRole::Department => (
-            "t.school_id = ? AND t.role = 'department' AND t.department = ?".into(),
-            vec![a.school_id.into(), a.department.clone().into()],
-        ),
-        AccountRole::Graduate => (
-            "t.graduate_id = ? AND t.role = 'graduate'".into(),
-            vec![a.graduate_id.into()],
-        ),
-        AccountRole::Employer => (
-            "t.employer_id = ? AND t.role = 'employer'".into(),
-            vec![a.employer_id.into()],
-        ),
-    })
-}
+use crate::services::tasks::{task_scope, INBOX_SORT};
+use gradflow_engine::definition::Module;
 
 /// The graduate a task is about.
 #[derive(Object)]
@@ -112,11 +80,22 @@ pub struct TaskCount {
     pub count: i64,
 }
 
+/// Open tasks of one module (the home page's figure per module).
+#[derive(Object)]
+pub struct ModuleCount {
+    /// The module (`employment` 就业信息管理, `archive` 档案信息管理, `hukou` 户口信息管理).
+    pub module: String,
+    /// How many.
+    pub count: i64,
+}
+
 /// The caller's open tasks, counted.
 #[derive(Object)]
 pub struct TaskCounts {
     /// All of them.
     pub total: i64,
+    /// Per module the caller may enter (each listed, 0 when none waits).
+    pub modules: Vec<ModuleCount>,
     /// Per flow and state.
     pub items: Vec<TaskCount>,
 }
@@ -193,7 +172,7 @@ impl TasksApi {
         page_size: Query<Option<u64>>,
     ) -> poem::Result<InboxAnswer> {
         let c = caller(&state, &auth).await?;
-        let (mut sql_where, mut values) = scope(&c)?;
+        let (mut sql_where, mut values) = task_scope(&state, &c)?;
         if let Some(f) = flow.0 {
             sql_where.push_str(" AND t.def_key = ?");
             values.push(f.into());
@@ -280,23 +259,49 @@ impl TasksApi {
 
     /// Counts of the caller's open tasks per flow and state (the home page's pending figures).
     ///
-    /// The same scope as the inbox, counted per flow and state, with the total.
+    /// The same scope as the inbox (without the modules the caller may not enter), counted per
+    /// module (在线签约/补登/解约/去向登记 together as 就业信息管理; 档案、户口信息申请), per flow and
+    /// state, with the total.
     #[oai(path = "/tasks/counts", method = "get", operation_id = "tasks_counts")]
     async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<CountsAnswer> {
         let c = caller(&state, &auth).await?;
-        let (sql_where, values) = scope(&c)?;
+        let (sql_where, values) = task_scope(&state, &c)?;
         let rows = crate::services::tasks::open_task_counts(&state, &sql_where, values).await?;
+        let snap = state.registry.snapshot();
+        let module_of = |key: &str| {
+            snap.definitions()
+                .find(|d| d.def.key == key)
+                .map(|d| d.def.module)
+        };
+        let mut modules: Vec<ModuleCount> = [Module::Employment, Module::Archive, Module::Hukou]
+            .into_iter()
+            .filter(|m| c.level(*m) != Level::None)
+            .map(|m| ModuleCount {
+                module: m.as_str().to_string(),
+                count: 0,
+            })
+            .collect();
         let mut items = Vec::new();
         let mut total = 0i64;
         for r in rows {
             let n: i64 = r.try_get("", "n").map_err(ApiError::from)?;
+            let flow: String = r.try_get("", "def_key").map_err(ApiError::from)?;
             total += n;
+            if let Some(m) = module_of(&flow) {
+                if let Some(mc) = modules.iter_mut().find(|mc| mc.module == m.as_str()) {
+                    mc.count += n;
+                }
+            }
             items.push(TaskCount {
-                flow: r.try_get::<String>("", "def_key").map_err(ApiError::from)?,
+                flow,
                 state: r.try_get::<String>("", "state").map_err(ApiError::from)?,
                 count: n,
             });
         }
-        Ok(CountsAnswer::Ok(Json(TaskCounts { total, items })))
+        Ok(CountsAnswer::Ok(Json(TaskCounts {
+            total,
+            modules,
+            items,
+        })))
     }
 }

@@ -8,6 +8,8 @@ pub mod agreements;
 pub mod bootstrap;
 pub mod employers;
 pub mod lists;
+pub mod residence;
+pub mod reviews;
 pub mod roster;
 pub mod settings;
 pub mod tasks;

@@ -439,7 +439,7 @@ fn gender_warning(r: &RosterRow) -> Option<RowError> {
 
 /// Stores an import's rejected rows for the downloadable error report
 /// (`GET /roster/imports/{id}/errors`) and returns its path; none when nothing was rejected.
-async fn store_report(
+pub(crate) async fn store_report(
     txn: &crate::db::WriteTx,
     c: &Caller,
     now: DateTime<Utc>,

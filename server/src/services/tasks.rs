@@ -4,6 +4,8 @@
 
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
+use crate::auth::{AccountRole, Caller, Level};
+
 use crate::error::{ApiError, ApiResult};
 use crate::paging::Sort;
 use crate::service::AppState;
@@ -11,6 +13,60 @@ use crate::service::AppState;
 /// The keys the inbox sorts by: when the task opened (the default, oldest first), the
 /// graduate's name, the department.
 pub const INBOX_SORT: [&str; 3] = ["opened_at", "name", "department"];
+
+/// The WHERE clause limiting tasks to those the caller must act on: the caller's own tasks in
+/// their scope, without the flows of modules the caller may not enter (无权限).
+pub fn task_scope(state: &AppState, c: &Caller) -> ApiResult<(String, Vec<Value>)> {
+    let (mut sql, mut values) = own_tasks(c)?;
+    let snap = state.registry.snapshot();
+    let mut hidden: Vec<String> = snap
+        .definitions()
+        .filter(|d| c.level(d.def.module) == Level::None)
+        .map(|d| d.def.key.clone())
+        .collect();
+    hidden.sort();
+    hidden.dedup();
+    if !hidden.is_empty() {
+        sql.push_str(&format!(
+            " AND t.def_key NOT IN ({})",
+            vec!["?"; hidden.len()].join(", ")
+        ));
+        values.extend(hidden.into_iter().map(Value::from));
+    }
+    Ok((sql, values))
+}
+
+fn own_tasks(c: &Caller) -> ApiResult<(String, Vec<Value>)> {
+    let a = &c.actor;
+    Ok(match c.role {
+        AccountRole::Admin => {
+            return Err(ApiError::forbidden(
+                "系统管理员没有待办事项（系统管理员不办理实例）",
+            ))
+        }
+        AccountRole::Integrator => return Err(ApiError::forbidden("集成账号没有待办事项")),
+        AccountRole::Province => (
+            "t.province_code = ? AND t.role = 'province'".into(),
+            vec![a.province.clone().into()],
+        ),
+        AccountRole::School => (
+            "t.school_id = ? AND t.role = 'school'".into(),
+            vec![a.school_id.into()],
+        ),
+        AccountRole::Department => (
+            "t.school_id = ? AND t.role = 'department' AND t.department = ?".into(),
+            vec![a.school_id.into(), a.department.clone().into()],
+        ),
+        AccountRole::Graduate => (
+            "t.graduate_id = ? AND t.role = 'graduate'".into(),
+            vec![a.graduate_id.into()],
+        ),
+        AccountRole::Employer => (
+            "t.employer_id = ? AND t.role = 'employer'".into(),
+            vec![a.employer_id.into()],
+        ),
+    })
+}
 
 /// The total of tasks matching `sql_where` over `from`, and the rows of page `page` (of
 /// `size`) in the order `sort` asks (ties by task id).
