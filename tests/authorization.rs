@@ -711,6 +711,14 @@ async fn table(backend: Backend) {
             None,
             "admin,int=422 idp=403 anon=401 *=403",
         ),
+        // 就业管理系统回流: the management system's roster key (an unknown graduate: 404).
+        r(
+            "PUT",
+            "/api/v1/roster/graduates/{candidate_no}/registrations/{key}",
+            "/api/v1/roster/graduates/00000000000000/registrations/archive_registration".into(),
+            Some(json!({"input": {}})),
+            "admin,int=404 idp=403 anon=401 *=403",
+        ),
         r(
             "DELETE",
             "/api/v1/roster/graduates/{candidate_no}",

@@ -1198,7 +1198,173 @@ async fn every_state_and_action(backend: Backend) {
     // Restored, 王五 registers again.
     let r = start(&app, &wang, "archive_registration", unit()).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    ids.insert(id_of(&r));
+
+    ids.extend(flow_back(&app, &w, &hook, zhang_hukou).await);
     coverage(&app, &ids, &["archive_registration", "hukou_registration"]).await;
+}
+
+/// 就业管理系统回流 (after `every_state_and_action`'s removals: 赵六 registered nothing, 王五's
+/// archive waits for review, 张三's hukou `zhang_hukou` is registered): the management system's
+/// roster key registers 赵六's archive and hukou and changes them, changes 张三's hukou; each
+/// checked like a registration, audited under the key, the source recorded, the graduate told,
+/// nothing synced back. Returns the instances it made.
+async fn flow_back(app: &App, w: &World, hook: &WebhookReceiver, zhang_hukou: i64) -> Vec<i64> {
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &w.school_tok,
+            json!({"name": "南京大学就业管理系统"}),
+        )
+        .await;
+    assert_eq!(key.status, 200, "{}", key.text);
+    let key = key.body["key"].as_str().unwrap().to_string();
+    let put = |candidate_no: &'static str, flow: &'static str, input: Value| {
+        let (app, key) = (app, key.clone());
+        async move {
+            app.put(
+                &format!("/api/v1/roster/graduates/{candidate_no}/registrations/{flow}"),
+                &key,
+                json!({ "input": input }),
+            )
+            .await
+        }
+    };
+    let (wang, zhao) = ("26320102150003", "26320102150004");
+
+    // A school user cannot deliver it; refusals name the field and the rule, nothing is made.
+    let r = app
+        .put(
+            &format!("/api/v1/roster/graduates/{zhao}/registrations/archive_registration"),
+            &w.school_tok,
+            json!({"input": back_to_origin("320111")}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let mut incomplete = back_to_origin("320111");
+    incomplete.as_object_mut().unwrap().remove("postal_code");
+    let r = put(zhao, "archive_registration", incomplete).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("postal_code"), "{}", r.text);
+    let r = put(zhao, "archive_registration", back_to_origin("320106")).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("origin_region_locked")),
+        "back to origin stays locked to the origin: {}",
+        r.text
+    );
+    let mut with_file = back_to_origin("320111");
+    with_file["proof"] = json!("u-someone-elses-upload");
+    let r = put(zhao, "archive_registration", with_file).await;
+    assert_eq!(r.body["code"], "file_not_accepted", "{}", r.text);
+    let r = put(wang, "archive_registration", unit()).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("pending_application")),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        statuses(app, &w.school_tok, "archive", "")
+            .await
+            .into_iter()
+            .find(|(n, _)| n == "赵六")
+            .unwrap()
+            .1,
+        "unregistered 未登记"
+    );
+
+    // 赵六 has no registration: the management system's data registers it (no review).
+    let r = put(zhao, "archive_registration", back_to_origin("320111")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["outcome"].as_str(), r.body["state"].as_str()),
+        (Some("registered"), Some("registered")),
+        "{}",
+        r.text
+    );
+    let archive = r.body["instance_id"].as_i64().unwrap();
+    let v = view(app, &w.school_tok, archive).await;
+    assert_eq!(
+        v["vars"]["source"]["system"], "employment_management_system",
+        "{v}"
+    );
+    assert_eq!(v["vars"]["receiver_region"], "320111", "{v}");
+    // Changed again there: the registered data changes, still no review.
+    let mut changed = back_to_origin("320111");
+    changed["receiver_name"] = json!("南京市浦口区人才服务中心");
+    let r = put(zhao, "archive_registration", changed).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["outcome"].as_str(),
+            r.body["instance_id"].as_i64()
+        ),
+        (200, Some("updated"), Some(archive)),
+        "{}",
+        r.text
+    );
+    let v = view(app, &w.school_tok, archive).await;
+    assert_eq!(
+        v["vars"]["receiver_name"], "南京市浦口区人才服务中心",
+        "{v}"
+    );
+    assert_eq!(v["state"], "registered", "{v}");
+
+    // Hukou: 赵六 registered, 张三's (from signing) changed.
+    let hukou = json!({"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心集体户"});
+    let r = put(zhao, "hukou_registration", hukou.clone()).await;
+    assert_eq!(r.body["outcome"], "registered", "{}", r.text);
+    let zhao_hukou = r.body["instance_id"].as_i64().unwrap();
+    let r = put("26320102150001", "hukou_registration", hukou).await;
+    assert_eq!(
+        (r.body["outcome"].as_str(), r.body["instance_id"].as_i64()),
+        (Some("updated"), Some(zhang_hukou)),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        view(app, &w.school_tok, zhang_hukou).await["vars"]["migration_address"],
+        "鼓楼区人才中心集体户"
+    );
+
+    // Audited under the key, readable by the school; the graduate is told; nothing goes back.
+    for action in [
+        "archive_registration.intake:management_system.registered",
+        "archive_registration.sync_back",
+        "hukou_registration.sync_back",
+    ] {
+        let log = app
+            .get(&format!("/api/v1/audit-log?action={action}"), &w.school_tok)
+            .await;
+        assert_eq!(log.status, 200, "{}", log.text);
+        let items = log.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{action}: {}", log.text);
+        assert_ne!(items[0]["account_id"], 0, "{action}: {}", log.text);
+    }
+    let told = hook
+        .wait_for(
+            |r| {
+                r.iter()
+                    .filter(|m| {
+                        m.body["message"]["kind"] == "notify"
+                            && m.body["message"]["text"]
+                                .as_str()
+                                .is_some_and(|t| t.contains("就业管理系统更新了你的"))
+                    })
+                    .count()
+                    >= 2 * 4
+            },
+            30,
+        )
+        .await;
+    assert!(!told.is_empty());
+    assert!(
+        !told.iter().any(|m| m.body["message"]["kind"] == "sync"
+            && m.body["message"]["vars"]["receiver_name"] == "南京市浦口区人才服务中心"),
+        "the flow-back is not synced back"
+    );
+    vec![archive, zhao_hukou]
 }
 
 async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {

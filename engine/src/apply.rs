@@ -772,7 +772,21 @@ pub fn intake(
         }
     }
     let mut input = Map::new();
-    for (field, from) in &intake.input {
+    let form = form_of(def, &def.start.form)?;
+    let same_name: indexmap::IndexMap<String, Vec<String>>;
+    let mapping = if intake.input.is_empty() {
+        // Files are uploads of this system: data from elsewhere carries none.
+        same_name = form
+            .all_fields()
+            .into_iter()
+            .filter(|f| !matches!(f.kind, FieldKind::File { .. }))
+            .map(|f| (f.name.clone(), vec![f.name.clone()]))
+            .collect();
+        &same_name
+    } else {
+        &intake.input
+    };
+    for (field, from) in mapping {
         let given = from
             .iter()
             .filter_map(|k| source_vars.get(k))
@@ -782,7 +796,6 @@ pub fn intake(
         }
     }
     let params_v = Value::Object(params.clone());
-    let form = form_of(def, &def.start.form)?;
     let (values, warnings) = validate(&form, &Value::Object(input), ctx.tables, intake.partial)?;
     let input_v = Value::Object(values.clone());
     let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));

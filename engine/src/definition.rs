@@ -706,6 +706,9 @@ pub struct IntakeDef {
     #[serde(default)]
     pub when: Option<crate::form::Condition>,
     /// Per start-form field, the source's variables giving its value (the first present).
+    /// Omitted: each start-form field from the source variable of the same name (data that
+    /// arrives in the flow's own shape, e.g. the management system's flow-back).
+    #[serde(default)]
     pub input: IndexMap<String, Vec<String>>,
     /// The state the instance enters.
     pub target: String,
@@ -717,6 +720,9 @@ pub struct IntakeDef {
     /// Effects of the intake.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,
+    /// Record the intake in the audit log (who delivered the data, what it was).
+    #[serde(default)]
+    pub audit: bool,
 }
 
 /// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).

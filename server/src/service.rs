@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gradflow_engine::apply::{self, Actor, Ctx, Parties};
-use gradflow_engine::definition::Module;
+use gradflow_engine::definition::{Definition, Module};
 use gradflow_engine::registry::{LoadedDefinition, Registry, Snapshot};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Map, Value};
@@ -582,6 +582,39 @@ pub async fn quick_approve(
     stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
 }
 
+/// Takes a `system` action of instance `row` on behalf of an outside system (the management
+/// system's flow-back): `actor` is the system role with the integrator key's account (so the
+/// audit names who delivered it), `source` is recorded in `vars.source` in the same write.
+/// The input carries no uploads (data from elsewhere has none).
+pub async fn system_act(
+    state: &AppState,
+    actor: &Actor,
+    row: &instance::Model,
+    action: &str,
+    input: &Value,
+    source: Value,
+) -> ApiResult<instance::Model> {
+    let snap = state.registry.snapshot();
+    let def = pinned(&snap, row)?;
+    let stored = step(
+        state,
+        &snap,
+        def,
+        actor,
+        row,
+        action,
+        &[],
+        true,
+        |ctx, inst| {
+            let mut o = apply::apply(&def.def, ctx, inst, action, input)?;
+            o.vars.insert(apply::SOURCE.into(), source);
+            Ok(Some(o))
+        },
+    )
+    .await?;
+    stored.ok_or_else(|| ApiError::internal("apply returned no outcome"))
+}
+
 /// Runs one action on a loaded instance and persists it.
 pub async fn transition(
     state: &AppState,
@@ -832,99 +865,133 @@ async fn intake_event(
     let src_title = pinned(snap, &src)
         .map(|d| d.def.title.clone())
         .unwrap_or_else(|_| src.def_key.clone());
+    let parties = Parties {
+        province: src.province_code.clone(),
+        school_id: src.school_id,
+        department: src.department.clone(),
+        graduate_id,
+        employer_id: None,
+        initiator: Actor::system().party(),
+    };
     let mut n = 0;
     for key in snap.keys() {
         let Some(def) = snap.active(&key, Some(&src.province_code)) else {
             continue;
         };
         for intake in def.def.intake.iter().filter(|i| i.event == event) {
-            let mut held = false;
-            for slot_name in def.def.slots.keys() {
-                held |= slot::Entity::find()
-                    .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
-                    .one(&state.db.conn)
-                    .await?
-                    .is_some();
-            }
-            if held {
+            if held_slot(state, &def.def, graduate_id).await?.is_some() {
                 continue;
             }
-            let facts = load_facts(&state.db, snap, graduate_id, None, &def.def).await?;
-            if let Err(e) = require_enabled(&facts, def.def.module) {
-                tracing::debug!(flow = %key, instance = source, code = %e.body.code, "intake not taken");
-                continue;
-            }
-            let overrides = province_overrides(&state.db, &src.province_code, &key).await?;
-            let params = def.def.resolve_params(&overrides).map_err(|errs| {
-                ApiError::internal(format!(
-                    "province params of {key} invalid: {}",
-                    errs.join("; ")
-                ))
-            })?;
-            let actor = Actor::system();
-            let parties = Parties {
-                province: src.province_code.clone(),
-                school_id: src.school_id,
-                department: src.department.clone(),
-                graduate_id,
-                employer_id: None,
-                initiator: actor.party(),
+            let from = IntakeSource {
+                vars: &src_vars,
+                source: json!({"flow": src.def_key, "title": src_title, "instance_id": src.id}),
+                actor: Actor::system(),
             };
-            let now = state.clock.now();
-            let ctx = Ctx {
-                actor: &actor,
-                facts: &facts.value,
-                now,
-                guards: snap,
-                tables: snap.code_lookup(),
-            };
-            let computed = state
-                .guards
-                .run(|| apply::intake(&def.def, &ctx, &parties, &params, intake, &src_vars))
-                .await?;
-            let mut outcome = match computed {
-                Ok(Some(o)) => o,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::info!(flow = %key, instance = source, code = e.code(), "intake refused by the flow");
-                    continue;
-                }
-            };
-            let training_label = facts.value["graduate"]["training_mode_label"].clone();
-            outcome.vars.insert(
-                store::STUDENT_VAR.into(),
-                student_snapshot(&facts.graduate, &training_label),
-            );
-            outcome.vars.insert(
-                apply::SOURCE.into(),
-                json!({"flow": src.def_key, "title": src_title, "instance_id": src.id}),
-            );
-            let stored = store::persist(
-                &state.db,
-                Transition {
-                    snapshot: snap,
-                    def,
-                    actor: &actor,
-                    current: None,
-                    parties: &parties,
-                    params: &params,
-                    facts: &facts.value,
-                    outcome,
-                    now,
-                    link_base: &state.config.public_url,
-                    uploads: &[],
-                },
-            )
-            .await;
-            match stored {
-                Ok(_) => n += 1,
+            match start_by_intake(state, snap, def, intake, &parties, from).await {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => {}
                 // The graduate registered meanwhile: what they registered stays.
                 Err(e) if e.status == poem::http::StatusCode::CONFLICT => {
                     tracing::debug!(flow = %key, instance = source, "intake lost to a registration");
+                }
+                Err(e) if e.status.is_client_error() => {
+                    tracing::info!(flow = %key, instance = source, code = %e.body.code, "intake not taken");
                 }
                 Err(e) => return Err(e),
             }
         }
     }
     Ok(n)
+}
+
+/// The instance holding one of `def`'s slots for the graduate, if any.
+pub async fn held_slot(
+    state: &AppState,
+    def: &Definition,
+    graduate_id: i64,
+) -> ApiResult<Option<instance::Model>> {
+    for slot_name in def.slots.keys() {
+        if let Some(s) = slot::Entity::find()
+            .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
+            .one(&state.db.conn)
+            .await?
+        {
+            return Ok(instance::Entity::find_by_id(s.instance_id)
+                .one(&state.db.conn)
+                .await?);
+        }
+    }
+    Ok(None)
+}
+
+/// Where an intake's data comes from: the variables it reads, what `vars.source` records, and
+/// who delivers it (the system; its account, when an integrator key delivered it, is audited).
+pub struct IntakeSource<'a> {
+    pub vars: &'a Map<String, Value>,
+    pub source: Value,
+    pub actor: Actor,
+}
+
+/// Starts `def` for the graduate of `parties` by its `intake`, from `from`'s variables: the
+/// stored instance, `None` when the intake's condition does not hold, or the refusal (module
+/// not switched on, the form or guard refused, 409 when the graduate registered meanwhile).
+pub async fn start_by_intake(
+    state: &AppState,
+    snap: &Snapshot,
+    def: &LoadedDefinition,
+    intake: &gradflow_engine::definition::IntakeDef,
+    parties: &Parties,
+    from: IntakeSource<'_>,
+) -> ApiResult<Option<instance::Model>> {
+    let key = &def.def.key;
+    let facts = load_facts(&state.db, snap, parties.graduate_id, None, &def.def).await?;
+    require_enabled(&facts, def.def.module)?;
+    let overrides = province_overrides(&state.db, &parties.province, key).await?;
+    let params = def.def.resolve_params(&overrides).map_err(|errs| {
+        ApiError::internal(format!(
+            "province params of {key} invalid: {}",
+            errs.join("; ")
+        ))
+    })?;
+    let now = state.clock.now();
+    let ctx = Ctx {
+        actor: &from.actor,
+        facts: &facts.value,
+        now,
+        guards: snap,
+        tables: snap.code_lookup(),
+    };
+    let computed = state
+        .guards
+        .run(|| apply::intake(&def.def, &ctx, parties, &params, intake, from.vars))
+        .await?;
+    let mut outcome = match computed {
+        Ok(Some(o)) => o,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(engine_error(def, e)),
+    };
+    let training_label = facts.value["graduate"]["training_mode_label"].clone();
+    outcome.vars.insert(
+        store::STUDENT_VAR.into(),
+        student_snapshot(&facts.graduate, &training_label),
+    );
+    outcome.vars.insert(apply::SOURCE.into(), from.source);
+    store::persist(
+        &state.db,
+        Transition {
+            snapshot: snap,
+            def,
+            actor: &from.actor,
+            current: None,
+            parties,
+            params: &params,
+            facts: &facts.value,
+            outcome,
+            now,
+            link_base: &state.config.public_url,
+            uploads: &[],
+        },
+    )
+    .await
+    .map(Some)
 }

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::{answers, caller, Problem, Tag, Token};
 use crate::error::ApiError;
+use crate::scope;
 use crate::service::State;
-use crate::services::residence::{self, RegistrationImportReport};
+use crate::services::residence::{self, FlowBackResult, RegistrationImportReport};
 
 /// The registration part of an archive or hukou item's review detail (SPEC.md 4.8, 2.3).
 #[derive(Object)]
@@ -107,6 +108,60 @@ answers! {
     }
 }
 
+/// The management system's registration or change of a graduate's archive/hukou data.
+#[derive(Object)]
+#[oai(example)]
+pub struct FlowBackRequest {
+    /// The flow's start form (the fields of `GET /flows/{key}`, named as there; no files):
+    /// the whole data, checked like a graduate's registration.
+    pub input: Value,
+}
+
+impl poem_openapi::types::Example for FlowBackRequest {
+    fn example() -> Self {
+        FlowBackRequest {
+            input: serde_json::json!({
+                "transfer_type": "1",
+                "receiver_name": "南京示例科技有限公司人事部",
+                "receiver_region": "320106",
+                "receiver_address": "南京市鼓楼区汉口路22号",
+                "postal_code": "210008",
+                "contact": "人事部王老师",
+                "contact_phone": "025-83591234"
+            }),
+        }
+    }
+}
+
+answers! {
+    /// The answers of `PUT /roster/graduates/{candidate_no}/registrations/{key}`.
+    pub enum FlowBackAnswer {
+        /// Registered (`outcome: registered`) or the registered data changed (`updated`).
+        200 Ok(Json<FlowBackResult>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`), or the body
+        /// does not parse (`invalid_body`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not the employment management system's roster key (`forbidden`).
+        403 Forbidden,
+        /// No such graduate within the key's schools, or no such flow (`not_found`).
+        404 NotFound,
+        /// An application waits for review (`pending_application`), the registration cannot be
+        /// changed from outside now (`not_editable`), the graduate left the roster
+        /// (`graduate_removed`), or the graduate registered meanwhile (`conflict`).
+        409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The data is refused, by field (`invalid_input`, a guard's code such as
+        /// `origin_mismatch`), the module is not switched on (`module_disabled`), the
+        /// graduate's hukou is not in the school (`hukou_not_in_school`), a file field was
+        /// given (`file_not_accepted`), or the flow takes no flow-back (`no_flow_back`).
+        422 Invalid,
+    }
+}
+
 /// The answers of `GET /regions/table`.
 #[derive(ApiResponse)]
 pub enum RegionTableResponse {
@@ -196,6 +251,44 @@ impl ResidenceApi {
         }
         let report = residence::import(&state, &c, &key, body.0).await?;
         Ok(ImportAnswer::Ok(Json(report)))
+    }
+
+    /// 就业管理系统回流: the management system registers or changes archive/hukou data.
+    ///
+    /// For the employment management system's roster key (or the administrator), within the
+    /// key's schools. The body is the flow's start form; it is checked like a graduate's
+    /// registration (every field, the guards, the module switched on by province and school,
+    /// for hukou the hukou in the school). A graduate without a registration is registered
+    /// (已登记, no review); a registered one has the data changed. Either way the graduate is
+    /// told (WeChat, SMS), the step is audited under the key's account, and the registration
+    /// records its source (`vars.source.system = employment_management_system`); nothing is
+    /// synced back. An application waiting for the school's review is not overridden (409).
+    #[oai(
+        path = "/roster/graduates/:candidate_no/registrations/:key",
+        method = "put",
+        operation_id = "residence_flow_back"
+    )]
+    async fn flow_back(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        /// The graduate's candidate number (考生号).
+        candidate_no: Path<String>,
+        /// The flow's key (`archive_registration`, `hukou_registration`).
+        key: Path<String>,
+        body: Json<FlowBackRequest>,
+    ) -> poem::Result<FlowBackAnswer> {
+        let c = caller(&state, &auth).await?;
+        scope::require_integrator(&c)?;
+        let Value::Object(input) = body.0.input else {
+            return Err(ApiError::unprocessable(
+                "invalid_input",
+                "input：必须是一个对象（表单字段名 → 值）",
+            )
+            .into());
+        };
+        let done = residence::flow_back(&state, &c, &candidate_no, &key, input).await?;
+        Ok(FlowBackAnswer::Ok(Json(done)))
     }
 
     /// 下载地区代码表: every region code (GB/T 2260) with its name, as XLSX.

@@ -233,22 +233,9 @@ async fn row_action(
     graduate_id: i64,
     raw: &RawRow,
 ) -> Result<RowAction, RowError> {
-    let fail =
-        |e: sea_orm::DbErr| row_error(raw, "", "", "internal", &ApiError::from(e).body.message);
-    let mut holder = None;
-    for name in def.slots.keys() {
-        if let Some(s) = slot::Entity::find()
-            .filter(slot::Column::SlotKey.eq(format!("{name}:g{graduate_id}")))
-            .one(&state.db.conn)
-            .await
-            .map_err(fail)?
-        {
-            holder = instance::Entity::find_by_id(s.instance_id)
-                .one(&state.db.conn)
-                .await
-                .map_err(fail)?;
-        }
-    }
+    let holder = service::held_slot(state, def, graduate_id)
+        .await
+        .map_err(|e| row_error(raw, "", "", "internal", &e.body.message))?;
     let Some(h) = holder else {
         return Ok(RowAction::Register);
     };
@@ -536,4 +523,163 @@ async fn destination_of(state: &AppState, graduate_id: i64) -> ApiResult<Option<
         }
     }
     Ok(Some(out))
+}
+
+/// The event a flow declares (as an `intake`) to take registrations from the employment
+/// management system (就业管理系统回流).
+pub const FLOW_BACK_EVENT: &str = "management_system.registered";
+/// The `system` action of a registered state the management system's changes take.
+pub const FLOW_BACK_ACTION: &str = "sync_back";
+
+/// What a flow-back did.
+#[derive(Debug, poem_openapi::Object)]
+pub struct FlowBackResult {
+    /// The graduate's candidate number.
+    pub candidate_no: String,
+    /// The flow.
+    pub flow: String,
+    /// `registered` (the graduate had no registration) or `updated` (the registered data changed).
+    pub outcome: String,
+    /// The registration instance.
+    pub instance_id: i64,
+    /// Its state and label afterwards (`registered`, 档案信息已登记 …).
+    pub state: String,
+    pub label: String,
+    pub row_version: i32,
+}
+
+/// 就业管理系统回流 (SPEC.md 4.8): the management system's registration or change of a
+/// graduate's archive/hukou data, delivered by its roster key. The data is the flow's start
+/// form (named as in the form; no files), checked as a graduate's registration is (form, guard,
+/// module switched on, hukou in the school); a graduate without a registration is registered by
+/// the flow's `intake` of [`FLOW_BACK_EVENT`], a registered one changed by its registered
+/// state's [`FLOW_BACK_ACTION`]; both are audited under the key's account and record the source.
+/// An application waiting for review is not overridden (409: the school reviews it first).
+pub async fn flow_back(
+    state: &AppState,
+    c: &Caller,
+    candidate_no: &str,
+    key: &str,
+    input: Map<String, Value>,
+) -> ApiResult<FlowBackResult> {
+    let g = crate::services::roster::covered_graduate(state, c, candidate_no).await?;
+    if g.removed {
+        return Err(ApiError::conflict(
+            "graduate_removed",
+            "该毕业生已从学生名单中删除（见失效信息管理），不能登记",
+        ));
+    }
+    let snap = state.registry.snapshot();
+    let def = snap
+        .active(key, Some(&g.province_code))
+        .ok_or_else(|| ApiError::not_found(format!("流程 {key} 不存在")))?;
+    let Some(intake) = def.def.intake.iter().find(|i| i.event == FLOW_BACK_EVENT) else {
+        return Err(ApiError::unprocessable(
+            "no_flow_back",
+            format!("{}不接收就业管理系统回流的数据", def.def.title),
+        ));
+    };
+    // Uploads are this system's: a file field from elsewhere would name someone else's upload.
+    let files: Vec<String> = data_files(&def.def);
+    if let Some(f) = files.iter().find(|f| input.contains_key(*f)) {
+        return Err(ApiError::unprocessable(
+            "file_not_accepted",
+            format!("input.{f}：就业管理系统回流的数据不能包含文件"),
+        ));
+    }
+    // The system acts; the audit names the key that delivered the data and the graduate's
+    // school (whose users read their audit log).
+    let actor = gradflow_engine::apply::Actor {
+        role: Role::System,
+        account_id: c.actor.account_id,
+        province: Some(g.province_code.clone()),
+        school_id: Some(g.school_id),
+        ..gradflow_engine::apply::Actor::system()
+    };
+    let source = json!({
+        "system": "employment_management_system",
+        "title": "就业管理系统",
+        "at": state.clock.now(),
+    });
+    let stored = match service::held_slot(state, &def.def, g.id).await? {
+        None => {
+            let parties = gradflow_engine::apply::Parties {
+                province: g.province_code.clone(),
+                school_id: g.school_id,
+                department: g.department.clone(),
+                graduate_id: g.id,
+                employer_id: None,
+                initiator: gradflow_engine::apply::Actor::system().party(),
+            };
+            let from = service::IntakeSource {
+                vars: &input,
+                source,
+                actor,
+            };
+            let row = service::start_by_intake(state, &snap, def, intake, &parties, from)
+                .await?
+                .ok_or_else(|| ApiError::internal("the flow-back intake has a condition"))?;
+            ("registered", row)
+        }
+        Some(h) => {
+            let takes_it = def
+                .def
+                .state(&h.state)
+                .and_then(|s| s.actions.get(FLOW_BACK_ACTION))
+                .is_some_and(|a| a.roles.contains(&Role::System));
+            if !takes_it || h.def_key != def.def.key {
+                let pending = def.def.state(&h.state).is_some_and(|s| s.review.is_some());
+                return Err(if pending {
+                    ApiError::conflict(
+                        "pending_application",
+                        format!(
+                            "该毕业生有待审核的{}申请，请学校在登记系统审核后再同步",
+                            def.def.title
+                        ),
+                    )
+                } else {
+                    ApiError::conflict(
+                        "not_editable",
+                        format!("该毕业生的{}当前不能由就业管理系统修改", def.def.title),
+                    )
+                });
+            }
+            let row = service::system_act(
+                state,
+                &actor,
+                &h,
+                FLOW_BACK_ACTION,
+                &Value::Object(input),
+                source,
+            )
+            .await?;
+            ("updated", row)
+        }
+    };
+    let (outcome, row) = stored;
+    Ok(FlowBackResult {
+        candidate_no: g.candidate_no,
+        flow: def.def.key.clone(),
+        outcome: outcome.into(),
+        instance_id: row.id,
+        state: row.state,
+        label: row.label,
+        row_version: row.row_version,
+    })
+}
+
+/// The names of the start form's file fields.
+fn data_files(def: &Definition) -> Vec<String> {
+    def.start
+        .form
+        .as_ref()
+        .and_then(|f| def.forms.get(f))
+        .map(|f| {
+            f.all_fields()
+                .into_iter()
+                .filter(|f| matches!(f.kind, FieldKind::File { .. }))
+                .map(|f| f.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }

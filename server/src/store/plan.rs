@@ -179,10 +179,18 @@ pub(super) fn plan(
     ));
 
     // Acts on data already in force (a school's modify or void) also go to the audit log.
-    let audited = current
-        .and_then(|c| def.def.state(&c.state))
-        .and_then(|st| st.actions.get(&outcome.action))
-        .is_some_and(|a| a.audit);
+    // So do intakes that say so (data delivered from outside: the management system's flow-back).
+    let audited = match current {
+        Some(c) => def
+            .def
+            .state(&c.state)
+            .and_then(|st| st.actions.get(&outcome.action))
+            .is_some_and(|a| a.audit),
+        None => outcome
+            .action
+            .strip_prefix("intake:")
+            .is_some_and(|event| def.def.intake.iter().any(|i| i.event == event && i.audit)),
+    };
     if audited {
         let entry = crate::audit::entry(
             actor,
