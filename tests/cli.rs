@@ -157,6 +157,44 @@ fn an_available_guard_cannot_read_input() {
 }
 
 #[test]
+fn a_field_default_must_name_a_known_fact_and_field() {
+    // A field's `default` reads a fact: a misspelt fact path is refused at its line, and
+    // `when` must name a field of the form.
+    let dir = shipped_copy();
+    let root = dir.path();
+    let yaml = edit(
+        root,
+        "workflows/hukou_registration.yaml",
+        "default: {fact: graduate.origin_region,",
+        "default: {fact: graduate.origin_regoin,",
+    );
+    let (ok, stdout, stderr) = check(root);
+    assert!(!ok, "{stdout}");
+    let at = format!(
+        "workflows/hukou_registration.yaml:{}: ",
+        line_of(&yaml, "default: {fact: graduate.origin_region")
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&at)
+            && l.contains("facts.graduate.origin_regoin 不存在")
+            && l.contains("default.fact")),
+        "{stdout}\n{stderr}"
+    );
+    edit(
+        root,
+        "workflows/hukou_registration.yaml",
+        "when: {field: transfer_type,",
+        "when: {field: transfer_typ,",
+    );
+    let (ok, stdout, stderr) = check(root);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains("字段 migration_region：default.when 引用了不存在的字段 transfer_typ"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
 fn check_verifies_what_guards_and_templates_read_and_runs_them() {
     let dir = shipped_copy();
     let root = dir.path();

@@ -228,11 +228,28 @@ async fn archive_and_hukou(backend: Backend) {
         "{}",
         r.text
     );
+    // The region left out: back to origin takes the origin's, as the form tells the client.
+    let flows = app.get("/api/v1/flows", &w.graduate_tok).await;
+    let hukou_flow = flows.body["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "hukou_registration")
+        .unwrap_or_else(|| panic!("{}", flows.text));
+    assert_eq!(
+        hukou_flow["start_schema"]["properties"]["migration_region"]["x-default"],
+        json!({"fact": "graduate.origin_region", "when": {"field": "transfer_type", "in": ["4"]}}),
+        "{hukou_flow}"
+    );
     let mut hukou = hukou;
-    hukou["migration_region"] = json!("320102");
+    hukou.as_object_mut().unwrap().remove("migration_region");
     let r = start(&app, &w.graduate_tok, "hukou_registration", hukou).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let hukou_id = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        view(&app, &w.graduate_tok, hukou_id).await["vars"]["migration_region"],
+        "320102"
+    );
 
     // 只读 archive and hukou: the school sees but cannot decide.
     switch_levels(&app, &w, &province, "ro").await;
@@ -992,6 +1009,18 @@ async fn every_state_and_action(backend: Backend) {
     );
     assert_eq!(v["vars"]["contact_phone"], "13912345678", "{v}");
     synced(&hook, zhang_archive, "南京某某信息技术有限公司").await;
+    assert_eq!(
+        notified(
+            &hook,
+            zhang_archive,
+            "intake:agreement.signed",
+            "无需再次登记",
+            1
+        )
+        .await,
+        ["wechat"],
+        "the graduate is told the agreement registered it"
+    );
     let zhang_hukou = registered_instance(&app, &w.school_tok, "hukou", "张三").await["id"]
         .as_i64()
         .unwrap();
@@ -1367,6 +1396,143 @@ async fn flow_back(app: &App, w: &World, hook: &WebhookReceiver, zhang_hukou: i6
     vec![archive, zhao_hukou]
 }
 
+/// The channels of the notifications instance `id` sent on `action` whose text has `text`,
+/// once there are `n` of them.
+async fn notified(
+    hook: &WebhookReceiver,
+    id: i64,
+    action: &str,
+    text: &str,
+    n: usize,
+) -> Vec<String> {
+    let of = |m: &Value| {
+        m["kind"] == "notify"
+            && m["instance_id"] == id
+            && m["action"] == action
+            && m["text"].as_str().is_some_and(|t| t.contains(text))
+    };
+    let got = hook
+        .wait_for(
+            |r| r.iter().filter(|m| of(&m.body["message"])).count() >= n,
+            30,
+        )
+        .await;
+    let mut channels: Vec<String> = got
+        .iter()
+        .map(|m| &m.body["message"])
+        .filter(|m| of(m))
+        .map(|m| m["channel"].as_str().unwrap().to_string())
+        .collect();
+    channels.sort();
+    channels
+}
+
+/// Two-level review (先院系再校级): the department's review and its edit inside an application
+/// still need the school's; the graduate cannot change once the department acted; each edit
+/// by a reviewer tells the graduate by WeChat and SMS, the result once by the default channel.
+async fn two_level_review_and_notifications(backend: Backend) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, vec![zhang_san()]).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    for tok in [&w.dept_tok, &w.other_dept_tok] {
+        let dept = account_id(&app, tok).await;
+        let r = app
+            .put(
+                &format!("/api/v1/accounts/{dept}/permissions"),
+                &w.school_tok,
+                json!({"employment": "rw", "archive": "rw", "hukou": "rw"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .put(
+            &format!(
+                "/api/v1/schools/{}/settings/registration/archive",
+                w.school_id
+            ),
+            &w.school_tok,
+            json!({"enabled": true, "review_mode": "department_then_school"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let r = start(&app, &w.graduate_tok, "archive_registration", unit()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["review_level"], "department", "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    // The school cannot decide at the department's level.
+    let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
+    assert!(r.status >= 400, "{}", r.text);
+    assert_eq!(
+        view(&app, &w.school_tok, id).await["review_level"],
+        "department"
+    );
+    // The department edits: still its review, then the school's.
+    let mut edited = unit();
+    edited["contact"] = json!("人事部赵老师");
+    let r = act(&app, &w.dept_tok, id, "edit", edited.clone()).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["state"].as_str(),
+            r.body["review_level"].as_str()
+        ),
+        (200, Some("reviewing"), Some("department")),
+        "{}",
+        r.text
+    );
+    let mut mine = unit();
+    mine["contact"] = json!("人事部钱老师");
+    let r = act(&app, &w.graduate_tok, id, "change", mine).await;
+    assert!(r.status >= 400, "the department acted: {}", r.text);
+    let r = act(&app, &w.dept_tok, id, "approve", json!({})).await;
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["review_level"].as_str()),
+        (Some("reviewing"), Some("school")),
+        "a department's approval still needs the school's: {}",
+        r.text
+    );
+    let v = view(&app, &w.school_tok, id).await;
+    assert_eq!(v["vars"]["contact"], "人事部赵老师", "{v}");
+    let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
+    assert_eq!(r.body["state"], "registered", "{}", r.text);
+    // A direct edit of registered data by the school: synced and told.
+    let mut direct = unit();
+    direct["receiver_name"] = json!("南京示例科技有限公司档案室");
+    let r = act(&app, &w.school_tok, id, "edit", direct).await;
+    assert_eq!(r.body["state"], "registered", "{}", r.text);
+    synced(&hook, id, "南京示例科技有限公司档案室").await;
+
+    // Told: each reviewer edit by WeChat and SMS; the result once.
+    assert_eq!(
+        notified(
+            &hook,
+            id,
+            "edit",
+            "学校（院系）修改了你的档案信息登记信息",
+            4
+        )
+        .await,
+        ["sms", "sms", "wechat", "wechat"]
+    );
+    // The result once, when the school decided (the department's approval is not a result).
+    assert_eq!(
+        notified(&hook, id, "approve", "档案信息已登记", 1).await,
+        ["wechat"]
+    );
+}
+
 async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     let school = account_id(app, &w.school_tok).await;
     let r = app
@@ -1384,5 +1550,6 @@ both_backends!(
     status_per_graduate,
     batch_and_quick_review,
     direct_registration_and_import,
-    every_state_and_action
+    every_state_and_action,
+    two_level_review_and_notifications
 );

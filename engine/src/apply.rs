@@ -315,6 +315,7 @@ pub fn review_form(review: &ReviewDef, decision: &str) -> Form {
         required_unless: None,
         required_if: None,
         help: None,
+        default: None,
     };
     if decision == APPROVE {
         return Form::plain(vec![comment("comment", "审核意见", false)]);
@@ -336,6 +337,7 @@ pub fn review_form(review: &ReviewDef, decision: &str) -> Form {
                 required_unless: None,
                 required_if: None,
                 help: None,
+                default: None,
             },
             comment("reason", text_label, true),
         ],
@@ -453,13 +455,14 @@ fn run_guard(
 fn validate(
     form: &Form,
     input: &Value,
-    tables: &dyn CodeLookup,
+    ctx: &Ctx<'_>,
     partial: bool,
 ) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
+    let tables = ctx.tables;
     let input = if input.is_null() {
         Value::Object(Map::new())
     } else {
-        input.clone()
+        form.with_defaults(input, ctx.facts)
     };
     let relaxed;
     let form = if partial {
@@ -796,7 +799,7 @@ pub fn intake(
         }
     }
     let params_v = Value::Object(params.clone());
-    let (values, warnings) = validate(&form, &Value::Object(input), ctx.tables, intake.partial)?;
+    let (values, warnings) = validate(&form, &Value::Object(input), ctx, intake.partial)?;
     let input_v = Value::Object(values.clone());
     let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
     run_guard(
@@ -842,7 +845,7 @@ pub fn start(
     available(def, ctx, parties, params)?;
     let params_v = Value::Object(params.clone());
     let form = form_of(def, &def.start.form)?;
-    let (values, warnings) = validate(&form, input, ctx.tables, def.start.partial)?;
+    let (values, warnings) = validate(&form, input, ctx, def.start.partial)?;
     let input_v = Value::Object(values.clone());
     let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
     run_guard(
@@ -953,7 +956,7 @@ pub fn apply(
             _ => review.return_.as_ref().ok_or_else(not_available)?,
         };
         let form = review_form(review, action);
-        let (values, warnings) = validate(&form, input, ctx.tables, false)?;
+        let (values, warnings) = validate(&form, input, ctx, false)?;
         let decision = Decision {
             level,
             decision: action.to_string(),
@@ -1051,7 +1054,7 @@ pub fn apply(
         ));
     }
     let form = form_of(def, &a.form)?;
-    let (values, warnings) = validate(&form, input, ctx.tables, a.partial)?;
+    let (values, warnings) = validate(&form, input, ctx, a.partial)?;
     let vars_v = Value::Object(inst.vars.clone());
     run_guard(
         ctx,

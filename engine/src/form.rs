@@ -165,6 +165,22 @@ pub struct Field {
     /// Help text shown under the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The value the field takes from a fact when the input leaves it empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<FieldDefault>,
+}
+
+/// A field's default from the facts: when `when` holds (or always) and the input leaves the
+/// field empty, it takes the fact's value (e.g. the origin region of 转回生源地). A client shows
+/// it prefilled; the server fills it when it is left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDefault {
+    /// The fact path (`graduate.origin_region`).
+    pub fact: String,
+    /// Only when another field's value is in a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
 }
 
 /// The YAML shape of a field: every possible key, unknown keys rejected. Converted into
@@ -191,6 +207,10 @@ struct RawField {
     /// Help text shown under the field.
     #[serde(default)]
     help: Option<String>,
+    /// The value taken from a fact when the input leaves the field empty (`fact`, optionally
+    /// `when` another field's value is in a list).
+    #[serde(default)]
+    default: Option<FieldDefault>,
     /// `text`: at most this many characters; `int`: the largest value.
     #[serde(default)]
     max: Option<i64>,
@@ -294,6 +314,7 @@ impl TryFrom<RawField> for Field {
             required_unless: r.required_unless,
             required_if: r.required_if,
             help: r.help,
+            default: r.default,
         })
     }
 }
@@ -979,8 +1000,52 @@ impl Form {
                     problems.push(format!("字段 {name}：required_if 的 in 不能为空"));
                 }
             }
+            if let Some(w) = f.default.as_ref().and_then(|d| d.when.as_ref()) {
+                if w.field == *name || self.field(&w.field).is_none() {
+                    problems.push(format!(
+                        "字段 {name}：default.when 引用了不存在的字段 {}",
+                        w.field
+                    ));
+                }
+            }
+            if f.default.as_ref().is_some_and(|d| d.fact.trim().is_empty()) {
+                problems.push(format!("字段 {name}：default.fact 不能为空"));
+            }
         }
         problems
+    }
+
+    /// `input` with the defaults of the fields it leaves empty filled from `facts` (a fact that
+    /// is absent or null fills nothing).
+    pub fn with_defaults(&self, input: &Value, facts: &Value) -> Value {
+        let Value::Object(given) = input else {
+            return input.clone();
+        };
+        let mut out = given.clone();
+        for f in self.all_fields() {
+            let Some(d) = &f.default else { continue };
+            let empty = match given.get(&f.name) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.trim().is_empty(),
+                _ => false,
+            };
+            let applies = d
+                .when
+                .as_ref()
+                .is_none_or(|w| given.get(&w.field).is_some_and(|v| w.values.contains(v)));
+            if !empty || !applies {
+                continue;
+            }
+            let value = d
+                .fact
+                .split('.')
+                .try_fold(facts, |v, k| v.get(k))
+                .filter(|v| !v.is_null());
+            if let Some(v) = value {
+                out.insert(f.name.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
     }
 
     /// The same form with every presence rule dropped (a draft save checks formats only).
@@ -1122,7 +1187,8 @@ impl Form {
     /// `x-kind` (the form field type). Depending on the type: `maxLength` (text),
     /// `x-multiline`, `format: "date"` / `format: "email"`, `pattern` (identifiers, phones,
     /// money as a string), `enum` + `x-labels` (code → label) + `x-table` for codes, `enum`
-    /// for choices, `minimum` / `maximum` for ints, `x-accept` / `x-max-kb` for files.
+    /// for choices, `minimum` / `maximum` for ints, `x-accept` / `x-max-kb` for files;
+    /// `x-default: {fact, when}` where the field takes a fact's value when left empty.
     ///
     /// `required` lists unconditionally required fields. Conditional rules are extension
     /// keywords on the root: `x-required-unless: {field: other}` (field required when `other`
@@ -1176,6 +1242,9 @@ impl Form {
                 p.insert("description".into(), json!(h));
             }
             p.insert("x-kind".into(), json!(f.kind.type_name()));
+            if let Some(d) = &f.default {
+                p.insert("x-default".into(), json!(d));
+            }
             let string = |p: &mut Map<String, Value>, pattern: Option<&str>| {
                 p.insert("type".into(), json!("string"));
                 if let Some(pat) = pattern {

@@ -92,10 +92,14 @@ pub fn vars_shape(def: &Definition, server: &BTreeMap<String, Shape>) -> BTreeMa
     if !def.intake.is_empty() {
         m.insert(
             crate::apply::SOURCE.into(),
+            // From another flow (`flow`, `title`, `instance_id`) or from outside (`system`,
+            // `title`, `at`).
             Shape::object([
                 ("flow", Shape::text()),
                 ("title", Shape::text()),
                 ("instance_id", Shape::Scalar(Scalar::Int)),
+                ("system", Shape::text()),
+                ("at", Shape::text()),
             ]),
         );
     }
@@ -237,6 +241,35 @@ pub fn verify(l: &Loaded<'_>, contract: &Contract) -> Vec<(Option<DefId>, Diagno
                 ast,
             };
             check_script(l, &script, &roots, &u.at, Some(def.id()), &mut out);
+        }
+    }
+    // Field defaults: the fact each names must exist for the definition.
+    for d in l.defs.values() {
+        let def = &d.def;
+        let facts = facts_shape(def, contract);
+        for (fname, form) in &def.forms {
+            for f in form.all_fields() {
+                let Some(dflt) = &f.default else { continue };
+                let path: Vec<String> = dflt.fact.split('.').map(str::to_string).collect();
+                if let Err(e) = facts.lookup("facts", &path) {
+                    let line = d
+                        .source
+                        .lines()
+                        .position(|l| l.contains(&dflt.fact))
+                        .map(|i| i + 1);
+                    out.insert((
+                        Some(def.id()),
+                        Diagnostic {
+                            file: d.origin.clone(),
+                            line,
+                            message: format!(
+                                "{}（表单 {fname} 的字段 {} 的默认值 default.fact）",
+                                e.message, f.name
+                            ),
+                        },
+                    ));
+                }
+            }
         }
     }
     // Templates: every effect that renders one, dry-rendered with sample data.
