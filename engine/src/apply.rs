@@ -798,19 +798,7 @@ pub fn intake(
             input.insert(field.clone(), v.clone());
         }
     }
-    let params_v = Value::Object(params.clone());
-    let (values, warnings) = validate(&form, &Value::Object(input), ctx, intake.partial)?;
-    let input_v = Value::Object(values.clone());
-    let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
-    run_guard(
-        ctx,
-        def,
-        start_form,
-        &def.start.guard,
-        &input_v,
-        &json!({}),
-        &params_v,
-    )?;
+    let (values, warnings) = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
     let entry = enter(def, &intake.target, ctx.facts)?;
     finish(
         def,
@@ -833,6 +821,30 @@ pub fn intake(
     .map(Some)
 }
 
+/// The start form's input, validated (with the fields' defaults; `partial`: presence rules
+/// not enforced) and passed by the start guard: the values and the warnings.
+fn start_input(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+    input: &Value,
+    partial: bool,
+) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
+    let form = form_of(def, &def.start.form)?;
+    let (values, warnings) = validate(&form, input, ctx, partial)?;
+    let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
+    run_guard(
+        ctx,
+        def,
+        start_form,
+        &def.start.guard,
+        &Value::Object(values.clone()),
+        &json!({}),
+        &Value::Object(params.clone()),
+    )?;
+    Ok((values, warnings))
+}
+
 /// Starts an instance of `def` for `parties` with the resolved `params`: offered to the caller
 /// ([`available`]), then the start form and its guard.
 pub fn start(
@@ -843,20 +855,7 @@ pub fn start(
     input: &Value,
 ) -> Result<Outcome, EngineError> {
     available(def, ctx, parties, params)?;
-    let params_v = Value::Object(params.clone());
-    let form = form_of(def, &def.start.form)?;
-    let (values, warnings) = validate(&form, input, ctx, def.start.partial)?;
-    let input_v = Value::Object(values.clone());
-    let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
-    run_guard(
-        ctx,
-        def,
-        start_form,
-        &def.start.guard,
-        &input_v,
-        &json!({}),
-        &params_v,
-    )?;
+    let (values, warnings) = start_input(def, ctx, params, input, def.start.partial)?;
     let entry = enter(def, def.start.target_for(ctx.actor.role), ctx.facts)?;
     finish(
         def,

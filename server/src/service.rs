@@ -219,6 +219,31 @@ async fn check_uploads(
 }
 
 /// The province's parameter overrides for a definition key.
+/// The flow's parameters in force in `province` (its defaults under the province's overrides).
+async fn province_params(
+    state: &AppState,
+    def: &Definition,
+    province: &str,
+) -> ApiResult<Map<String, Value>> {
+    let overrides = province_overrides(&state.db, province, &def.key).await?;
+    def.resolve_params(&overrides).map_err(|errs| {
+        ApiError::internal(format!(
+            "province params of {} invalid: {}",
+            def.key,
+            errs.join("; ")
+        ))
+    })
+}
+
+/// Keeps the graduate's basic info as it was when the instance started (`vars.student`).
+fn record_student(outcome: &mut apply::Outcome, facts: &Facts) {
+    let training_label = facts.value["graduate"]["training_mode_label"].clone();
+    outcome.vars.insert(
+        store::STUDENT_VAR.into(),
+        student_snapshot(&facts.graduate, &training_label),
+    );
+}
+
 async fn province_overrides(db: &Db, province: &str, key: &str) -> ApiResult<Map<String, Value>> {
     let row = province_param::Entity::find_by_id((province.to_string(), key.to_string()))
         .one(&db.conn)
@@ -347,13 +372,7 @@ async fn prepare_start<'s>(
         })
         .map_err(ApiError::internal)?;
     }
-    let overrides = province_overrides(&state.db, &g.province_code, key).await?;
-    let params = def.def.resolve_params(&overrides).map_err(|errs| {
-        ApiError::internal(format!(
-            "province params of {key} invalid: {}",
-            errs.join("; ")
-        ))
-    })?;
+    let params = province_params(state, &def.def, &g.province_code).await?;
     let parties = Parties {
         province: g.province_code.clone(),
         school_id: g.school_id,
@@ -459,11 +478,7 @@ pub async fn start(
         start()
     };
     let mut outcome = started.map_err(|e| engine_error(def, e))?;
-    let training_label = facts.value["graduate"]["training_mode_label"].clone();
-    outcome.vars.insert(
-        store::STUDENT_VAR.into(),
-        student_snapshot(&facts.graduate, &training_label),
-    );
+    record_student(&mut outcome, &facts);
     if let Some((on, h)) = &subject {
         outcome.vars.insert(on.var.clone(), json!(h.id));
         outcome
@@ -534,15 +549,28 @@ pub async fn act(
     expected_version: Option<i32>,
 ) -> ApiResult<instance::Model> {
     let (row, snap) = visible_instance(state, caller, id).await?;
+    act_on(state, caller, &snap, &row, action, input, expected_version).await
+}
+
+/// [`act`] on an instance `row` the caller already read with [`visible_instance`].
+pub async fn act_on(
+    state: &AppState,
+    caller: &Caller,
+    snap: &Snapshot,
+    row: &instance::Model,
+    action: &str,
+    input: &Value,
+    expected_version: Option<i32>,
+) -> ApiResult<instance::Model> {
     require_person(caller)?;
-    let def = pinned(&snap, &row)?;
+    let def = pinned(snap, row)?;
     caller.require_write(def.def.module)?;
     if let Some(v) = expected_version {
         if v != row.row_version {
             return Err(ApiError::stale());
         }
     }
-    transition(state, &snap, def, &caller.actor, &row, action, input).await
+    transition(state, snap, def, &caller.actor, row, action, input).await
 }
 
 /// 快速审核 of instance `id` as `caller`: the approval of its current review level, taken only when
@@ -911,17 +939,29 @@ pub async fn held_slot(
     graduate_id: i64,
 ) -> ApiResult<Option<instance::Model>> {
     for slot_name in def.slots.keys() {
-        if let Some(s) = slot::Entity::find()
-            .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
-            .one(&state.db.conn)
-            .await?
-        {
-            return Ok(instance::Entity::find_by_id(s.instance_id)
-                .one(&state.db.conn)
-                .await?);
+        if let Some(h) = slot_holder(state, slot_name, graduate_id).await? {
+            return Ok(Some(h));
         }
     }
     Ok(None)
+}
+
+/// The instance holding the graduate's slot `slot_name` (`agreement`, `archive`…), if any.
+pub async fn slot_holder(
+    state: &AppState,
+    slot_name: &str,
+    graduate_id: i64,
+) -> ApiResult<Option<instance::Model>> {
+    let Some(s) = slot::Entity::find()
+        .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
+        .one(&state.db.conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(instance::Entity::find_by_id(s.instance_id)
+        .one(&state.db.conn)
+        .await?)
 }
 
 /// Where an intake's data comes from: the variables it reads, what `vars.source` records, and
@@ -943,16 +983,9 @@ pub async fn start_by_intake(
     parties: &Parties,
     from: IntakeSource<'_>,
 ) -> ApiResult<Option<instance::Model>> {
-    let key = &def.def.key;
     let facts = load_facts(&state.db, snap, parties.graduate_id, None, &def.def).await?;
     require_enabled(&facts, def.def.module)?;
-    let overrides = province_overrides(&state.db, &parties.province, key).await?;
-    let params = def.def.resolve_params(&overrides).map_err(|errs| {
-        ApiError::internal(format!(
-            "province params of {key} invalid: {}",
-            errs.join("; ")
-        ))
-    })?;
+    let params = province_params(state, &def.def, &parties.province).await?;
     let now = state.clock.now();
     let ctx = Ctx {
         actor: &from.actor,
@@ -970,11 +1003,7 @@ pub async fn start_by_intake(
         Ok(None) => return Ok(None),
         Err(e) => return Err(engine_error(def, e)),
     };
-    let training_label = facts.value["graduate"]["training_mode_label"].clone();
-    outcome.vars.insert(
-        store::STUDENT_VAR.into(),
-        student_snapshot(&facts.graduate, &training_label),
-    );
+    record_student(&mut outcome, &facts);
     outcome.vars.insert(apply::SOURCE.into(), from.source);
     store::persist(
         &state.db,

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit;
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{graduate, instance, slot};
+use crate::entity::{graduate, instance};
 use crate::error::{ApiError, ApiResult};
 use crate::roster::{Layout, RawRow, RowError};
 use crate::roster_template::ImportColumn;
@@ -31,18 +31,28 @@ const IDENTITY: [(&str, &str); 3] = [
     ("id_number", "身份证号"),
 ];
 
-/// The fields of the flow's start form an import fills (files are not imported).
-fn data_fields(def: &Definition) -> ApiResult<Vec<&Field>> {
-    let form = def
-        .start
+/// Every field of the flow's start form (none without one).
+fn start_fields(def: &Definition) -> Vec<&Field> {
+    def.start
         .form
         .as_ref()
         .and_then(|f| def.forms.get(f))
-        .ok_or_else(|| not_importable(def))?;
-    Ok(form
-        .all_fields()
+        .map(|f| f.all_fields())
+        .unwrap_or_default()
+}
+
+fn is_file(f: &Field) -> bool {
+    matches!(f.kind, FieldKind::File { .. })
+}
+
+/// The fields of the flow's start form an import fills (files are not imported).
+fn data_fields(def: &Definition) -> ApiResult<Vec<&Field>> {
+    if def.start.form.is_none() {
+        return Err(not_importable(def));
+    }
+    Ok(start_fields(def)
         .into_iter()
-        .filter(|f| !matches!(f.kind, FieldKind::File { .. }))
+        .filter(|f| !is_file(f))
         .collect())
 }
 
@@ -444,13 +454,7 @@ pub async fn registration_detail(
         return Ok(None);
     }
     let vars: Map<String, Value> = serde_json::from_str(&row.vars).map_err(ApiError::internal)?;
-    let fields: Vec<&Field> = def
-        .start
-        .form
-        .as_ref()
-        .and_then(|f| def.forms.get(f))
-        .map(|f| f.all_fields())
-        .unwrap_or_default();
+    let fields = start_fields(def);
     let data = |from: &Map<String, Value>| -> Value {
         Value::Object(
             fields
@@ -493,17 +497,7 @@ pub async fn registration_detail(
 /// The graduate's destination: the agreement or destination registration holding their
 /// `agreement` slot (its flow, status, employer and number), if any.
 async fn destination_of(state: &AppState, graduate_id: i64) -> ApiResult<Option<Value>> {
-    let Some(s) = slot::Entity::find()
-        .filter(slot::Column::SlotKey.eq(format!("agreement:g{graduate_id}")))
-        .one(&state.db.conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let Some(h) = instance::Entity::find_by_id(s.instance_id)
-        .one(&state.db.conn)
-        .await?
-    else {
+    let Some(h) = service::slot_holder(state, "agreement", graduate_id).await? else {
         return Ok(None);
     };
     let vars: Map<String, Value> = serde_json::from_str(&h.vars).map_err(ApiError::internal)?;
@@ -580,8 +574,8 @@ pub async fn flow_back(
         ));
     };
     // Uploads are this system's: a file field from elsewhere would name someone else's upload.
-    let files: Vec<String> = data_files(&def.def);
-    if let Some(f) = files.iter().find(|f| input.contains_key(*f)) {
+    let files = start_fields(&def.def).into_iter().filter(|f| is_file(f));
+    if let Some(f) = files.map(|f| &f.name).find(|f| input.contains_key(*f)) {
         return Err(ApiError::unprocessable(
             "file_not_accepted",
             format!("input.{f}：就业管理系统回流的数据不能包含文件"),
@@ -666,20 +660,4 @@ pub async fn flow_back(
         label: row.label,
         row_version: row.row_version,
     })
-}
-
-/// The names of the start form's file fields.
-fn data_files(def: &Definition) -> Vec<String> {
-    def.start
-        .form
-        .as_ref()
-        .and_then(|f| def.forms.get(f))
-        .map(|f| {
-            f.all_fields()
-                .into_iter()
-                .filter(|f| matches!(f.kind, FieldKind::File { .. }))
-                .map(|f| f.name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }

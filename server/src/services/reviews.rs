@@ -4,6 +4,9 @@
 //! decided.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use gradflow_engine::registry::Snapshot;
 
 use gradflow_engine::definition::APPROVE;
 use sea_orm::{ConnectionTrait, Value as DbValue};
@@ -62,7 +65,9 @@ pub async fn batch(
     let mut out = Vec::with_capacity(items.len());
     for &(id, expected) in items {
         let result = match in_list(state, caller, flows, id).await {
-            Ok(()) => service::act(state, caller, id, decision, input, expected).await,
+            Ok((row, snap)) => {
+                service::act_on(state, caller, &snap, &row, decision, input, expected).await
+            }
             Err(e) => Err(e),
         };
         out.push(ItemOutcome {
@@ -73,16 +78,22 @@ pub async fn batch(
     Ok(out)
 }
 
-/// Refuses an instance that is not an item of the list (or not the caller's to see).
-async fn in_list(state: &AppState, caller: &Caller, flows: &[String], id: i64) -> ApiResult<()> {
-    let (row, _) = service::visible_instance(state, caller, id).await?;
+/// The item `id` as the caller sees it; refused when it is not an item of the list (or not
+/// the caller's to see).
+async fn in_list(
+    state: &AppState,
+    caller: &Caller,
+    flows: &[String],
+    id: i64,
+) -> ApiResult<(instance::Model, Arc<Snapshot>)> {
+    let (row, snap) = service::visible_instance(state, caller, id).await?;
     if !flows.contains(&row.def_key) {
         return Err(ApiError::unprocessable(
             "not_in_list",
             "该事项不属于此列表，不能在此批量审核",
         ));
     }
-    Ok(())
+    Ok((row, snap))
 }
 
 /// A pending item quick review looked at, with its graduate.
