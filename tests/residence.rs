@@ -640,6 +640,53 @@ async fn batch_and_quick_review(backend: Backend) {
         )
         .await;
     assert_ne!(r.body["items"][0]["status"], 200, "{}", r.text);
+
+    // Quick review takes changes (修改) too, reading the changed data: back to origin and
+    // matching ⇒ approved and registered; another type ⇒ left, the registered data kept.
+    let mut moved = back_to_origin("320102");
+    moved["receiver_name"] = json!("南京市鼓楼区人才服务中心");
+    let r = act(&app, &w.graduate_tok, zhang_id, "apply_modify", moved).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let quick = || {
+        app.post(
+            "/api/v1/lists/archive/quick-review",
+            &w.school_tok,
+            json!({}),
+        )
+    };
+    let r = quick().await;
+    assert_eq!(
+        (r.body["approved"].as_i64(), r.body["left"].as_i64()),
+        (Some(1), Some(0)),
+        "{}",
+        r.text
+    );
+    let v = view(&app, &w.school_tok, zhang_id).await;
+    assert_eq!(
+        (v["state"].as_str(), v["vars"]["receiver_name"].as_str()),
+        (Some("registered"), Some("南京市鼓楼区人才服务中心")),
+        "{v}"
+    );
+    let r = act(&app, &w.graduate_tok, zhang_id, "apply_modify", unit()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = quick().await;
+    assert_eq!(
+        (r.body["approved"].as_i64(), r.body["left"].as_i64()),
+        (Some(0), Some(1)),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["left_items"][0]["code"], "not_back_to_origin",
+        "{}",
+        r.text
+    );
+    let v = view(&app, &w.school_tok, zhang_id).await;
+    assert_eq!(
+        (v["state"].as_str(), v["vars"]["transfer_type"].as_str()),
+        (Some("modifying"), Some("4")),
+        "{v}"
+    );
 }
 
 /// Writes an XLSX workbook of `rows` (the first the header) with every cell as text.
@@ -1073,6 +1120,57 @@ async fn every_state_and_action(backend: Backend) {
         .refused(409, "slot_taken");
     ids.extend([zhang_archive, zhang_hukou]);
 
+    // The school modifies the agreement (修改): the archive registered from it follows — also
+    // while a change applied for waits (it stays staged); the graduate is told.
+    modify_agreement(&app, &w, paper, json!({"contact_mobile": "13800001111"})).await;
+    let follows = |phone: &'static str| {
+        let (app, tok) = (&app, w.school_tok.clone());
+        async move {
+            for _ in 0..300 {
+                let v = view(app, &tok, zhang_archive).await;
+                if v["vars"]["contact_phone"] == phone {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the archive never followed the agreement to {phone}");
+        }
+    };
+    let v = follows("13800001111").await;
+    assert_eq!(
+        v["vars"]["source"]["taken"]["contact_phone"], "13800001111",
+        "{v}"
+    );
+    assert_eq!(
+        v["vars"]["receiver_name"], "南京某某信息技术有限公司",
+        "only what changed: {v}"
+    );
+    assert_eq!(
+        notified(&hook, zhang_archive, "follow_signing", "随之更新", 1).await,
+        ["wechat"]
+    );
+    let r = act(&app, &w.graduate_tok, zhang_archive, "apply_modify", unit()).await;
+    assert_eq!(r.body["state"], "modifying", "{}", r.text);
+    modify_agreement(&app, &w, paper, json!({"contact_mobile": "13800002222"})).await;
+    let v = follows("13800002222").await;
+    assert_eq!(
+        (
+            v["state"].as_str(),
+            v["vars"]["staged"]["contact_phone"].as_str()
+        ),
+        (Some("modifying"), unit()["contact_phone"].as_str()),
+        "{v}"
+    );
+    let r = act(
+        &app,
+        &w.school_tok,
+        zhang_archive,
+        "reject",
+        json!({"reason_category": "其他", "reason": "请核实"}),
+    )
+    .await;
+    assert_eq!(r.body["state"], "registered", "{}", r.text);
+
     // After registration: a change applied for, changed again before review, edited by the
     // school, rejected (the data stays); the school edits registered data directly.
     let mut change = unit();
@@ -1116,6 +1214,13 @@ async fn every_state_and_action(backend: Backend) {
     assert_eq!(
         view(&app, &w.school_tok, zhang_archive).await["vars"]["receiver_name"],
         "新单位人事处"
+    );
+    // Changed by the school since: a later modification of the agreement leaves it.
+    modify_agreement(&app, &w, paper, json!({"contact_mobile": "13800003333"})).await;
+    outbox_drained(&app).await;
+    assert_eq!(
+        view(&app, &w.school_tok, zhang_archive).await["vars"]["contact_phone"],
+        "025-83591234"
     );
     // A hukou change approved: in force from then on.
     let moved = json!({"transfer_type": "2", "migration_region": "320106", "migration_address": "鼓楼区组织部"});
@@ -1229,16 +1334,23 @@ async fn every_state_and_action(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     ids.insert(id_of(&r));
 
-    ids.extend(flow_back(&app, &w, &hook, zhang_hukou).await);
+    ids.extend(flow_back(&app, &w, &hook, &zhao, zhang_hukou).await);
     coverage(&app, &ids, &["archive_registration", "hukou_registration"]).await;
 }
 
 /// 就业管理系统回流 (after `every_state_and_action`'s removals: 赵六 registered nothing, 王五's
 /// archive waits for review, 张三's hukou `zhang_hukou` is registered): the management system's
-/// roster key registers 赵六's archive and hukou and changes them, changes 张三's hukou; each
-/// checked like a registration, audited under the key, the source recorded, the graduate told,
-/// nothing synced back. Returns the instances it made.
-async fn flow_back(app: &App, w: &World, hook: &WebhookReceiver, zhang_hukou: i64) -> Vec<i64> {
+/// roster key registers 赵六's archive and hukou and changes them, changes 张三's hukou — also
+/// while a change applied for waits (the registered data changes, the change stays staged);
+/// each checked like a registration, audited under the key, the source recorded, the graduate
+/// told, nothing synced back. Returns the instances it made.
+async fn flow_back(
+    app: &App,
+    w: &World,
+    hook: &WebhookReceiver,
+    zhao_tok: &str,
+    zhang_hukou: i64,
+) -> Vec<i64> {
     let key = app
         .post(
             "/api/v1/api-keys",
@@ -1339,6 +1451,35 @@ async fn flow_back(app: &App, w: &World, hook: &WebhookReceiver, zhang_hukou: i6
         "{v}"
     );
     assert_eq!(v["state"], "registered", "{v}");
+    // While 赵六's own change waits for review, the management system's data changes the
+    // registered data; the staged change stays for the reviewer.
+    let r = act(app, zhao_tok, archive, "apply_modify", unit()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut again = back_to_origin("320111");
+    again["receiver_name"] = json!("南京市浦口区人才交流中心");
+    let r = put(zhao, "archive_registration", again).await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["outcome"].as_str(),
+            r.body["state"].as_str()
+        ),
+        (200, Some("updated"), Some("modifying")),
+        "{}",
+        r.text
+    );
+    let v = view(app, &w.school_tok, archive).await;
+    assert_eq!(
+        (
+            v["vars"]["receiver_name"].as_str(),
+            v["vars"]["staged"]["receiver_name"].as_str()
+        ),
+        (
+            Some("南京市浦口区人才交流中心"),
+            unit()["receiver_name"].as_str()
+        ),
+        "{v}"
+    );
 
     // Hukou: 赵六 registered, 张三's (from signing) changed.
     let hukou = json!({"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心集体户"});
@@ -1356,19 +1497,42 @@ async fn flow_back(app: &App, w: &World, hook: &WebhookReceiver, zhang_hukou: i6
         view(app, &w.school_tok, zhang_hukou).await["vars"]["migration_address"],
         "鼓楼区人才中心集体户"
     );
+    let moved = json!({"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心"});
+    let r = act(app, &w.graduate_tok, zhang_hukou, "apply_modify", moved).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let back = json!({"transfer_type": "3", "migration_region": "320106", "migration_address": "鼓楼区人才中心二号集体户"});
+    let r = put("26320102150001", "hukou_registration", back).await;
+    assert_eq!(
+        (r.body["outcome"].as_str(), r.body["state"].as_str()),
+        (Some("updated"), Some("modifying")),
+        "{}",
+        r.text
+    );
+    let v = view(app, &w.school_tok, zhang_hukou).await;
+    assert_eq!(
+        (
+            v["vars"]["migration_address"].as_str(),
+            v["vars"]["staged"]["migration_address"].as_str()
+        ),
+        (Some("鼓楼区人才中心二号集体户"), Some("鼓楼区人才中心")),
+        "{v}"
+    );
 
     // Audited under the key, readable by the school; the graduate is told; nothing goes back.
-    for action in [
-        "archive_registration.intake:management_system.registered",
-        "archive_registration.sync_back",
-        "hukou_registration.sync_back",
+    for (action, n) in [
+        (
+            "archive_registration.intake:management_system.registered",
+            1,
+        ),
+        ("archive_registration.sync_back", 2),
+        ("hukou_registration.sync_back", 2),
     ] {
         let log = app
             .get(&format!("/api/v1/audit-log?action={action}"), &w.school_tok)
             .await;
         assert_eq!(log.status, 200, "{}", log.text);
         let items = log.body["items"].as_array().unwrap();
-        assert_eq!(items.len(), 1, "{action}: {}", log.text);
+        assert_eq!(items.len(), n, "{action}: {}", log.text);
         assert_ne!(items[0]["account_id"], 0, "{action}: {}", log.text);
     }
     let told = hook
@@ -1545,7 +1709,80 @@ async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+/// Waits until every outbox message is delivered (events reacted to, notifications sent).
+async fn outbox_drained(app: &App) {
+    for _ in 0..300 {
+        let text = app.get("/metrics", "").await.text;
+        if text.lines().any(|l| l == "gradflow_outbox_pending 0") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the outbox never drained");
+}
+
+/// 张三's school modifies the approved agreement (修改) with action `modify` and `input`.
+async fn modify_agreement(app: &App, w: &World, paper: i64, input: Value) {
+    let mut input = input;
+    input["modify_note"] = json!("学校更正协议信息");
+    let r = act(app, &w.school_tok, paper, "modify", input).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// 来自签约, after the fact: an approved agreement naming neither the employer as the archive's
+/// nor the hukou's receiver registers nothing; the school corrects 档案转递方式 and 户口迁移方式 to
+/// 签约单位接收 (修改) and both are registered from the corrected agreement, the source recorded.
+async fn a_modified_agreement_registers_what_it_now_names(backend: Backend) {
+    let app = spawn_on(backend, AppOptions::default()).await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, roster_with_origins("320105", "320111")).await;
+    let province = province_user(&app, "p32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    let image = app
+        .post_bytes(
+            "/api/v1/uploads?purpose=image",
+            &w.graduate_tok,
+            support::files::plain_png(400, 300),
+        )
+        .await;
+    let mut input = supplement(image.body["id"].as_str().unwrap());
+    input["archive_transfer"] = json!("3");
+    input["hukou_migration"] = json!("3");
+    let r = start(&app, &w.graduate_tok, "paper_supplement", input).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let paper = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &w.school_tok, paper, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    outbox_drained(&app).await;
+    for list in ["archive", "hukou"] {
+        let zhang = statuses(&app, &w.school_tok, list, "")
+            .await
+            .into_iter()
+            .find(|(n, _)| n == "张三");
+        assert_eq!(zhang.unwrap().1, "unregistered 未登记", "{list}");
+    }
+    modify_agreement(
+        &app,
+        &w,
+        paper,
+        json!({"archive_transfer": "1", "hukou_migration": "1"}),
+    )
+    .await;
+    for (list, field, value) in [
+        ("archive", "receiver_name", "南京某某信息技术有限公司"),
+        ("hukou", "migration_address", "南京市鼓楼区汉口路22号"),
+    ] {
+        let id = registered_instance(&app, &w.school_tok, list, "张三").await["id"]
+            .as_i64()
+            .unwrap();
+        let v = view(&app, &w.school_tok, id).await;
+        assert_eq!(v["vars"][field], value, "{v}");
+        assert_eq!(v["vars"]["source"]["instance_id"], paper, "{v}");
+    }
+}
+
 both_backends!(
+    a_modified_agreement_registers_what_it_now_names,
     archive_and_hukou,
     status_per_graduate,
     batch_and_quick_review,

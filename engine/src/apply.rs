@@ -729,6 +729,8 @@ fn start_roles(def: &Definition, ctx: &Ctx<'_>, parties: &Parties) -> Result<(),
 
 /// Whether quick review (快速审核) may approve an item in state `state` with `vars`: the state's
 /// `quick` script passes (its refusal says why the item is left); a state without one refuses.
+/// Where approval applies a staged change (修改申请), the script reads the data approval would
+/// register: the staged change written over the variables.
 pub fn quick_review(
     def: &Definition,
     ctx: &Ctx<'_>,
@@ -736,21 +738,26 @@ pub fn quick_review(
     vars: &Map<String, Value>,
     params: &Map<String, Value>,
 ) -> Result<(), EngineError> {
-    let script = def
-        .state(state)
-        .and_then(|s| s.review.as_ref())
+    let review = def.state(state).and_then(|s| s.review.as_ref());
+    let script = review
         .and_then(|r| r.quick.clone())
         .ok_or_else(|| EngineError::Denied {
             code: "no_quick_review".into(),
             message: format!("{}的当前状态不能快速审核", def.title),
         })?;
+    let mut pending = vars.clone();
+    if review.is_some_and(|r| r.approve.staged == Some(crate::definition::StagedChange::Apply)) {
+        if let Some(Value::Object(staged)) = pending.remove(STAGED) {
+            pending.extend(staged);
+        }
+    }
     run_guard(
         ctx,
         def,
         None,
         &Some(script),
         &json!({}),
-        &Value::Object(vars.clone()),
+        &Value::Object(pending),
         &Value::Object(params.clone()),
     )
 }
@@ -766,6 +773,93 @@ pub fn intake(
     intake: &crate::definition::IntakeDef,
     source_vars: &Map<String, Value>,
 ) -> Result<Option<Outcome>, EngineError> {
+    let Some(input) = intake_input(def, intake, source_vars)? else {
+        return Ok(None);
+    };
+    let (values, warnings) = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
+    let entry = enter(def, &intake.target, ctx.facts)?;
+    finish(
+        def,
+        ctx,
+        parties,
+        params,
+        Step {
+            action: format!("intake:{}", intake.event),
+            from: None,
+            entry,
+            same_state: false,
+            vars: values.clone(),
+            input: values,
+            warnings,
+            decision: None,
+            status_detail: None,
+            effects: intake.effects.clone(),
+        },
+    )
+    .map(Some)
+}
+
+/// Where `vars.source` keeps the values an intake took from its source (what a follow
+/// compares the instance's data with).
+pub const TAKEN: &str = "taken";
+
+/// A change of an intake's source carried into the instance the intake made from it
+/// ([`crate::definition::FollowDef`]): the source's variables mapped as the intake maps them,
+/// taken by the follow action, `vars.source.taken` updated. `Ok(None)` — nothing to do — when
+/// the intake does not follow, the source's data no longer qualifies (`when`), the instance
+/// came from another source (`source_id`) or its data changed since (someone else's change
+/// stays), the state has no such action, or the mapped data is what the instance holds.
+pub fn follow(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+    intake: &crate::definition::IntakeDef,
+    source_id: i64,
+    source_vars: &Map<String, Value>,
+) -> Result<Option<Outcome>, EngineError> {
+    let Some(action) = intake.follow.as_ref().and_then(|f| f.action.as_deref()) else {
+        return Ok(None);
+    };
+    let source = inst.vars.get(SOURCE);
+    if source
+        .and_then(|s| s.get("instance_id"))
+        .and_then(Value::as_i64)
+        != Some(source_id)
+    {
+        return Ok(None);
+    }
+    let Some(taken) = source.and_then(|s| s.get(TAKEN)).and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    if taken.iter().any(|(k, v)| inst.vars.get(k) != Some(v)) {
+        return Ok(None);
+    }
+    let has_action = def
+        .state(&inst.state)
+        .is_some_and(|s| s.actions.contains_key(action));
+    let Some(input) = intake_input(def, intake, source_vars)? else {
+        return Ok(None);
+    };
+    if !has_action {
+        return Ok(None);
+    }
+    let mut o = apply(def, ctx, inst, action, &Value::Object(input))?;
+    if o.input.iter().all(|(k, v)| inst.vars.get(k) == Some(v)) {
+        return Ok(None);
+    }
+    if let Some(Value::Object(src)) = o.vars.get_mut(SOURCE) {
+        src.insert(TAKEN.into(), Value::Object(o.input.clone()));
+    }
+    Ok(Some(o))
+}
+
+/// The start-form input an intake maps from its source's variables; `None` when the intake's
+/// `when` does not hold for them.
+fn intake_input(
+    def: &Definition,
+    intake: &crate::definition::IntakeDef,
+    source_vars: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, EngineError> {
     if let Some(w) = &intake.when {
         if !source_vars
             .get(&w.field)
@@ -798,27 +892,7 @@ pub fn intake(
             input.insert(field.clone(), v.clone());
         }
     }
-    let (values, warnings) = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
-    let entry = enter(def, &intake.target, ctx.facts)?;
-    finish(
-        def,
-        ctx,
-        parties,
-        params,
-        Step {
-            action: format!("intake:{}", intake.event),
-            from: None,
-            entry,
-            same_state: false,
-            vars: values.clone(),
-            input: values,
-            warnings,
-            decision: None,
-            status_detail: None,
-            effects: intake.effects.clone(),
-        },
-    )
-    .map(Some)
+    Ok(Some(input))
 }
 
 /// The start form's input, validated (with the fields' defaults; `partial`: presence rules

@@ -723,6 +723,27 @@ pub struct IntakeDef {
     /// Record the intake in the audit log (who delivered the data, what it was).
     #[serde(default)]
     pub audit: bool,
+    /// When the source changes afterwards (an approved agreement modified by the school), the
+    /// instance this intake made from it follows.
+    #[serde(default)]
+    pub follow: Option<FollowDef>,
+}
+
+/// How an intake's instance follows a change of its source ([`IntakeDef::follow`]): on
+/// `event` from the same source, the `system` action `action` writes the data mapped as the
+/// intake maps it — only while the instance's data is still what the source gave
+/// (`vars.source.taken`); data changed since by anyone else is left as it is. A graduate who
+/// holds nothing is registered as by the intake (the changed source now qualifies).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowDef {
+    /// The source's event announcing the change (`agreement.modified`).
+    pub event: String,
+    /// The action (roles `[system]`) taking the changed data, in the states where it applies.
+    /// Omitted: what was registered is not changed (the source's change cannot touch the
+    /// fields the intake takes); a graduate who holds nothing is still registered.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// A reaction to an event emitted by another flow (or by the roster: `graduate.removed`).
@@ -1200,6 +1221,21 @@ impl Definition {
                     errs.push((
                         format!("{at}：{field} 至少需要一个来源变量"),
                         i.event.clone(),
+                    ));
+                }
+            }
+            if let Some(action) = i.follow.as_ref().and_then(|f| f.action.as_ref()) {
+                let by_system = self.states.values().any(|s| {
+                    s.actions
+                        .get(action)
+                        .is_some_and(|a| a.roles.contains(&Role::System))
+                });
+                if !by_system {
+                    errs.push((
+                        format!(
+                            "{at}：follow 的动作 {action} 须在某个状态中定义且 roles 含 system"
+                        ),
+                        action.clone(),
                     ));
                 }
             }

@@ -90,18 +90,27 @@ pub fn vars_shape(def: &Definition, server: &BTreeMap<String, Shape>) -> BTreeMa
         m.insert(crate::apply::STAGED.into(), Shape::Object(staged));
     }
     if !def.intake.is_empty() {
-        m.insert(
-            crate::apply::SOURCE.into(),
-            // From another flow (`flow`, `title`, `instance_id`) or from outside (`system`,
-            // `title`, `at`).
-            Shape::object([
-                ("flow", Shape::text()),
-                ("title", Shape::text()),
-                ("instance_id", Shape::Scalar(Scalar::Int)),
-                ("system", Shape::text()),
-                ("at", Shape::text()),
-            ]),
-        );
+        // From another flow (`flow`, `title`, `instance_id`) or from outside (`system`,
+        // `title`, `at`); what a following intake took (`taken`, start-form fields).
+        let mut source: BTreeMap<String, Shape> = [
+            ("flow", Shape::text()),
+            ("title", Shape::text()),
+            ("instance_id", Shape::Scalar(Scalar::Int)),
+            ("system", Shape::text()),
+            ("at", Shape::text()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(form) = def.start.form.as_ref().and_then(|f| def.forms.get(f)) {
+            let taken = form
+                .all_fields()
+                .into_iter()
+                .map(|f| (f.name.clone(), field_shape(&f.kind)))
+                .collect();
+            source.insert(crate::apply::TAKEN.into(), Shape::Object(taken));
+        }
+        m.insert(crate::apply::SOURCE.into(), Shape::Object(source));
     }
     m
 }

@@ -414,16 +414,23 @@ fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
     let before = include_str!("fixtures/offline_signing_v1_before_fragments.yaml");
     let dir = repo_tree();
     // The file as it was at version 1, written with fragments (version 2 moved its guard to
-    // `start.available`).
+    // `start.available`, version 3 has `modify` emit `agreement.modified`).
     let file = dir.path().join("workflows/offline_signing.yaml");
-    let v2 = std::fs::read_to_string(&file).unwrap();
-    assert!(v2.contains("version: 2\n") && v2.contains("  available: offline_signing/can_apply\n"));
+    let v3 = std::fs::read_to_string(&file).unwrap();
+    let emit = "          # 来自签约: archive/hukou data registered from it follows the change.\n          - emit: {event: agreement.modified}\n";
+    assert!(
+        v3.contains("version: 3\n")
+            && v3.contains("  available: offline_signing/can_apply\n")
+            && v3.contains(emit)
+    );
     std::fs::write(
         &file,
-        v2.replace("version: 2\n", "version: 1\n").replace(
-            "  available: offline_signing/can_apply\n",
-            "  guard: offline_signing/can_apply\n",
-        ),
+        v3.replace("version: 3\n", "version: 1\n")
+            .replace(
+                "  available: offline_signing/can_apply\n",
+                "  guard: offline_signing/can_apply\n",
+            )
+            .replace(emit, ""),
     )
     .unwrap();
     let stored = gradflow_engine::registry::SourceFile {

@@ -829,40 +829,22 @@ pub async fn react_to_event(
     let actor = Actor::system();
     let action = format!("on:{event}");
     let mut n = 0;
-    for mut row in rows {
+    for row in rows {
         let def = pinned(&snap, &row)?;
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
-        let mut attempt = 0;
-        let reacted = loop {
-            let tried = step(
-                state,
-                &snap,
-                def,
-                &actor,
-                &row,
-                &action,
-                &[],
-                false,
-                |ctx, inst| apply::react(&def.def, ctx, inst, event, source),
-            )
-            .await;
-            match tried {
-                Err(e) if is_race(&e) && attempt < SYSTEM_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(attempt as u64)).await;
-                    match instance::Entity::find_by_id(row.id)
-                        .one(&state.db.conn)
-                        .await?
-                    {
-                        Some(fresh) => row = fresh,
-                        None => break None,
-                    }
-                }
-                other => break other?,
-            }
-        };
+        let reacted = system_step(
+            state,
+            &snap,
+            def,
+            &actor,
+            row,
+            &action,
+            false,
+            |ctx, inst| apply::react(&def.def, ctx, inst, event, source),
+        )
+        .await?;
         n += usize::from(reacted.is_some());
     }
     if let Some(source) = source {
@@ -871,10 +853,58 @@ pub async fn react_to_event(
     Ok(n)
 }
 
+/// One step of the system on `row` (a reaction, a follow; `scripted`: it runs guards): a lost
+/// race is read again and tried again (up to [`SYSTEM_RETRIES`]); `None` when nothing was to
+/// be done or the row is gone.
+#[allow(clippy::too_many_arguments)]
+async fn system_step(
+    state: &AppState,
+    snap: &Snapshot,
+    def: &LoadedDefinition,
+    actor: &Actor,
+    mut row: instance::Model,
+    action: &str,
+    scripted: bool,
+    compute: impl Fn(&Ctx<'_>, &apply::Instance) -> Result<Option<apply::Outcome>, apply::EngineError>,
+) -> ApiResult<Option<instance::Model>> {
+    let mut attempt = 0;
+    loop {
+        match step(
+            state,
+            snap,
+            def,
+            actor,
+            &row,
+            action,
+            &[],
+            scripted,
+            &compute,
+        )
+        .await
+        {
+            Err(e) if is_race(&e) && attempt < SYSTEM_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(attempt as u64)).await;
+                match instance::Entity::find_by_id(row.id)
+                    .one(&state.db.conn)
+                    .await?
+                {
+                    Some(fresh) => row = fresh,
+                    None => return Ok(None),
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 /// 来自签约: starts, as the system, every flow whose `intake` takes `event` for a graduate who
-/// holds none of its slots, from the variables of the instance that emitted it; how many
-/// started. Data the flow refuses (its form or guard, a module not switched on, the hukou not
-/// in the school) is not taken — the graduate registers as usual — and only logged by ids.
+/// holds none of its slots, from the variables of the instance that emitted it; and where the
+/// event is the intake's `follow` event (an approved agreement modified), carries the change
+/// into what the intake registered from that instance (or registers a graduate who holds
+/// nothing). How many started or followed. Data the flow refuses (its form or guard, a module
+/// not switched on, the hukou not in the school) is not taken — the graduate registers as
+/// usual — and only logged by ids.
 async fn intake_event(
     state: &AppState,
     snap: &Snapshot,
@@ -906,8 +936,15 @@ async fn intake_event(
         let Some(def) = snap.active(&key, Some(&src.province_code)) else {
             continue;
         };
-        for intake in def.def.intake.iter().filter(|i| i.event == event) {
-            if held_slot(state, &def.def, graduate_id).await?.is_some() {
+        for intake in &def.def.intake {
+            let follows = intake.follow.as_ref().is_some_and(|f| f.event == event);
+            if intake.event != event && !follows {
+                continue;
+            }
+            if let Some(held) = held_slot(state, &def.def, graduate_id).await? {
+                if follows {
+                    n += usize::from(follow(state, snap, held, intake, &src, &src_vars).await?);
+                }
                 continue;
             }
             let from = IntakeSource {
@@ -930,6 +967,46 @@ async fn intake_event(
         }
     }
     Ok(n)
+}
+
+/// Carries a change of `src` into `held` when the intake of `held`'s own definition version
+/// with `intake`'s event follows it ([`apply::follow`]); whether it did. A refusal of the
+/// changed data (form, guard) leaves the registration as it is and is logged by ids.
+async fn follow(
+    state: &AppState,
+    snap: &Snapshot,
+    held: instance::Model,
+    intake: &gradflow_engine::definition::IntakeDef,
+    src: &instance::Model,
+    src_vars: &Map<String, Value>,
+) -> ApiResult<bool> {
+    let def = pinned(snap, &held)?;
+    let Some(own) = def.def.intake.iter().find(|i| i.event == intake.event) else {
+        return Ok(false);
+    };
+    let Some(action) = own.follow.as_ref().and_then(|f| f.action.as_deref()) else {
+        return Ok(false);
+    };
+    let id = held.id;
+    let followed = system_step(
+        state,
+        snap,
+        def,
+        &Actor::system(),
+        held,
+        action,
+        true,
+        |ctx, inst| apply::follow(&def.def, ctx, inst, own, src.id, src_vars),
+    )
+    .await;
+    match followed {
+        Ok(row) => Ok(row.is_some()),
+        Err(e) if e.status.is_client_error() => {
+            tracing::info!(instance = id, source = src.id, code = %e.body.code, "change not followed");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The instance holding one of `def`'s slots for the graduate, if any.
@@ -1004,7 +1081,11 @@ pub async fn start_by_intake(
         Err(e) => return Err(engine_error(def, e)),
     };
     record_student(&mut outcome, &facts);
-    outcome.vars.insert(apply::SOURCE.into(), from.source);
+    let mut source = from.source;
+    if intake.follow.is_some() {
+        source[apply::TAKEN] = Value::Object(outcome.input.clone());
+    }
+    outcome.vars.insert(apply::SOURCE.into(), source);
     store::persist(
         &state.db,
         Transition {

@@ -148,7 +148,7 @@ answers! {
         403 Forbidden,
         /// No such graduate within the key's schools, or no such flow (`not_found`).
         404 NotFound,
-        /// An application waits for review (`pending_application`), the registration cannot be
+        /// A registration waits for review (`pending_application`), the registration cannot be
         /// changed from outside now (`not_editable`), the graduate left the roster
         /// (`graduate_removed`), or the graduate registered meanwhile (`conflict`).
         409 Conflict,
@@ -259,10 +259,11 @@ impl ResidenceApi {
     /// key's schools. The body is the flow's start form; it is checked like a graduate's
     /// registration (every field, the guards, the module switched on by province and school,
     /// for hukou the hukou in the school). A graduate without a registration is registered
-    /// (已登记, no review); a registered one has the data changed. Either way the graduate is
-    /// told (WeChat, SMS), the step is audited under the key's account, and the registration
+    /// (已登记, no review); a registered one has the data changed — also while a change the
+    /// graduate applied for waits (it stays staged for the reviewer). Either way the graduate
+    /// is told (WeChat, SMS), the step is audited under the key's account, and the registration
     /// records its source (`vars.source.system = employment_management_system`); nothing is
-    /// synced back. An application waiting for the school's review is not overridden (409).
+    /// synced back. A first registration waiting for the school's review is not overridden (409).
     #[oai(
         path = "/roster/graduates/:candidate_no/registrations/:key",
         method = "put",
