@@ -20,6 +20,20 @@ fn unit() -> Value {
            "contact": "人事部王老师", "contact_phone": "025-83591234"})
 }
 
+/// A server on `backend` delivering its outbox to a local receiver.
+async fn spawn_hooked(backend: Backend) -> (WebhookReceiver, App) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    (hook, app)
+}
+
 async fn account_id(app: &App, tok: &str) -> i64 {
     app.get("/api/v1/me", tok).await.body["account_id"]
         .as_i64()
@@ -83,15 +97,7 @@ async fn synced(hook: &WebhookReceiver, id: i64, receiver: &str) -> Value {
 }
 
 async fn archive_and_hukou(backend: Backend) {
-    let hook = webhook::start().await;
-    let app = spawn_on(
-        backend,
-        AppOptions {
-            webhook_url: Some(hook.url()),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let (hook, app) = spawn_hooked(backend).await;
     let w = world(&app, "school").await;
     upload_roster(&app, vec![zhang_san()]).await;
     let province = province_user(&app, "p32", "32").await;
@@ -707,15 +713,7 @@ fn workbook(rows: &[Vec<&str>]) -> Vec<u8> {
 /// from the downloadable template — good, bad and blank rows, reading stopping at the first
 /// empty one — with the report as an answer and as a workbook.
 async fn direct_registration_and_import(backend: Backend) {
-    let hook = webhook::start().await;
-    let app = spawn_on(
-        backend,
-        AppOptions {
-            webhook_url: Some(hook.url()),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let (hook, app) = spawn_hooked(backend).await;
     let w = world(&app, "school").await;
     upload_roster(&app, roster_with_origins("320105", "320111")).await;
     let province = province_user(&app, "p32", "32").await;
@@ -1004,15 +1002,7 @@ async fn registered_instance(app: &App, tok: &str, list: &str, name: &str) -> Va
 /// registration, and the roster's removal (pending ⇒ 审核不通过, registered ⇒ 已失效) and restore
 /// (nothing restored: the graduate registers again).
 async fn every_state_and_action(backend: Backend) {
-    let hook = webhook::start().await;
-    let app = spawn_on(
-        backend,
-        AppOptions {
-            webhook_url: Some(hook.url()),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let (hook, app) = spawn_hooked(backend).await;
     let w = world(&app, "school").await;
     let rows = roster_with_origins("320105", "320111");
     upload_roster(&app, rows.clone()).await;
@@ -1595,15 +1585,7 @@ async fn notified(
 /// still need the school's; the graduate cannot change once the department acted; each edit
 /// by a reviewer tells the graduate by WeChat and SMS, the result once by the default channel.
 async fn two_level_review_and_notifications(backend: Backend) {
-    let hook = webhook::start().await;
-    let app = spawn_on(
-        backend,
-        AppOptions {
-            webhook_url: Some(hook.url()),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let (hook, app) = spawn_hooked(backend).await;
     let w = world(&app, "school").await;
     upload_roster(&app, vec![zhang_san()]).await;
     let province = province_user(&app, "p32", "32").await;

@@ -776,15 +776,42 @@ pub fn intake(
     let Some(input) = intake_input(def, intake, source_vars)? else {
         return Ok(None);
     };
-    let (values, warnings) = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
-    let entry = enter(def, &intake.target, ctx.facts)?;
+    let checked = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
+    let action = format!("intake:{}", intake.event);
+    begin(
+        def,
+        ctx,
+        parties,
+        params,
+        &action,
+        &intake.target,
+        checked,
+        &intake.effects,
+    )
+    .map(Some)
+}
+
+/// A new instance entering `target` with the start form's checked `(values, warnings)` as
+/// its variables (a start or an intake).
+#[allow(clippy::too_many_arguments)]
+fn begin(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    action: &str,
+    target: &str,
+    (values, warnings): (Map<String, Value>, Vec<FieldError>),
+    effects: &[EffectDef],
+) -> Result<Outcome, EngineError> {
+    let entry = enter(def, target, ctx.facts)?;
     finish(
         def,
         ctx,
         parties,
         params,
         Step {
-            action: format!("intake:{}", intake.event),
+            action: action.to_string(),
             from: None,
             entry,
             same_state: false,
@@ -793,10 +820,9 @@ pub fn intake(
             warnings,
             decision: None,
             status_detail: None,
-            effects: intake.effects.clone(),
+            effects: effects.to_vec(),
         },
     )
-    .map(Some)
 }
 
 /// Where `vars.source` keeps the values an intake took from its source (what a follow
@@ -834,15 +860,15 @@ pub fn follow(
     if taken.iter().any(|(k, v)| inst.vars.get(k) != Some(v)) {
         return Ok(None);
     }
-    let has_action = def
+    if !def
         .state(&inst.state)
-        .is_some_and(|s| s.actions.contains_key(action));
+        .is_some_and(|s| s.actions.contains_key(action))
+    {
+        return Ok(None);
+    }
     let Some(input) = intake_input(def, intake, source_vars)? else {
         return Ok(None);
     };
-    if !has_action {
-        return Ok(None);
-    }
     let mut o = apply(def, ctx, inst, action, &Value::Object(input))?;
     if o.input.iter().all(|(k, v)| inst.vars.get(k) == Some(v)) {
         return Ok(None);
@@ -929,25 +955,18 @@ pub fn start(
     input: &Value,
 ) -> Result<Outcome, EngineError> {
     available(def, ctx, parties, params)?;
-    let (values, warnings) = start_input(def, ctx, params, input, def.start.partial)?;
-    let entry = enter(def, def.start.target_for(ctx.actor.role), ctx.facts)?;
-    finish(
+    let checked = start_input(def, ctx, params, input, def.start.partial)?;
+    let role = ctx.actor.role;
+    let target = def.start.target_for(role);
+    begin(
         def,
         ctx,
         parties,
         params,
-        Step {
-            action: "start".to_string(),
-            from: None,
-            entry,
-            same_state: false,
-            vars: values.clone(),
-            input: values,
-            warnings,
-            decision: None,
-            status_detail: None,
-            effects: def.start.effects_for(ctx.actor.role).to_vec(),
-        },
+        "start",
+        target,
+        checked,
+        def.start.effects_for(role),
     )
 }
 

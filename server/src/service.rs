@@ -218,7 +218,6 @@ async fn check_uploads(
     }
 }
 
-/// The province's parameter overrides for a definition key.
 /// The flow's parameters in force in `province` (its defaults under the province's overrides).
 async fn province_params(
     state: &AppState,
@@ -244,6 +243,7 @@ fn record_student(outcome: &mut apply::Outcome, facts: &Facts) {
     );
 }
 
+/// The province's parameter overrides for a definition key.
 async fn province_overrides(db: &Db, province: &str, key: &str) -> ApiResult<Map<String, Value>> {
     let row = province_param::Entity::find_by_id((province.to_string(), key.to_string()))
         .one(&db.conn)
@@ -1029,14 +1029,13 @@ pub async fn slot_holder(
     slot_name: &str,
     graduate_id: i64,
 ) -> ApiResult<Option<instance::Model>> {
-    let Some(s) = slot::Entity::find()
-        .filter(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
-        .one(&state.db.conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(instance::Entity::find_by_id(s.instance_id)
+    let holder = sea_orm::sea_query::Query::select()
+        .column(slot::Column::InstanceId)
+        .from(slot::Entity)
+        .and_where(slot::Column::SlotKey.eq(format!("{slot_name}:g{graduate_id}")))
+        .to_owned();
+    Ok(instance::Entity::find()
+        .filter(instance::Column::Id.in_subquery(holder))
         .one(&state.db.conn)
         .await?)
 }
