@@ -1016,6 +1016,25 @@ pub fn apply(
     action: &str,
     input: &Value,
 ) -> Result<Outcome, EngineError> {
+    let mut o = take_action(def, ctx, inst, action, input)?;
+    // An event announcing a change of important fields (`emit.if_changed`) is emitted only
+    // when one of them changed.
+    o.effects.retain(|e| match e {
+        EffectDef::Emit { if_changed, .. } if !if_changed.is_empty() => if_changed
+            .iter()
+            .any(|k| inst.vars.get(k) != o.vars.get(k)),
+        _ => true,
+    });
+    Ok(o)
+}
+
+fn take_action(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    inst: &Instance,
+    action: &str,
+    input: &Value,
+) -> Result<Outcome, EngineError> {
     let st = def
         .state(&inst.state)
         .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;

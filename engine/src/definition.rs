@@ -379,6 +379,10 @@ pub enum EffectDef {
         /// A variable holding the one instance to deliver to.
         #[serde(default)]
         to: Option<String>,
+        /// Only when the action changes one of these variables (its important fields: a
+        /// modification that changes none of them announces nothing). Empty: always.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        if_changed: Vec<String>,
     },
     /// Issue a single-use link with which someone without an account (an employer invited
     /// by SMS) takes `action` (a `system` action of the target state) within `ttl`. The link
@@ -1237,6 +1241,26 @@ impl Definition {
                         ),
                         action.clone(),
                     ));
+                }
+            }
+        }
+        // An event announcing important fields names fields of the flow's forms.
+        for e in self.all_effects() {
+            if let EffectDef::Emit {
+                event, if_changed, ..
+            } = e
+            {
+                for f in if_changed {
+                    let known = self
+                        .forms
+                        .values()
+                        .any(|form| form.all_fields().iter().any(|x| x.name == *f));
+                    if !known {
+                        errs.push((
+                            format!("事件 {event} 的 if_changed：{f} 不是本流程表单中的字段"),
+                            f.clone(),
+                        ));
+                    }
                 }
             }
         }

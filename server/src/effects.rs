@@ -121,6 +121,7 @@ pub fn resolve(t: Transition<'_>) -> ApiResult<Commands> {
             EffectDef::Emit {
                 event,
                 to: Some(var),
+                ..
             } => match outcome.vars.get(var).and_then(Value::as_i64) {
                 Some(target) => targeted.push((event.clone(), target)),
                 None => {
@@ -187,7 +188,9 @@ pub fn resolve(t: Transition<'_>) -> ApiResult<Commands> {
                     "at": now.to_rfc3339(),
                 }),
             }),
-            EffectDef::Emit { event, to: None } => messages.push(Message {
+            EffectDef::Emit {
+                event, to: None, ..
+            } => messages.push(Message {
                 key,
                 kind: "event",
                 channel: "internal".to_string(),
