@@ -16,6 +16,17 @@ use support::world::{
     account, act, invite, ok, other_dept_graduate, province_user, world, World, DEPT,
 };
 
+/// The tree's version of online_signing (the flows under test bump it when they change) and
+/// the next one, which the test uploads.
+fn versions() -> (i64, i64) {
+    let v: i64 = flow_source()
+        .lines()
+        .find_map(|l| l.strip_prefix("version: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("online_signing names its version");
+    (v, v + 1)
+}
+
 fn flow_source() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -48,10 +59,17 @@ async fn second_province(app: &App) -> (i64, String) {
 
 async fn versions_overlays_and_reload(backend: Backend) {
     let mut app = spawn_on(backend, AppOptions::default()).await;
+    let (v1, v2) = versions();
+    let (tree_version, next_version) = (format!("version: {v1}"), format!("version: {v2}"));
+    let (id1, id2, id1_32) = (
+        format!("online_signing@{v1}"),
+        format!("online_signing@{v2}"),
+        format!("online_signing@{v1}+32"),
+    );
     let w: World = world(&app, "school").await;
     let admin = app.admin_token.clone();
     let old = invite(&app, &w.employer_tok, w.graduate).await;
-    assert_eq!(old.body["definition"], "online_signing@1");
+    assert_eq!(old.body["definition"], id1);
     let old_id = old.body["id"].as_i64().unwrap();
 
     // A changed definition under the same version is refused; nothing changes.
@@ -64,7 +82,7 @@ async fn versions_overlays_and_reload(backend: Backend) {
 
     // A broken upload lists its problems; the old set keeps serving.
     let broken = flow_source()
-        .replace("version: 1", "version: 2")
+        .replace(&tree_version, &next_version)
         .replace("target: signed", "target: nowhere");
     let r = app
         .post_text("/api/v1/admin/definitions", &admin, &broken)
@@ -81,12 +99,12 @@ async fn versions_overlays_and_reload(backend: Backend) {
     );
     assert_eq!(
         invite(&app, &w.employer2_tok, w.graduate).await.body["definition"],
-        "online_signing@1"
+        id1
     );
 
     // Version 2 serves new instances; the running one stays on version 1.
     let v2 = flow_source()
-        .replace("version: 1", "version: 2")
+        .replace(&tree_version, &next_version)
         .replace("单位发起签约，等待学生应约", "单位已发起签约，请学生应约");
     let r = app
         .post_text("/api/v1/admin/definitions", &admin, &v2)
@@ -96,7 +114,7 @@ async fn versions_overlays_and_reload(backend: Backend) {
     assert_eq!(new.status, 422, "guards still apply: {}", new.text);
     let (bj_graduate, bj_tok) = second_province(&app).await;
     let new = invite(&app, &w.employer_tok, bj_graduate).await;
-    assert_eq!(new.body["definition"], "online_signing@2", "{}", new.text);
+    assert_eq!(new.body["definition"], id2, "{}", new.text);
     assert_eq!(new.body["label"], "单位已发起签约，请学生应约");
 
     // The pinned instance survives a restart and still completes on version 1.
@@ -104,7 +122,7 @@ async fn versions_overlays_and_reload(backend: Backend) {
     let v = app
         .get(&format!("/api/v1/instances/{old_id}"), &w.graduate_tok)
         .await;
-    assert_eq!(v.body["definition"], "online_signing@1", "{}", v.text);
+    assert_eq!(v.body["definition"], id1, "{}", v.text);
     assert_eq!(v.body["label"], "单位发起签约，等待学生应约");
     assert_eq!(
         act(&app, &w.graduate_tok, old_id, "accept", json!({}))
@@ -120,11 +138,11 @@ async fn versions_overlays_and_reload(backend: Backend) {
     );
     // The uploaded version is still active after the restart.
     let bj2 = invite(&app, &w.employer2_tok, bj_graduate).await;
-    assert_eq!(bj2.body["definition"], "online_signing@2", "{}", bj2.text);
+    assert_eq!(bj2.body["definition"], id2, "{}", bj2.text);
 
     // A province overlay: province 32 reviews with an extra provincial level; 11 does not.
     let overlay = flow_source()
-        .replace("version: 1", "version: 1\nprovince: \"32\"")
+        .replace(&tree_version, &format!("{tree_version}\nprovince: \"32\""))
         .replace(
             "      attest_by_agreement_type: true",
             "      attest_by_agreement_type: true\n      extra_levels: [province]",
@@ -160,7 +178,7 @@ async fn versions_overlays_and_reload(backend: Backend) {
         .unwrap();
     let lisi_tok = account(&app, json!({"username": "g-lisi", "role": "graduate", "province_code": "32", "school_id": 1, "department": DEPT, "graduate_id": lisi})).await;
     let js = invite(&app, &w.employer_tok, lisi).await;
-    assert_eq!(js.body["definition"], "online_signing@1+32", "{}", js.text);
+    assert_eq!(js.body["definition"], id1_32, "{}", js.text);
     let id = js.body["id"].as_i64().unwrap();
     act(&app, &lisi_tok, id, "accept", json!({})).await;
     let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
@@ -181,7 +199,7 @@ async fn versions_overlays_and_reload(backend: Backend) {
     let bj = app
         .get(&format!("/api/v1/instances/{}", bj2.body["id"]), &bj_tok)
         .await;
-    assert_eq!(bj.body["definition"], "online_signing@2");
+    assert_eq!(bj.body["definition"], id2);
 
     // Province params: own province only; reload needs the administrator.
     let r = app
@@ -206,12 +224,8 @@ async fn versions_overlays_and_reload(backend: Backend) {
         .iter()
         .map(|d| d.as_str().unwrap())
         .collect();
-    for d in [
-        "online_signing@1",
-        "online_signing@2",
-        "online_signing@1+32",
-    ] {
-        assert!(defs.contains(&d), "{defs:?}");
+    for d in [&id1, &id2, &id1_32] {
+        assert!(defs.contains(&d.as_str()), "{defs:?}");
     }
     // Unauthenticated and unknown tokens are refused.
     assert_eq!(app.get("/api/v1/me", "nope").await.status, 401);

@@ -920,7 +920,7 @@ async fn a_definition_whose_script_was_removed(backend: Backend) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|d| d["id"] == "online_signing@1" && d["status"] == "active"),
+            .any(|d| d["key"] == "online_signing" && d["status"] == "active"),
         "{}",
         list.text
     );

@@ -1075,7 +1075,8 @@ impl Definition {
                 ));
             }
         }
-        if self.start.roles.is_empty() {
+        // A flow started only by events (its intakes) names no starting role.
+        if self.start.roles.is_empty() && self.intake.is_empty() {
             errs.push(("start：至少需要一个可发起的角色".into(), "start:".into()));
         }
         if self.start.roles.contains(&Role::Initiator) || self.start.roles.contains(&Role::System) {
@@ -1296,7 +1297,13 @@ impl Definition {
     /// Each `(state, action)` pair the definition declares, including the review decisions;
     /// used by the coverage report of the tests.
     pub fn transitions(&self) -> Vec<(String, String)> {
-        let mut out = vec![("".to_string(), "start".to_string())];
+        let mut out = Vec::new();
+        if !self.start.roles.is_empty() {
+            out.push(("".to_string(), "start".to_string()));
+        }
+        for i in &self.intake {
+            out.push(("".to_string(), format!("intake:{}", i.event)));
+        }
         for (s, st) in &self.states {
             for a in st.actions.keys() {
                 out.push((s.clone(), a.clone()));

@@ -240,6 +240,18 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                         &def.default_params(),
                         &merged(&step.input),
                     )
+                } else if let Some(event) = step.action.strip_prefix("intake:") {
+                    // The source's variables are the step's input.
+                    parties.initiator = actor.party();
+                    let intake = def
+                        .intake
+                        .iter()
+                        .find(|i| i.event == event)
+                        .unwrap_or_else(|| panic!("{at}: no intake of {event}"));
+                    let source = merged(&step.input);
+                    let source = source.as_object().cloned().unwrap_or_default();
+                    apply::intake(&def, &ctx, &parties, &def.default_params(), intake, &source)
+                        .map(|o| o.unwrap_or_else(|| panic!("{at}: the intake did not apply")))
                 } else if let Some(event) = step.action.strip_prefix("on:") {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
                     let source = Some(step.source.unwrap_or(SUBJECT_ID));
@@ -287,15 +299,19 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                         } else {
                             o.action.clone()
                         };
+                        let begins =
+                            step.action == "start" || step.action.starts_with("intake:");
                         let key_from = if step.action.starts_with("on:") {
                             "*".to_string()
+                        } else if begins {
+                            String::new()
                         } else {
                             from.clone()
                         };
                         reached.insert((key_from, action));
                         let mut vars: Map<String, Value> = o.vars.clone();
                         vars.remove("__none");
-                        if let (true, Some(on)) = (step.action == "start", &def.start.on) {
+                        if let (true, Some(on)) = (begins, &def.start.on) {
                             vars.insert(on.var.clone(), json!(SUBJECT_ID));
                         }
                         inst = Some(Instance {
@@ -304,12 +320,12 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                             vars,
                             params: inst
                                 .as_ref()
-                                .filter(|_| step.action != "start")
+                                .filter(|_| !begins)
                                 .map(|i| i.params.clone())
                                 .unwrap_or_else(|| def.default_params()),
                             // A start within a case begins a new instance with its own initiator.
                             parties: match inst.as_ref() {
-                                Some(i) if step.action != "start" => i.parties.clone(),
+                                Some(i) if !begins => i.parties.clone(),
                                 _ => parties,
                             },
                         });

@@ -414,25 +414,35 @@ fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
     let before = include_str!("fixtures/offline_signing_v1_before_fragments.yaml");
     let dir = repo_tree();
     // The file as it was at version 1, written with fragments (version 2 moved its guard to
-    // `start.available`, version 3 has `modify` emit `agreement.modified`).
+    // `start.available`, version 3 has `modify` emit `agreement.modified`, version 4 also
+    // `destination.changed`).
     let file = dir.path().join("workflows/offline_signing.yaml");
-    let v3 = std::fs::read_to_string(&file).unwrap();
+    let v4 = std::fs::read_to_string(&file).unwrap();
     let emit = "          # 来自签约: archive/hukou data registered from it follows the change.\n          - emit: {event: agreement.modified}\n";
+    let changed = "          # 去向登记确认: a changed work place asks the graduate to confirm again.\n          - emit: {event: destination.changed, if_changed: [work_place]}\n";
     assert!(
-        v3.contains("version: 3\n")
-            && v3.contains("  available: offline_signing/can_apply\n")
-            && v3.contains(emit)
+        v4.contains("version: 4\n")
+            && v4.contains("  available: offline_signing/can_apply\n")
+            && v4.contains(emit)
+            && v4.contains(changed)
     );
     std::fs::write(
         &file,
-        v3.replace("version: 3\n", "version: 1\n")
+        v4.replace("version: 4\n", "version: 1\n")
             .replace(
                 "  available: offline_signing/can_apply\n",
                 "  guard: offline_signing/can_apply\n",
             )
-            .replace(emit, ""),
+            .replace(emit, "")
+            .replace(changed, ""),
     )
     .unwrap();
+    // The shared signing reactions before a terminated agreement announced `agreement.ended`.
+    let shared = dir.path().join("workflows/shared/signing.yaml");
+    let ended = "    effects:\n      # 去向登记确认: the graduate's destination ended (no longer reported).\n      - emit: {event: agreement.ended}\n";
+    let text = std::fs::read_to_string(&shared).unwrap();
+    assert!(text.contains(ended));
+    std::fs::write(&shared, text.replace(ended, "")).unwrap();
     let stored = gradflow_engine::registry::SourceFile {
         path: "db:offline_signing@1".into(),
         text: before.into(),
