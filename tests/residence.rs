@@ -10,7 +10,10 @@ mod support;
 
 use serde_json::{json, Value};
 use support::app::{spawn_on, App, AppOptions, Backend, Resp};
-use support::flows::{coverage, remove_and_restore_row, sheet, upload_roster, zhang_san};
+use support::flows::{
+    account_id, coverage, outbox_drained, remove_and_restore_row, sheet, switch_levels, switch_on,
+    upload_roster, zhang_san,
+};
 use support::webhook::{self, WebhookReceiver};
 use support::world::{act, other_dept_graduate, province_user, world, World, OTHER_DEPT};
 
@@ -32,39 +35,6 @@ async fn spawn_hooked(backend: Backend) -> (WebhookReceiver, App) {
     )
     .await;
     (hook, app)
-}
-
-async fn account_id(app: &App, tok: &str) -> i64 {
-    app.get("/api/v1/me", tok).await.body["account_id"]
-        .as_i64()
-        .unwrap()
-}
-
-/// The province switches both modules on, gives the school account `levels` of archive and
-/// hukou, and the school switches both on with its own review mode.
-async fn switch_on(app: &App, w: &World, province: &str, levels: &str) {
-    let r = app
-        .put(
-            "/api/v1/provinces/32/settings",
-            province,
-            json!({"archive_enabled": true, "hukou_enabled": true}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    switch_levels(app, w, province, levels).await;
-    for module in ["archive", "hukou"] {
-        let r = app
-            .put(
-                &format!(
-                    "/api/v1/schools/{}/settings/registration/{module}",
-                    w.school_id
-                ),
-                &w.school_tok,
-                json!({"enabled": true, "review_mode": "school"}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{module}: {}", r.text);
-    }
 }
 
 async fn start(app: &App, tok: &str, flow: &str, input: Value) -> Resp {
@@ -1677,30 +1647,6 @@ async fn two_level_review_and_notifications(backend: Backend) {
         notified(&hook, id, "approve", "档案信息已登记", 1).await,
         ["wechat"]
     );
-}
-
-async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
-    let school = account_id(app, &w.school_tok).await;
-    let r = app
-        .put(
-            &format!("/api/v1/accounts/{school}/permissions"),
-            province,
-            json!({"employment": "rw", "archive": levels, "hukou": levels}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
-/// Waits until every outbox message is delivered (events reacted to, notifications sent).
-async fn outbox_drained(app: &App) {
-    for _ in 0..300 {
-        let text = app.get("/metrics", "").await.text;
-        if text.lines().any(|l| l == "gradflow_outbox_pending 0") {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the outbox never drained");
 }
 
 /// 张三's school modifies the approved agreement (修改) with action `modify` and `input`.

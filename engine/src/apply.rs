@@ -1020,9 +1020,9 @@ pub fn apply(
     // An event announcing a change of important fields (`emit.if_changed`) is emitted only
     // when one of them changed.
     o.effects.retain(|e| match e {
-        EffectDef::Emit { if_changed, .. } if !if_changed.is_empty() => if_changed
-            .iter()
-            .any(|k| inst.vars.get(k) != o.vars.get(k)),
+        EffectDef::Emit { if_changed, .. } if !if_changed.is_empty() => {
+            if_changed.iter().any(|k| inst.vars.get(k) != o.vars.get(k))
+        }
         _ => true,
     });
     Ok(o)

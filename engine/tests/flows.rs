@@ -299,8 +299,7 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                         } else {
                             o.action.clone()
                         };
-                        let begins =
-                            step.action == "start" || step.action.starts_with("intake:");
+                        let begins = step.action == "start" || step.action.starts_with("intake:");
                         let key_from = if step.action.starts_with("on:") {
                             "*".to_string()
                         } else if begins {

@@ -9,7 +9,7 @@ use gradflow_engine::registry::{read_tree, Snapshot};
 use serde_json::{json, Value};
 
 use super::app::App;
-use super::world::DEPT;
+use super::world::{World, DEPT};
 
 /// Reads every instance's history and compares it with the definitions: every state entered
 /// and every action taken, per flow. Prints the report; fails on anything missed.
@@ -257,4 +257,61 @@ pub async fn check_export_shape(app: &App, path: &str, tok: &str) {
             .min(60.0);
         assert!(*w >= widest, "column {c}: width {w} < text {widest}");
     }
+}
+
+pub async fn account_id(app: &App, tok: &str) -> i64 {
+    app.get("/api/v1/me", tok).await.body["account_id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The province switches both modules on, gives the school account `levels` of archive and
+/// hukou, and the school switches both on with its own review mode.
+pub async fn switch_on(app: &App, w: &World, province: &str, levels: &str) {
+    let r = app
+        .put(
+            "/api/v1/provinces/32/settings",
+            province,
+            json!({"archive_enabled": true, "hukou_enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    switch_levels(app, w, province, levels).await;
+    for module in ["archive", "hukou"] {
+        let r = app
+            .put(
+                &format!(
+                    "/api/v1/schools/{}/settings/registration/{module}",
+                    w.school_id
+                ),
+                &w.school_tok,
+                json!({"enabled": true, "review_mode": "school"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{module}: {}", r.text);
+    }
+}
+
+pub async fn switch_levels(app: &App, w: &World, province: &str, levels: &str) {
+    let school = account_id(app, &w.school_tok).await;
+    let r = app
+        .put(
+            &format!("/api/v1/accounts/{school}/permissions"),
+            province,
+            json!({"employment": "rw", "archive": levels, "hukou": levels}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Waits until every outbox message is delivered (events reacted to, notifications sent).
+pub async fn outbox_drained(app: &App) {
+    for _ in 0..300 {
+        let text = app.get("/metrics", "").await.text;
+        if text.lines().any(|l| l == "gradflow_outbox_pending 0") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the outbox never drained");
 }

@@ -101,15 +101,10 @@ fn type_view(
         .filter(|f| f.name != by && !matches!(f.kind, FieldKind::File { .. }))
         .map(|f| {
             let value = vars.get(&f.name).cloned().unwrap_or(Value::Null);
-            let text = match (&f.kind, value.as_str()) {
-                (FieldKind::Code { table }, Some(c)) => tables.label(table, c),
-                (FieldKind::Region, Some(c)) => snap.region_label(c),
-                _ => None,
-            };
             TypeFieldView {
                 name: f.name.clone(),
                 label: f.label.clone(),
-                text: text.map(Value::from).unwrap_or_else(|| value.clone()),
+                text: crate::services::confirmation::shown(snap, f, &value),
                 value,
             }
         })

@@ -356,6 +356,7 @@ fn title(list: &str) -> String {
         "supplement" => "补登管理".into(),
         "termination" => "解约管理".into(),
         "destination" => "去向登记管理".into(),
+        "confirmation" => "去向登记确认".into(),
         other => other.to_string(),
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod codes;
+pub mod confirmation;
 pub mod employers;
 pub mod flows;
 pub mod lists;
@@ -189,6 +190,7 @@ pub type Apis = (
         lists::ListsApi,
         reviews::ReviewsApi,
         residence::ResidenceApi,
+        confirmation::ConfirmationApi,
     ),
 );
 
@@ -309,7 +311,12 @@ pub fn service() -> OpenApiService<Apis, ()> {
             uploads::UploadsApi,
             agreements::AgreementsApi,
             audit::AuditApi,
-            (lists::ListsApi, reviews::ReviewsApi, residence::ResidenceApi),
+            (
+                lists::ListsApi,
+                reviews::ReviewsApi,
+                residence::ResidenceApi,
+                confirmation::ConfirmationApi,
+            ),
         ),
         "gradflow",
         env!("CARGO_PKG_VERSION"),

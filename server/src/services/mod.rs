@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod agreements;
 pub mod bootstrap;
+pub mod confirmation;
 pub mod employers;
 pub mod lists;
 pub mod residence;

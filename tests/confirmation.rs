@@ -1,0 +1,441 @@
+//! End to end: 去向登记确认 (SPEC.md 4.9) over HTTP on SQLite and PostgreSQL — opened by an
+//! approved destination, answered both ways (信息无误 / 信息有误 with what is wrong, an
+//! explanation and a mobile), reset to 未确认 by a change of an important field of the
+//! destination, the archive or the hukou (and not by a change of anything else), 未上报 when
+//! the destination is voided, 登记确认记录 shown to the school with detail, the scope of who may
+//! read and answer it.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::app::{spawn_on, App, AppOptions, Backend};
+use support::flows::{outbox_drained, switch_on, upload_roster, zhang_san};
+use support::webhook::{self, WebhookReceiver};
+use support::world::{act, province_user, world, World};
+
+const CANDIDATE: &str = "26320102150001";
+
+async fn spawn_hooked(backend: Backend) -> (WebhookReceiver, App) {
+    let hook = webhook::start().await;
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            webhook_url: Some(hook.url()),
+            extra_args: vec!["--worker-interval-ms".into(), "50".into()],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    (hook, app)
+}
+
+/// The graduate's confirmation after every event was delivered.
+async fn mine(app: &App, w: &World) -> Value {
+    outbox_drained(app).await;
+    let r = app.get("/api/v1/me/confirmation", &w.graduate_tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn proof(app: &App, tok: &str, n: u32) -> String {
+    let r = app
+        .post_bytes(
+            "/api/v1/uploads?purpose=image",
+            tok,
+            support::files::plain_png(200 + n, 150),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+/// The text of field `name` in a confirmation's data block.
+fn text_of(block: &Value, name: &str) -> Value {
+    block["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields in {block}"))
+        .iter()
+        .find(|f| f["name"] == name)
+        .map(|f| f["text"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Answers the confirmation; the new status.
+async fn answer(app: &App, w: &World, action: &str, input: Value) -> (u16, Value) {
+    let c = mine(app, w).await;
+    let id = c["instance_id"].as_i64().expect("a confirmation to answer");
+    let r = act(app, &w.graduate_tok, id, action, input).await;
+    (r.status, r.body)
+}
+
+async fn confirmed(app: &App, w: &World) {
+    let (status, body) = answer(app, w, "confirm", json!({})).await;
+    assert_eq!(
+        (status, &body["label"]),
+        (200, &json!("确认无误")),
+        "{body}"
+    );
+}
+
+async fn status(app: &App, w: &World) -> String {
+    mine(app, w).await["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn study(proof: &str, school: &str) -> Value {
+    json!({"destination_type": "801", "school_name": school, "major_name": "计算机科学与技术", "proof_1": proof})
+}
+
+async fn both_ways_and_every_reset(backend: Backend) {
+    let (hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    upload_roster(&app, vec![zhang_san()]).await;
+    let province = province_user(&app, "p-32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+
+    // Nothing reported yet: 未上报, nothing to answer.
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未上报", "{c}");
+    assert_eq!(c["status_code"], "unreported");
+    assert!(
+        c["instance_id"].is_null() && c["destination"].is_null(),
+        "{c}"
+    );
+
+    // A destination registered and approved opens the confirmation (未确认).
+    let p = proof(&app, &w.graduate_tok, 1).await;
+    let r = app
+        .post(
+            "/api/v1/flows/destination_registration/instances",
+            &w.graduate_tok,
+            json!({"input": study(&p, "南京大学")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let dest = r.body["id"].as_i64().unwrap();
+    // Under review nothing is reported yet.
+    assert_eq!(status(&app, &w).await, "未上报");
+    let r = act(&app, &w.school_tok, dest, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    let d = &c["destination"];
+    assert_eq!(d["flow"], "destination_registration", "{c}");
+    assert_eq!(d["label"], "去向登记审核通过");
+    assert_eq!(d["data_source"], "登记系统");
+    assert!(d["reported_at"].is_string(), "{c}");
+    assert_eq!(text_of(d, "school_name"), "南京大学", "{c}");
+    assert_eq!(text_of(d, "major_name"), "计算机科学与技术");
+    assert!(
+        c["archive"].is_null() && c["hukou"].is_null(),
+        "nothing registered: {c}"
+    );
+
+    // Neither the school nor another role answers for the graduate.
+    let id = c["instance_id"].as_i64().unwrap();
+    let r = act(&app, &w.school_tok, id, "confirm", json!({})).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // 信息有误 names what is wrong, explains it and leaves a mobile.
+    let (s, b) = answer(
+        &app,
+        &w,
+        "report_error",
+        json!({"explanation": "专业有误", "contact_mobile": "13812345678"}),
+    )
+    .await;
+    assert_eq!((s, &b["code"]), (422, &json!("no_issue")), "{b}");
+    assert!(b["message"]
+        .as_str()
+        .unwrap()
+        .contains("请至少选择毕业去向信息、档案转递信息或户口迁移信息中的一项"));
+    let (s, b) = answer(
+        &app,
+        &w,
+        "report_error",
+        json!({"destination_issue": "2", "contact_mobile": "13812345678"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b.to_string().contains("去向情况说明"), "{b}");
+    let long = "很".repeat(501);
+    let (s, b) = answer(
+        &app,
+        &w,
+        "report_error",
+        json!({"destination_issue": "2", "explanation": long, "contact_mobile": "13812345678"}),
+    )
+    .await;
+    assert_eq!(s, 422, "over 500 characters: {b}");
+    let (s, b) = answer(
+        &app,
+        &w,
+        "report_error",
+        json!({"destination_issue": "2", "explanation": "升学专业应为软件工程", "contact_mobile": "13812345678"}),
+    )
+    .await;
+    assert_eq!((s, &b["label"]), (200, &json!("确认有误")), "{b}");
+
+    // The school corrects the destination: an important field changed ⇒ 未确认, the graduate told.
+    let mut fix = study(&p, "南京大学");
+    fix["major_name"] = json!("软件工程");
+    fix["modify_note"] = json!("按学生反馈更正专业");
+    let r = act(&app, &w.school_tok, dest, "modify", fix.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(&app, &w).await, "未确认");
+    hook.wait_for(
+        |r| {
+            r.iter().any(|m| {
+                m.body["message"]["kind"] == "notify"
+                    && m.body["message"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("请重新进行去向登记确认"))
+            })
+        },
+        30,
+    )
+    .await;
+    confirmed(&app, &w).await;
+
+    // A modification that changes no important field (only the note) leaves the answer.
+    fix["modify_note"] = json!("补充说明");
+    let r = act(&app, &w.school_tok, dest, "modify", fix.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(&app, &w).await, "确认无误");
+
+    // The archive registered (after the school's review) resets it; its data is shown.
+    let r = app
+        .post(
+            "/api/v1/flows/archive_registration/instances",
+            &w.graduate_tok,
+            json!({"input": {"transfer_type": "1", "receiver_name": "南京大学研究生院", "receiver_region": "320106",
+                             "receiver_address": "南京市鼓楼区汉口路22号", "postal_code": "210008",
+                             "contact": "档案室", "contact_phone": "025-83591234"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let archive = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        status(&app, &w).await,
+        "确认无误",
+        "an application under review changes nothing"
+    );
+    assert!(mine(&app, &w).await["archive"].is_null());
+    let r = act(&app, &w.school_tok, archive, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    assert_eq!(c["archive"]["label"], "档案信息已登记");
+    assert_eq!(text_of(&c["archive"], "receiver_name"), "南京大学研究生院");
+    assert_eq!(
+        text_of(&c["archive"], "transfer_type"),
+        "签约单位接收",
+        "{c}"
+    );
+    confirmed(&app, &w).await;
+    // A change of an unimportant archive field (the postal code) leaves the answer…
+    let edit = json!({"transfer_type": "1", "receiver_name": "南京大学研究生院", "receiver_region": "320106",
+                      "receiver_address": "南京市鼓楼区汉口路22号", "postal_code": "210009",
+                      "contact": "档案室", "contact_phone": "025-83591234"});
+    let r = act(&app, &w.school_tok, archive, "edit", edit.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(&app, &w).await, "确认无误");
+    // …a change of the receiver resets it.
+    let mut edit = edit;
+    edit["receiver_name"] = json!("南京大学档案馆");
+    let r = act(&app, &w.school_tok, archive, "edit", edit).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(&app, &w).await, "未确认");
+    confirmed(&app, &w).await;
+
+    // The hukou registered resets it too.
+    let r = app
+        .post(
+            "/api/v1/flows/hukou_registration/instances",
+            &w.graduate_tok,
+            json!({"input": {"transfer_type": "2", "migration_region": "320106",
+                             "migration_address": "南京市鼓楼区人才服务中心集体户"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let hukou = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &w.school_tok, hukou, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    assert_eq!(
+        text_of(&c["hukou"], "migration_address"),
+        "南京市鼓楼区人才服务中心集体户"
+    );
+    let (s, b) = answer(
+        &app,
+        &w,
+        "report_error",
+        json!({"hukou_issue": true, "explanation": "集体户地址有误", "contact_mobile": "13812345678"}),
+    )
+    .await;
+    assert_eq!((s, &b["label"]), (200, &json!("确认有误")), "{b}");
+
+    // 登记确认记录: the school reads every answer with its detail, and every reset.
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates/{CANDIDATE}/confirmation"),
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "确认有误");
+    let records = r.body["records"].as_array().unwrap();
+    let labels: Vec<&str> = records
+        .iter()
+        .map(|x| x["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels[0], "去向已上报，待确认", "{labels:?}");
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|l| **l == "信息无误，确认登记去向")
+            .count(),
+        3,
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|l| **l == "信息已更新，需重新确认")
+            .count(),
+        4,
+        "{labels:?}"
+    );
+    let wrong: Vec<&Value> = records
+        .iter()
+        .filter(|x| x["action"] == "report_error")
+        .collect();
+    assert_eq!(wrong.len(), 2);
+    let first = &wrong[0]["details"];
+    let detail = |name: &str| {
+        first
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["text"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(detail("destination_issue"), "有错误", "{first}");
+    assert_eq!(detail("explanation"), "升学专业应为软件工程");
+    assert_eq!(detail("contact_mobile"), "13812345678");
+    assert_eq!(wrong[0]["by"], "毕业生");
+    // The graduate sees the same records.
+    assert_eq!(
+        mine(&app, &w).await["records"].as_array().unwrap().len(),
+        records.len()
+    );
+    // The province sees its schools' graduates; the other department and the graduate
+    // (through the school's path) do not.
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates/{CANDIDATE}/confirmation"),
+            &province,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates/{CANDIDATE}/confirmation"),
+            &w.other_dept_tok,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates/{CANDIDATE}/confirmation"),
+            &w.graduate_tok,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app.get("/api/v1/me/confirmation", &w.school_tok).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // The school's list of confirmations shows the status.
+    let r = app
+        .get("/api/v1/lists/confirmation?status=all", &w.school_tok)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", r.text);
+    assert_eq!(items[0]["label"], "确认有误");
+    let r = app
+        .get("/api/v1/lists/confirmation?status=确认无误", &w.school_tok)
+        .await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+
+    // The destination voided: 未上报, nothing to answer; a new one reported opens it again.
+    let r = act(
+        &app,
+        &w.school_tok,
+        dest,
+        "void",
+        json!({"void_reason": "学生放弃升学"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未上报", "{c}");
+    assert!(c["destination"].is_null(), "{c}");
+    let (s, b) = answer(&app, &w, "confirm", json!({})).await;
+    assert_eq!(s, 409, "{b}");
+    let p2 = proof(&app, &w.graduate_tok, 2).await;
+    let r = app
+        .post(
+            "/api/v1/flows/destination_registration/instances",
+            &w.graduate_tok,
+            json!({"input": study(&p2, "东南大学")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let dest2 = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &w.school_tok, dest2, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    assert_eq!(text_of(&c["destination"], "school_name"), "东南大学");
+    confirmed(&app, &w).await;
+}
+
+/// An online agreement approved opens the confirmation; voided, it is 未上报.
+async fn from_an_agreement(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    let r = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        act(&app, &w.graduate_tok, id, "accept", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(status(&app, &w).await, "未上报");
+    let r = act(&app, &w.school_tok, id, "approve", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    assert_eq!(c["destination"]["flow"], "online_signing");
+    assert_eq!(text_of(&c["destination"], "position"), "软件工程师", "{c}");
+    confirmed(&app, &w).await;
+    let r = act(
+        &app,
+        &w.school_tok,
+        id,
+        "void",
+        json!({"void_reason": "协议信息错误"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(&app, &w).await, "未上报");
+}
+
+both_backends!(both_ways_and_every_reset, from_an_agreement);
