@@ -438,4 +438,196 @@ async fn from_an_agreement(backend: Backend) {
     assert_eq!(status(&app, &w).await, "未上报");
 }
 
-both_backends!(both_ways_and_every_reset, from_an_agreement);
+/// 违反“四不准”行为举报: filed by the graduate with evidence, routed to the province only, naming
+/// no reporter; handled once.
+async fn prohibition_report(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    let province = province_user(&app, "p-32", "32").await;
+    support::world::ok(
+        &app,
+        "/api/v1/admin/provinces",
+        json!({"code": "11", "name": "北京市", "agreement_type": "two_party", "employment_enabled": true}),
+    )
+    .await;
+    let beijing = province_user(&app, "p-11", "11").await;
+
+    let f = app.get("/api/v1/reports/form", &w.graduate_tok).await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    let labels: Vec<&str> = f.body["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "学校通过各种方式强迫我签订就业协议和劳动合同",
+            "学校要求我必须签约才给发毕业证书、学位证书",
+            "学校用方便户档托管为理由，劝说我签订虚假就业协议",
+            "学校将我的顶岗实习、见习证明材料作为就业证明材料"
+        ]
+    );
+    assert_eq!(f.body["content_max"], 300);
+    assert_eq!(f.body["notice"], "若填写此举报信息将匿名提供给上级部门");
+    assert!(f.body["reminder"]
+        .as_str()
+        .unwrap()
+        .contains("举报材料请去掉个人信息"));
+
+    // Evidence: an image and a zip, checked by content on upload.
+    let png = support::files::plain_png(320, 240);
+    let up = |bytes: Vec<u8>| {
+        let app = &app;
+        let tok = w.graduate_tok.clone();
+        async move {
+            let r = app
+                .post_bytes("/api/v1/uploads?purpose=evidence", &tok, bytes)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let image = up(png.clone()).await;
+    let zip = up(support::files::zip_of(&[(
+        "录音说明.txt",
+        "学校要求先签约".as_bytes(),
+    )]))
+    .await;
+    let r = app
+        .post_bytes(
+            "/api/v1/uploads?purpose=evidence",
+            &w.graduate_tok,
+            b"%PDF-1.4 not evidence".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "a pdf is not evidence: {}", r.text);
+
+    let file = |body: Value, tok: String| {
+        let app = &app;
+        async move { app.post("/api/v1/reports", &tok, body).await }
+    };
+    let good = json!({"category": "2", "content": "辅导员说不签协议就不发毕业证", "evidence": [image, zip]});
+    for (body, field) in [
+        (
+            json!({"category": "9", "content": "x", "evidence": [image]}),
+            "category",
+        ),
+        (
+            json!({"category": "2", "content": "  ", "evidence": [image]}),
+            "content",
+        ),
+        (
+            json!({"category": "2", "content": "很".repeat(301), "evidence": [image]}),
+            "content",
+        ),
+        (
+            json!({"category": "2", "content": "说明", "evidence": []}),
+            "evidence",
+        ),
+        (
+            json!({"category": "2", "content": "说明", "evidence": ["no-such-upload"]}),
+            "evidence",
+        ),
+    ] {
+        let r = file(body.clone(), w.graduate_tok.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+    }
+    let r = file(good.clone(), w.school_tok.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = file(good.clone(), w.graduate_tok.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("严格保密"));
+    // The uploads were taken over: they no longer exist as the graduate's uploads.
+    let r = app
+        .get(&format!("/api/v1/uploads/{image}"), &w.graduate_tok)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // …and cannot be used twice.
+    let r = file(good.clone(), w.graduate_tok.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    // Never to the school: neither school nor department users list, open or handle it.
+    for tok in [&w.school_tok, &w.dept_tok, &w.graduate_tok] {
+        for path in ["/api/v1/reports", "/api/v1/reports/1/evidence/1"] {
+            let r = app.get(path, tok).await;
+            assert_eq!(r.status, 403, "{path}: {}", r.text);
+        }
+        let r = app
+            .post(
+                "/api/v1/reports/1/handle",
+                tok,
+                json!({"note": "x", "expected_version": 1}),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    // The province sees the report, the school named and the evidence — and nobody's identity.
+    let r = app.get("/api/v1/reports?handled=false", &province).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    let item = &r.body["items"][0];
+    assert_eq!(item["school"]["name"], "南京大学");
+    assert_eq!(
+        item["category_label"],
+        "学校要求我必须签约才给发毕业证书、学位证书"
+    );
+    assert_eq!(item["status"], "未处理");
+    assert_eq!(item["evidence"].as_array().unwrap().len(), 2);
+    for personal in [
+        "张三",
+        "26320102150001",
+        "11010519491231002X",
+        "g1",
+        "graduate",
+    ] {
+        assert!(!r.text.contains(personal), "{personal} in {}", r.text);
+    }
+    let id = item["id"].as_i64().unwrap();
+    let n = item["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["content_type"] == "image/png")
+        .unwrap()["n"]
+        .as_i64()
+        .unwrap();
+    let r = app
+        .get_bytes(&format!("/api/v1/reports/{id}/evidence/{n}"), &province)
+        .await;
+    assert_eq!(r.0, 200);
+    assert_eq!(r.1, png, "the evidence as uploaded");
+    // Another province sees nothing of it.
+    let r = app.get("/api/v1/reports", &beijing).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = app
+        .get(&format!("/api/v1/reports/{id}/evidence/1"), &beijing)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Handled once; a second decision on the same version answers 409.
+    let handle = json!({"note": "已约谈学校并责令整改", "expected_version": 1});
+    let r = app
+        .post(
+            &format!("/api/v1/reports/{id}/handle"),
+            &province,
+            handle.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "已处理");
+    let r = app
+        .post(&format!("/api/v1/reports/{id}/handle"), &province, handle)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = app.get("/api/v1/reports?handled=true", &province).await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+}
+
+both_backends!(
+    both_ways_and_every_reset,
+    from_an_agreement,
+    prohibition_report
+);

@@ -13,6 +13,7 @@ mod m20261201_000007_destination_switches;
 mod m20261201_000008_destination_types;
 mod m20261202_000009_roster_imports;
 mod m20261202_000010_list_order_indexes;
+mod m20261203_000011_last_mile;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_destination_types::Migration),
             Box::new(m20261202_000009_roster_imports::Migration),
             Box::new(m20261202_000010_list_order_indexes::Migration),
+            Box::new(m20261203_000011_last_mile::Migration),
         ]
     }
 }
@@ -53,7 +55,7 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 24] = [
+    const TABLES: [&str; 27] = [
         "accounts",
         "action_links",
         "audit_log",
@@ -71,13 +73,16 @@ mod tests {
         "outbox",
         "province_params",
         "provinces",
+        "reports",
         "roster_imports",
         "schools",
         "slots",
         "tasks",
         "timers",
         "tokens",
+        "transfer_numbers",
         "uploads",
+        "verifications",
     ];
 
     async fn names(db: &DatabaseConnection, kind: &str) -> Vec<String> {
@@ -160,6 +165,9 @@ mod tests {
             "idx_audit_log_province",
             "idx_instances_school_list_type",
             "idx_instances_province_list_type",
+            "idx_reports_province",
+            "idx_verifications_number",
+            "idx_transfer_numbers_school",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

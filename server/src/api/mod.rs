@@ -13,6 +13,7 @@ pub mod confirmation;
 pub mod employers;
 pub mod flows;
 pub mod lists;
+pub mod reports;
 pub mod residence;
 pub mod reviews;
 pub mod roster;
@@ -191,6 +192,7 @@ pub type Apis = (
         reviews::ReviewsApi,
         residence::ResidenceApi,
         confirmation::ConfirmationApi,
+        reports::ReportsApi,
     ),
 );
 
@@ -316,6 +318,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 reviews::ReviewsApi,
                 residence::ResidenceApi,
                 confirmation::ConfirmationApi,
+                reports::ReportsApi,
             ),
         ),
         "gradflow",

@@ -17,13 +17,16 @@ pub mod instance;
 pub mod outbox;
 pub mod province;
 pub mod province_param;
+pub mod report;
 pub mod roster_import;
 pub mod school;
 pub mod slot;
 pub mod task;
 pub mod timer;
 pub mod token;
+pub mod transfer_number;
 pub mod upload;
+pub mod verification;
 
 /// The entities under their table-like names.
 pub mod prelude {
@@ -44,13 +47,16 @@ pub mod prelude {
     pub use super::outbox::Entity as Outbox;
     pub use super::province::Entity as Province;
     pub use super::province_param::Entity as ProvinceParam;
+    pub use super::report::Entity as Report;
     pub use super::roster_import::Entity as RosterImport;
     pub use super::school::Entity as School;
     pub use super::slot::Entity as Slot;
     pub use super::task::Entity as Task;
     pub use super::timer::Entity as Timer;
     pub use super::token::Entity as Token;
+    pub use super::transfer_number::Entity as TransferNumber;
     pub use super::upload::Entity as Upload;
+    pub use super::verification::Entity as Verification;
 }
 
 /// Column names declared `i32` in some entity. SQLite declares both these and the
@@ -87,13 +93,16 @@ pub fn i32_columns() -> std::collections::HashSet<String> {
         outbox,
         province,
         province_param,
+        report,
         roster_import,
         school,
         slot,
         task,
         timer,
         token,
-        upload
+        transfer_number,
+        upload,
+        verification
     );
     out
 }
@@ -293,6 +302,53 @@ mod tests {
                 source: s("xlsx"),
                 errors: s("[]"),
                 created_at: at,
+            },
+        )
+        .await;
+        roundtrip::<report::Entity>(
+            &db,
+            report::Model {
+                id: 1,
+                province_code: s("32"),
+                school_id: 1,
+                category: s("1"),
+                content: s("强迫签约"),
+                evidence: s("[]"),
+                created_at: at,
+                handled_at: Some(at),
+                handled_by: Some(3),
+                handling_note: Some(s("已核查")),
+                row_version: 2,
+            },
+        )
+        .await;
+        roundtrip::<verification::Entity>(
+            &db,
+            verification::Model {
+                id: 1,
+                graduate_id: 1,
+                school_id: 1,
+                province_code: s("32"),
+                kind: s("archive"),
+                number: s("261028400000001"),
+                valid_until: at,
+                status: s("active"),
+                instance_id: 9,
+                created_at: at,
+                ended_at: None,
+            },
+        )
+        .await;
+        roundtrip::<transfer_number::Entity>(
+            &db,
+            transfer_number::Model {
+                graduate_id: 1,
+                school_id: 1,
+                department: s("Physics"),
+                number: s("T1"),
+                stale: true,
+                generated_at: at,
+                updated_at: at,
             },
         )
         .await;

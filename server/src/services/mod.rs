@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod confirmation;
 pub mod employers;
 pub mod lists;
+pub mod reports;
 pub mod residence;
 pub mod reviews;
 pub mod roster;
