@@ -626,8 +626,239 @@ async fn prohibition_report(backend: Backend) {
     assert_eq!(r.body["total"], 1, "{}", r.text);
 }
 
+fn archive_data(receiver: &str) -> Value {
+    json!({"transfer_type": "1", "receiver_name": receiver, "receiver_region": "320106",
+           "receiver_address": "南京市鼓楼区汉口路22号", "postal_code": "210008",
+           "contact": "档案室", "contact_phone": "025-83591234"})
+}
+
+/// 张三 with an approved destination and a registered archive: the archive's instance id.
+async fn reported_and_registered(app: &App, w: &World) -> i64 {
+    upload_roster(app, vec![zhang_san()]).await;
+    let province = province_user(app, "p-32", "32").await;
+    switch_on(app, w, &province, "rw").await;
+    let p = proof(app, &w.graduate_tok, 1).await;
+    let r = app
+        .post(
+            "/api/v1/flows/destination_registration/instances",
+            &w.graduate_tok,
+            json!({"input": study(&p, "南京大学")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let dest = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        act(app, &w.school_tok, dest, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    let r = app
+        .post(
+            "/api/v1/flows/archive_registration/instances",
+            &w.graduate_tok,
+            json!({"input": archive_data("南京大学研究生院")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let archive = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        act(app, &w.school_tok, archive, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    archive
+}
+
+async fn verifications(app: &App, w: &World) -> Value {
+    outbox_drained(app).await;
+    let r = app.get("/api/v1/me/verifications", &w.graduate_tok).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+fn item<'a>(v: &'a Value, kind: &str) -> &'a Value {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {v}"))
+}
+
+async fn set_validity(app: &App, w: &World, kind: &str, day: &str) -> (u16, Value) {
+    let r = app
+        .put(
+            &format!("/api/v1/me/verifications/{kind}"),
+            &w.graduate_tok,
+            json!({"valid_until": day}),
+        )
+        .await;
+    (r.status, r.body)
+}
+
+/// 核验授权: only registered data, only after 确认无误 and the identity check; a number of the
+/// documented shape; the service-period cap; close; void on a change; expiry by the timer.
+async fn verification_authorization(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    let archive = reported_and_registered(&app, &w).await;
+
+    let v = verifications(&app, &w).await;
+    // 张三 of cohort 2027 (no graduation date on the roster: 30 June): service until 30
+    // December, 23:59:59 China time.
+    assert_eq!(v["service_ends_at"], "2027-12-30T15:59:59+00:00", "{v}");
+    assert_eq!(v["notes"][0], "对应模块需要有信息登记才能使用核验功能");
+    assert_eq!(item(&v, "archive")["status"], "未确认");
+    assert_eq!(
+        item(&v, "archive")["unavailable_code"],
+        "not_confirmed",
+        "{v}"
+    );
+    assert_eq!(
+        item(&v, "hukou")["unavailable_code"],
+        "not_registered",
+        "{v}"
+    );
+    let (s, b) = set_validity(&app, &w, "archive", "2027-01-10").await;
+    assert_eq!((s, &b["code"]), (409, &json!("not_confirmed")), "{b}");
+
+    confirmed(&app, &w).await;
+    let v = verifications(&app, &w).await;
+    assert_eq!(
+        item(&v, "archive")["unavailable_code"],
+        "identity_not_checked",
+        "{v}"
+    );
+    let (s, b) = set_validity(&app, &w, "archive", "2027-01-10").await;
+    assert_eq!(
+        (s, &b["code"]),
+        (409, &json!("identity_not_checked")),
+        "{b}"
+    );
+
+    // The identity provider (and only it) records the real-person check.
+    let path = format!("/api/v1/roster/graduates/{CANDIDATE}/identity-check");
+    assert_eq!(app.put(&path, &w.school_tok, json!({})).await.status, 403);
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            json!({"name": "学信网", "kind": "identity"}),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.put(&path, &key, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = verifications(&app, &w).await;
+    assert_eq!(v["identity_checked"], true);
+    assert_eq!(item(&v, "archive")["available"], true, "{v}");
+
+    // The validity: a date, not past, not after the service period.
+    for day in ["2027-12-31", "2020-01-01", "明年"] {
+        let (s, b) = set_validity(&app, &w, "archive", day).await;
+        assert_eq!(s, 422, "{day}: {b}");
+        assert_eq!(b["errors"][0]["field"], "valid_until", "{b}");
+    }
+    let (s, b) = set_validity(&app, &w, "hukou", "2027-01-10").await;
+    assert_eq!((s, &b["code"]), (409, &json!("not_registered")), "{b}");
+    let (s, b) = set_validity(&app, &w, "passport", "2027-01-10").await;
+    assert_eq!(s, 404, "{b}");
+
+    let (s, b) = set_validity(&app, &w, "archive", "2027-12-30").await;
+    assert_eq!(s, 200, "the last day of the service period: {b}");
+    let a = item(&b, "archive");
+    assert_eq!(a["status"], "生效中");
+    assert_eq!(a["valid_until"], "2027-12-30T15:59:59+00:00");
+    let first = a["number"].as_str().unwrap().to_string();
+    assert!(
+        first.len() == 15
+            && first.starts_with("2710284")
+            && first[7..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()),
+        "2-digit year, 5-digit school code, 8 × [0-9A-Z]: {first}"
+    );
+    // A new validity keeps the number.
+    let (_, b) = set_validity(&app, &w, "archive", "2027-01-10").await;
+    assert_eq!(item(&b, "archive")["number"], first.as_str());
+    assert_eq!(
+        item(&b, "archive")["valid_until"],
+        "2027-01-10T15:59:59+00:00"
+    );
+    // The school's view of the graduate never carries it.
+    let r = app
+        .get(
+            &format!("/api/v1/roster/graduates/{CANDIDATE}/confirmation"),
+            &w.school_tok,
+        )
+        .await;
+    assert!(!r.text.contains(&first), "{}", r.text);
+
+    // Closed: 未确认, no number; closing again is refused; a new authorization, a new number.
+    let close = "/api/v1/me/verifications/archive/close";
+    let r = app.post(close, &w.graduate_tok, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(item(&r.body, "archive")["status"], "未确认");
+    assert!(item(&r.body, "archive")["number"].is_null());
+    assert_eq!(
+        app.post(close, &w.graduate_tok, json!({})).await.status,
+        409
+    );
+    let (_, b) = set_validity(&app, &w, "archive", "2027-01-10").await;
+    let second = item(&b, "archive")["number"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+
+    // A change of the archive's receiver: confirm again, and authorize again.
+    let r = act(
+        &app,
+        &w.school_tok,
+        archive,
+        "edit",
+        archive_data("南京大学档案馆"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = verifications(&app, &w).await;
+    assert_eq!(item(&v, "archive")["status"], "未确认", "{v}");
+    assert_eq!(item(&v, "archive")["unavailable_code"], "not_confirmed");
+    confirmed(&app, &w).await;
+    let v = verifications(&app, &w).await;
+    assert_eq!(
+        item(&v, "archive")["status"],
+        "未确认",
+        "confirming alone does not revive it"
+    );
+    let (_, b) = set_validity(&app, &w, "archive", "2027-01-10").await;
+    assert_eq!(item(&b, "archive")["status"], "生效中");
+    let third = item(&b, "archive")["number"].as_str().unwrap().to_string();
+    assert!(third != first && third != second);
+
+    // Past the validity the timer marks it 已过期.
+    let r = app
+        .post(
+            "/api/v1/admin/clock",
+            &app.admin_token,
+            json!({"set": "2027-01-10T16:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = verifications(&app, &w).await;
+    assert_eq!(item(&v, "archive")["status"], "已过期", "{v}");
+    assert_eq!(item(&v, "archive")["status_code"], "expired");
+    assert_eq!(
+        app.post(close, &w.graduate_tok, json!({})).await.status,
+        409
+    );
+}
+
 both_backends!(
     both_ways_and_every_reset,
     from_an_agreement,
-    prohibition_report
+    prohibition_report,
+    verification_authorization
 );

@@ -45,10 +45,20 @@ enum Verifications {
     /// `active` (生效中), `expired` (已过期), `closed` (the graduate closed it), `void` (the data
     /// it covers changed).
     Status,
-    /// The instance of the data it covers (the archive or hukou registration).
+    /// The graduate's confirmation instance, and its `row_version` when the graduate
+    /// authorized: any later step of the confirmation (a change reset it) voids the
+    /// authorization — confirm and authorize again.
     InstanceId,
+    ConfirmationVersion,
     CreatedAt,
     EndedAt,
+}
+
+#[derive(DeriveIden)]
+enum Graduates {
+    Table,
+    /// When the identity provider confirmed the real-person identity check (实人认证).
+    IdentityCheckedAt,
 }
 
 #[derive(DeriveIden, Clone)]
@@ -67,6 +77,16 @@ enum TransferNumbers {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Graduates::Table)
+                    .add_column(
+                        ColumnDef::new(Graduates::IdentityCheckedAt).timestamp_with_time_zone(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -148,6 +168,11 @@ impl MigrationTrait for Migration {
                     .col(
                         ColumnDef::new(Verifications::InstanceId)
                             .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Verifications::ConfirmationVersion)
+                            .integer()
                             .not_null(),
                     )
                     .col(

@@ -33,6 +33,10 @@ pub fn spawn(state: State) -> Vec<tokio::task::JoinHandle<()>> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.body.message, "timer worker"),
             }
+            // 核验授权 past their validity: 已过期.
+            if let Err(e) = crate::services::verification::expire_due(&s).await {
+                tracing::warn!(error = %e.body.message, "verification expiry");
+            }
             pause(&s, interval).await;
         }
     }));

@@ -20,6 +20,7 @@ pub mod roster;
 pub mod settings;
 pub mod tasks;
 pub mod uploads;
+pub mod verification;
 
 use poem::web::Data;
 use poem_openapi::auth::Bearer;
@@ -193,6 +194,7 @@ pub type Apis = (
         residence::ResidenceApi,
         confirmation::ConfirmationApi,
         reports::ReportsApi,
+        verification::VerificationApi,
     ),
 );
 
@@ -319,6 +321,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 residence::ResidenceApi,
                 confirmation::ConfirmationApi,
                 reports::ReportsApi,
+                verification::VerificationApi,
             ),
         ),
         "gradflow",

@@ -43,6 +43,7 @@ pub struct Model {
     pub basic_info_disputed: bool,
     pub basic_info_note: Option<String>,
     pub basic_info_checked_at: Option<DateTimeUtc>,
+    pub identity_checked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

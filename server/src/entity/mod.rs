@@ -216,6 +216,7 @@ mod tests {
                 basic_info_disputed: true,
                 basic_info_note: Some(s("name wrong")),
                 basic_info_checked_at: Some(at),
+                identity_checked_at: None,
             },
         )
         .await;
@@ -334,6 +335,7 @@ mod tests {
                 valid_until: at,
                 status: s("active"),
                 instance_id: 9,
+                confirmation_version: 3,
                 created_at: at,
                 ended_at: None,
             },

@@ -17,6 +17,7 @@ pub struct Model {
     pub valid_until: DateTimeUtc,
     pub status: String,
     pub instance_id: i64,
+    pub confirmation_version: i32,
     pub created_at: DateTimeUtc,
     pub ended_at: Option<DateTimeUtc>,
 }

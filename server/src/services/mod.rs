@@ -16,3 +16,4 @@ pub mod roster;
 pub mod settings;
 pub mod tasks;
 pub mod testing;
+pub mod verification;
