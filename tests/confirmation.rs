@@ -856,9 +856,154 @@ async fn verification_authorization(backend: Backend) {
     );
 }
 
+/// 转递编号: generated in batch for graduates with a reported destination, stale after an
+/// important change and regenerated, filtered, downloaded, scoped, never shown to the graduate.
+async fn transfer_numbers(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    let archive = reported_and_registered(&app, &w).await;
+    outbox_drained(&app).await;
+    let generate = "/api/v1/transfer-numbers/archive/generate";
+    assert_eq!(
+        app.post(generate, &w.graduate_tok, json!({})).await.status,
+        403
+    );
+    let r = app.post(generate, &w.school_tok, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Only 张三 reported a destination (王五 and 赵六 did not).
+    assert_eq!(
+        (
+            &r.body["generated"],
+            &r.body["regenerated"],
+            &r.body["unchanged"]
+        ),
+        (&json!(1), &json!(0), &json!(0)),
+        "{}",
+        r.text
+    );
+    let list = |tok: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .get(&format!("/api/v1/transfer-numbers/archive{query}"), &tok)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body
+        }
+    };
+    let l = list(w.school_tok.clone(), "").await;
+    assert_eq!((&l["total"], &l["reported"]), (&json!(1), &json!(1)), "{l}");
+    let row = &l["items"][0];
+    assert_eq!(row["name"], "张三");
+    assert_eq!(row["status"], "已生成");
+    let first = row["number"].as_str().unwrap().to_string();
+    assert!(first.len() == 15 && first.starts_with("2710284"), "{first}");
+    let r = app.post(generate, &w.school_tok, json!({})).await;
+    assert_eq!(r.body["unchanged"], 1, "a current number stays: {}", r.text);
+    // The department sees its own graduates (given the archive module); the other none.
+    for tok in [&w.dept_tok, &w.other_dept_tok] {
+        let id = support::flows::account_id(&app, tok).await;
+        let r = app
+            .put(
+                &format!("/api/v1/accounts/{id}/permissions"),
+                &w.school_tok,
+                json!({"employment": "rw", "archive": "ro", "hukou": "ro"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(list(w.dept_tok.clone(), "").await["total"], 1);
+    assert_eq!(list(w.other_dept_tok.clone(), "").await["total"], 0);
+    // Never to the graduate: not listed, and in none of their own views.
+    let r = app
+        .get("/api/v1/transfer-numbers/archive", &w.graduate_tok)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    for path in [
+        "/api/v1/me/confirmation",
+        "/api/v1/me/verifications",
+        "/api/v1/instances",
+    ] {
+        let r = app.get(path, &w.graduate_tok).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(!r.text.contains(&first), "{path} shows the transfer number");
+    }
+
+    // An important change of the archive: stale; the batch generates it anew.
+    let r = act(
+        &app,
+        &w.school_tok,
+        archive,
+        "edit",
+        archive_data("南京大学档案馆"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    outbox_drained(&app).await;
+    let l = list(w.school_tok.clone(), "?status=stale").await;
+    assert_eq!(l["total"], 1, "{l}");
+    assert_eq!(l["items"][0]["status"], "已失效");
+    assert_eq!(
+        list(w.school_tok.clone(), "?status=generated").await["total"],
+        0
+    );
+    let r = app.post(generate, &w.school_tok, json!({})).await;
+    assert_eq!(r.body["regenerated"], 1, "{}", r.text);
+    let l = list(w.school_tok.clone(), "?status=generated").await;
+    let second = l["items"][0]["number"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(
+        list(w.school_tok.clone(), "?updated_from=2099-01-01T00:00:00Z").await["total"],
+        0
+    );
+    let r = app
+        .get(
+            "/api/v1/transfer-numbers/archive?status=lost",
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!((r.status, &r.body["code"]), (422, &json!("invalid_status")));
+
+    // The download: basic info, destination, the archive data and the number.
+    let rows = support::flows::sheet(
+        &app,
+        "/api/v1/transfer-numbers/archive/export",
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let col = |name: &str| {
+        rows[0]
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {:?}", rows[0]))
+    };
+    assert_eq!(rows[1][col("姓名")], "张三");
+    assert_eq!(rows[1][col("转递编号")], second);
+    assert_eq!(rows[1][col("编号状态")], "已生成");
+    assert_eq!(rows[1][col("单位或学校名称")], "南京大学", "{rows:?}");
+    assert!(
+        rows[0].iter().any(|h| h.contains("接收单位")),
+        "{:?}",
+        rows[0]
+    );
+    assert!(rows[1].iter().any(|c| c == "南京大学档案馆"), "{rows:?}");
+
+    // The hukou list is its own: generated for the reported graduate, no hukou data yet.
+    let r = app
+        .post(
+            "/api/v1/transfer-numbers/hukou/generate",
+            &w.school_tok,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.body["generated"], 1, "{}", r.text);
+}
+
 both_backends!(
     both_ways_and_every_reset,
     from_an_agreement,
     prohibition_report,
-    verification_authorization
+    verification_authorization,
+    transfer_numbers
 );

@@ -64,7 +64,10 @@ enum Graduates {
 #[derive(DeriveIden, Clone)]
 enum TransferNumbers {
     Table,
+    Id,
     GraduateId,
+    /// `archive` (档案信息转递) or `hukou` (户口信息转递).
+    Kind,
     SchoolId,
     Department,
     Number,
@@ -221,11 +224,18 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(TransferNumbers::Table)
                     .col(
-                        ColumnDef::new(TransferNumbers::GraduateId)
+                        ColumnDef::new(TransferNumbers::Id)
                             .big_integer()
                             .not_null()
+                            .auto_increment()
                             .primary_key(),
                     )
+                    .col(
+                        ColumnDef::new(TransferNumbers::GraduateId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(TransferNumbers::Kind).string().not_null())
                     .col(
                         ColumnDef::new(TransferNumbers::SchoolId)
                             .big_integer()

@@ -821,6 +821,8 @@ pub async fn react_to_event(
     event: &str,
     source: Option<i64>,
 ) -> ApiResult<usize> {
+    // 转递编号: an important change makes the graduate's numbers stale.
+    crate::services::transfer::on_event(state, graduate_id, event).await?;
     let snap = state.registry.snapshot();
     let rows = instance::Entity::find()
         .filter(instance::Column::GraduateId.eq(graduate_id))

@@ -19,6 +19,7 @@ pub mod reviews;
 pub mod roster;
 pub mod settings;
 pub mod tasks;
+pub mod transfer;
 pub mod uploads;
 pub mod verification;
 
@@ -195,6 +196,7 @@ pub type Apis = (
         confirmation::ConfirmationApi,
         reports::ReportsApi,
         verification::VerificationApi,
+        transfer::TransferApi,
     ),
 );
 
@@ -322,6 +324,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 confirmation::ConfirmationApi,
                 reports::ReportsApi,
                 verification::VerificationApi,
+                transfer::TransferApi,
             ),
         ),
         "gradflow",

@@ -344,7 +344,9 @@ mod tests {
         roundtrip::<transfer_number::Entity>(
             &db,
             transfer_number::Model {
+                id: 1,
                 graduate_id: 1,
+                kind: s("archive"),
                 school_id: 1,
                 department: s("Physics"),
                 number: s("T1"),

@@ -7,8 +7,10 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "transfer_numbers")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    #[sea_orm(primary_key)]
+    pub id: i64,
     pub graduate_id: i64,
+    pub kind: String,
     pub school_id: i64,
     pub department: String,
     pub number: String,

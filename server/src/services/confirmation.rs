@@ -246,6 +246,24 @@ async fn held(
     }))
 }
 
+/// What `row` holds (a destination in force: whatever its state).
+pub async fn held_data(
+    state: &AppState,
+    snap: &Snapshot,
+    row: instance::Model,
+) -> ApiResult<Option<HeldData>> {
+    held(state, snap, row, false).await
+}
+
+/// What `row` holds when its state registers it (an archive or hukou registration 已登记).
+pub async fn registered_data(
+    state: &AppState,
+    snap: &Snapshot,
+    row: instance::Model,
+) -> ApiResult<Option<HeldData>> {
+    held(state, snap, row, true).await
+}
+
 /// The graduate's confirmation as `c` may see it (the graduate, or a reviewer of their school
 /// with the employment module; archive and hukou data only for callers who may see those
 /// modules).

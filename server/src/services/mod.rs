@@ -16,4 +16,5 @@ pub mod roster;
 pub mod settings;
 pub mod tasks;
 pub mod testing;
+pub mod transfer;
 pub mod verification;
