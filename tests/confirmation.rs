@@ -1000,7 +1000,249 @@ async fn transfer_numbers(backend: Backend) {
     assert_eq!(r.body["generated"], 1, "{}", r.text);
 }
 
+/// 张三 confirmed, identity-checked and authorized for archive verification until `day`: the
+/// verification number.
+async fn authorized(app: &App, w: &World, day: &str) -> String {
+    confirmed(app, w).await;
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            json!({"name": "学信网", "kind": "identity"}),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/roster/graduates/{CANDIDATE}/identity-check");
+    assert_eq!(app.put(&path, &key, json!({})).await.status, 200);
+    let (s, b) = set_validity(app, w, "archive", day).await;
+    assert_eq!(s, 200, "{b}");
+    item(&b, "archive")["number"].as_str().unwrap().to_string()
+}
+
+async fn html(app: &App, path: &str, tok: &str) -> (u16, String) {
+    let (status, bytes, ct) = app.get_bytes(path, tok).await;
+    if status == 200 {
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+    }
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn lookup(app: &App, name: &str, number: &str) -> support::app::Resp {
+    app.post(
+        "/api/v1/public/lookup",
+        "",
+        json!({"name": name, "number": number}),
+    )
+    .await
+}
+
+/// The registration sheets (the graduate's with the verification number, the school's preview
+/// with the transfer number, the omission rule) and the public lookup: found while valid, one
+/// plain answer otherwise, per-address rate limit.
+async fn sheets_and_public_lookup(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    let archive = reported_and_registered(&app, &w).await;
+    outbox_drained(&app).await;
+    let v = authorized(&app, &w, "2027-03-01").await;
+
+    // The graduate's sheet: number, QR code, basic info, destination, archive data, notes.
+    let (s, page) = html(
+        &app,
+        "/api/v1/me/verifications/archive/sheet",
+        &w.graduate_tok,
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    for text in [
+        "档案登记信息表",
+        "核验编号",
+        v.as_str(),
+        "<svg",
+        "张三",
+        "南京大学研究生院",
+        "软件工程",
+        "南京大学",
+        "档案转递信息",
+        "2027-12-30",
+        "@page",
+        "break-inside: avoid",
+        "Noto Sans CJK SC",
+    ] {
+        assert!(page.contains(text), "{text} missing from the sheet");
+    }
+    let (s, _) = html(
+        &app,
+        "/api/v1/me/verifications/hukou/sheet",
+        &w.graduate_tok,
+    )
+    .await;
+    assert_eq!(s, 409, "no hukou authorization");
+    let (s, _) = html(
+        &app,
+        "/api/v1/me/verifications/archive/sheet",
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(s, 403);
+
+    // The school's preview carries the transfer number, never the verification number; the
+    // hukou sheet leaves out the hukou data nobody registered.
+    for kind in ["archive", "hukou"] {
+        let r = app
+            .post(
+                &format!("/api/v1/transfer-numbers/{kind}/generate"),
+                &w.school_tok,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let t = app
+        .get("/api/v1/transfer-numbers/archive", &w.school_tok)
+        .await
+        .body["items"][0]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gid = w.graduate;
+    let (s, preview) = html(
+        &app,
+        &format!("/api/v1/transfer-numbers/archive/{gid}/sheet"),
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(s, 200, "{preview}");
+    assert!(preview.contains(&t) && preview.contains("转递编号") && !preview.contains(&v));
+    let (s, hukou) = html(
+        &app,
+        &format!("/api/v1/transfer-numbers/hukou/{gid}/sheet"),
+        &w.school_tok,
+    )
+    .await;
+    assert_eq!(s, 200, "{hukou}");
+    assert!(
+        hukou.contains("户口登记信息表") && !hukou.contains("户口迁移信息"),
+        "{hukou}"
+    );
+    let (s, _) = html(
+        &app,
+        &format!("/api/v1/transfer-numbers/archive/{gid}/sheet"),
+        &w.graduate_tok,
+    )
+    .await;
+    assert_eq!(s, 403, "the graduate never sees the transfer number");
+
+    // The public lookup, by either number; every refusal is the same answer.
+    let r = lookup(&app, "张三", &v).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["sheet"]["number"], v.as_str());
+    assert_eq!(r.body["sheet"]["number_label"], "核验编号");
+    assert!(r.body["sheet"]["data"].is_array());
+    let r = lookup(&app, " 张三 ", &t.to_lowercase()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["sheet"]["number_label"], "转递编号");
+    let wrong_name = lookup(&app, "李四", &v).await;
+    let unknown = lookup(&app, "张三", "270000000000000").await;
+    assert_eq!(wrong_name.status, 404);
+    assert_eq!(wrong_name.text, unknown.text);
+    assert_eq!(wrong_name.body["message"], "未查询到相关信息或已过期");
+
+    // The page: the form, the sheet, the plain answer (naming nobody).
+    let (s, form) = html(&app, &format!("/verify?number={v}"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        form.contains("name=\"name\"") && form.contains(&v),
+        "the QR link prefills the number"
+    );
+    let (s, found) = html(&app, &format!("/verify?name=张三&number={v}"), "").await;
+    assert_eq!(s, 200);
+    assert!(found.contains(&v) && found.contains("<svg"));
+    let (s, none) = html(&app, &format!("/verify?name=李四&number={v}"), "").await;
+    assert_eq!(s, 404);
+    assert!(
+        none.contains("未查询到相关信息或已过期") && !none.contains("张三") && !none.contains(&v)
+    );
+
+    // A stale transfer number and a lapsed authorization answer the same as an unknown one.
+    let r = act(
+        &app,
+        &w.school_tok,
+        archive,
+        "edit",
+        archive_data("南京大学档案馆"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    outbox_drained(&app).await;
+    let stale = lookup(&app, "张三", &t).await;
+    assert_eq!((stale.status, &stale.text), (404, &unknown.text));
+    let voided = lookup(&app, "张三", &v).await;
+    assert_eq!(
+        (voided.status, &voided.text),
+        (404, &unknown.text),
+        "the change voided it"
+    );
+
+    // Past the limit: 429 with Retry-After; another address still looks up.
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = app
+            .client
+            .post(app.url("/api/v1/public/lookup"))
+            .json(&json!({"name": "张三", "number": t}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("the limit applies");
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_requests");
+    let r = app
+        .post(
+            "/api/v1/transfer-numbers/archive/generate",
+            &w.school_tok,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let fresh = app
+        .get("/api/v1/transfer-numbers/archive", &w.school_tok)
+        .await
+        .body["items"][0]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let r = other
+        .post(app.url("/api/v1/public/lookup"))
+        .json(&json!({"name": "张三", "number": fresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "another address is not limited");
+    let (s, _) = html(&app, &format!("/verify?name=张三&number={fresh}"), "").await;
+    assert_eq!(s, 429, "the page shares the limit");
+}
+
 both_backends!(
+    sheets_and_public_lookup,
     both_ways_and_every_reset,
     from_an_agreement,
     prohibition_report,

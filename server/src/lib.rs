@@ -115,6 +115,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
         config,
         guards,
         login_failures: Default::default(),
+        lookups: Default::default(),
         shutdown: Default::default(),
     }))
 }
@@ -137,6 +138,7 @@ pub fn app(state: State) -> impl poem::Endpoint {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
+        .at("/verify", get(api::public::page))
         .with(edge::Edge::new(state.clone(), routes.clone()))
         .data(state)
         .with(CatchPanic::new().with_handler(edge::panic_response))

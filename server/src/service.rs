@@ -32,6 +32,8 @@ pub struct AppState {
     pub guards: crate::guards::GuardPool,
     /// Failed password logins per client address.
     pub login_failures: crate::login::AddressFailures,
+    /// Public lookups (去向登记信息在线核验) per client address.
+    pub lookups: crate::services::sheet::LookupLimiter,
     /// Set when the server is asked to stop: long work ends at its next safe point.
     pub shutdown: crate::lifecycle::Shutdown,
 }

@@ -13,6 +13,7 @@ pub mod confirmation;
 pub mod employers;
 pub mod flows;
 pub mod lists;
+pub mod public;
 pub mod reports;
 pub mod residence;
 pub mod reviews;
@@ -197,6 +198,7 @@ pub type Apis = (
         reports::ReportsApi,
         verification::VerificationApi,
         transfer::TransferApi,
+        public::PublicApi,
     ),
 );
 
@@ -325,6 +327,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 reports::ReportsApi,
                 verification::VerificationApi,
                 transfer::TransferApi,
+                public::PublicApi,
             ),
         ),
         "gradflow",

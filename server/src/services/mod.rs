@@ -14,6 +14,7 @@ pub mod residence;
 pub mod reviews;
 pub mod roster;
 pub mod settings;
+pub mod sheet;
 pub mod tasks;
 pub mod testing;
 pub mod transfer;
