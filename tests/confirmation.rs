@@ -1249,3 +1249,75 @@ both_backends!(
     verification_authorization,
     transfer_numbers
 );
+
+/// The public lookup in a real browser (Chromium, headless): the form filled in and submitted
+/// with a valid and with a wrong number, the rendered page checked (the sheet's name,
+/// destination and QR image; only the plain sentence for the wrong one), the sheet printed to
+/// PDF on one A4 page. On SQLite: the lookup itself runs on both backends above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_lookup_in_a_browser() {
+    let (_hook, app) = spawn_hooked(Backend::Sqlite).await;
+    let w = world(&app, "school").await;
+    reported_and_registered(&app, &w).await;
+    outbox_drained(&app).await;
+    let v = authorized(&app, &w, "2027-03-01").await;
+    let browser = support::browser::Browser::launch().await;
+    let mut page = browser.page().await;
+
+    // The QR link: the form with the number filled in; the verifier adds the name.
+    page.goto(&app.url(&format!("/verify?number={v}"))).await;
+    assert_eq!(page.eval("document.title").await, "去向登记信息在线核验");
+    assert_eq!(
+        page.eval("document.querySelector('input[name=number]').value")
+            .await,
+        v.as_str()
+    );
+    page.submit("document.querySelector('input[name=name]').value = '张三'; document.querySelector('form').submit(); true")
+        .await;
+    assert_eq!(page.eval("document.title").await, "档案登记信息表");
+    assert_eq!(
+        page.eval("document.querySelector('.sheet-number').textContent")
+            .await,
+        v.as_str()
+    );
+    let text = page.eval("document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    for t in [
+        "张三",
+        "南京大学",
+        "毕业去向信息",
+        "档案转递信息",
+        "南京大学研究生院",
+    ] {
+        assert!(text.contains(t), "{t} not rendered: {text}");
+    }
+    // The QR code is drawn (an SVG of real size).
+    let qr = page
+        .eval("(() => { const r = document.querySelector('.qr svg').getBoundingClientRect(); return r.width > 50 && r.height > 50; })()")
+        .await;
+    assert_eq!(qr, true);
+    // One A4 page when printed.
+    let pdf = page.pdf().await;
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    assert_eq!(
+        support::browser::pdf_pages(&pdf),
+        1,
+        "the sheet prints on one page"
+    );
+
+    // A wrong number: only the plain sentence.
+    page.goto(&app.url("/verify")).await;
+    page.submit("document.querySelector('input[name=name]').value = '张三'; document.querySelector('input[name=number]').value = '27102840WRONG00'; document.querySelector('form').submit(); true")
+        .await;
+    let text = page.eval("document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("未查询到相关信息或已过期"), "{text}");
+    assert!(
+        !text.contains("南京大学研究生院") && !text.contains(&v),
+        "{text}"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('.sheet') === null").await,
+        true
+    );
+}

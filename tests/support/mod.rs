@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod browser;
 pub mod files;
 pub mod flows;
 pub mod pg;
