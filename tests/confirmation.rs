@@ -1242,6 +1242,7 @@ async fn sheets_and_public_lookup(backend: Backend) {
 }
 
 both_backends!(
+    privacy_by_scan,
     sheets_and_public_lookup,
     both_ways_and_every_reset,
     from_an_agreement,
@@ -1320,4 +1321,243 @@ async fn public_lookup_in_a_browser() {
         page.eval("document.querySelector('.sheet') === null").await,
         true
     );
+}
+
+/// The bodies of a recorded response as text: an XLSX (zip) is opened and its parts read.
+fn readable(body: &[u8]) -> String {
+    if body.starts_with(b"PK\x03\x04") {
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip");
+        let mut out = String::new();
+        for i in 0..z.len() {
+            use std::io::Read;
+            let mut f = z.by_index(i).unwrap();
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            out.push_str(&s);
+        }
+        out
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    }
+}
+
+/// Privacy by scan: a season driven over HTTP by the graduate, the department and the school
+/// (with the school's and department's lists, views, exports and previews), every response
+/// recorded; no school or department response carries an issued verification number, no
+/// graduate response a transfer number.
+async fn privacy_by_scan(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "department_then_school").await;
+    upload_roster(&app, vec![zhang_san()]).await;
+    let province = province_user(&app, "p-32", "32").await;
+    switch_on(&app, &w, &province, "rw").await;
+    for tok in [&w.dept_tok, &w.other_dept_tok] {
+        let id = support::flows::account_id(&app, tok).await;
+        let r = app
+            .put(
+                &format!("/api/v1/accounts/{id}/permissions"),
+                &w.school_tok,
+                json!({"employment": "rw", "archive": "rw", "hukou": "rw"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    app.record();
+    let g = &w.graduate_tok;
+
+    // An invitation declined, then a destination registered through two levels of review.
+    let inv = support::world::invite(&app, &w.employer_tok, w.graduate).await;
+    assert_eq!(inv.status, 201, "{}", inv.text);
+    let inv = inv.body["id"].as_i64().unwrap();
+    assert_eq!(act(&app, g, inv, "decline", json!({})).await.status, 200);
+    let p = proof(&app, g, 1).await;
+    let r = app
+        .post(
+            "/api/v1/flows/destination_registration/instances",
+            g,
+            json!({"input": study(&p, "南京大学")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let dest = r.body["id"].as_i64().unwrap();
+    assert_eq!(
+        act(&app, &w.dept_tok, dest, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        act(&app, &w.school_tok, dest, "approve", json!({}))
+            .await
+            .status,
+        200
+    );
+    // Archive and hukou registered.
+    let mut residence = Vec::new();
+    for (flow, input) in [
+        ("archive_registration", archive_data("南京大学研究生院")),
+        (
+            "hukou_registration",
+            json!({"transfer_type": "2", "migration_region": "320106",
+                                      "migration_address": "南京市鼓楼区人才服务中心集体户"}),
+        ),
+    ] {
+        let r = app
+            .post(
+                &format!("/api/v1/flows/{flow}/instances"),
+                g,
+                json!({"input": input}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id = r.body["id"].as_i64().unwrap();
+        assert_eq!(
+            act(&app, &w.school_tok, id, "approve", json!({}))
+                .await
+                .status,
+            200
+        );
+        residence.push(id);
+    }
+    // Confirmed, identity-checked, both kinds authorized; the graduate reads their sheets.
+    let verification_numbers = {
+        let archive = authorized(&app, &w, "2027-03-01").await;
+        let (s, b) = set_validity(&app, &w, "hukou", "2027-03-01").await;
+        assert_eq!(s, 200, "{b}");
+        vec![
+            archive,
+            item(&b, "hukou")["number"].as_str().unwrap().to_string(),
+        ]
+    };
+    for kind in ["archive", "hukou"] {
+        let (s, _) = html(&app, &format!("/api/v1/me/verifications/{kind}/sheet"), g).await;
+        assert_eq!(s, 200);
+    }
+    // The school and the department at work: transfer numbers, lists, views, exports.
+    let staff = [w.school_tok.clone(), w.dept_tok.clone()];
+    for kind in ["archive", "hukou"] {
+        let r = app
+            .post(
+                &format!("/api/v1/transfer-numbers/{kind}/generate"),
+                &w.school_tok,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let mut transfer_numbers = Vec::new();
+    for kind in ["archive", "hukou"] {
+        let r = app
+            .get(&format!("/api/v1/transfer-numbers/{kind}"), &w.school_tok)
+            .await;
+        transfer_numbers.push(r.body["items"][0]["number"].as_str().unwrap().to_string());
+    }
+    let mut ids = vec![inv, dest];
+    ids.extend(&residence);
+    let conf = mine(&app, &w).await["instance_id"].as_i64().unwrap();
+    ids.push(conf);
+    for tok in &staff {
+        for list in [
+            "signing",
+            "supplement",
+            "termination",
+            "destination",
+            "confirmation",
+            "archive",
+            "hukou",
+        ] {
+            app.get(&format!("/api/v1/lists/{list}?status=all"), tok)
+                .await;
+            app.get_bytes(&format!("/api/v1/lists/{list}/export?status=all"), tok)
+                .await;
+        }
+        for path in [
+            "/api/v1/tasks",
+            "/api/v1/tasks/counts",
+            "/api/v1/instances?page_size=200",
+            "/api/v1/roster/graduates",
+            "/api/v1/audit-log",
+            "/api/v1/roster/graduates/26320102150001/confirmation",
+            "/api/v1/transfer-numbers/archive",
+            "/api/v1/transfer-numbers/hukou",
+        ] {
+            app.get(path, tok).await;
+        }
+        for kind in ["archive", "hukou"] {
+            app.get_bytes(&format!("/api/v1/transfer-numbers/{kind}/export"), tok)
+                .await;
+            app.get_bytes(
+                &format!("/api/v1/transfer-numbers/{kind}/{}/sheet", w.graduate),
+                tok,
+            )
+            .await;
+        }
+        for id in &ids {
+            for suffix in ["", "/history", "/review"] {
+                app.get(&format!("/api/v1/instances/{id}{suffix}"), tok)
+                    .await;
+            }
+        }
+    }
+    // The graduate's own views.
+    for path in [
+        "/api/v1/me",
+        "/api/v1/me/confirmation",
+        "/api/v1/me/verifications",
+        "/api/v1/me/basic-info",
+        "/api/v1/flows",
+        "/api/v1/tasks",
+        "/api/v1/instances?page_size=200",
+    ] {
+        app.get(path, g).await;
+    }
+    for id in &ids {
+        app.get(&format!("/api/v1/instances/{id}"), g).await;
+        app.get(&format!("/api/v1/instances/{id}/history"), g).await;
+    }
+
+    // The scan.
+    let recorded = app.recorded();
+    let by = |tok: &str| {
+        recorded
+            .iter()
+            .filter(move |r| r.token == tok)
+            .collect::<Vec<_>>()
+    };
+    let (school_seen, graduate_seen) = (
+        by(&w.school_tok).len() + by(&w.dept_tok).len(),
+        by(&w.graduate_tok).len(),
+    );
+    assert!(
+        school_seen > 80 && graduate_seen > 20,
+        "a season's worth: {school_seen} / {graduate_seen}"
+    );
+    let mut hits = Vec::new();
+    for r in recorded.iter().filter(|r| staff.contains(&r.token)) {
+        let text = readable(&r.body);
+        for n in &verification_numbers {
+            if text.contains(n.as_str()) {
+                hits.push(format!("school/department {}: verification number", r.path));
+            }
+        }
+    }
+    for r in recorded.iter().filter(|r| r.token == w.graduate_tok) {
+        let text = readable(&r.body);
+        for n in &transfer_numbers {
+            if text.contains(n.as_str()) {
+                hits.push(format!("graduate {}: transfer number", r.path));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "{hits:#?}");
+    // The scan can see: the numbers are in the responses of their own audience.
+    let in_own = |tok: &str, n: &str| {
+        recorded
+            .iter()
+            .any(|r| r.token == tok && readable(&r.body).contains(n))
+    };
+    assert!(verification_numbers
+        .iter()
+        .all(|n| in_own(&w.graduate_tok, n)));
+    assert!(transfer_numbers.iter().all(|n| in_own(&w.school_tok, n)));
 }

@@ -86,6 +86,16 @@ pub struct App {
     pub data_dir: tempfile::TempDir,
     opts: AppOptions,
     child: Child,
+    /// While set ([`App::record`]), every response's (token, path, body) is kept.
+    recorder: std::sync::Mutex<Option<Vec<Recorded>>>,
+}
+
+/// A response kept by the recorder: the bearer token sent, the path, the body.
+#[derive(Clone)]
+pub struct Recorded {
+    pub token: String,
+    pub path: String,
+    pub body: Vec<u8>,
 }
 
 /// Bounds a hang while starting; not a timing assertion.
@@ -252,6 +262,7 @@ pub async fn spawn(opts: AppOptions) -> App {
         data_dir,
         opts,
         child,
+        recorder: std::sync::Mutex::new(None),
     }
 }
 
@@ -328,7 +339,27 @@ impl App {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        self.send(req, &method, path).await
+        self.send(req, &method, path, token).await
+    }
+
+    /// Starts keeping every response (see [`App::recorded`]).
+    pub fn record(&self) {
+        *self.recorder.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// The responses kept since [`App::record`].
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorder.lock().unwrap().clone().unwrap_or_default()
+    }
+
+    fn keep(&self, token: &str, path: &str, body: &[u8]) {
+        if let Some(r) = self.recorder.lock().unwrap().as_mut() {
+            r.push(Recorded {
+                token: token.to_string(),
+                path: path.to_string(),
+                body: body.to_vec(),
+            });
+        }
     }
 
     async fn send(
@@ -336,6 +367,7 @@ impl App {
         req: reqwest::RequestBuilder,
         method: &reqwest::Method,
         path: &str,
+        token: &str,
     ) -> Resp {
         let r = req
             .send()
@@ -346,6 +378,7 @@ impl App {
             .text()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
+        self.keep(token, path, text.as_bytes());
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp { status, body, text }
     }
@@ -365,7 +398,7 @@ impl App {
         if !token.is_empty() {
             req = req.bearer_auth(token);
         }
-        self.send(req, &method, path).await
+        self.send(req, &method, path, token).await
     }
 
     /// GET returning the raw body (files: XLSX exports, images) and its content type.
@@ -389,6 +422,7 @@ impl App {
             .bytes()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: reading the body: {e}"));
+        self.keep(token, path, &bytes);
         (status, bytes.to_vec(), ct)
     }
 
@@ -426,7 +460,7 @@ impl App {
         if !token.is_empty() {
             req = req.bearer_auth(token);
         }
-        self.send(req, &reqwest::Method::POST, path).await
+        self.send(req, &reqwest::Method::POST, path, token).await
     }
 
     /// POST with a `text/plain; charset=utf-8` body.
