@@ -798,6 +798,27 @@ async fn verification_authorization(backend: Backend) {
         )
         .await;
     assert!(!r.text.contains(&first), "{}", r.text);
+    // Its verification list shows the state and validity only.
+    let r = app
+        .get("/api/v1/verifications/archive", &w.school_tok)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    assert_eq!(r.body["items"][0]["status"], "生效中");
+    assert_eq!(r.body["items"][0]["name"], "张三");
+    assert!(!r.text.contains(&first), "{}", r.text);
+    assert_eq!(
+        app.get("/api/v1/verifications/hukou", &w.school_tok)
+            .await
+            .body["total"],
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/verifications/archive", &w.graduate_tok)
+            .await
+            .status,
+        403
+    );
 
     // Closed: 未确认, no number; closing again is refused; a new authorization, a new number.
     let close = "/api/v1/me/verifications/archive/close";
@@ -850,6 +871,10 @@ async fn verification_authorization(backend: Backend) {
     let v = verifications(&app, &w).await;
     assert_eq!(item(&v, "archive")["status"], "已过期", "{v}");
     assert_eq!(item(&v, "archive")["status_code"], "expired");
+    let r = app
+        .get("/api/v1/verifications/archive", &w.school_tok)
+        .await;
+    assert_eq!(r.body["items"][0]["status"], "已过期", "{}", r.text);
     assert_eq!(
         app.post(close, &w.graduate_tok, json!({})).await.status,
         409
@@ -1480,6 +1505,8 @@ async fn privacy_by_scan(backend: Backend) {
             "/api/v1/roster/graduates/26320102150001/confirmation",
             "/api/v1/transfer-numbers/archive",
             "/api/v1/transfer-numbers/hukou",
+            "/api/v1/verifications/archive",
+            "/api/v1/verifications/hukou",
         ] {
             app.get(path, tok).await;
         }

@@ -9,7 +9,8 @@ use poem_openapi::{Object, OpenApi};
 
 use super::{answers, caller, Tag, Token};
 use crate::service::State;
-use crate::services::verification::{self, MyVerifications};
+use crate::services::verification::{self, MyVerifications, VerificationPage};
+use poem_openapi::param::Query;
 
 answers! {
     /// The answers of `GET /me/verifications`.
@@ -102,6 +103,25 @@ answers! {
     }
 }
 
+answers! {
+    /// The answers of `GET /verifications/{kind}`.
+    pub enum VerificationListAnswer {
+        /// A page of the list.
+        200 Ok(Json<VerificationPage>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a school or department user of the kind's module (`forbidden`).
+        403 Forbidden,
+        /// No such kind (`not_found`).
+        404 NotFound,
+        /// A page out of bounds (`invalid_page`, `invalid_page_size`).
+        422 Invalid,
+    }
+}
+
 pub struct VerificationApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
@@ -164,6 +184,36 @@ impl VerificationApi {
         let c = caller(&state, &auth).await?;
         Ok(CloseAnswer::Ok(Json(
             verification::close(&state, &c, &kind).await?,
+        )))
+    }
+
+    /// 档案/户口信息核验列表: the graduates' authorizations, for the school.
+    ///
+    /// For school and department users of the kind's module, in their scope: each graduate's
+    /// latest authorization with its state (生效中 / 已过期 / 未确认) and validity — never the
+    /// verification number. The sheet is previewed with the transfer number
+    /// (`GET /transfer-numbers/{kind}/{graduate_id}/sheet`).
+    #[oai(
+        path = "/verifications/:kind",
+        method = "get",
+        operation_id = "verification_school_list"
+    )]
+    async fn school_list(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        /// `archive` or `hukou`.
+        kind: Path<String>,
+        /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+        page: Query<Option<u64>>,
+        /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        page_size: Query<Option<u64>>,
+    ) -> poem::Result<VerificationListAnswer> {
+        let c = caller(&state, &auth).await?;
+        Ok(VerificationListAnswer::Ok(Json(
+            verification::school_list(&state, &c, &kind, page.0, page_size.0).await?,
         )))
     }
 

@@ -437,3 +437,104 @@ pub fn china_day(at: DateTime<Utc>) -> NaiveDate {
     let l = at.with_timezone(&china_offset());
     NaiveDate::from_ymd_opt(l.year(), l.month(), l.day()).unwrap_or_default()
 }
+
+/// One graduate's authorization in the school's verification list (档案/户口信息核验列表):
+/// the state and validity, never the number.
+#[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct VerificationRow {
+    pub graduate_id: i64,
+    pub candidate_no: String,
+    pub name: String,
+    pub department: String,
+    /// 生效中 / 已过期 / 未确认 (closed, or voided by a change).
+    pub status: String,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When the graduate authorized.
+    pub authorized_at: DateTime<Utc>,
+}
+
+/// A page of the verification list.
+#[derive(Object, Debug)]
+pub struct VerificationPage {
+    pub kind: String,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+    pub items: Vec<VerificationRow>,
+}
+
+/// 档案/户口信息核验列表: the latest authorization of each graduate in the caller's scope
+/// (school or department users of the kind's module), newest first — without numbers.
+pub async fn school_list(
+    state: &AppState,
+    c: &Caller,
+    kind: &str,
+    page: Option<u64>,
+    size: Option<u64>,
+) -> ApiResult<VerificationPage> {
+    let (kind, _) = kind_of(kind)?;
+    let module = KINDS
+        .iter()
+        .find(|k| k.0 == kind)
+        .map(|k| k.2)
+        .unwrap_or(Module::Archive);
+    if !matches!(c.role, AccountRole::School | AccountRole::Department) {
+        return Err(ApiError::forbidden("只有学校和院系用户可以查看核验列表"));
+    }
+    c.require_view(module)?;
+    let mut graduates = sea_orm::sea_query::Query::select()
+        .column(graduate::Column::Id)
+        .from(graduate::Entity)
+        .and_where(graduate::Column::SchoolId.eq(c.actor.school_id.unwrap_or(-1)))
+        .to_owned();
+    if c.role == AccountRole::Department {
+        graduates.and_where(graduate::Column::Department.eq(c.actor.department.clone()));
+    }
+    // The latest row per graduate: no later row of the same graduate and kind.
+    let q = verification::Entity::find()
+        .filter(verification::Column::SchoolId.eq(c.actor.school_id.unwrap_or(-1)))
+        .filter(verification::Column::Kind.eq(kind))
+        .filter(verification::Column::GraduateId.in_subquery(graduates))
+        .filter(
+            verification::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .expr(verification::Column::Id.max())
+                    .from(verification::Entity)
+                    .and_where(verification::Column::Kind.eq(kind))
+                    .and_where(verification::Column::SchoolId.eq(c.actor.school_id.unwrap_or(-1)))
+                    .group_by_col(verification::Column::GraduateId)
+                    .to_owned(),
+            ),
+        )
+        .order_by_desc(verification::Column::Id);
+    let p = crate::paging::paged(&state.db.conn, q, page, size, &crate::paging::PAGE_SIZE).await?;
+    let now = state.clock.now();
+    let mut items = Vec::new();
+    for v in p.rows {
+        let Some(g) = graduate::Entity::find_by_id(v.graduate_id)
+            .one(&state.db.conn)
+            .await?
+        else {
+            continue;
+        };
+        let conf = service::slot_holder(state, confirmation::SLOT, g.id).await?;
+        let code = effective(&v, conf.as_ref(), now).unwrap_or("unset");
+        items.push(VerificationRow {
+            graduate_id: g.id,
+            candidate_no: g.candidate_no,
+            name: g.name,
+            department: g.department,
+            status: status_label(code).into(),
+            valid_until: (code != "unset").then_some(v.valid_until),
+            authorized_at: v.created_at,
+        });
+    }
+    Ok(VerificationPage {
+        kind: kind.into(),
+        total: p.total,
+        page: p.page,
+        page_size: p.size,
+        items,
+    })
+}
