@@ -77,6 +77,9 @@ enum Command {
         /// Worker polling interval in milliseconds.
         #[arg(long, default_value_t = 200, env = "GRADFLOW_WORKER_INTERVAL_MS")]
         worker_interval_ms: u64,
+        /// Public lookups (去向登记信息在线核验) per client address and minute.
+        #[arg(long, default_value_t = 10, env = "GRADFLOW_LOOKUPS_PER_MINUTE")]
+        lookups_per_minute: u32,
         /// Database pool size.
         #[arg(long, default_value_t = 16, env = "GRADFLOW_MAX_CONNECTIONS")]
         max_connections: u32,
@@ -181,6 +184,7 @@ async fn main() -> ExitCode {
             public_url,
             outbox_retry_base_ms,
             worker_interval_ms,
+            lookups_per_minute,
             max_connections,
             session_hours,
             guard_timeout_ms,
@@ -206,6 +210,7 @@ async fn main() -> ExitCode {
                 webhook_url,
                 outbox_retry_base_ms,
                 worker_interval_ms,
+                lookups_per_minute,
                 max_connections,
                 session_hours,
                 guard_timeout_ms,

@@ -75,7 +75,15 @@ fn expected(spec: &str) -> BTreeMap<&'static str, u16> {
 }
 
 async fn table(backend: Backend) {
-    let app = spawn_on(backend, AppOptions::default()).await;
+    // Every caller looks up once: the public lookup's per-address limit is raised.
+    let app = spawn_on(
+        backend,
+        AppOptions {
+            extra_args: vec!["--lookups-per-minute".into(), "1000".into()],
+            ..AppOptions::default()
+        },
+    )
+    .await;
     let w = world(&app, "school").await;
     ok(
         &app,
@@ -768,6 +776,137 @@ async fn table(backend: Backend) {
             "/api/v1/uploads/00000000-0000-4000-8000-000000000000".into(),
             None,
             "anon=401 *=404",
+        ),
+        // 去向登记确认: the graduate's own; the school's view in scope with the employment module.
+        r(
+            "GET",
+            "/api/v1/me/confirmation",
+            "/api/v1/me/confirmation".into(),
+            None,
+            "g1=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/roster/graduates/{candidate_no}/confirmation",
+            "/api/v1/roster/graduates/26320102150001/confirmation".into(),
+            None,
+            "admin,p32,s1,s1_ro,d1=200 p11,s2,d2=404 anon=401 *=403",
+        ),
+        // 四不准: the graduate files, the province (and the administrator) reads and handles.
+        r(
+            "GET",
+            "/api/v1/reports/form",
+            "/api/v1/reports/form".into(),
+            None,
+            "anon=401 *=200",
+        ),
+        r(
+            "POST",
+            "/api/v1/reports",
+            "/api/v1/reports".into(),
+            Some(json!({"category": "9", "content": "", "evidence": []})),
+            "g1=422 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/reports",
+            "/api/v1/reports".into(),
+            None,
+            "admin,p32,p11=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/reports/{id}/evidence/{n}",
+            "/api/v1/reports/999999/evidence/1".into(),
+            None,
+            "admin,p32,p11=404 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/reports/{id}/handle",
+            "/api/v1/reports/999999/handle".into(),
+            Some(json!({"note": "已处理", "expected_version": 1})),
+            "admin,p32,p11=404 anon=401 *=403",
+        ),
+        // 核验授权: the graduate's own (nothing registered: 409); the identity provider's check.
+        r(
+            "GET",
+            "/api/v1/me/verifications",
+            "/api/v1/me/verifications".into(),
+            None,
+            "g1=200 anon=401 *=403",
+        ),
+        r(
+            "PUT",
+            "/api/v1/me/verifications/{kind}",
+            "/api/v1/me/verifications/archive".into(),
+            Some(json!({"valid_until": "2027-01-01"})),
+            "g1=409 anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/me/verifications/{kind}/close",
+            "/api/v1/me/verifications/archive/close".into(),
+            Some(json!({})),
+            "g1=409 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/me/verifications/{kind}/sheet",
+            "/api/v1/me/verifications/archive/sheet".into(),
+            None,
+            "g1=409 anon=401 *=403",
+        ),
+        r(
+            "PUT",
+            "/api/v1/roster/graduates/{candidate_no}/identity-check",
+            "/api/v1/roster/graduates/00000000000000/identity-check".into(),
+            Some(json!({})),
+            "admin,idp=404 anon=401 *=403",
+        ),
+        // The school's archive lists need the archive module (the world's accounts have none).
+        r(
+            "GET",
+            "/api/v1/verifications/{kind}",
+            "/api/v1/verifications/archive".into(),
+            None,
+            "anon=401 *=403",
+        ),
+        r(
+            "POST",
+            "/api/v1/transfer-numbers/{kind}/generate",
+            "/api/v1/transfer-numbers/archive/generate".into(),
+            Some(json!({})),
+            "anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/transfer-numbers/{kind}",
+            "/api/v1/transfer-numbers/archive".into(),
+            None,
+            "anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/transfer-numbers/{kind}/export",
+            "/api/v1/transfer-numbers/archive/export".into(),
+            None,
+            "anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/transfer-numbers/{kind}/{graduate_id}/sheet",
+            format!("/api/v1/transfer-numbers/archive/{g1}/sheet"),
+            None,
+            "anon=401 *=403",
+        ),
+        // The public lookup: no account; nothing found for an unknown number.
+        r(
+            "POST",
+            "/api/v1/public/lookup",
+            "/api/v1/public/lookup".into(),
+            Some(json!({"name": "张三", "number": "270000000000000"})),
+            "*=404",
         ),
         // Last: logging out ends each caller's session.
         r(

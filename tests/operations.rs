@@ -611,14 +611,23 @@ async fn every_list_pages_one_way_and_refuses_unknown_parameters() {
         if params.contains(&"page") {
             assert!(params.contains(&"page_size"), "{path}: {params:?}");
             assert!(!params.contains(&"per_page"), "{path}: {params:?}");
-            lists.push(path.replace("{list}", "signing"));
+            lists.push(
+                path.replace("{list}", "signing")
+                    .replace("{kind}", "archive"),
+            );
         }
     }
     assert!(lists.len() >= 7, "{lists:?}");
+    // The school also has the archive module (its transfer and verification lists).
+    let province = support::world::province_user(&app, "p-32", "32").await;
+    support::flows::switch_on(&app, &w, &province, "rw").await;
     for path in &lists {
-        // The school sees each list, except the audit log (the administrator's).
+        // The school sees each list, except the audit log (the administrator's) and the
+        // four-prohibitions reports (the province's).
         let tok = if path.ends_with("audit-log") {
             app.admin_token.as_str()
+        } else if path.ends_with("/reports") {
+            province.as_str()
         } else {
             w.school_tok.as_str()
         };

@@ -40,6 +40,8 @@ pub struct Config {
     pub outbox_retry_base_ms: u64,
     /// How often the workers look for due timers and pending messages.
     pub worker_interval_ms: u64,
+    /// Public lookups per client address and minute (a burst of as many).
+    pub lookups_per_minute: u32,
     /// Database pool size.
     pub max_connections: u32,
     /// How long a password login's session token lasts.
@@ -89,6 +91,7 @@ impl Default for Config {
             public_url: String::new(),
             outbox_retry_base_ms: 1000,
             worker_interval_ms: 200,
+            lookups_per_minute: 10,
             max_connections: 16,
             session_hours: 12,
             guard_timeout_ms: 1000,

@@ -126,6 +126,8 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
         {
             Some(g) => g,
             None => {
+                // The class graduating next: the service period (graduation + 6 months) runs.
+                let cohort = crate::scope::current_cohort(state.clock.now());
                 graduate::ActiveModel {
                     province_code: Set(PROVINCE.into()),
                     school_id: Set(school.id),
@@ -138,9 +140,9 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     education_level: Set(level.into()),
                     training_mode: Set(mode.into()),
                     origin_region: Set(Some("320100".into())),
-                    enrolment_date: Set(Some("2022-09-01".into())),
-                    graduation_date: Set(Some("2026-06-30".into())),
-                    cohort: Set(crate::scope::current_cohort(state.clock.now())),
+                    enrolment_date: Set(Some(format!("{}-09-01", cohort - 4))),
+                    graduation_date: Set(Some(format!("{cohort}-06-30"))),
+                    cohort: Set(cohort),
                     student_no: Set(None),
                     department: Set(DEPARTMENTS[dept].into()),
                     major: Set(if dept == 0 {

@@ -107,6 +107,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
     let auth = Auth::new(config.admin_token.as_deref());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let guards = guards::GuardPool::new(cores);
+    let lookups = services::sheet::LookupLimiter::new(config.lookups_per_minute);
     Ok(Arc::new(AppState {
         db,
         registry: gradflow_engine::registry::Registry::new(snapshot),
@@ -115,7 +116,7 @@ pub async fn init(config: Config) -> anyhow::Result<State> {
         config,
         guards,
         login_failures: Default::default(),
-        lookups: Default::default(),
+        lookups,
         shutdown: Default::default(),
     }))
 }

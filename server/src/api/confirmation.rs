@@ -6,13 +6,10 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{answers, caller, Tag, Token};
 use crate::auth::AccountRole;
-use crate::entity::graduate;
 use crate::error::ApiError;
-use crate::scope;
 use crate::service::State;
 use crate::services::confirmation::{self, ConfirmationView};
 use crate::services::roster as roster_service;
@@ -108,14 +105,7 @@ impl ConfirmationApi {
             return Err(ApiError::forbidden("只有学校、院系和省级用户可以查看登记确认记录").into());
         }
         c.require_view(Module::Employment)?;
-        let g = graduate::Entity::find()
-            .filter(graduate::Column::CandidateNo.eq(candidate_no.0.clone()))
-            .all(&state.db.conn)
-            .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .find(|g| scope::sees_graduate(&c, g))
-            .ok_or_else(|| ApiError::not_found("未找到该毕业生"))?;
+        let g = confirmation::graduate_in_scope(&state, &c, &candidate_no).await?;
         Ok(ConfirmationAnswer::Ok(Json(
             confirmation::view(&state, &c, &g).await?,
         )))

@@ -16,11 +16,21 @@ use crate::services::sheet::{self, SheetView, NOT_FOUND};
 
 /// A lookup.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct LookupRequest {
     /// 毕业生姓名.
     pub name: String,
     /// 核验编号 or 转递编号.
     pub number: String,
+}
+
+impl poem_openapi::types::Example for LookupRequest {
+    fn example() -> Self {
+        LookupRequest {
+            name: "张三".into(),
+            number: "271028488KCVW56".into(),
+        }
+    }
 }
 
 /// What a lookup found.

@@ -86,6 +86,7 @@ pub enum EvidenceResponse {
 
 /// Marking a report handled.
 #[derive(Object)]
+#[oai(example)]
 pub struct HandleReport {
     /// 处理意见 (at most 500 characters).
     pub note: String,
@@ -112,6 +113,15 @@ answers! {
         409 Conflict,
         /// No note, or one over 500 characters (`invalid_input`).
         422 Invalid,
+    }
+}
+
+impl poem_openapi::types::Example for HandleReport {
+    fn example() -> Self {
+        HandleReport {
+            note: "已约谈学校并责令整改".into(),
+            expected_version: 1,
+        }
     }
 }
 

@@ -65,7 +65,8 @@ pub enum TransferExportAnswer {
         #[oai(header = "content-disposition")]
         String,
     ),
-    /// A parameter does not parse or is not one the export takes.
+    /// A parameter does not parse or is not one the export takes (`invalid_parameter`,
+    /// `unknown_parameter`).
     #[oai(status = 400)]
     BadRequest(Json<Problem>),
     /// No or an unknown token (`unauthorized`).

@@ -29,10 +29,19 @@ answers! {
 
 /// The validity asked for.
 #[derive(Object)]
+#[oai(example)]
 pub struct SetValidity {
     /// 有效期至: the last day (`YYYY-MM-DD`, China time; valid until 23:59:59 of it), at most
     /// the end of the service period (graduation + 6 months).
     pub valid_until: String,
+}
+
+impl poem_openapi::types::Example for SetValidity {
+    fn example() -> Self {
+        SetValidity {
+            valid_until: "2027-03-01".into(),
+        }
+    }
 }
 
 answers! {
@@ -169,6 +178,9 @@ impl VerificationApi {
     }
 
     /// 关闭: end the authorization in force.
+    ///
+    /// For a graduate's token: the authorization 生效中 of that kind ends (未确认, no number); the
+    /// sheet can no longer be looked up with its number.
     #[oai(
         path = "/me/verifications/:kind/close",
         method = "post",

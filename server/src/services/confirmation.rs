@@ -264,6 +264,22 @@ pub async fn registered_data(
     held(state, snap, row, true).await
 }
 
+/// The graduate with `candidate_no` in `c`'s scope (404 otherwise).
+pub async fn graduate_in_scope(
+    state: &AppState,
+    c: &Caller,
+    candidate_no: &str,
+) -> ApiResult<graduate::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    graduate::Entity::find()
+        .filter(graduate::Column::CandidateNo.eq(candidate_no.to_string()))
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .find(|g| crate::scope::sees_graduate(c, g))
+        .ok_or_else(|| ApiError::not_found("未找到该毕业生"))
+}
+
 /// The graduate's confirmation as `c` may see it (the graduate, or a reviewer of their school
 /// with the employment module; archive and hukou data only for callers who may see those
 /// modules).

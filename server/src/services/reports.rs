@@ -67,6 +67,7 @@ pub struct ReportForm {
 
 /// A report as filed.
 #[derive(Object, Debug, Deserialize)]
+#[oai(example)]
 pub struct NewReport {
     /// The category's code (see `GET /reports/form`).
     pub category: String,
@@ -74,6 +75,16 @@ pub struct NewReport {
     pub content: String,
     /// The evidence: ids of the caller's own uploads (`purpose=evidence`), at least one.
     pub evidence: Vec<String>,
+}
+
+impl poem_openapi::types::Example for NewReport {
+    fn example() -> Self {
+        NewReport {
+            category: "2".into(),
+            content: "辅导员要求先签就业协议才发毕业证书".into(),
+            evidence: vec!["0b7e8c9a-5a52-4b44-9a43-1c2d3e4f5a6b".into()],
+        }
+    }
 }
 
 /// The receipt of a filed report: no reference that would tie the graduate to it.

@@ -29,20 +29,15 @@ use crate::services::{confirmation, verification as auth};
 /// The one answer of a lookup that found nothing.
 pub const NOT_FOUND: &str = "未查询到相关信息或已过期";
 
-/// Lookups per client address and minute (a burst of as many).
-pub const LOOKUPS_PER_MINUTE: u32 = 10;
-
-/// Public lookups per client address.
+/// Public lookups per client address (`--lookups-per-minute`, 10 by default).
 pub struct LookupLimiter(Arc<DefaultKeyedRateLimiter<String>>);
 
-impl Default for LookupLimiter {
-    fn default() -> Self {
-        let n = NonZeroU32::new(LOOKUPS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+impl LookupLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         LookupLimiter(Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
     }
-}
 
-impl LookupLimiter {
     /// `Err(seconds to wait)` when `addr` is over the limit.
     pub fn check(&self, addr: &str) -> Result<(), u64> {
         use governor::clock::{Clock, DefaultClock};
