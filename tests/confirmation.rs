@@ -741,19 +741,7 @@ async fn verification_authorization(backend: Backend) {
     // The identity provider (and only it) records the real-person check.
     let path = format!("/api/v1/roster/graduates/{CANDIDATE}/identity-check");
     assert_eq!(app.put(&path, &w.school_tok, json!({})).await.status, 403);
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            &app.admin_token,
-            json!({"name": "学信网", "kind": "identity"}),
-        )
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = app.put(&path, &key, json!({})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    identity_checked(&app).await;
     let v = verifications(&app, &w).await;
     assert_eq!(v["identity_checked"], true);
     assert_eq!(item(&v, "archive")["available"], true, "{v}");
@@ -1025,10 +1013,8 @@ async fn transfer_numbers(backend: Backend) {
     assert_eq!(r.body["generated"], 1, "{}", r.text);
 }
 
-/// 张三 confirmed, identity-checked and authorized for archive verification until `day`: the
-/// verification number.
-async fn authorized(app: &App, w: &World, day: &str) -> String {
-    confirmed(app, w).await;
+/// The identity provider records 张三's real-person identity check.
+async fn identity_checked(app: &App) {
     let key = app
         .post(
             "/api/v1/api-keys",
@@ -1041,7 +1027,15 @@ async fn authorized(app: &App, w: &World, day: &str) -> String {
         .unwrap()
         .to_string();
     let path = format!("/api/v1/roster/graduates/{CANDIDATE}/identity-check");
-    assert_eq!(app.put(&path, &key, json!({})).await.status, 200);
+    let r = app.put(&path, &key, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// 张三 confirmed, identity-checked and authorized for archive verification until `day`: the
+/// verification number.
+async fn authorized(app: &App, w: &World, day: &str) -> String {
+    confirmed(app, w).await;
+    identity_checked(app).await;
     let (s, b) = set_validity(app, w, "archive", day).await;
     assert_eq!(s, 200, "{b}");
     item(&b, "archive")["number"].as_str().unwrap().to_string()

@@ -10,7 +10,6 @@
 use chrono::{DateTime, Utc};
 use gradflow_engine::definition::Module;
 use poem_openapi::Object;
-use rand::Rng;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -23,8 +22,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::paging::{paged, PAGE_SIZE};
 use crate::service::{self, AppState};
 use crate::services::confirmation;
-
-const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// The two kinds: (kind, module, the list's title, the slot of its data).
 pub const KINDS: [(&str, Module, &str, &str); 2] = [
@@ -118,15 +115,6 @@ async fn reported(state: &AppState, c: &Caller) -> ApiResult<Vec<(i64, String)>>
     Ok(q.into_tuple().all(&state.db.conn).await?)
 }
 
-fn new_number(cohort: i32, school_code: &str) -> String {
-    let mut rng = rand::thread_rng();
-    let tail: String = (0..8)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    let code: String = school_code.chars().filter(char::is_ascii_digit).collect();
-    format!("{:02}{:0>5}{tail}", cohort.rem_euclid(100), code)
-}
-
 /// What a batch did.
 #[derive(Object, Debug)]
 pub struct GenerateResult {
@@ -178,7 +166,10 @@ pub async fn generate(state: &AppState, c: &Caller, kind: &str) -> ApiResult<Gen
                 .collect();
         let txn = state.db.begin_write().await?;
         for (gid, dept) in chunk {
-            let number = new_number(cohorts.get(gid).copied().unwrap_or(0), &school.code);
+            let number = crate::services::verification::new_number(
+                cohorts.get(gid).copied().unwrap_or(0),
+                &school.code,
+            );
             match existing.get(gid) {
                 Some(t) if !t.stale => out.unchanged += 1,
                 Some(t) => {

@@ -241,14 +241,16 @@ fn kind_of(kind: &str) -> ApiResult<(&'static str, &'static str)> {
         .ok_or_else(|| ApiError::not_found("核验类型只能是 archive（档案）或 hukou（户口）"))
 }
 
-/// A fresh verification number of graduate `g` of school `s`.
-fn new_number(g: &graduate::Model, s: &school::Model) -> String {
+/// A fresh number of a graduate of `cohort` at the school of `school_code`: the cohort's two
+/// last digits, the 5-digit school code and 8 random characters of 0-9A-Z (the shape of the
+/// guides' verification numbers; transfer numbers take it too).
+pub fn new_number(cohort: i32, school_code: &str) -> String {
     let mut rng = rand::thread_rng();
     let tail: String = (0..8)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect();
-    let code: String = s.code.chars().filter(char::is_ascii_digit).collect();
-    format!("{:02}{:0>5}{tail}", g.cohort.rem_euclid(100), code)
+    let code: String = school_code.chars().filter(char::is_ascii_digit).collect();
+    format!("{:02}{:0>5}{tail}", cohort.rem_euclid(100), code)
 }
 
 /// Sets the validity of the graduate's `kind` authorization to the end of `day` (China time):
@@ -316,7 +318,7 @@ pub async fn authorize(
                     school_id: Set(g.school_id),
                     province_code: Set(g.province_code.clone()),
                     kind: Set(kind.into()),
-                    number: Set(new_number(&g, &s)),
+                    number: Set(new_number(g.cohort, &s.code)),
                     valid_until: Set(until),
                     status: Set("active".into()),
                     instance_id: Set(conf.id),
