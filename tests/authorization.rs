@@ -792,6 +792,13 @@ async fn table(backend: Backend) {
             None,
             "admin,p32,s1,s1_ro,d1=200 p11,s2,d2=404 anon=401 *=403",
         ),
+        r(
+            "GET",
+            "/api/v1/confirmations/stats",
+            "/api/v1/confirmations/stats".into(),
+            None,
+            "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
+        ),
         // 四不准: the graduate files, the province (and the administrator) reads and handles.
         r(
             "GET",

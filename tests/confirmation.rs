@@ -1261,6 +1261,7 @@ async fn sheets_and_public_lookup(backend: Backend) {
 }
 
 both_backends!(
+    reported_by_the_management_system,
     privacy_by_scan,
     sheets_and_public_lookup,
     both_ways_and_every_reset,
@@ -1581,4 +1582,168 @@ async fn privacy_by_scan(backend: Backend) {
         .iter()
         .all(|n| in_own(&w.graduate_tok, n)));
     assert!(transfer_numbers.iter().all(|n| in_own(&w.school_tok, n)));
+}
+
+/// 就业管理系统上报: destinations the management system delivers — received through its interface
+/// or uploaded there by the school — are reported and confirmed like any other; the statistics
+/// count by status and by data source.
+async fn reported_by_the_management_system(backend: Backend) {
+    let (_hook, app) = spawn_hooked(backend).await;
+    let w = world(&app, "school").await;
+    // A fourth graduate (training mode 10) besides 张三, 王五 (21) and 赵六 (41).
+    let sun_id = support::world::ok(
+        &app,
+        &format!("/api/v1/admin/schools/{}/graduates", w.school_id),
+        json!([{"candidate_no": "26320102150009", "id_number": "320102200001011239", "name": "孙八",
+                "department": support::world::DEPT, "training_mode": "10"}]),
+    )
+    .await["ids"][0]
+        .as_i64()
+        .unwrap();
+    let sun = support::world::account(
+        &app,
+        json!({"username": "g-sun", "role": "graduate", "province_code": "32", "school_id": w.school_id,
+               "department": support::world::DEPT, "graduate_id": sun_id}),
+    )
+    .await;
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &w.school_tok,
+            json!({"name": "南京大学就业管理系统"}),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put = |cno: &'static str, body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.put(
+                &format!("/api/v1/roster/graduates/{cno}/registrations/destination_registration"),
+                &key,
+                body,
+            )
+            .await
+        }
+    };
+    let study =
+        json!({"destination_type": "801", "school_name": "南京大学", "major_name": "软件工程"});
+    // Checked like a registration: the type's fields and the training mode; no files; a
+    // channel of the two.
+    let r = put(CANDIDATE, json!({"input": {"destination_type": "801"}})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = put("26320102150003", json!({"input": study})).await;
+    assert_eq!(
+        r.status, 422,
+        "王五 (21) registers through the supplement: {}",
+        r.text
+    );
+    let r = put(
+        CANDIDATE,
+        json!({"input": {"destination_type": "801", "school_name": "南京大学",
+                                            "major_name": "软件工程", "proof_1": "x"}}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["code"]),
+        (422, &json!("file_not_accepted")),
+        "{}",
+        r.text
+    );
+    let r = put(CANDIDATE, json!({"input": study, "channel": "fax"})).await;
+    assert_eq!(
+        (r.status, &r.body["errors"][0]["field"]),
+        (422, &json!("channel")),
+        "{}",
+        r.text
+    );
+    // 张三's from a school's upload there, 孙八's through the interface.
+    let r = put(CANDIDATE, json!({"input": study, "channel": "upload"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["outcome"], &r.body["label"]),
+        (&json!("registered"), &json!("去向登记审核通过"))
+    );
+    let r = put("26320102150009", json!({"input": study})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A graduate with a destination is not registered twice.
+    let r = put(CANDIDATE, json!({"input": study})).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+
+    let c = mine(&app, &w).await;
+    assert_eq!(c["status"], "未确认", "{c}");
+    assert_eq!(c["destination"]["data_source"], "就业管理系统上传", "{c}");
+    assert_eq!(text_of(&c["destination"], "school_name"), "南京大学");
+    confirmed(&app, &w).await;
+    let r = app.get("/api/v1/me/confirmation", &sun).await;
+    assert_eq!(
+        r.body["destination"]["data_source"], "就业管理系统接口",
+        "{}",
+        r.text
+    );
+
+    // The statistics, each number recounted here from the graduates' own views.
+    let mut expect = std::collections::BTreeMap::new();
+    for tok in [&w.graduate_tok, &sun] {
+        let v = app.get("/api/v1/me/confirmation", tok).await.body;
+        let key = (
+            v["destination"]["data_source"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            v["status"].as_str().unwrap().to_string(),
+        );
+        *expect.entry(key).or_insert(0u64) += 1;
+    }
+    let s = app.get("/api/v1/confirmations/stats", &w.school_tok).await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    let b = &s.body;
+    assert_eq!(b["graduates"], 4, "{b}");
+    assert_eq!(b["unreported"], 2, "王五 and 赵六: {b}");
+    assert_eq!(
+        (&b["unconfirmed"], &b["correct"], &b["incorrect"]),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    for row in b["by_source"].as_array().unwrap() {
+        let src = row["data_source"].as_str().unwrap().to_string();
+        for (field, label) in [
+            ("unconfirmed", "未确认"),
+            ("correct", "确认无误"),
+            ("incorrect", "确认有误"),
+        ] {
+            let want = expect
+                .get(&(src.clone(), label.to_string()))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(row[field], want, "{src} {label}: {b}");
+        }
+    }
+    // The department counts its own; the other department and the graduate are refused or empty.
+    let d = app
+        .get("/api/v1/confirmations/stats", &w.dept_tok)
+        .await
+        .body;
+    assert_eq!(
+        (&d["graduates"], &d["correct"], &d["unconfirmed"]),
+        (&json!(2), &json!(1), &json!(1)),
+        "{d}"
+    );
+    let d2 = app
+        .get("/api/v1/confirmations/stats", &w.other_dept_tok)
+        .await
+        .body;
+    assert_eq!(
+        (&d2["graduates"], &d2["unreported"], &d2["correct"]),
+        (&json!(2), &json!(2), &json!(0)),
+        "{d2}"
+    );
+    assert_eq!(
+        app.get("/api/v1/confirmations/stats", &w.graduate_tok)
+            .await
+            .status,
+        403
+    );
 }

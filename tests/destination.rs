@@ -718,6 +718,39 @@ async fn lifecycle(backend: Backend, supplement: bool) {
     assert_eq!(export.0, 200);
     assert!(export.1.starts_with(b"PK"), "an XLSX file");
 
+    // 就业管理系统上报: the management system's roster key registers a destination for a
+    // graduate who has none (approved there), without proof.
+    if k.flow == FLOW {
+        support::world::ok(
+            &app,
+            &format!("/api/v1/admin/schools/{}/graduates", w.school_id),
+            json!([{"candidate_no": "26320102150009", "id_number": "320102200001011239", "name": "孙八",
+                    "department": support::world::DEPT, "training_mode": "10"}]),
+        )
+        .await;
+        let key = app
+            .post(
+                "/api/v1/api-keys",
+                &school,
+                json!({"name": "南京大学就业管理系统"}),
+            )
+            .await
+            .body["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = app
+            .put(
+                "/api/v1/roster/graduates/26320102150009/registrations/destination_registration",
+                &key,
+                json!({"input": {"destination_type": "801", "school_name": "南京大学", "major_name": "软件工程"}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["label"], "去向登记审核通过");
+        run.ids.insert(r.body["instance_id"].as_i64().unwrap());
+    }
+
     coverage(&app, &run.ids, &[k.flow]).await;
 }
 

@@ -776,7 +776,20 @@ pub fn intake(
     let Some(input) = intake_input(def, intake, source_vars)? else {
         return Ok(None);
     };
-    let checked = start_input(def, ctx, params, &Value::Object(input), intake.partial)?;
+    let form = form_of(def, &def.start.form)?;
+    // Data from another system carries no files: the form without them (`without_files`).
+    let form = match intake.without_files {
+        true => std::borrow::Cow::Owned(form.without_files()),
+        false => form,
+    };
+    let checked = checked_start(
+        def,
+        ctx,
+        params,
+        &form,
+        &Value::Object(input),
+        intake.partial,
+    )?;
     let action = format!("intake:{}", intake.event);
     begin(
         def,
@@ -931,7 +944,19 @@ fn start_input(
     partial: bool,
 ) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
     let form = form_of(def, &def.start.form)?;
-    let (values, warnings) = validate(&form, input, ctx, partial)?;
+    checked_start(def, ctx, params, &form, input, partial)
+}
+
+/// [`start_input`] against `form` (the start form, or a form made from it).
+fn checked_start(
+    def: &Definition,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+    form: &Form,
+    input: &Value,
+    partial: bool,
+) -> Result<(Map<String, Value>, Vec<FieldError>), EngineError> {
+    let (values, warnings) = validate(form, input, ctx, partial)?;
     let start_form = def.start.form.as_ref().and_then(|f| def.forms.get(f));
     run_guard(
         ctx,

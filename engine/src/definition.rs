@@ -721,6 +721,10 @@ pub struct IntakeDef {
     /// the rest (修改信息).
     #[serde(default)]
     pub partial: bool,
+    /// The source carries no files (the management system's data): the start form's file
+    /// fields are left out — not required, not taken — while every other rule holds.
+    #[serde(default)]
+    pub without_files: bool,
     /// Effects of the intake.
     #[serde(default, deserialize_with = "de_effects")]
     pub effects: Vec<EffectDef>,

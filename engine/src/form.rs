@@ -836,6 +836,25 @@ impl Form {
         }
     }
 
+    /// The form without its file fields (data from another system carries no upload of this
+    /// one); every other field and rule as they are.
+    pub fn without_files(&self) -> Form {
+        let keep = |fields: &Vec<Field>| -> Vec<Field> {
+            fields
+                .iter()
+                .filter(|f| !matches!(f.kind, FieldKind::File { .. }))
+                .cloned()
+                .collect()
+        };
+        Form {
+            fields: keep(&self.fields),
+            variants: self.variants.as_ref().map(|v| Variants {
+                forms: v.forms.iter().map(|(k, f)| (k.clone(), keep(f))).collect(),
+                ..v.clone()
+            }),
+        }
+    }
+
     /// Every field the form may ask for: the common ones, then each variant's (a name shared
     /// by several variants once).
     pub fn all_fields(&self) -> Vec<&Field> {

@@ -11,7 +11,7 @@ use super::{answers, caller, Tag, Token};
 use crate::auth::AccountRole;
 use crate::error::ApiError;
 use crate::service::State;
-use crate::services::confirmation::{self, ConfirmationView};
+use crate::services::confirmation::{self, ConfirmationStats, ConfirmationView};
 use crate::services::roster as roster_service;
 use gradflow_engine::definition::Module;
 
@@ -47,6 +47,21 @@ answers! {
     }
 }
 
+answers! {
+    /// The answers of `GET /confirmations/stats`.
+    pub enum ConfirmationStatsAnswer {
+        /// The counts.
+        200 Ok(Json<ConfirmationStats>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a school, department or province user with the employment module (`forbidden`).
+        403 Forbidden,
+    }
+}
+
 pub struct ConfirmationApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Flows")]
@@ -73,6 +88,28 @@ impl ConfirmationApi {
         let g = roster_service::own_graduate(&state, id).await?;
         Ok(MyConfirmationAnswer::Ok(Json(
             confirmation::view(&state, &c, &g).await?,
+        )))
+    }
+
+    /// 登记确认统计: the confirmation's counts.
+    ///
+    /// For school and department users (their school or department) and the province (its
+    /// schools) with the employment module: graduates on the roster, 未上报 / 未确认 / 确认无误 /
+    /// 确认有误, and the same by the data source of the destination confirmed (登记系统,
+    /// 就业管理系统上传, 就业管理系统接口).
+    #[oai(
+        path = "/confirmations/stats",
+        method = "get",
+        operation_id = "confirmation_stats"
+    )]
+    async fn stats(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+    ) -> poem::Result<ConfirmationStatsAnswer> {
+        let c = caller(&state, &auth).await?;
+        Ok(ConfirmationStatsAnswer::Ok(Json(
+            confirmation::stats(&state, &c).await?,
         )))
     }
 

@@ -54,6 +54,13 @@ pub enum LookupAnswer {
     /// expired, closed or stale number, or one past the service period.
     #[oai(status = 404)]
     NotFound(Json<Problem>),
+    /// Not JSON (`unsupported_media_type`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<Problem>),
+    /// A control or invisible format character in the body (`control_character`), or a
+    /// field of the wrong type (`invalid_input`).
+    #[oai(status = 422)]
+    Invalid(Json<Problem>),
     /// Too many lookups from this address (`too_many_requests`); try again after `Retry-After`
     /// seconds.
     #[oai(status = 429)]

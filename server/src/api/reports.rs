@@ -39,6 +39,8 @@ answers! {
         401 Unauthorized,
         /// Not a graduate's token (`forbidden`).
         403 Forbidden,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
         /// A field refused (`invalid_input`: the category, the content — required, at most 300
         /// characters —, the evidence — at least one of the caller's own unused uploads of
         /// png/jpg/mp3/mp4/zip, at most 5), or `control_character`.
@@ -111,6 +113,8 @@ answers! {
         404 NotFound,
         /// Handled meanwhile, or changed since `expected_version` (`conflict`).
         409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
         /// No note, or one over 500 characters (`invalid_input`).
         422 Invalid,
     }
@@ -201,7 +205,7 @@ impl ReportsApi {
         /// The report's id.
         id: Path<i64>,
         /// The file's number (from 1).
-        n: Path<u32>,
+        n: Path<i64>,
     ) -> poem::Result<Response<EvidenceResponse>> {
         let c = caller(&state, &auth).await?;
         let (content_type, bytes) = reports::evidence(&state, &c, *id, *n).await?;

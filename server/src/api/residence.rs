@@ -108,13 +108,18 @@ answers! {
     }
 }
 
-/// The management system's registration or change of a graduate's archive/hukou data.
+/// The management system's registration or change of a graduate's data (archive, hukou, or
+/// a destination).
 #[derive(Object)]
 #[oai(example)]
 pub struct FlowBackRequest {
     /// The flow's start form (the fields of `GET /flows/{key}`, named as there; no files):
     /// the whole data, checked like a graduate's registration.
     pub input: Value,
+    /// How the management system received it: `interface` (就业管理系统接口, the default) or
+    /// `upload` (就业管理系统上传, a school's upload there). Recorded as the data source.
+    #[oai(validator(pattern = "^(interface|upload)$"))]
+    pub channel: Option<String>,
 }
 
 impl poem_openapi::types::Example for FlowBackRequest {
@@ -129,6 +134,7 @@ impl poem_openapi::types::Example for FlowBackRequest {
                 "contact": "人事部王老师",
                 "contact_phone": "025-83591234"
             }),
+            channel: Some("interface".into()),
         }
     }
 }
@@ -288,7 +294,8 @@ impl ResidenceApi {
             )
             .into());
         };
-        let done = residence::flow_back(&state, &c, &candidate_no, &key, input).await?;
+        let channel = body.0.channel.unwrap_or_else(|| "interface".into());
+        let done = residence::flow_back(&state, &c, &candidate_no, &key, input, &channel).await?;
         Ok(FlowBackAnswer::Ok(Json(done)))
     }
 

@@ -63,6 +63,8 @@ answers! {
         /// is not confirmed 确认无误 (`not_confirmed`), or the identity check is not done
         /// (`identity_not_checked`).
         409 Conflict,
+        /// Not JSON (`unsupported_media_type`).
+        415 UnsupportedMediaType,
         /// The day is not a date, is past, or is after the service period (`invalid_input`).
         422 Invalid,
     }

@@ -379,3 +379,141 @@ async fn records(
         })
         .collect())
 }
+
+/// Counts of one data source.
+#[derive(Object, Debug, Default)]
+pub struct SourceCount {
+    /// 登记系统, 就业管理系统上传 or 就业管理系统接口.
+    pub data_source: String,
+    /// Reported destinations from that source (each graduate's destination in force).
+    pub reported: u64,
+    pub unconfirmed: u64,
+    pub correct: u64,
+    pub incorrect: u64,
+}
+
+/// 登记确认 statistics in the caller's scope.
+#[derive(Object, Debug)]
+pub struct ConfirmationStats {
+    /// Graduates on the roster (not removed).
+    pub graduates: u64,
+    /// 未上报: graduates without a reported destination to confirm.
+    pub unreported: u64,
+    /// 未确认.
+    pub unconfirmed: u64,
+    /// 确认无误.
+    pub correct: u64,
+    /// 确认有误.
+    pub incorrect: u64,
+    /// The same by the destination's data source (登记系统 / 就业管理系统上传 / 就业管理系统接口).
+    pub by_source: Vec<SourceCount>,
+}
+
+/// 登记确认 statistics for school and department users (their school or department) and the
+/// province (its schools) with the employment module: per status, and per data source of the
+/// destination the graduate confirms. (Counted from the instances in scope; the counters of
+/// the statistics issue will serve it at province scale.)
+pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats> {
+    use crate::auth::AccountRole;
+    use crate::entity::slot;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+    if !matches!(
+        c.role,
+        AccountRole::School | AccountRole::Department | AccountRole::Province | AccountRole::Admin
+    ) {
+        return Err(ApiError::forbidden(
+            "只有学校、院系和省级用户可以查看登记确认统计",
+        ));
+    }
+    c.require_view(Module::Employment)?;
+    let a = &c.actor;
+    let mut graduates = graduate::Entity::find().filter(graduate::Column::Removed.eq(false));
+    let mut confs = instance::Entity::find().filter(instance::Column::DefKey.eq(FLOW));
+    let mut holders = instance::Entity::find().filter(instance::Column::IsFinal.eq(true));
+    match c.role {
+        AccountRole::Admin => {}
+        AccountRole::Province => {
+            let p = a.province.clone().unwrap_or_default();
+            graduates = graduates.filter(graduate::Column::ProvinceCode.eq(p.clone()));
+            confs = confs.filter(instance::Column::ProvinceCode.eq(p.clone()));
+            holders = holders.filter(instance::Column::ProvinceCode.eq(p));
+        }
+        _ => {
+            let s = a.school_id.unwrap_or(-1);
+            graduates = graduates.filter(graduate::Column::SchoolId.eq(s));
+            confs = confs.filter(instance::Column::SchoolId.eq(s));
+            holders = holders.filter(instance::Column::SchoolId.eq(s));
+            if c.role == AccountRole::Department {
+                let d = a.department.clone().unwrap_or_default();
+                graduates = graduates.filter(graduate::Column::Department.eq(d.clone()));
+                confs = confs.filter(instance::Column::Department.eq(d.clone()));
+                holders = holders.filter(instance::Column::Department.eq(d));
+            }
+        }
+    }
+    let graduates = graduates.count(&state.db.conn).await?;
+    let confs: Vec<(i64, String)> = confs
+        .select_only()
+        .column(instance::Column::GraduateId)
+        .column(instance::Column::State)
+        .filter(instance::Column::State.is_in(["unconfirmed", "correct", "incorrect"]))
+        .into_tuple()
+        .all(&state.db.conn)
+        .await?;
+    let in_slot = sea_orm::sea_query::Query::select()
+        .column(slot::Column::InstanceId)
+        .from(slot::Entity)
+        .and_where(slot::Column::Slot.eq("agreement"))
+        .to_owned();
+    let sources: std::collections::HashMap<i64, &'static str> = holders
+        .select_only()
+        .column(instance::Column::GraduateId)
+        .column(instance::Column::Vars)
+        .filter(instance::Column::Id.in_subquery(in_slot))
+        .into_tuple::<(i64, String)>()
+        .all(&state.db.conn)
+        .await?
+        .into_iter()
+        .map(|(g, vars)| {
+            let vars: Map<String, Value> = serde_json::from_str(&vars).unwrap_or_default();
+            (g, data_source(&vars))
+        })
+        .collect();
+    let mut by: Vec<SourceCount> = ["登记系统", "就业管理系统上传", "就业管理系统接口"]
+        .iter()
+        .map(|s| SourceCount {
+            data_source: s.to_string(),
+            ..Default::default()
+        })
+        .collect();
+    let (mut unconfirmed, mut correct, mut incorrect) = (0, 0, 0);
+    for (g, st) in &confs {
+        let source = sources.get(g).copied().unwrap_or("登记系统");
+        let Some(row) = by.iter_mut().find(|b| b.data_source == source) else {
+            continue;
+        };
+        row.reported += 1;
+        match st.as_str() {
+            "unconfirmed" => {
+                unconfirmed += 1;
+                row.unconfirmed += 1
+            }
+            "correct" => {
+                correct += 1;
+                row.correct += 1
+            }
+            _ => {
+                incorrect += 1;
+                row.incorrect += 1
+            }
+        }
+    }
+    Ok(ConfirmationStats {
+        graduates,
+        unreported: graduates.saturating_sub(confs.len() as u64),
+        unconfirmed,
+        correct,
+        incorrect,
+        by_source: by,
+    })
+}

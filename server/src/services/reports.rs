@@ -414,12 +414,13 @@ pub async fn evidence(
     state: &AppState,
     c: &Caller,
     id: i64,
-    n: u32,
+    n: i64,
 ) -> ApiResult<(String, Vec<u8>)> {
     let r = one(state, c, id).await?;
     let files: Vec<Evidence> = serde_json::from_str(&r.evidence).map_err(ApiError::internal)?;
-    let e = (n as usize)
-        .checked_sub(1)
+    let e = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
         .and_then(|i| files.get(i))
         .ok_or_else(|| ApiError::not_found("证明材料不存在"))?;
     let bytes = tokio::fs::read(state.config.data_dir.join(&e.path))

@@ -555,6 +555,7 @@ pub async fn flow_back(
     candidate_no: &str,
     key: &str,
     input: Map<String, Value>,
+    channel: &str,
 ) -> ApiResult<FlowBackResult> {
     let g = crate::services::roster::covered_graduate(state, c, candidate_no).await?;
     if g.removed {
@@ -593,6 +594,7 @@ pub async fn flow_back(
     let source = json!({
         "system": "employment_management_system",
         "title": "就业管理系统",
+        "channel": channel,
         "at": state.clock.now(),
     });
     let stored = match service::held_slot(state, &def.def, g.id).await? {
