@@ -1258,6 +1258,50 @@ async fn sheets_and_public_lookup(backend: Backend) {
     assert_eq!(r.status(), 200, "another address is not limited");
     let (s, _) = html(&app, &format!("/verify?name=张三&number={fresh}"), "").await;
     assert_eq!(s, 429, "the page shares the limit");
+    // Every lookup is audited by its outcome alone (no name, no number).
+    let r = app
+        .get(
+            "/api/v1/audit-log?action=lookup.public&page_size=200",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    let outcome = |i: &Value| {
+        let d = &i["detail"];
+        let d: Value = d.as_str().map_or(d.clone(), |t| {
+            serde_json::from_str(t).unwrap_or(Value::Null)
+        });
+        d["outcome"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(
+        items.iter().any(|i| outcome(i) == "not_found"),
+        "{}",
+        r.text
+    );
+    assert!(items.iter().any(|i| outcome(i) == "found"), "{}", r.text);
+    assert!(
+        !r.text.contains(&fresh) && !r.text.contains(&v) && !r.text.contains("张三"),
+        "{}",
+        r.text
+    );
+    // Past the service period (graduation + 6 months) a valid number finds nothing either.
+    let r = app
+        .post(
+            "/api/v1/admin/clock",
+            &app.admin_token,
+            json!({"set": "2027-12-30T16:00:01Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = other
+        .post(app.url("/api/v1/public/lookup"))
+        .json(&json!({"name": "张三", "number": fresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "after the service period");
+    assert_eq!(r.text().await.unwrap(), unknown.text);
 }
 
 both_backends!(
