@@ -108,6 +108,7 @@ impl ConfirmationApi {
         auth: Token,
     ) -> poem::Result<ConfirmationStatsAnswer> {
         let c = caller(&state, &auth).await?;
+        super::lists::reviewer(&c)?;
         Ok(ConfirmationStatsAnswer::Ok(Json(
             confirmation::stats(&state, &c).await?,
         )))
@@ -132,15 +133,7 @@ impl ConfirmationApi {
         candidate_no: Path<String>,
     ) -> poem::Result<ConfirmationAnswer> {
         let c = caller(&state, &auth).await?;
-        if !matches!(
-            c.role,
-            AccountRole::School
-                | AccountRole::Department
-                | AccountRole::Province
-                | AccountRole::Admin
-        ) {
-            return Err(ApiError::forbidden("只有学校、院系和省级用户可以查看登记确认记录").into());
-        }
+        super::lists::reviewer(&c)?;
         c.require_view(Module::Employment)?;
         let g = confirmation::graduate_in_scope(&state, &c, &candidate_no).await?;
         Ok(ConfirmationAnswer::Ok(Json(

@@ -551,6 +551,17 @@ pub async fn covered_graduate(
     c: &Caller,
     candidate_no: &str,
 ) -> ApiResult<graduate::Model> {
+    graduate_covered_by(state, c, candidate_no, scope::covers_roster).await
+}
+
+/// The graduate with `candidate_no` on the roster of a school `covers` lets `c` reach (a
+/// roster key: [`scope::covers_roster`]; the identity provider: [`scope::covers_school`]).
+pub async fn graduate_covered_by(
+    state: &AppState,
+    c: &Caller,
+    candidate_no: &str,
+    covers: fn(&Caller, &school::Model) -> bool,
+) -> ApiResult<graduate::Model> {
     let g = graduate::Entity::find()
         .filter(graduate::Column::CandidateNo.eq(candidate_no))
         .one(&state.db.conn)
@@ -559,7 +570,7 @@ pub async fn covered_graduate(
     let s = school::Entity::find_by_id(g.school_id)
         .one(&state.db.conn)
         .await?
-        .filter(|s| scope::covers_roster(c, s))
+        .filter(|s| covers(c, s))
         .ok_or_else(|| ApiError::not_found("学生名单中没有该考生号"))?;
     let _ = s;
     Ok(g)

@@ -13,7 +13,6 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use gradflow_engine::apply::china_offset;
 use poem_openapi::Object;
@@ -408,11 +407,4 @@ pub async fn school_sheet(
             )
         })?;
     sheet(state, &g, kind, "转递编号", &t.number).await
-}
-
-/// When `at` is, in China time, for the sheet's notes.
-pub fn china_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&china_offset())
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
 }

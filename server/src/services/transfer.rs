@@ -29,7 +29,7 @@ pub const KINDS: [(&str, Module, &str, &str); 2] = [
     ("hukou", Module::Hukou, "户口信息转递", "hukou"),
 ];
 
-fn kind_of(kind: &str) -> ApiResult<(&'static str, Module, &'static str, &'static str)> {
+pub fn kind_of(kind: &str) -> ApiResult<(&'static str, Module, &'static str, &'static str)> {
     KINDS
         .iter()
         .find(|k| k.0 == kind)
@@ -82,8 +82,9 @@ pub async fn on_event(state: &AppState, graduate_id: i64, event: &str) -> ApiRes
     Ok(done.rows_affected)
 }
 
-/// School and department users of the kind's module (`write`: 读写).
-fn staff(c: &Caller, module: Module, write: bool) -> ApiResult<()> {
+/// School and department users of the kind's module (`write`: 读写): who manages transfer
+/// numbers, verification lists and sheet previews.
+pub fn staff(c: &Caller, module: Module, write: bool) -> ApiResult<()> {
     if !matches!(c.role, AccountRole::School | AccountRole::Department) {
         return Err(ApiError::forbidden("只有学校和院系用户可以管理转递编号"));
     }

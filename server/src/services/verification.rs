@@ -12,7 +12,7 @@
 //! or hukou resets the confirmation (a new step, a new version) — the authorization no longer
 //! matches and the graduate confirms and authorizes again.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use gradflow_engine::apply::china_offset;
 use gradflow_engine::definition::{Module, RegistrationStatus};
 use poem_openapi::Object;
@@ -233,11 +233,11 @@ pub async fn mine(state: &AppState, c: &Caller) -> ApiResult<MyVerifications> {
     })
 }
 
-fn kind_of(kind: &str) -> ApiResult<(&'static str, &'static str)> {
+fn kind_of(kind: &str) -> ApiResult<(&'static str, Module, &'static str)> {
     KINDS
         .iter()
         .find(|k| k.0 == kind)
-        .map(|k| (k.0, k.3))
+        .map(|k| (k.0, k.2, k.3))
         .ok_or_else(|| ApiError::not_found("核验类型只能是 archive（档案）或 hukou（户口）"))
 }
 
@@ -261,7 +261,7 @@ pub async fn authorize(
     kind: &str,
     day: &str,
 ) -> ApiResult<MyVerifications> {
-    let (kind, slot) = kind_of(kind)?;
+    let (kind, _, slot) = kind_of(kind)?;
     let id = graduate_of_caller(c)?;
     let g = crate::services::roster::own_graduate(state, id).await?;
     let conf = service::slot_holder(state, confirmation::SLOT, g.id).await?;
@@ -353,7 +353,7 @@ pub async fn authorize(
 
 /// The graduate closes their `kind` authorization in force (409 when none is).
 pub async fn close(state: &AppState, c: &Caller, kind: &str) -> ApiResult<MyVerifications> {
-    let (kind, _) = kind_of(kind)?;
+    let (kind, _, _) = kind_of(kind)?;
     let id = graduate_of_caller(c)?;
     let conf = service::slot_holder(state, confirmation::SLOT, id).await?;
     let now = state.clock.now();
@@ -408,21 +408,13 @@ pub async fn identity_checked(
     candidate_no: &str,
 ) -> ApiResult<DateTime<Utc>> {
     crate::scope::require_identity_key(c)?;
-    let g = graduate::Entity::find()
-        .filter(graduate::Column::CandidateNo.eq(candidate_no.trim()))
-        .one(&state.db.conn)
-        .await?;
-    let school = match &g {
-        Some(g) => {
-            school::Entity::find_by_id(g.school_id)
-                .one(&state.db.conn)
-                .await?
-        }
-        None => None,
-    };
-    let (Some(g), Some(_)) = (g, school.filter(|s| crate::scope::covers_school(c, s))) else {
-        return Err(ApiError::not_found("candidate_no：学生名单中没有该考生号"));
-    };
+    let g = crate::services::roster::graduate_covered_by(
+        state,
+        c,
+        candidate_no.trim(),
+        crate::scope::covers_school,
+    )
+    .await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     graduate::Entity::update_many()
@@ -432,12 +424,6 @@ pub async fn identity_checked(
         .await?;
     txn.commit().await?;
     Ok(now)
-}
-
-/// The day `at` falls on in China (for year arithmetic in tests and views).
-pub fn china_day(at: DateTime<Utc>) -> NaiveDate {
-    let l = at.with_timezone(&china_offset());
-    NaiveDate::from_ymd_opt(l.year(), l.month(), l.day()).unwrap_or_default()
 }
 
 /// One graduate's authorization in the school's verification list (档案/户口信息核验列表):
@@ -475,16 +461,8 @@ pub async fn school_list(
     page: Option<u64>,
     size: Option<u64>,
 ) -> ApiResult<VerificationPage> {
-    let (kind, _) = kind_of(kind)?;
-    let module = KINDS
-        .iter()
-        .find(|k| k.0 == kind)
-        .map(|k| k.2)
-        .unwrap_or(Module::Archive);
-    if !matches!(c.role, AccountRole::School | AccountRole::Department) {
-        return Err(ApiError::forbidden("只有学校和院系用户可以查看核验列表"));
-    }
-    c.require_view(module)?;
+    let (kind, module, _) = kind_of(kind)?;
+    crate::services::transfer::staff(c, module, false)?;
     let mut graduates = sea_orm::sea_query::Query::select()
         .column(graduate::Column::Id)
         .from(graduate::Entity)
