@@ -317,6 +317,20 @@ async fn table(backend: Backend) {
             None,
             "admin,int=403 anon=401 *=200",
         ),
+        r(
+            "GET",
+            "/api/v1/tasks/done",
+            "/api/v1/tasks/done".into(),
+            None,
+            "admin,int=403 anon=401 *=200",
+        ),
+        r(
+            "POST",
+            "/api/v1/tasks/bulk-decision",
+            "/api/v1/tasks/bulk-decision".into(),
+            Some(json!({"decision": "approve", "input": {}, "items": []})),
+            "admin,p32,p11,s1,s2,d1,d2=422 anon=401 *=403",
+        ),
         // Administration: the administrator only (province users for their own params/overlays).
         r(
             "POST",
@@ -798,6 +812,28 @@ async fn table(backend: Backend) {
             "/api/v1/confirmations/stats".into(),
             None,
             "admin,p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
+        ),
+        // 数据统计: province, school and department users with the module, in their scope.
+        r(
+            "GET",
+            "/api/v1/statistics/{subject}",
+            "/api/v1/statistics/signing".into(),
+            None,
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/statistics/{subject}/export",
+            "/api/v1/statistics/destination/export".into(),
+            None,
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
+        ),
+        r(
+            "GET",
+            "/api/v1/statistics/{subject}/page",
+            "/api/v1/statistics/confirmation/page".into(),
+            None,
+            "p32,p11,s1,s1_ro,s2,d1,d2=200 anon=401 *=403",
         ),
         // 四不准: the graduate files, the province (and the administrator) reads and handles.
         r(

@@ -14,6 +14,7 @@ mod m20261201_000008_destination_types;
 mod m20261202_000009_roster_imports;
 mod m20261202_000010_list_order_indexes;
 mod m20261203_000011_last_mile;
+mod m20261204_000012_statistics;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_roster_imports::Migration),
             Box::new(m20261202_000010_list_order_indexes::Migration),
             Box::new(m20261203_000011_last_mile::Migration),
+            Box::new(m20261204_000012_statistics::Migration),
         ]
     }
 }
@@ -55,7 +57,7 @@ mod tests {
     };
 
     /// Every table the spine creates, in alphabetical order.
-    const TABLES: [&str; 27] = [
+    const TABLES: [&str; 28] = [
         "accounts",
         "action_links",
         "audit_log",
@@ -77,6 +79,7 @@ mod tests {
         "roster_imports",
         "schools",
         "slots",
+        "stat_counts",
         "tasks",
         "timers",
         "tokens",

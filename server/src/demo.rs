@@ -172,6 +172,11 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
         };
         graduate_ids.push(g);
     }
+    {
+        let txn = state.db.begin_write().await?;
+        crate::store::counters::recount_roster(&txn, school.id).await?;
+        txn.commit().await?;
+    }
     let employer = match employer::Entity::find()
         .filter(employer::Column::CreditCode.eq("91320100MA1MXXXX0P"))
         .one(db)

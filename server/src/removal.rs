@@ -100,6 +100,7 @@ pub async fn remove(state: &AppState, c: &Caller, g: &graduate::Model) -> ApiRes
                 json!({"candidate_no": g.candidate_no}),
             )
             .await?;
+            crate::store::counters::recount_roster(&txn, g.school_id).await?;
         }
         let id = enqueue(&txn, g.id, REMOVED, now).await?;
         txn.commit().await?;
@@ -136,6 +137,7 @@ pub async fn restore(state: &AppState, g: &graduate::Model) -> ApiResult<Option<
         if !claimed {
             return Ok(None);
         }
+        crate::store::counters::recount_roster(&txn, g.school_id).await?;
         let id = enqueue(&txn, g.id, RESTORED, state.clock.now()).await?;
         txn.commit().await?;
         id

@@ -315,3 +315,16 @@ pub async fn outbox_drained(app: &App) {
     }
     panic!("the outbox never drained");
 }
+
+/// A valid resident ID number (GB 11643) for sequence `i` (born 2001, distinct per `i`).
+pub fn id_number(i: usize) -> String {
+    let body = format!("3201022001{:02}{:02}{:03}", 1 + i % 12, 1 + i % 28, 100 + i);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(weights)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    let check = "10X98765432".chars().nth((sum % 11) as usize).unwrap();
+    format!("{body}{check}")
+}

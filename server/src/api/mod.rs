@@ -19,6 +19,7 @@ pub mod residence;
 pub mod reviews;
 pub mod roster;
 pub mod settings;
+pub mod statistics;
 pub mod tasks;
 pub mod transfer;
 pub mod uploads;
@@ -61,6 +62,8 @@ pub enum Tag {
     Roster,
     /// File uploads.
     Uploads,
+    /// 数据统计 and the home page.
+    Statistics,
 }
 
 /// The body of every error response (what `ApiError` serialises to), for the operations'
@@ -199,6 +202,7 @@ pub type Apis = (
         verification::VerificationApi,
         transfer::TransferApi,
         public::PublicApi,
+        statistics::StatisticsApi,
     ),
 );
 
@@ -328,6 +332,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 verification::VerificationApi,
                 transfer::TransferApi,
                 public::PublicApi,
+                statistics::StatisticsApi,
             ),
         ),
         "gradflow",

@@ -184,6 +184,26 @@ answers! {
 }
 
 answers! {
+    /// The answers of `POST /tasks/bulk-decision`.
+    pub enum BulkDecisionAnswer {
+        /// Each item decided or refused.
+        200 Ok(Json<BatchReviewReport>),
+        errors:
+        /// The body does not parse (`invalid_request`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Not a school, department or province user with 读写 in some module (`forbidden`).
+        403 Forbidden,
+        /// Not `application/json` (`unsupported_media_type`).
+        415 UnsupportedMediaType,
+        /// The decision is not approve, return or reject, no items, more than 200 or one twice
+        /// (`invalid_decision`, `no_items`, `too_many_items`, `duplicate_item`).
+        422 Invalid,
+    }
+}
+
+answers! {
     /// The answers of `POST /lists/{list}/quick-review`.
     pub enum QuickReviewAnswer {
         /// What was approved and what was left.
@@ -234,14 +254,83 @@ impl ReviewsApi {
             .iter()
             .map(|i| (i.instance_id, i.expected_version))
             .collect();
-        let outcomes =
-            reviews::batch(&state, &c, &m.flows, &body.decision, &body.input, &items).await?;
+        let outcomes = reviews::batch(
+            &state,
+            &c,
+            &m.flows,
+            &reviews::LIST_DECISIONS,
+            &body.decision,
+            &body.input,
+            &items,
+        )
+        .await?;
         let items: Vec<ReviewItemResult> = outcomes
             .into_iter()
             .map(|o| item_result(o.instance_id, None, o.result))
             .collect();
         let decided = items.iter().filter(|i| i.status == 200).count() as u64;
         Ok(BatchReviewAnswer::Ok(Json(BatchReviewReport {
+            decision: body.0.decision,
+            decided,
+            failed: items.len() as u64 - decided,
+            items,
+        })))
+    }
+
+    /// 批量办理: one decision on the selected tasks of the inbox, whatever their flow.
+    ///
+    /// `approve` (审核通过), `return` (退回修改, where the item's review offers it) or `reject`
+    /// (审核不通过) with one reason for every selected item; each item is decided as if alone —
+    /// its own transaction, history (the reason recorded per item), tasks and effects — at
+    /// the caller's review level. An item someone else decided or changed meanwhile answers
+    /// 409 in its result, one the caller may not decide 403/422, and the others are decided
+    /// all the same.
+    #[oai(
+        path = "/tasks/bulk-decision",
+        method = "post",
+        operation_id = "tasks_bulk_decision"
+    )]
+    async fn bulk(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        body: Json<BatchReviewRequest>,
+    ) -> poem::Result<BulkDecisionAnswer> {
+        let c = super::caller(&state, &auth).await?;
+        super::lists::reviewer(&c)?;
+        use crate::auth::Level;
+        use gradflow_engine::definition::Module;
+        if [Module::Employment, Module::Archive, Module::Hukou]
+            .iter()
+            .all(|m| c.level(*m) != Level::ReadWrite)
+        {
+            return Err(crate::error::ApiError::forbidden(
+                "你的账号没有任何模块的读写权限，不能办理审核",
+            )
+            .into());
+        }
+        let flows: Vec<String> = state.registry.snapshot().keys();
+        let items: Vec<(i64, Option<i32>)> = body
+            .items
+            .iter()
+            .map(|i| (i.instance_id, i.expected_version))
+            .collect();
+        let outcomes = reviews::batch(
+            &state,
+            &c,
+            &flows,
+            &reviews::INBOX_DECISIONS,
+            &body.decision,
+            &body.input,
+            &items,
+        )
+        .await?;
+        let items: Vec<ReviewItemResult> = outcomes
+            .into_iter()
+            .map(|o| item_result(o.instance_id, None, o.result))
+            .collect();
+        let decided = items.iter().filter(|i| i.status == 200).count() as u64;
+        Ok(BulkDecisionAnswer::Ok(Json(BatchReviewReport {
             decision: body.0.decision,
             decided,
             failed: items.len() as u64 - decided,

@@ -42,6 +42,11 @@ pub struct TaskItem {
     pub role: Option<String>,
     /// When the task opened.
     pub opened_at: DateTime<Utc>,
+    /// When the answer is due (an invitation's answer deadline); absent when nothing is due.
+    #[oai(skip_serializing_if_is_none)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// The due time has passed (逾期).
+    pub overdue: bool,
     /// The instance to act on (`POST /instances/{id}/actions/{action}`).
     pub instance_id: i64,
     /// The instance's flow.
@@ -69,6 +74,44 @@ page_of! {
     pub struct TaskPage(TaskItem);
 }
 
+/// A step the caller took (办理记录): the decision or action, and the item as it stands now.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DoneItem {
+    /// The history row.
+    pub history_id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The action taken (`approve`, `reject`, `return`, `modify`, …).
+    pub action: String,
+    /// The review decision, for a review step.
+    pub decision: Option<String>,
+    /// The review level decided at (`department`, `school`).
+    pub level: Option<String>,
+    /// 退回/不通过原因 category and text, as recorded for this item.
+    pub reason_category: Option<String>,
+    pub reason: Option<String>,
+    /// The state before and after the step.
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// The instance.
+    pub instance_id: i64,
+    pub flow: String,
+    /// Its state now, and its status text.
+    pub state: String,
+    pub label: String,
+    pub row_version: i32,
+    /// The graduate's department.
+    pub department: Option<String>,
+    /// The graduate.
+    pub graduate: TaskGraduate,
+}
+
+page_of! {
+    /// A page of what the caller did.
+    pub struct DonePage(DoneItem);
+}
+
 /// Open tasks of one flow in one state.
 #[derive(Object)]
 pub struct TaskCount {
@@ -85,8 +128,13 @@ pub struct TaskCount {
 pub struct ModuleCount {
     /// The module (`employment` 就业信息管理, `archive` 档案信息管理, `hukou` 户口信息管理).
     pub module: String,
-    /// How many.
+    /// How many wait for the caller.
     pub count: i64,
+    /// Of them, past their due time.
+    pub overdue: i64,
+    /// For a school: how many of its items wait at department level (先院系再校级审核) — not
+    /// the school's to decide yet, but in its hands next.
+    pub at_department: i64,
 }
 
 /// The caller's open tasks, counted.
@@ -94,6 +142,10 @@ pub struct ModuleCount {
 pub struct TaskCounts {
     /// All of them.
     pub total: i64,
+    /// Of them, past their due time.
+    pub overdue: i64,
+    /// For a school: its items waiting at department level.
+    pub at_department: i64,
     /// Per module the caller may enter (each listed, 0 when none waits).
     pub modules: Vec<ModuleCount>,
     /// Per flow and state.
@@ -114,6 +166,24 @@ answers! {
         /// Integrator keys and the system administrator have no tasks (`forbidden`).
         403 Forbidden,
         /// Paging or order out of bounds (`invalid_page`, `invalid_page_size`, `invalid_sort`).
+        422 Invalid,
+    }
+}
+
+answers! {
+    /// The answers of `GET /tasks/done`.
+    pub enum DoneAnswer {
+        /// A page of the caller's steps, newest first.
+        200 Ok(Json<DonePage>),
+        errors:
+        /// A parameter does not parse or is not one the operation takes (`invalid_parameter`,
+        /// `unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Integrator keys and the system administrator have no tasks (`forbidden`).
+        403 Forbidden,
+        /// Paging out of bounds (`invalid_page`, `invalid_page_size`).
         422 Invalid,
     }
 }
@@ -161,8 +231,23 @@ impl TasksApi {
         department: Query<Option<String>>,
         /// A graduate's name, ID number or candidate number (exact).
         q: Query<Option<String>>,
-        /// Order: `opened_at` (the default, oldest first), `name` (the graduate's),
-        /// `department`; `-` before a key for descending.
+        /// The graduate's name begins with this (姓名).
+        #[oai(validator(min_length = 1, max_length = 30))]
+        name: Query<Option<String>>,
+        /// Only graduates of this major (专业).
+        major: Query<Option<String>>,
+        /// Only graduates of this education level (学历层次).
+        education_level: Query<Option<String>>,
+        /// Only tasks opened at or after (RFC 3339).
+        opened_from: Query<Option<DateTime<Utc>>>,
+        /// Only tasks opened before (RFC 3339).
+        opened_to: Query<Option<DateTime<Utc>>>,
+        /// Only tasks due at or before (RFC 3339).
+        due_before: Query<Option<DateTime<Utc>>>,
+        /// `true`: only tasks past their due time; `false`: only those not past it.
+        overdue: Query<Option<bool>>,
+        /// Order: `opened_at` (the default, oldest first), `due_at` (nothing due last), `name`
+        /// (the graduate's), `department`; `-` before a key for descending.
         sort: Query<Option<String>>,
         /// The page, from 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
@@ -203,6 +288,47 @@ impl TasksApi {
             values.push(q.to_uppercase().into());
             values.push(q.into());
         }
+        if let Some(n) = name.0.filter(|n| !n.trim().is_empty()) {
+            // A prefix: `LIKE` with its wildcards escaped, served by `idx_graduates_school_name`.
+            let escaped = n
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            sql_where.push_str(" AND g.name LIKE ? ESCAPE '\\'");
+            values.push(format!("{escaped}%").into());
+        }
+        for (col, v) in [
+            ("g.major", major.0),
+            ("g.education_level", education_level.0),
+        ] {
+            if let Some(v) = v {
+                sql_where.push_str(&format!(" AND {col} = ?"));
+                values.push(v.into());
+            }
+        }
+        for (cond, v) in [
+            ("t.opened_at >= ?", opened_from.0),
+            ("t.opened_at < ?", opened_to.0),
+            ("t.due_at <= ?", due_before.0),
+        ] {
+            if let Some(v) = v {
+                sql_where.push_str(&format!(" AND {cond}"));
+                values.push(v.into());
+            }
+        }
+        let now = state.clock.now();
+        match overdue.0 {
+            Some(true) => {
+                sql_where.push_str(" AND t.due_at < ?");
+                values.push(now.into());
+            }
+            Some(false) => {
+                sql_where.push_str(" AND (t.due_at IS NULL OR t.due_at >= ?)");
+                values.push(now.into());
+            }
+            None => {}
+        }
         let sort = Sort::parse(sort.0.as_deref(), &INBOX_SORT, "opened_at")?;
         let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
         let from = "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
@@ -214,12 +340,15 @@ impl TasksApi {
             let get_s = |c: &str| r.try_get::<String>("", c).ok();
             let status_detail: Option<String> = r.try_get("", "status_detail").ok().flatten();
             let label = get_s("label").unwrap_or_default();
+            let due_at: Option<DateTime<Utc>> = r.try_get("", "due_at").map_err(ApiError::from)?;
             items.push(TaskItem {
                 task_id: r.try_get::<i64>("", "task_id").map_err(ApiError::from)?,
                 role: get_s("task_role"),
                 opened_at: r
                     .try_get::<DateTime<Utc>>("", "opened_at")
                     .map_err(ApiError::from)?,
+                due_at,
+                overdue: due_at.is_some_and(|d| d < now),
                 instance_id: r
                     .try_get::<i64>("", "instance_id")
                     .map_err(ApiError::from)?,
@@ -257,16 +386,83 @@ impl TasksApi {
         })))
     }
 
+    /// 办理记录: what the caller did ("done by me").
+    ///
+    /// Every step the caller's account took on an instance — review decisions with their
+    /// level and the reason recorded for that item, and any other action — newest first,
+    /// with the instance as it stands now and the graduate.
+    #[oai(path = "/tasks/done", method = "get", operation_id = "tasks_done")]
+    async fn done(
+        &self,
+        state: Data<&State>,
+        auth: Token,
+        /// The page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+        page: Query<Option<u64>>,
+        /// Items per page (20 by default, at most 200).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        page_size: Query<Option<u64>>,
+    ) -> poem::Result<DoneAnswer> {
+        let c = caller(&state, &auth).await?;
+        // The same callers as the inbox.
+        task_scope(&state, &c)?;
+        let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
+        let (total, rows) = crate::services::tasks::done_page(&state, &c, page, size).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let s = |col: &str| -> Result<String, ApiError> {
+                r.try_get::<String>("", col).map_err(ApiError::from)
+            };
+            let o = |col: &str| -> Result<Option<String>, ApiError> {
+                r.try_get::<Option<String>>("", col).map_err(ApiError::from)
+            };
+            items.push(DoneItem {
+                history_id: r.try_get("", "history_id").map_err(ApiError::from)?,
+                at: r.try_get("", "at").map_err(ApiError::from)?,
+                action: s("action")?,
+                decision: o("decision")?,
+                level: o("level")?,
+                reason_category: o("reason_category")?,
+                reason: o("reason")?,
+                from_state: o("from_state")?,
+                to_state: s("to_state")?,
+                instance_id: r.try_get("", "instance_id").map_err(ApiError::from)?,
+                flow: s("def_key")?,
+                state: s("state")?,
+                label: s("label")?,
+                row_version: r.try_get("", "row_version").map_err(ApiError::from)?,
+                department: o("department")?,
+                graduate: TaskGraduate {
+                    id: r.try_get("", "graduate_id").map_err(ApiError::from)?,
+                    name: o("graduate_name")?,
+                    candidate_no: o("candidate_no")?,
+                    major: None,
+                    education_level: None,
+                },
+            });
+        }
+        Ok(DoneAnswer::Ok(Json(DonePage {
+            total: total as u64,
+            page,
+            page_size: size,
+            items,
+        })))
+    }
+
     /// Counts of the caller's open tasks per flow and state (the home page's pending figures).
     ///
     /// The same scope as the inbox (without the modules the caller may not enter), counted per
     /// module (在线签约/补登/解约/去向登记 together as 就业信息管理; 档案、户口信息申请), per flow and
-    /// state, with the total.
+    /// state, with the total and how many are past their due time (逾期); for a school, also
+    /// how many of its items wait at department level (先院系再校级审核).
     #[oai(path = "/tasks/counts", method = "get", operation_id = "tasks_counts")]
     async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<CountsAnswer> {
         let c = caller(&state, &auth).await?;
         let (sql_where, values) = task_scope(&state, &c)?;
-        let rows = crate::services::tasks::open_task_counts(&state, &sql_where, values).await?;
+        let rows =
+            crate::services::tasks::open_task_counts(&state, &sql_where, values, state.clock.now())
+                .await?;
+        let at_department = crate::services::tasks::department_level_counts(&state, &c).await?;
         let snap = state.registry.snapshot();
         let module_of = |key: &str| {
             snap.definitions()
@@ -279,17 +475,25 @@ impl TasksApi {
             .map(|m| ModuleCount {
                 module: m.as_str().to_string(),
                 count: 0,
+                overdue: 0,
+                at_department: 0,
             })
             .collect();
         let mut items = Vec::new();
-        let mut total = 0i64;
+        let (mut total, mut overdue) = (0i64, 0i64);
         for r in rows {
             let n: i64 = r.try_get("", "n").map_err(ApiError::from)?;
+            let late: i64 = r
+                .try_get::<Option<i64>>("", "overdue")
+                .map_err(ApiError::from)?
+                .unwrap_or(0);
             let flow: String = r.try_get("", "def_key").map_err(ApiError::from)?;
             total += n;
+            overdue += late;
             if let Some(m) = module_of(&flow) {
                 if let Some(mc) = modules.iter_mut().find(|mc| mc.module == m.as_str()) {
                     mc.count += n;
+                    mc.overdue += late;
                 }
             }
             items.push(TaskCount {
@@ -298,8 +502,19 @@ impl TasksApi {
                 count: n,
             });
         }
+        let mut department_total = 0;
+        for (flow, n) in at_department {
+            department_total += n;
+            if let Some(m) = module_of(&flow) {
+                if let Some(mc) = modules.iter_mut().find(|mc| mc.module == m.as_str()) {
+                    mc.at_department += n;
+                }
+            }
+        }
         Ok(CountsAnswer::Ok(Json(TaskCounts {
             total,
+            overdue,
+            at_department: department_total,
             modules,
             items,
         })))

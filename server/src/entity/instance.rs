@@ -28,6 +28,11 @@ pub struct Model {
     pub department: String,
     pub graduate_id: i64,
     pub employer_id: Option<i64>,
+    /// The graduate's major, education level and cohort when the instance started: where it
+    /// is counted (`stat_counts`).
+    pub major: String,
+    pub education_level: String,
+    pub cohort: i32,
     pub initiator: String,
     pub initiator_role: String,
     pub is_final: bool,

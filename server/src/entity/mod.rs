@@ -21,6 +21,7 @@ pub mod report;
 pub mod roster_import;
 pub mod school;
 pub mod slot;
+pub mod stat_count;
 pub mod task;
 pub mod timer;
 pub mod token;
@@ -386,6 +387,9 @@ mod tests {
                 department: s("Physics"),
                 graduate_id: 1,
                 employer_id: Some(1),
+                major: s("Physics"),
+                education_level: s("本科"),
+                cohort: 2026,
                 initiator: s("graduate:1"),
                 initiator_role: s("graduate"),
                 is_final: false,
@@ -429,6 +433,7 @@ mod tests {
                 def_key: s("online_signing"),
                 state: s("awaiting_employer"),
                 opened_at: at,
+                due_at: Some(at),
             },
         )
         .await;

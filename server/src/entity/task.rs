@@ -18,6 +18,8 @@ pub struct Model {
     pub def_key: String,
     pub state: String,
     pub opened_at: DateTimeUtc,
+    /// When the answer is due (the state's timer), if it is.
+    pub due_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

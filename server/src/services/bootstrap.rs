@@ -171,15 +171,18 @@ pub async fn upsert_graduate(
         .one(&state.db.conn)
         .await
         .map_err(ApiError::from)?;
+    let txn = state.db.begin_write().await?;
     let m = match existing {
         Some(e) => {
             let mut am = am;
             am.id = Set(e.id);
-            am.update(&state.db.writer().await).await
+            am.update(&txn).await
         }
-        None => am.insert(&state.db.writer().await).await,
+        None => am.insert(&txn).await,
     }
     .map_err(ApiError::from)?;
+    crate::store::counters::recount_roster(&txn, school.id).await?;
+    txn.commit().await?;
     Ok(m)
 }
 

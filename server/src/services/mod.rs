@@ -15,6 +15,7 @@ pub mod reviews;
 pub mod roster;
 pub mod settings;
 pub mod sheet;
+pub mod statistics;
 pub mod tasks;
 pub mod testing;
 pub mod transfer;

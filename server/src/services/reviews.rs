@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use gradflow_engine::registry::Snapshot;
 
-use gradflow_engine::definition::APPROVE;
+use gradflow_engine::definition::{APPROVE, REJECT, RETURN};
 use sea_orm::{ConnectionTrait, Value as DbValue};
 use serde_json::Value;
 
@@ -26,21 +26,36 @@ pub struct ItemOutcome {
     pub result: ApiResult<instance::Model>,
 }
 
-/// Approves or rejects (`decision`) each of `items` (instance id, the `row_version` the
-/// reviewer saw) with the same `input` (the one reason of a batch rejection). Only items of
-/// the list's `flows` are decided; the others answer `not_in_list`.
+/// The decisions a list's batch review takes (seed 002 7: 审核通过 or 审核不通过).
+pub const LIST_DECISIONS: [&str; 2] = [APPROVE, REJECT];
+/// The decisions the inbox's bulk decision takes: also 退回修改 where the review offers it.
+pub const INBOX_DECISIONS: [&str; 3] = [APPROVE, RETURN, REJECT];
+
+/// Decides (`decision`, one of `allowed`) each of `items` (instance id, the `row_version` the
+/// reviewer saw) with the same `input` (the one reason of a batch rejection or return). Only
+/// items of `flows` are decided; the others answer `not_in_list`.
+#[allow(clippy::too_many_arguments)]
 pub async fn batch(
     state: &AppState,
     caller: &Caller,
     flows: &[String],
+    allowed: &[&str],
     decision: &str,
     input: &Value,
     items: &[(i64, Option<i32>)],
 ) -> ApiResult<Vec<ItemOutcome>> {
-    if decision != APPROVE && decision != gradflow_engine::definition::REJECT {
+    if !allowed.contains(&decision) {
+        let labels: Vec<&str> = allowed
+            .iter()
+            .map(|d| match *d {
+                APPROVE => "approve（审核通过）",
+                RETURN => "return（退回修改）",
+                _ => "reject（审核不通过）",
+            })
+            .collect();
         return Err(ApiError::unprocessable(
             "invalid_decision",
-            "decision：批量审核的结果只能是 approve（审核通过）或 reject（审核不通过）",
+            format!("decision：批量审核的结果只能是 {}", labels.join("、")),
         ));
     }
     if items.is_empty() {

@@ -389,6 +389,13 @@ pub async fn import_roster(
                 .exec(&txn)
                 .await?;
         }
+        // The roster's statistics, recounted for the schools of this batch in its transaction.
+        let mut schools: Vec<i64> = chunk.iter().map(|(_, si)| school_list[*si].id).collect();
+        schools.sort_unstable();
+        schools.dedup();
+        for school in schools {
+            crate::store::counters::recount_roster(&txn, school).await?;
+        }
         txn.commit().await?;
     }
     errors.sort_by_key(|e| e.row);

@@ -10,9 +10,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::paging::Sort;
 use crate::service::AppState;
 
-/// The keys the inbox sorts by: when the task opened (the default, oldest first), the
-/// graduate's name, the department.
-pub const INBOX_SORT: [&str; 3] = ["opened_at", "name", "department"];
+/// The keys the inbox sorts by: when the task opened (the default, oldest first), when it is
+/// due (tasks with no due time last), the graduate's name, the department.
+pub const INBOX_SORT: [&str; 4] = ["opened_at", "due_at", "name", "department"];
 
 /// The WHERE clause limiting tasks to those the caller must act on: the caller's own tasks in
 /// their scope, without the flows of modules the caller may not enter (无权限).
@@ -101,6 +101,8 @@ pub async fn inbox_page(
     let order = match sort.key {
         "name" => format!("g.name {dir}, t.id {dir}"),
         "department" => format!("t.department {dir}, t.id {dir}"),
+        // Nothing due sorts after everything due, either way.
+        "due_at" => format!("(t.due_at IS NULL), t.due_at {dir}, t.id {dir}"),
         // Tasks are numbered as they open (a transition replaces an instance's tasks with new
         // rows), so the opening order is the id order every scope's index holds.
         _ => format!("t.id {dir}"),
@@ -109,7 +111,8 @@ pub async fn inbox_page(
         .conn
         .query_all(db.stmt(
             &format!(
-                "SELECT t.id AS task_id, t.role AS task_role, t.opened_at, i.id AS instance_id, \
+                "SELECT t.id AS task_id, t.role AS task_role, t.opened_at, t.due_at, \
+                 i.id AS instance_id, \
                  i.def_key, i.state, i.label, i.status_detail, i.initiator_role, i.department, \
                  i.row_version, i.employer_id, g.id AS graduate_id, g.name AS graduate_name, \
                  g.candidate_no, g.major, g.education_level \
@@ -122,21 +125,102 @@ pub async fn inbox_page(
     Ok((total, rows))
 }
 
-/// The open tasks matching `sql_where`, counted per flow and state.
+/// The open tasks matching `sql_where`, counted per flow and state, with how many are past
+/// their due time at `now`.
 pub async fn open_task_counts(
     state: &AppState,
     sql_where: &str,
     values: Vec<Value>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<Vec<QueryResult>> {
     let db = &state.db;
+    let mut all = vec![Value::from(now)];
+    all.extend(values);
     db.conn
         .query_all(db.stmt(
             &format!(
-                "SELECT t.def_key, t.state, COUNT(*) AS n FROM tasks t WHERE {sql_where} \
+                "SELECT t.def_key, t.state, COUNT(*) AS n, \
+                 CAST(SUM(CASE WHEN t.due_at < ? THEN 1 ELSE 0 END) AS BIGINT) AS overdue \
+                 FROM tasks t WHERE {sql_where} \
                  GROUP BY t.def_key, t.state ORDER BY t.def_key, t.state"
+            ),
+            all,
+        ))
+        .await
+        .map_err(ApiError::from)
+}
+
+/// For a school user: the school's open department-level tasks per flow (先院系再校级审核: what
+/// its departments still have to decide), without the modules the caller may not enter.
+pub async fn department_level_counts(
+    state: &AppState,
+    c: &Caller,
+) -> ApiResult<Vec<(String, i64)>> {
+    if c.role != AccountRole::School {
+        return Ok(Vec::new());
+    }
+    let snap = state.registry.snapshot();
+    let db = &state.db;
+    let rows = db
+        .conn
+        .query_all(db.stmt(
+            "SELECT t.def_key, COUNT(*) AS n FROM tasks t \
+             WHERE t.school_id = ? AND t.role = 'department' GROUP BY t.def_key",
+            vec![c.actor.school_id.into()],
+        ))
+        .await
+        .map_err(ApiError::from)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let key: String = r.try_get("", "def_key").map_err(ApiError::from)?;
+        let visible = snap
+            .definitions()
+            .find(|d| d.def.key == key)
+            .is_some_and(|d| c.level(d.def.module) != Level::None);
+        if visible {
+            out.push((key, r.try_get("", "n").map_err(ApiError::from)?));
+        }
+    }
+    Ok(out)
+}
+
+/// One page of what the caller decided or did (办理记录, "done by me"), newest first: the
+/// history rows of the caller's account with their instance and graduate.
+pub async fn done_page(
+    state: &AppState,
+    c: &Caller,
+    page: u64,
+    size: u64,
+) -> ApiResult<(i64, Vec<QueryResult>)> {
+    let db = &state.db;
+    let from = "FROM history h JOIN instances i ON i.id = h.instance_id \
+                JOIN graduates g ON g.id = i.graduate_id \
+                WHERE h.actor_account_id = ? AND h.actor_role = ?";
+    let who: Vec<Value> = vec![c.account_id.into(), c.actor.role.as_str().into()];
+    let total: i64 = db
+        .conn
+        .query_one(db.stmt(&format!("SELECT COUNT(*) AS n {from}"), who.clone()))
+        .await
+        .map_err(ApiError::from)?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()
+        .map_err(ApiError::from)?
+        .unwrap_or(0);
+    let mut values = who;
+    values.push((size as i64).into());
+    values.push((((page - 1) * size) as i64).into());
+    let rows = db
+        .conn
+        .query_all(db.stmt(
+            &format!(
+                "SELECT h.id AS history_id, h.action, h.level, h.decision, h.reason_category, \
+                 h.reason, h.from_state, h.to_state, h.at, i.id AS instance_id, i.def_key, \
+                 i.state, i.label, i.row_version, g.id AS graduate_id, g.name AS graduate_name, \
+                 g.candidate_no, i.department {from} ORDER BY h.id DESC LIMIT ? OFFSET ?"
             ),
             values,
         ))
         .await
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+    Ok((total, rows))
 }

@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
+pub mod counters;
 mod plan;
 
 use crate::db::{Db, WriteTx};

@@ -96,6 +96,13 @@ pub(super) fn plan(
         .and_then(|t| outcome.vars.get(t))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // Where a new instance is counted: the graduate's major, level and cohort as it starts.
+    let graduate_text = |k: &str| {
+        facts["graduate"][k]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     let row = match current {
         None => {
             let am = instance::ActiveModel {
@@ -116,6 +123,9 @@ pub(super) fn plan(
                 department: Set(parties.department.clone()),
                 graduate_id: Set(parties.graduate_id),
                 employer_id: Set(parties.employer_id),
+                major: Set(graduate_text("major")),
+                education_level: Set(graduate_text("education_level")),
+                cohort: Set(facts["graduate"]["cohort"].as_i64().unwrap_or(0) as i32),
                 initiator: Set(parties.initiator.clone()),
                 initiator_role: Set(actor.role.as_str().to_string()),
                 is_final: Set(outcome.is_final),
@@ -156,6 +166,7 @@ pub(super) fn plan(
             }
         }
     };
+    ops.extend(super::counters::moved(backend, current, &row).map(Op::Exec));
     let seq = row.row_version;
     let decision = outcome.decision.as_ref();
     ops.push(Op::Exec(
@@ -219,6 +230,9 @@ pub(super) fn plan(
         ));
     }
     if !outcome.tasks.is_empty() {
+        // A task is due when the state's first timer fires (an invitation's answer deadline).
+        let due = outcome.timers.iter().map(|t| t.due).min();
+        let kept_timers = current.is_some() && !outcome.cancel_timers;
         let rows = outcome.tasks.iter().map(|ts| task::ActiveModel {
             instance_id: Set(id),
             role: Set(ts.role.as_str().to_string()),
@@ -237,9 +251,25 @@ pub(super) fn plan(
             def_key: Set(def.def.key.clone()),
             state: Set(outcome.to.clone()),
             opened_at: Set(now),
+            due_at: Set(due),
             ..Default::default()
         });
         ops.push(Op::Exec(task::Entity::insert_many(rows).build(backend)));
+        if due.is_none() && kept_timers {
+            // The state's timers stay as they were (a step that keeps them): the new tasks
+            // are due when they are.
+            ops.push(Op::Exec(Statement::from_sql_and_values(
+                backend,
+                if backend == DbBackend::Postgres {
+                    "UPDATE tasks SET due_at = (SELECT MIN(due_at) FROM timers \
+                     WHERE instance_id = $1) WHERE instance_id = $2"
+                } else {
+                    "UPDATE tasks SET due_at = (SELECT MIN(due_at) FROM timers \
+                     WHERE instance_id = ?) WHERE instance_id = ?"
+                },
+                [id.into(), id.into()],
+            )));
+        }
     }
 
     if outcome.cancel_timers && current.is_some() {
