@@ -325,6 +325,13 @@ async fn table(backend: Backend) {
             "admin,int=403 anon=401 *=200",
         ),
         r(
+            "GET",
+            "/api/v1/home",
+            "/api/v1/home".into(),
+            None,
+            "admin,int=403 anon=401 *=200",
+        ),
+        r(
             "POST",
             "/api/v1/tasks/bulk-decision",
             "/api/v1/tasks/bulk-decision".into(),

@@ -103,6 +103,32 @@ async fn inbox(backend: Backend) {
     assert_eq!(counts.body["total"], 0, "{}", counts.text);
     assert_eq!(counts.body["at_department"], 4, "{}", counts.text);
     assert_eq!(module(&counts.body, "employment")["at_department"], 4);
+    // The home page: per list, the school's own pending items and those at department level.
+    let home = app.get("/api/v1/home", &w.school_tok).await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    let signing = home.body["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["list"] == "signing")
+        .unwrap()
+        .clone();
+    assert_eq!(signing["label"], "在线签约");
+    assert_eq!(signing["pending"], 0, "{}", home.text);
+    assert_eq!(signing["at_department"], 4, "{}", home.text);
+    assert!(home.body["guide"].as_str().unwrap().contains("待审核事项"));
+    let home = app.get("/api/v1/home", &w.dept_tok).await.body;
+    assert_eq!(home["pending"], 4, "{home}");
+    assert_eq!(home["lists"][0]["pending"], 4, "{home}");
+    // The graduate's: their open invitations, the guide for graduates.
+    let home = app.get("/api/v1/home", &grads[4].1).await.body;
+    assert_eq!(home["role"], "graduate");
+    assert_eq!(home["pending"], 2, "{home}");
+    assert!(
+        home["guide"].as_str().unwrap().contains("签约邀请"),
+        "{home}"
+    );
+    assert!(home["handler_info"].is_object());
     let counts = app.get("/api/v1/tasks/counts", &w.dept_tok).await;
     assert_eq!(counts.body["total"], 4, "{}", counts.text);
     assert_eq!(counts.body["at_department"], 0, "a department sees its own");

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{answers, caller, Problem, Tag, Token};
 use crate::service::State;
+use crate::services::home::{self, Home};
 use crate::services::statistics::{self, Statistics, StatsQuery, Subject};
 
 answers! {
@@ -81,10 +82,38 @@ pub enum StatisticsPageAnswer {
     NotFound(Json<Problem>),
 }
 
+answers! {
+    /// The answers of `GET /home`.
+    pub enum HomeAnswer {
+        /// The home page.
+        200 Ok(Json<Home>),
+        errors:
+        /// A query parameter the operation does not take (`unknown_parameter`).
+        400 BadRequest,
+        /// No or an unknown token (`unauthorized`).
+        401 Unauthorized,
+        /// Integrator keys and the system administrator have no home page (`forbidden`).
+        403 Forbidden,
+    }
+}
+
 pub struct StatisticsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Statistics")]
 impl StatisticsApi {
+    /// 首页: pending counts, the handler info and the guide.
+    ///
+    /// Per management list of the modules the caller may enter (在线签约, 补登, 解约, 去向登记,
+    /// 去向登记确认; 档案信息申请, 户口信息申请): how many items wait for the caller, how many of
+    /// them are overdue, and for a school in 先院系再校级审核 how many still wait at department
+    /// level; the school's 就业协议经办人信息; the guide text for the caller's role (the template
+    /// `pages/guide`).
+    #[oai(path = "/home", method = "get", operation_id = "home")]
+    async fn home(&self, state: Data<&State>, auth: Token) -> poem::Result<HomeAnswer> {
+        let c = caller(&state, &auth).await?;
+        Ok(HomeAnswer::Ok(Json(home::home(&state, &c).await?)))
+    }
+
     /// 数据统计: a statistics table.
     ///
     /// `subject`: `signing` (签约 per status of 在线签约、线下签约、补登), `destination` (毕业去向:

@@ -8,6 +8,7 @@ pub mod agreements;
 pub mod bootstrap;
 pub mod confirmation;
 pub mod employers;
+pub mod home;
 pub mod lists;
 pub mod reports;
 pub mod residence;
