@@ -134,6 +134,42 @@ fn item_result(
     }
 }
 
+/// Runs one batch (`flows`, the `allowed` decisions) of the request and reports it per item.
+async fn decide(
+    state: &State,
+    c: &crate::auth::Caller,
+    flows: &[String],
+    allowed: &[&str],
+    body: BatchReviewRequest,
+) -> ApiResult<BatchReviewReport> {
+    let items: Vec<(i64, Option<i32>)> = body
+        .items
+        .iter()
+        .map(|i| (i.instance_id, i.expected_version))
+        .collect();
+    let outcomes = reviews::batch(
+        state,
+        c,
+        flows,
+        allowed,
+        &body.decision,
+        &body.input,
+        &items,
+    )
+    .await?;
+    let items: Vec<ReviewItemResult> = outcomes
+        .into_iter()
+        .map(|o| item_result(o.instance_id, None, o.result))
+        .collect();
+    let decided = items.iter().filter(|i| i.status == 200).count() as u64;
+    Ok(BatchReviewReport {
+        decision: body.decision,
+        decided,
+        failed: items.len() as u64 - decided,
+        items,
+    })
+}
+
 /// The answer of a batch review.
 #[derive(Object)]
 pub struct BatchReviewReport {
@@ -249,32 +285,9 @@ impl ReviewsApi {
     ) -> poem::Result<BatchReviewAnswer> {
         let (c, m) = super::lists::open(&state, &auth, &list).await?;
         c.require_write(m.module)?;
-        let items: Vec<(i64, Option<i32>)> = body
-            .items
-            .iter()
-            .map(|i| (i.instance_id, i.expected_version))
-            .collect();
-        let outcomes = reviews::batch(
-            &state,
-            &c,
-            &m.flows,
-            &reviews::LIST_DECISIONS,
-            &body.decision,
-            &body.input,
-            &items,
-        )
-        .await?;
-        let items: Vec<ReviewItemResult> = outcomes
-            .into_iter()
-            .map(|o| item_result(o.instance_id, None, o.result))
-            .collect();
-        let decided = items.iter().filter(|i| i.status == 200).count() as u64;
-        Ok(BatchReviewAnswer::Ok(Json(BatchReviewReport {
-            decision: body.0.decision,
-            decided,
-            failed: items.len() as u64 - decided,
-            items,
-        })))
+        Ok(BatchReviewAnswer::Ok(Json(
+            decide(&state, &c, &m.flows, &reviews::LIST_DECISIONS, body.0).await?,
+        )))
     }
 
     /// 批量办理: one decision on the selected tasks of the inbox, whatever their flow.
@@ -310,32 +323,9 @@ impl ReviewsApi {
             .into());
         }
         let flows: Vec<String> = state.registry.snapshot().keys();
-        let items: Vec<(i64, Option<i32>)> = body
-            .items
-            .iter()
-            .map(|i| (i.instance_id, i.expected_version))
-            .collect();
-        let outcomes = reviews::batch(
-            &state,
-            &c,
-            &flows,
-            &reviews::INBOX_DECISIONS,
-            &body.decision,
-            &body.input,
-            &items,
-        )
-        .await?;
-        let items: Vec<ReviewItemResult> = outcomes
-            .into_iter()
-            .map(|o| item_result(o.instance_id, None, o.result))
-            .collect();
-        let decided = items.iter().filter(|i| i.status == 200).count() as u64;
-        Ok(BulkDecisionAnswer::Ok(Json(BatchReviewReport {
-            decision: body.0.decision,
-            decided,
-            failed: items.len() as u64 - decided,
-            items,
-        })))
+        Ok(BulkDecisionAnswer::Ok(Json(
+            decide(&state, &c, &flows, &reviews::INBOX_DECISIONS, body.0).await?,
+        )))
     }
 
     /// 快速审核: approve every pending application the list's quick review accepts.

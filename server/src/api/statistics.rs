@@ -97,6 +97,31 @@ answers! {
     }
 }
 
+/// The caller, the subject and the table's parameters, as every statistics operation reads
+/// them.
+async fn request(
+    state: &State,
+    auth: &Token,
+    subject: &str,
+    by: Option<String>,
+    cohort: Option<i32>,
+    school_id: Option<i64>,
+    department: Option<String>,
+) -> poem::Result<(crate::auth::Caller, Subject, StatsQuery)> {
+    let c = caller(state, auth).await?;
+    let subject = Subject::parse(subject)?;
+    Ok((
+        c,
+        subject,
+        StatsQuery {
+            by,
+            cohort,
+            school_id,
+            department,
+        },
+    ))
+}
+
 pub struct StatisticsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Statistics")]
@@ -147,14 +172,16 @@ impl StatisticsApi {
         /// A narrowing to one department (院系).
         department: Query<Option<String>>,
     ) -> poem::Result<StatisticsAnswer> {
-        let c = caller(&state, &auth).await?;
-        let subject = Subject::parse(&subject)?;
-        let q = StatsQuery {
-            by: by.0,
-            cohort: cohort.0,
-            school_id: school_id.0,
-            department: department.0,
-        };
+        let (c, subject, q) = request(
+            &state,
+            &auth,
+            &subject,
+            by.0,
+            cohort.0,
+            school_id.0,
+            department.0,
+        )
+        .await?;
         Ok(StatisticsAnswer::Ok(Json(
             statistics::table(&state, &c, subject, &q).await?,
         )))
@@ -187,14 +214,16 @@ impl StatisticsApi {
         /// A narrowing to one department (院系).
         department: Query<Option<String>>,
     ) -> poem::Result<StatisticsExportAnswer> {
-        let c = caller(&state, &auth).await?;
-        let subject = Subject::parse(&subject)?;
-        let q = StatsQuery {
-            by: by.0,
-            cohort: cohort.0,
-            school_id: school_id.0,
-            department: department.0,
-        };
+        let (c, subject, q) = request(
+            &state,
+            &auth,
+            &subject,
+            by.0,
+            cohort.0,
+            school_id.0,
+            department.0,
+        )
+        .await?;
         let t = statistics::table(&state, &c, subject, &q).await?;
         let bytes = statistics::xlsx(&t)?;
         Ok(StatisticsExportAnswer::Ok(
@@ -233,14 +262,16 @@ impl StatisticsApi {
         /// A narrowing to one department (院系).
         department: Query<Option<String>>,
     ) -> poem::Result<StatisticsPageAnswer> {
-        let c = caller(&state, &auth).await?;
-        let subject = Subject::parse(&subject)?;
-        let q = StatsQuery {
-            by: by.0,
-            cohort: cohort.0,
-            school_id: school_id.0,
-            department: department.0,
-        };
+        let (c, subject, q) = request(
+            &state,
+            &auth,
+            &subject,
+            by.0,
+            cohort.0,
+            school_id.0,
+            department.0,
+        )
+        .await?;
         let t = statistics::table(&state, &c, subject, &q).await?;
         Ok(StatisticsPageAnswer::Ok(Html(statistics::page(
             &state,
