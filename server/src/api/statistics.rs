@@ -26,6 +26,8 @@ answers! {
         403 Forbidden,
         /// No such subject (`not_found`).
         404 NotFound,
+        /// A cohort out of 2000–2100 (`invalid_cohort`).
+        422 Invalid,
     }
 }
 
@@ -58,6 +60,9 @@ pub enum StatisticsExportAnswer {
     /// No such subject (`not_found`).
     #[oai(status = 404)]
     NotFound(Json<Problem>),
+    /// A cohort out of 2000–2100 (`invalid_cohort`).
+    #[oai(status = 422)]
+    Invalid(Json<Problem>),
 }
 
 /// The answers of `GET /statistics/{subject}/page`.
@@ -80,6 +85,9 @@ pub enum StatisticsPageAnswer {
     /// No such subject (`not_found`).
     #[oai(status = 404)]
     NotFound(Json<Problem>),
+    /// A cohort out of 2000–2100 (`invalid_cohort`).
+    #[oai(status = 422)]
+    Invalid(Json<Problem>),
 }
 
 answers! {

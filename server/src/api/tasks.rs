@@ -165,7 +165,8 @@ answers! {
         401 Unauthorized,
         /// Integrator keys and the system administrator have no tasks (`forbidden`).
         403 Forbidden,
-        /// Paging or order out of bounds (`invalid_page`, `invalid_page_size`, `invalid_sort`).
+        /// Paging or order out of bounds, or a name prefix longer than 30 characters
+        /// (`invalid_page`, `invalid_page_size`, `invalid_sort`, `invalid_name`).
         422 Invalid,
     }
 }
