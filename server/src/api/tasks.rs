@@ -459,11 +459,7 @@ impl TasksApi {
     #[oai(path = "/tasks/counts", method = "get", operation_id = "tasks_counts")]
     async fn counts(&self, state: Data<&State>, auth: Token) -> poem::Result<CountsAnswer> {
         let c = caller(&state, &auth).await?;
-        let (sql_where, values) = task_scope(&state, &c)?;
-        let rows =
-            crate::services::tasks::open_task_counts(&state, &sql_where, values, state.clock.now())
-                .await?;
-        let at_department = crate::services::tasks::department_level_counts(&state, &c).await?;
+        let pending = crate::services::tasks::pending(&state, &c).await?;
         let snap = state.registry.snapshot();
         let module_of = |key: &str| {
             snap.definitions()
@@ -482,29 +478,23 @@ impl TasksApi {
             .collect();
         let mut items = Vec::new();
         let (mut total, mut overdue) = (0i64, 0i64);
-        for r in rows {
-            let n: i64 = r.try_get("", "n").map_err(ApiError::from)?;
-            let late: i64 = r
-                .try_get::<Option<i64>>("", "overdue")
-                .map_err(ApiError::from)?
-                .unwrap_or(0);
-            let flow: String = r.try_get("", "def_key").map_err(ApiError::from)?;
-            total += n;
-            overdue += late;
-            if let Some(m) = module_of(&flow) {
+        for f in pending.open {
+            total += f.n;
+            overdue += f.overdue;
+            if let Some(m) = module_of(&f.flow) {
                 if let Some(mc) = modules.iter_mut().find(|mc| mc.module == m.as_str()) {
-                    mc.count += n;
-                    mc.overdue += late;
+                    mc.count += f.n;
+                    mc.overdue += f.overdue;
                 }
             }
             items.push(TaskCount {
-                flow,
-                state: r.try_get::<String>("", "state").map_err(ApiError::from)?,
-                count: n,
+                flow: f.flow,
+                state: f.state,
+                count: f.n,
             });
         }
         let mut department_total = 0;
-        for (flow, n) in at_department {
+        for (flow, n) in pending.at_department {
             department_total += n;
             if let Some(m) = module_of(&flow) {
                 if let Some(mc) = modules.iter_mut().find(|mc| mc.module == m.as_str()) {

@@ -399,25 +399,29 @@ impl Db {
 
     /// A statement with `?` placeholders rewritten to `$n` on PostgreSQL.
     pub fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
-        let backend = self.backend();
-        let sql = if backend == DbBackend::Postgres {
-            let mut out = String::with_capacity(sql.len() + 8);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push('$');
-                    out.push_str(&n.to_string());
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        } else {
-            sql.to_string()
-        };
-        Statement::from_sql_and_values(backend, sql, values)
+        portable(self.backend(), sql, values)
     }
+}
+
+/// A statement for `backend` from SQL with `?` placeholders (rewritten to `$n` on PostgreSQL).
+pub fn portable(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        sql.to_string()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// The first line of a database error, at most 200 characters (what `/readyz` shows).

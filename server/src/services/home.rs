@@ -5,6 +5,8 @@
 use poem_openapi::Object;
 use serde_json::Value;
 
+use gradflow_engine::definition::Module;
+
 use crate::auth::{AccountRole, Caller, Level};
 use crate::error::{ApiError, ApiResult};
 use crate::service::AppState;
@@ -47,20 +49,18 @@ pub struct Home {
 }
 
 /// The lists of the home page, in its order, with their labels and modules.
-const LISTS: [(&str, &str, &str); 7] = [
-    ("signing", "在线签约", "employment"),
-    ("supplement", "补登", "employment"),
-    ("termination", "解约", "employment"),
-    ("destination", "去向登记", "employment"),
-    ("confirmation", "去向登记确认", "employment"),
-    ("archive", "档案信息申请", "archive"),
-    ("hukou", "户口信息申请", "hukou"),
+const LISTS: [(&str, &str, Module); 7] = [
+    ("signing", "在线签约", Module::Employment),
+    ("supplement", "补登", Module::Employment),
+    ("termination", "解约", Module::Employment),
+    ("destination", "去向登记", Module::Employment),
+    ("confirmation", "去向登记确认", Module::Employment),
+    ("archive", "档案信息申请", Module::Archive),
+    ("hukou", "户口信息申请", Module::Hukou),
 ];
 
 pub async fn home(state: &AppState, c: &Caller) -> ApiResult<Home> {
-    let (sql_where, values) = tasks::task_scope(state, c)?;
-    let rows = tasks::open_task_counts(state, &sql_where, values, state.clock.now()).await?;
-    let at_department = tasks::department_level_counts(state, c).await?;
+    let counted = tasks::pending(state, c).await?;
     let snap = state.registry.snapshot();
     let list_of = |key: &str| {
         snap.definitions()
@@ -69,38 +69,25 @@ pub async fn home(state: &AppState, c: &Caller) -> ApiResult<Home> {
     };
     let mut lists: Vec<HomeList> = LISTS
         .iter()
-        .filter(|(_, _, m)| {
-            let module = match *m {
-                "archive" => gradflow_engine::definition::Module::Archive,
-                "hukou" => gradflow_engine::definition::Module::Hukou,
-                _ => gradflow_engine::definition::Module::Employment,
-            };
-            c.level(module) != Level::None
-        })
+        .filter(|(_, _, m)| c.level(*m) != Level::None)
         .map(|(list, label, module)| HomeList {
             list: list.to_string(),
             label: label.to_string(),
-            module: module.to_string(),
+            module: module.as_str().to_string(),
             pending: 0,
             overdue: 0,
             at_department: 0,
         })
         .collect();
     let mut pending = 0;
-    for r in rows {
-        let flow: String = r.try_get("", "def_key").map_err(ApiError::from)?;
-        let n: i64 = r.try_get("", "n").map_err(ApiError::from)?;
-        let late: i64 = r
-            .try_get::<Option<i64>>("", "overdue")
-            .map_err(ApiError::from)?
-            .unwrap_or(0);
-        pending += n;
-        if let Some(l) = list_of(&flow).and_then(|l| lists.iter_mut().find(|x| x.list == l)) {
-            l.pending += n;
-            l.overdue += late;
+    for f in counted.open {
+        pending += f.n;
+        if let Some(l) = list_of(&f.flow).and_then(|l| lists.iter_mut().find(|x| x.list == l)) {
+            l.pending += f.n;
+            l.overdue += f.overdue;
         }
     }
-    for (flow, n) in at_department {
+    for (flow, n) in counted.at_department {
         if let Some(l) = list_of(&flow).and_then(|l| lists.iter_mut().find(|x| x.list == l)) {
             l.at_department += n;
         }

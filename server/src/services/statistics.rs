@@ -258,6 +258,20 @@ pub struct Statistics {
 struct Place {
     column: Option<String>,
     employed: bool,
+    /// A reported destination's type: `(code, label, category)` (the signing flows: the
+    /// flow's key and title).
+    kind: Option<(String, String, String)>,
+}
+
+impl Place {
+    /// A count in `column` (none: only the state totals), not employed, no type.
+    fn at(column: Option<String>) -> Place {
+        Place {
+            column,
+            employed: false,
+            kind: None,
+        }
+    }
 }
 
 /// The subject's columns, in order.
@@ -343,10 +357,7 @@ fn flows(snap: &Snapshot, subject: Subject) -> Vec<&gradflow_engine::registry::L
 
 /// Where instances of `def_key` in `state` of type `type_code` are counted.
 fn place(snap: &Snapshot, subject: Subject, def_key: &str, state: &str, type_code: &str) -> Place {
-    let none = Place {
-        column: None,
-        employed: false,
-    };
+    let none = Place::at(None);
     let Some((def, st)) = snap
         .definitions()
         .filter(|d| d.def.key == def_key)
@@ -358,33 +369,35 @@ fn place(snap: &Snapshot, subject: Subject, def_key: &str, state: &str, type_cod
         .slot()
         .is_some_and(|s| st.holds.iter().any(|h| h == s));
     match subject {
-        Subject::Signing => Place {
-            column: Some(format!("state:{}", st.label)),
-            employed: false,
-        },
+        Subject::Signing => Place::at(Some(format!("state:{}", st.label))),
         Subject::Destination if holds => {
             if st.kind != StateKind::Final {
-                return Place {
-                    column: Some("reviewing".into()),
-                    employed: false,
-                };
+                return Place::at(Some("reviewing".into()));
             }
-            let (category, employed) = category_of(snap, def.def.list_type.as_deref(), type_code);
+            let list_type = def.def.list_type.as_deref();
+            let (category, employed) = category_of(snap, list_type, type_code);
+            let (code, label) = match list_type.filter(|_| !type_code.is_empty()) {
+                Some(lt) => (
+                    type_code.to_string(),
+                    snap.catalogue(lt)
+                        .and_then(|c| c.entry(type_code))
+                        .map(|e| e.label.clone())
+                        .unwrap_or_else(|| type_code.to_string()),
+                ),
+                None => (def.def.key.clone(), def.def.title.clone()),
+            };
             Place {
                 column: Some(format!("reported:{category}")),
                 employed,
+                kind: Some((code, label, category)),
             }
         }
-        Subject::Archive | Subject::Hukou if holds => Place {
-            column: st.registration.map(|r| r.as_str().to_string()),
-            employed: false,
-        },
+        Subject::Archive | Subject::Hukou if holds => {
+            Place::at(st.registration.map(|r| r.as_str().to_string()))
+        }
         Subject::Confirmation if holds => {
             let key = format!("state:{}", st.label);
-            Place {
-                column: (st.label != "未上报" && st.label != "已失效").then_some(key),
-                employed: false,
-            }
+            Place::at((st.label != "未上报" && st.label != "已失效").then_some(key))
         }
         _ => none,
     }
@@ -535,26 +548,10 @@ pub async fn table(
             if p.employed {
                 e.2 += n;
             }
-            if subject == Subject::Destination && p.column.as_deref() != Some("reviewing") {
-                let def = snap.definitions().find(|d| d.def.key == def_key);
-                let list_type = def.and_then(|d| d.def.list_type.clone());
-                let (code, label) = match (&list_type, ty.is_empty()) {
-                    (Some(lt), false) => (
-                        ty.clone(),
-                        snap.catalogue(lt)
-                            .and_then(|c| c.entry(&ty))
-                            .map(|e| e.label.clone())
-                            .unwrap_or_else(|| ty.clone()),
-                    ),
-                    _ => (
-                        def_key.clone(),
-                        def.map(|d| d.def.title.clone()).unwrap_or(def_key.clone()),
-                    ),
-                };
-                let (category, employed) = category_of(&snap, list_type.as_deref(), &ty);
+            if let Some((code, label, category)) = &p.kind {
                 let t = types
-                    .entry(code)
-                    .or_insert_with(|| (label, category, employed, 0));
+                    .entry(code.clone())
+                    .or_insert_with(|| (label.clone(), category.clone(), p.employed, 0));
                 t.3 += n;
             }
         }

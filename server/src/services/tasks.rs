@@ -125,18 +125,30 @@ pub async fn inbox_page(
     Ok((total, rows))
 }
 
-/// The open tasks matching `sql_where`, counted per flow and state, with how many are past
-/// their due time at `now`.
-pub async fn open_task_counts(
-    state: &AppState,
-    sql_where: &str,
-    values: Vec<Value>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> ApiResult<Vec<QueryResult>> {
+/// Open tasks of one flow in one state, and how many of them are past their due time.
+pub struct FlowCount {
+    pub flow: String,
+    pub state: String,
+    pub n: i64,
+    pub overdue: i64,
+}
+
+/// What waits: the caller's open tasks per flow and state, and for a school its items at
+/// department level per flow.
+pub struct Pending {
+    pub open: Vec<FlowCount>,
+    pub at_department: Vec<(String, i64)>,
+}
+
+/// The caller's pending work (the inbox's scope), counted — the home page's and
+/// `/tasks/counts`' figures.
+pub async fn pending(state: &AppState, c: &Caller) -> ApiResult<Pending> {
+    let (sql_where, values) = task_scope(state, c)?;
     let db = &state.db;
-    let mut all = vec![Value::from(now)];
+    let mut all = vec![Value::from(state.clock.now())];
     all.extend(values);
-    db.conn
+    let rows = db
+        .conn
         .query_all(db.stmt(
             &format!(
                 "SELECT t.def_key, t.state, COUNT(*) AS n, \
@@ -147,15 +159,28 @@ pub async fn open_task_counts(
             all,
         ))
         .await
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+    let mut open = Vec::with_capacity(rows.len());
+    for r in rows {
+        open.push(FlowCount {
+            flow: r.try_get("", "def_key").map_err(ApiError::from)?,
+            state: r.try_get("", "state").map_err(ApiError::from)?,
+            n: r.try_get("", "n").map_err(ApiError::from)?,
+            overdue: r
+                .try_get::<Option<i64>>("", "overdue")
+                .map_err(ApiError::from)?
+                .unwrap_or(0),
+        });
+    }
+    Ok(Pending {
+        open,
+        at_department: department_level_counts(state, c).await?,
+    })
 }
 
 /// For a school user: the school's open department-level tasks per flow (先院系再校级审核: what
 /// its departments still have to decide), without the modules the caller may not enter.
-pub async fn department_level_counts(
-    state: &AppState,
-    c: &Caller,
-) -> ApiResult<Vec<(String, i64)>> {
+async fn department_level_counts(state: &AppState, c: &Caller) -> ApiResult<Vec<(String, i64)>> {
     if c.role != AccountRole::School {
         return Ok(Vec::new());
     }

@@ -35,6 +35,11 @@ type Key = (
 );
 
 fn keys_of(row: &instance::Model) -> [Key; 2] {
+    let (flow, state, ty) = (
+        row.def_key.clone(),
+        row.state.clone(),
+        row.type_code.clone().unwrap_or_default(),
+    );
     let detail = (
         row.school_id,
         row.cohort,
@@ -42,9 +47,9 @@ fn keys_of(row: &instance::Model) -> [Key; 2] {
         row.department.clone(),
         row.major.clone(),
         row.education_level.clone(),
-        row.def_key.clone(),
-        row.state.clone(),
-        row.type_code.clone().unwrap_or_default(),
+        flow.clone(),
+        state.clone(),
+        ty.clone(),
     );
     let school = (
         row.school_id,
@@ -53,9 +58,9 @@ fn keys_of(row: &instance::Model) -> [Key; 2] {
         String::new(),
         String::new(),
         String::new(),
-        row.def_key.clone(),
-        row.state.clone(),
-        row.type_code.clone().unwrap_or_default(),
+        flow,
+        state,
+        ty,
     );
     [detail, school]
 }
@@ -131,16 +136,7 @@ pub(super) fn moved(
 /// The statements recounting school `school_id`'s roster (graduates not removed), at both
 /// grains.
 pub fn roster_recount(backend: DbBackend, school_id: i64) -> Vec<Statement> {
-    let p = |sql: &str| -> String {
-        if backend == DbBackend::Postgres {
-            sql.replace('?', "$1")
-        } else {
-            sql.to_string()
-        }
-    };
-    let stmt = |sql: &str| {
-        Statement::from_sql_and_values(backend, p(sql), [sea_orm::Value::from(school_id)])
-    };
+    let stmt = |sql: &str| crate::db::portable(backend, sql, vec![sea_orm::Value::from(school_id)]);
     vec![
         stmt(&format!(
             "DELETE FROM stat_counts WHERE school_id = ? AND def_key = '{ROSTER}'"

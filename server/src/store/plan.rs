@@ -258,16 +258,11 @@ pub(super) fn plan(
         if due.is_none() && kept_timers {
             // The state's timers stay as they were (a step that keeps them): the new tasks
             // are due when they are.
-            ops.push(Op::Exec(Statement::from_sql_and_values(
+            ops.push(Op::Exec(crate::db::portable(
                 backend,
-                if backend == DbBackend::Postgres {
-                    "UPDATE tasks SET due_at = (SELECT MIN(due_at) FROM timers \
-                     WHERE instance_id = $1) WHERE instance_id = $2"
-                } else {
-                    "UPDATE tasks SET due_at = (SELECT MIN(due_at) FROM timers \
-                     WHERE instance_id = ?) WHERE instance_id = ?"
-                },
-                [id.into(), id.into()],
+                "UPDATE tasks SET due_at = (SELECT MIN(due_at) FROM timers \
+                 WHERE instance_id = ?) WHERE instance_id = ?",
+                vec![id.into(), id.into()],
             )));
         }
     }
