@@ -336,13 +336,29 @@ async fn every_list_reads_through_an_index() {
             "/api/v1/lists/signing?status=all".into(),
             "/api/v1/lists/{list}",
         ),
+        (
+            format!("/api/v1/lists/signing?school_id={school_id}"),
+            "/api/v1/lists/{list}",
+        ),
+        (
+            format!("/api/v1/lists/signing?status=all&school_id={school_id}"),
+            "/api/v1/lists/{list}",
+        ),
         ("/api/v1/lists/termination".into(), "/api/v1/lists/{list}"),
+        (
+            "/api/v1/lists/archive?status=all".into(),
+            "/api/v1/lists/{list}",
+        ),
         (
             "/api/v1/lists/destination?status=all".into(),
             "/api/v1/lists/{list}",
         ),
         (
             "/api/v1/lists/signing/export?status=all".into(),
+            "/api/v1/lists/{list}/export",
+        ),
+        (
+            format!("/api/v1/lists/signing/export?status=all&school_id={school_id}"),
             "/api/v1/lists/{list}/export",
         ),
         ("/api/v1/accounts".into(), "/api/v1/accounts"),

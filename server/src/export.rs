@@ -53,6 +53,9 @@ const TYPED_HEAD: [&str; 12] = [
     "更新时间",
 ];
 
+/// The column a province's export has after 姓名: its list spans its schools.
+const SCHOOL: &str = "院校";
+
 /// The types of a typed list: code → (label, category).
 pub type Types = HashMap<String, (String, Option<String>)>;
 
@@ -62,13 +65,16 @@ fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> ApiError {
     ApiError::internal(format!("xlsx: {e}"))
 }
 
-/// The instances of `q` (at most [`MAX_EXPORT`]) as an XLSX file, ready to be streamed.
+/// The instances of `q` (at most [`MAX_EXPORT`]) as an XLSX file, ready to be streamed; with
+/// `with_school`, a 院校 column after 姓名.
 pub async fn instances_xlsx(
     state: &AppState,
     title: &str,
     q: Select<instance::Entity>,
     types: Option<&Types>,
+    with_school: bool,
 ) -> ApiResult<tokio::fs::File> {
+    let cols = Columns { types, with_school };
     let _turn = EXPORTS.acquire().await.map_err(ApiError::internal)?;
     let total = q.clone().count(&state.db.conn).await?;
     if total > MAX_EXPORT {
@@ -87,7 +93,7 @@ pub async fn instances_xlsx(
         let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?;
         ws.set_name(title).map_err(xlsx_err)?;
         let bold = Format::new().set_bold();
-        for (col, h) in head(types).iter().enumerate() {
+        for (col, h) in cols.head().iter().enumerate() {
             ws.write_with_format(0, col as u16, *h, &bold)
                 .map_err(xlsx_err)?;
         }
@@ -103,7 +109,7 @@ pub async fn instances_xlsx(
         chunk.extend(row);
         if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
             let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
-            write_chunk(state, ws, next_row, &chunk, types, next_row == 1).await?;
+            write_chunk(state, ws, next_row, &chunk, &cols, next_row == 1).await?;
             next_row += chunk.len() as u32;
             chunk.clear();
         }
@@ -117,9 +123,9 @@ pub async fn instances_xlsx(
         let ws = wb.worksheet_from_index(0).map_err(xlsx_err)?;
         if next_row == 1 {
             // No rows: the header alone sets the widths.
-            write_chunk(state, ws, 1, &[], types, true).await?;
+            write_chunk(state, ws, 1, &[], &cols, true).await?;
         }
-        let last_col = head(types).len() as u16 - 1;
+        let last_col = cols.head().len() as u16 - 1;
         ws.autofilter(0, 0, next_row.saturating_sub(1), last_col)
             .map_err(xlsx_err)?;
     }
@@ -135,11 +141,32 @@ pub async fn instances_xlsx(
     Ok(tokio::fs::File::from_std(file))
 }
 
-/// The header of a list's export.
-fn head(types: Option<&Types>) -> [&'static str; 12] {
-    match types {
-        Some(_) => TYPED_HEAD,
-        None => HEAD,
+/// The columns of a list's export: typed or not, with the 院校 column or not.
+struct Columns<'a> {
+    types: Option<&'a Types>,
+    with_school: bool,
+}
+
+impl Columns<'_> {
+    /// Where the 院校 column goes: right after 姓名.
+    fn school_col(&self) -> Option<usize> {
+        let name = match self.types {
+            Some(_) => 0,
+            None => 1,
+        };
+        self.with_school.then_some(name + 1)
+    }
+
+    /// The header.
+    fn head(&self) -> Vec<&'static str> {
+        let mut h = match self.types {
+            Some(_) => TYPED_HEAD.to_vec(),
+            None => HEAD.to_vec(),
+        };
+        if let Some(at) = self.school_col() {
+            h.insert(at, SCHOOL);
+        }
+        h
     }
 }
 
@@ -181,18 +208,19 @@ fn excel_moment(t: chrono::DateTime<chrono::Utc>) -> ApiResult<ExcelDateTime> {
         .map_err(xlsx_err)
 }
 
-/// Writes `rows` from sheet row `first` on: their graduates and employers in one query each.
-/// The first chunk also sets the column widths, from the header and its rows.
+/// Writes `rows` from sheet row `first` on: their graduates, employers (and schools) in one
+/// query each. The first chunk also sets the column widths, from the header and its rows.
 async fn write_chunk(
     state: &AppState,
     ws: &mut Worksheet,
     first: u32,
     rows: &[instance::Model],
-    types: Option<&Types>,
+    cols: &Columns<'_>,
     set_widths: bool,
 ) -> ApiResult<()> {
+    let types = cols.types;
     let moment = Format::new().set_num_format("yyyy-mm-dd hh:mm");
-    let mut widths: Vec<usize> = head(types).iter().map(|h| display_width(h)).collect();
+    let mut widths: Vec<usize> = cols.head().iter().map(|h| display_width(h)).collect();
     // The date-time column: "2026-11-23 18:30".
     let time_col = widths.len() - 1;
     widths[time_col] = widths[time_col].max(16);
@@ -216,6 +244,12 @@ async fn write_chunk(
         .into_iter()
         .map(|e| (e.id, e.name))
         .collect();
+    let schools = if cols.with_school {
+        let ids: Vec<i64> = rows.iter().map(|r| r.school_id).collect();
+        crate::services::lists::school_names(state, &ids).await?
+    } else {
+        HashMap::new()
+    };
     for (i, r) in rows.iter().enumerate() {
         let vars: Map<String, Value> = serde_json::from_str(&r.vars).unwrap_or_default();
         let g = grads.get(&r.graduate_id);
@@ -241,8 +275,8 @@ async fn write_chunk(
             .unwrap_or("")
             .to_string();
         let of = |f: fn(&graduate::Model) -> &String| g.map(|g| f(g).clone()).unwrap_or_default();
-        let cells = match types {
-            None => [
+        let mut cells = match types {
+            None => vec![
                 if r.initiator_role == "employer" {
                     "单位".to_string()
                 } else {
@@ -270,7 +304,7 @@ async fn write_chunk(
                     .into_iter()
                     .find(|s| !s.is_empty())
                     .unwrap_or_default();
-                [
+                vec![
                     of(|g| &g.name),
                     of(|g| &g.candidate_no),
                     of(|g| &g.id_number),
@@ -285,6 +319,9 @@ async fn write_chunk(
                 ]
             }
         };
+        if let Some(at) = cols.school_col() {
+            cells.insert(at, schools.get(&r.school_id).cloned().unwrap_or_default());
+        }
         let row = first + i as u32;
         for (col, v) in cells.iter().enumerate() {
             ws.write_string(row, col as u16, v).map_err(xlsx_err)?;

@@ -106,6 +106,8 @@ pub struct InstanceView {
     pub employer_id: Option<i64>,
     /// The graduate's school.
     pub school_id: i64,
+    /// The school's name (院校).
+    pub school_name: Option<String>,
     /// The graduate's department (院系).
     pub department: String,
     /// Who started it (`graduate`, `employer`, `school`, …).
@@ -128,19 +130,21 @@ pub struct InstanceView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Views of several instances (one query for their provinces).
+/// Views of several instances (one query each for their provinces, schools and employers'
+/// warnings).
 pub async fn instance_views(
     state: &crate::service::AppState,
     caller: &Caller,
     rows: &[instance::Model],
 ) -> poem::Result<Vec<InstanceView>> {
     let lookups = lists::instance_view_lookups(state, rows).await?;
-    let (types, marks) = (lookups.agreement_types, lookups.marks);
+    let (types, schools, marks) = (lookups.agreement_types, lookups.school_names, lookups.marks);
     let sees_all = matches!(caller.role, AccountRole::Admin | AccountRole::Province);
     rows.iter()
         .map(|r| {
             let t = types.get(&r.province_code).cloned().flatten();
             let mut v = instance_view(state, caller, r, t.as_deref())?;
+            v.school_name = schools.get(&r.school_id).cloned();
             // The employer's warning, wherever it is shown (invitation, agreement, review).
             if caller.role != AccountRole::Employer {
                 let m = r.employer_id.and_then(|e| marks.get(&e));
@@ -205,6 +209,7 @@ pub fn instance_view(
         graduate_id: row.graduate_id,
         employer_id: row.employer_id,
         school_id: row.school_id,
+        school_name: None,
         department: row.department.clone(),
         initiator_role: row.initiator_role.clone(),
         is_final: row.is_final,

@@ -371,7 +371,8 @@ impl ListsApi {
     /// caller's scope, newest change first.
     ///
     /// `status` takes status labels separated by commas; left out, the list's documented default is
-    /// selected; `all` shows every status. `initiator` is 单位 or 学生 (签约发起方). Graduate filters:
+    /// selected; `all` shows every status. `school_id` narrows to one school (院校, a province
+    /// user's filter). `initiator` is 单位 or 学生 (签约发起方). Graduate filters:
     /// department, major, education_level, candidate_no, name, id_number. Lists whose items have a
     /// type (去向登记管理) also filter by `type` and `category` (see `type_options`, `category_options`).
     /// The province sees its schools' items, read-only.
@@ -387,6 +388,9 @@ impl ListsApi {
         /// Status labels, separated by commas; `all` for every status; left out, the list's
         /// default (`default_status`).
         status: Query<Option<String>>,
+        /// 院校: only this school's items (its id). It narrows the caller's scope: a province
+        /// user picks one of its schools; another school's id gives no items.
+        school_id: Query<Option<i64>>,
         /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`); empty for both.
         #[oai(validator(pattern = "^(employer|graduate|单位|学生)?$"))]
         initiator: Query<Option<String>>,
@@ -428,6 +432,7 @@ impl ListsApi {
             name.0,
             id_number.0,
         );
+        f.school_id = school_id.0;
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
         let sort = Sort::parse(sort.0.as_deref(), &LIST_SORT, "-updated_at")?;
         let p = lists::management_list_page(
@@ -469,7 +474,7 @@ impl ListsApi {
     /// 下载当前查询数据: the same query as the list.
     ///
     /// 下载当前查询数据: the same query as the list (same parameters, no paging) as an XLSX file, at most
-    /// 100,000 rows.
+    /// 100,000 rows. A province user's has a 院校 column after 姓名.
     #[oai(
         path = "/lists/:list/export",
         method = "get",
@@ -485,6 +490,9 @@ impl ListsApi {
         /// Status labels, separated by commas; `all` for every status; left out, the list's
         /// default.
         status: Query<Option<String>>,
+        /// 院校: only this school's items (its id). It narrows the caller's scope: a province
+        /// user picks one of its schools; another school's id gives no items.
+        school_id: Query<Option<i64>>,
         /// 签约发起方: 单位 (`employer`) or 学生 (`graduate`); empty for both.
         #[oai(validator(pattern = "^(employer|graduate|单位|学生)?$"))]
         initiator: Query<Option<String>>,
@@ -519,6 +527,7 @@ impl ListsApi {
             name.0,
             id_number.0,
         );
+        f.school_id = school_id.0;
         f.types = m.types_selected(type_.0.as_deref(), category.0.as_deref())?;
         let sort = Sort::parse(sort.0.as_deref(), &LIST_SORT, "-updated_at")?;
         let t = title(&list);
@@ -532,7 +541,7 @@ impl ListsApi {
     /// 导出退回修改学生名单: the items returned for changes, as XLSX.
     ///
     /// The items of the list now waiting after a reviewer's 退回修改, as an XLSX file with the
-    /// reason.
+    /// reason (a province user's with the 院校 column).
     #[oai(
         path = "/lists/:list/returned-export",
         method = "get",
@@ -544,11 +553,14 @@ impl ListsApi {
         auth: Token,
         /// The list (`signing`, `supplement`, `termination`, `destination`, …).
         list: Path<String>,
+        /// 院校: only this school's items (its id), within the caller's scope.
+        school_id: Query<Option<i64>>,
         /// Only graduates of this department (院系).
         department: Query<Option<String>>,
     ) -> poem::Result<ExportAnswer> {
         let (c, m) = open(&state, &auth, &list).await?;
         let f = Filter {
+            school_id: school_id.0,
             department: department.0,
             ..Filter::default()
         };

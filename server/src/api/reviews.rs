@@ -28,11 +28,12 @@ pub struct BatchItem {
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct BatchReviewRequest {
-    /// `approve` (审核通过) or `reject` (审核不通过).
+    /// `approve` (审核通过) or `reject` (审核不通过); the inbox's bulk decision also takes
+    /// `return` (退回修改).
     pub decision: String,
-    /// The decision's input, the same for every item: for `reject` the one reason
-    /// (`reason_category` from the state's reasons, `reason` 具体问题); for `approve` an
-    /// optional `comment`.
+    /// The decision's input, the same for every item: for `reject` and `return` the one
+    /// reason (`reason_category` from the state's reasons, `reason` 具体问题); for `approve`
+    /// an optional `comment`.
     #[oai(default)]
     pub input: Value,
     /// The selected applications (at most 200).

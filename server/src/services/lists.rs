@@ -1,7 +1,7 @@
-//! The reads behind the instance lists and views: the management lists' query (scope, status,
-//! initiator, type and graduate filters) paged or exported, the generic instance list in a
-//! caller's scope, the lookups an instance view needs (each province's agreement type, the
-//! employers' warning marks) and an instance's history.
+//! The reads behind the instance lists and views: the management lists' query (scope, school,
+//! status, initiator, type and graduate filters) paged or exported, the generic instance list
+//! in a caller's scope, the lookups an instance view needs (each province's agreement type,
+//! the schools' names, the employers' warning marks) and an instance's history.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use crate::auth::{AccountRole, Caller};
-use crate::entity::{graduate, history, instance, province};
+use crate::entity::{graduate, history, instance, province, school};
 use crate::error::{ApiError, ApiResult};
 use crate::paging::{paged, Paged, Paging, Sort};
 use crate::service::AppState;
@@ -18,6 +18,9 @@ use crate::service::AppState;
 /// The filters of a management list, as query parameters.
 #[derive(Default)]
 pub struct Filter {
+    /// 院校: only this school's items (within the caller's scope: another school's id, for a
+    /// school or department user, matches nothing).
+    pub school_id: Option<i64>,
     pub initiator: Option<String>,
     /// The item types selected (codes of the list's `list_type`), already resolved from the
     /// `type` and `category` parameters; `None`: every type (`Some` of none matches nothing).
@@ -38,6 +41,7 @@ impl Filter {
         id_number: Option<String>,
     ) -> Filter {
         Filter {
+            school_id: None,
             initiator,
             types: None,
             department,
@@ -77,6 +81,10 @@ fn list_query(
             .filter(instance::Column::SchoolId.eq(a.school_id))
             .filter(instance::Column::Department.eq(a.department.clone())),
     };
+    // Kept with the scope's filter above: it narrows, never widens.
+    if let Some(s) = f.school_id {
+        q = q.filter(instance::Column::SchoolId.eq(s));
+    }
     if !labels.is_empty() {
         q = q.filter(instance::Column::Label.is_in(labels.to_vec()));
     }
@@ -148,7 +156,8 @@ pub async fn management_list_page(
     paged(&state.db.conn, q, page, page_size, paging).await
 }
 
-/// The whole query of a management list (no paging) as an XLSX file titled `title`.
+/// The whole query of a management list (no paging) as an XLSX file titled `title`; a
+/// province's has the 院校 column (its list spans its schools).
 #[allow(clippy::too_many_arguments)]
 pub async fn export_management_list(
     state: &AppState,
@@ -161,7 +170,8 @@ pub async fn export_management_list(
     types: Option<&crate::export::Types>,
 ) -> ApiResult<tokio::fs::File> {
     let q = list_query(c, list, labels, f, sort)?;
-    crate::export::instances_xlsx(state, title, q, types).await
+    let with_school = c.role == AccountRole::Province;
+    crate::export::instances_xlsx(state, title, q, types, with_school).await
 }
 
 /// Whose instances a caller of the generic instance list sees.
@@ -225,10 +235,12 @@ pub async fn instances_page(
 }
 
 /// What views of several instances look up: the agreement type of each province (two-party
-/// ⇒ 鉴证 labels) and the active warning marks of their employers.
+/// ⇒ 鉴证 labels), the names of their schools and the active warning marks of their employers.
 pub struct ViewLookups {
     /// Province code → agreement type.
     pub agreement_types: HashMap<String, Option<String>>,
+    /// School id → name (院校).
+    pub school_names: HashMap<i64, String>,
     /// Employer → (school → reason), as [`crate::warnings::active_marks`] answers.
     pub marks: HashMap<i64, BTreeMap<i64, String>>,
 }
@@ -260,17 +272,40 @@ async fn agreement_types(
         .collect())
 }
 
-/// The provinces' agreement types and the employers' warning marks of some instances (one
-/// query each).
+/// The names of some schools, in one query (schools in process where current, `db::cache`).
+pub async fn school_names(state: &AppState, ids: &[i64]) -> ApiResult<HashMap<i64, String>> {
+    let db = &state.db;
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let schools = db
+        .rows
+        .schools
+        .get_many(db, ids, |missing| async move {
+            let found = school::Entity::find()
+                .filter(school::Column::Id.is_in(missing))
+                .all(&db.conn)
+                .await?;
+            Ok::<_, sea_orm::DbErr>(found.into_iter().map(|s| (s.id, s)).collect())
+        })
+        .await?;
+    Ok(schools.into_iter().map(|(id, s)| (id, s.name)).collect())
+}
+
+/// The provinces' agreement types, the schools' names and the employers' warning marks of
+/// some instances (one query each).
 pub async fn instance_view_lookups(
     state: &AppState,
     rows: &[instance::Model],
 ) -> ApiResult<ViewLookups> {
     let agreement_types = agreement_types(state, rows).await?;
+    let school_ids: Vec<i64> = rows.iter().map(|r| r.school_id).collect();
+    let school_names = school_names(state, &school_ids).await?;
     let employer_ids: Vec<i64> = rows.iter().filter_map(|r| r.employer_id).collect();
     let marks = crate::warnings::active_marks(state, &employer_ids).await?;
     Ok(ViewLookups {
         agreement_types,
+        school_names,
         marks,
     })
 }
