@@ -513,6 +513,36 @@ fn slot_claims(
         .collect()
 }
 
+/// What an instance holds where it stands ([`standing`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    pub tasks: Vec<TaskSpec>,
+    pub timers: Vec<TimerSpec>,
+    pub slots: Vec<SlotClaim>,
+}
+
+/// What an instance standing in `state` (at review position `review`, `None` outside a
+/// review) holds, as a transition into it would have opened them: its open tasks, its timers
+/// counted from `since`, and its slots. Used to write instances in bulk without replaying
+/// their transitions (the season generator, `gradflow_server::season`).
+pub fn standing(
+    def: &Definition,
+    state: &str,
+    review: Option<&ReviewPos>,
+    parties: &Parties,
+    params: &Map<String, Value>,
+    since: DateTime<Utc>,
+) -> Result<Standing, EngineError> {
+    let st = def
+        .state(state)
+        .ok_or_else(|| EngineError::Definition(format!("状态 {state} 未定义")))?;
+    Ok(Standing {
+        tasks: tasks_for(st, review, parties),
+        timers: timer_specs(st, params, since)?,
+        slots: slot_claims(def, st, parties)?,
+    })
+}
+
 fn timer_specs(
     st: &StateDef,
     params: &Map<String, Value>,

@@ -37,6 +37,7 @@ pub async fn serve_if_child() -> Option<anyhow::Result<()>> {
         root: env!("CARGO_MANIFEST_DIR").into(),
         admin_token: get("--admin-token"),
         max_connections: 16,
+        check_query_plans: argv.iter().any(|a| a == "--check-query-plans"),
         ..Default::default()
     };
     Some(gradflow_server::serve(config).await)
@@ -51,9 +52,43 @@ pub struct Server {
     pub dir: tempfile::TempDir,
 }
 
+/// How to start a server child on data that is already there ([`start_at`]).
+pub struct At<'a> {
+    pub data_dir: &'a std::path::Path,
+    pub database_url: Option<&'a str>,
+    /// Check every distinct read query's plan (SQLite) and log it (`gradflow::plan`).
+    pub check_plans: bool,
+    /// Where the child's log (stderr) goes; inherited when `None`.
+    pub log: Option<&'a std::path::Path>,
+}
+
 /// Starts the server child on a fresh temporary data directory (or `database_url`).
 pub async fn start(database_url: Option<&str>) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
+    spawn(dir, None, database_url, false, None).await
+}
+
+/// Starts the server child on an existing data directory (and database).
+pub async fn start_at(at: At<'_>) -> anyhow::Result<Server> {
+    // The temporary directory only keeps the `Server` shape; the data is `at.data_dir`.
+    let unused = tempfile::tempdir()?;
+    spawn(
+        unused,
+        Some(at.data_dir),
+        at.database_url,
+        at.check_plans,
+        at.log,
+    )
+    .await
+}
+
+async fn spawn(
+    dir: tempfile::TempDir,
+    data_dir: Option<&std::path::Path>,
+    database_url: Option<&str>,
+    check_plans: bool,
+    log: Option<&std::path::Path>,
+) -> anyhow::Result<Server> {
     let admin = format!("bench-admin-{}", std::process::id());
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
     cmd.arg("__serve")
@@ -64,9 +99,15 @@ pub async fn start(database_url: Option<&str>) -> anyhow::Result<Server> {
             &admin,
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(data_dir.unwrap_or(dir.path()))
         .stdout(Stdio::piped())
         .kill_on_drop(true);
+    if check_plans {
+        cmd.arg("--check-query-plans");
+    }
+    if let Some(path) = log {
+        cmd.stderr(std::fs::File::create(path)?);
+    }
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }

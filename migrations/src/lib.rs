@@ -15,6 +15,7 @@ mod m20261202_000009_roster_imports;
 mod m20261202_000010_list_order_indexes;
 mod m20261203_000011_last_mile;
 mod m20261204_000012_statistics;
+mod m20261205_000013_scale_indexes;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_list_order_indexes::Migration),
             Box::new(m20261203_000011_last_mile::Migration),
             Box::new(m20261204_000012_statistics::Migration),
+            Box::new(m20261205_000013_scale_indexes::Migration),
         ]
     }
 }

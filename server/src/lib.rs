@@ -32,6 +32,7 @@ pub mod removal;
 pub mod roster;
 pub mod roster_template;
 pub mod scope;
+pub mod season;
 pub mod service;
 pub mod services;
 pub mod store;

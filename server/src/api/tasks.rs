@@ -259,6 +259,8 @@ impl TasksApi {
     ) -> poem::Result<InboxAnswer> {
         let c = caller(&state, &auth).await?;
         let (mut sql_where, mut values) = task_scope(&state, &c)?;
+        // Whether a filter reads the instance or the graduate (else the tasks alone count).
+        let mut joined = false;
         if let Some(f) = flow.0 {
             sql_where.push_str(" AND t.def_key = ?");
             values.push(f.into());
@@ -276,6 +278,7 @@ impl TasksApi {
                 .into());
             }
             sql_where.push_str(" AND i.initiator_role = ?");
+            joined = true;
             values.push(i.into());
         }
         if let Some(d) = department.0 {
@@ -285,6 +288,7 @@ impl TasksApi {
         if let Some(q) = q.0.filter(|q| !q.trim().is_empty()) {
             let q = q.trim().to_string();
             sql_where.push_str(" AND (g.name = ? OR g.id_number = ? OR g.candidate_no = ?)");
+            joined = true;
             values.push(q.clone().into());
             values.push(q.to_uppercase().into());
             values.push(q.into());
@@ -297,6 +301,7 @@ impl TasksApi {
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             sql_where.push_str(" AND g.name LIKE ? ESCAPE '\\'");
+            joined = true;
             values.push(format!("{escaped}%").into());
         }
         for (col, v) in [
@@ -306,6 +311,7 @@ impl TasksApi {
             if let Some(v) = v {
                 sql_where.push_str(&format!(" AND {col} = ?"));
                 values.push(v.into());
+                joined = true;
             }
         }
         for (cond, v) in [
@@ -332,10 +338,10 @@ impl TasksApi {
         }
         let sort = Sort::parse(sort.0.as_deref(), &INBOX_SORT, "opened_at")?;
         let (page, size) = super::page_params(page.0, page_size.0, &super::PAGE_SIZE)?;
-        let from = "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
-        let (total, rows) =
-            crate::services::tasks::inbox_page(&state, from, &sql_where, values, sort, page, size)
-                .await?;
+        let (total, rows) = crate::services::tasks::inbox_page(
+            &state, joined, &sql_where, values, sort, page, size,
+        )
+        .await?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             let get_s = |c: &str| r.try_get::<String>("", c).ok();

@@ -349,6 +349,17 @@ impl Db {
         }
     }
 
+    /// Folds SQLite's write-ahead log into the database file and truncates it, in the writer's
+    /// turn (nothing on PostgreSQL): after a bulk write, whose log the passive checkpoints of
+    /// a busy writer never get to reset.
+    pub async fn checkpoint(&self) -> Result<(), DbErr> {
+        if let Backend::Sqlite(s) = &self.write {
+            let _turn = s.single().await;
+            s.write_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        }
+        Ok(())
+    }
+
     /// Whether rows are kept in process ([`cache`]): on SQLite, where this process is the
     /// one writer and sees every write.
     pub fn caches_rows(&self) -> bool {

@@ -142,6 +142,10 @@ fn check_plan(conn: &Connection, sql: &str) {
             if let Some(problem) = plan_problem(sql, &details) {
                 tracing::warn!(target: "gradflow::plan", sql, plan = details.join(" | "),
                     "a read query {problem}");
+            } else {
+                // What the benchmarks print (`GRADFLOW_LOG=gradflow::plan=info`).
+                tracing::info!(target: "gradflow::plan", sql, plan = details.join(" | "),
+                    "plan checked");
             }
         }
         Err(e) => tracing::warn!(target: "gradflow::plan", sql, error = %e, "EXPLAIN failed"),

@@ -411,67 +411,101 @@ pub struct ConfirmationStats {
 
 /// 登记确认 statistics for school and department users (their school or department) and the
 /// province (its schools) with the employment module: per status, and per data source of the
-/// destination the graduate confirms. (Counted from the instances in scope; the counters of
-/// the statistics issue will serve it at province scale.)
+/// destination the graduate confirms. The totals are read from the statistics' counters
+/// (every cohort); only the destinations the employment management system delivered
+/// (instances its intake started) are read to count the two management-system sources, the
+/// rest are 登记系统's.
 pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats> {
     use crate::auth::AccountRole;
-    use crate::entity::slot;
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+    use crate::store::counters::ROSTER;
+    use sea_orm::ConnectionTrait;
     // The handler admits reviewers only (`api::lists::reviewer`).
     c.require_view(Module::Employment)?;
     let a = &c.actor;
-    let mut graduates = graduate::Entity::find().filter(graduate::Column::Removed.eq(false));
-    let mut confs = instance::Entity::find().filter(instance::Column::DefKey.eq(FLOW));
-    let mut holders = instance::Entity::find().filter(instance::Column::IsFinal.eq(true));
-    match c.role {
-        AccountRole::Admin => {}
-        AccountRole::Province => {
-            let p = a.province.clone().unwrap_or_default();
-            graduates = graduates.filter(graduate::Column::ProvinceCode.eq(p.clone()));
-            confs = confs.filter(instance::Column::ProvinceCode.eq(p.clone()));
-            holders = holders.filter(instance::Column::ProvinceCode.eq(p));
-        }
-        _ => {
-            let s = a.school_id.unwrap_or(-1);
-            graduates = graduates.filter(graduate::Column::SchoolId.eq(s));
-            confs = confs.filter(instance::Column::SchoolId.eq(s));
-            holders = holders.filter(instance::Column::SchoolId.eq(s));
-            if c.role == AccountRole::Department {
-                let d = a.department.clone().unwrap_or_default();
-                graduates = graduates.filter(graduate::Column::Department.eq(d.clone()));
-                confs = confs.filter(instance::Column::Department.eq(d.clone()));
-                holders = holders.filter(instance::Column::Department.eq(d));
-            }
+    // The scope on `stat_counts` (grain 0 per school, 1 for a department) and on instances.
+    let (counters, holders, mut values): (&str, &str, Vec<sea_orm::Value>) = match c.role {
+        AccountRole::Admin => ("grain = 0", "TRUE", Vec::new()),
+        AccountRole::Province => (
+            "province_code = ? AND grain = 0",
+            "h.province_code = ?",
+            vec![a.province.clone().unwrap_or_default().into()],
+        ),
+        AccountRole::Department => (
+            "school_id = ? AND grain = 1 AND department = ?",
+            "h.school_id = ? AND h.department = ?",
+            vec![
+                a.school_id.unwrap_or(-1).into(),
+                a.department.clone().unwrap_or_default().into(),
+            ],
+        ),
+        _ => (
+            "school_id = ? AND grain = 0",
+            "h.school_id = ?",
+            vec![a.school_id.unwrap_or(-1).into()],
+        ),
+    };
+    let db = &state.db;
+    let mut counter_values = values.clone();
+    counter_values.push(FLOW.into());
+    counter_values.push(ROSTER.into());
+    let rows = db
+        .conn
+        .query_all(db.stmt(
+            &format!(
+                "SELECT def_key, state, CAST(SUM(n) AS BIGINT) AS n FROM stat_counts \
+                 WHERE {counters} AND def_key IN (?, ?) GROUP BY def_key, state"
+            ),
+            counter_values,
+        ))
+        .await?;
+    let (mut graduates, mut unconfirmed, mut correct, mut incorrect) = (0u64, 0u64, 0u64, 0u64);
+    for r in rows {
+        let def_key: String = r.try_get("", "def_key")?;
+        let st: String = r.try_get("", "state")?;
+        let n = r.try_get::<i64>("", "n")?.max(0) as u64;
+        match (def_key == ROSTER, st.as_str()) {
+            (true, _) => graduates += n,
+            (false, "unconfirmed") => unconfirmed += n,
+            (false, "correct") => correct += n,
+            (false, "incorrect") => incorrect += n,
+            _ => {}
         }
     }
-    let graduates = graduates.count(&state.db.conn).await?;
-    let confs: Vec<(i64, String)> = confs
-        .select_only()
-        .column(instance::Column::GraduateId)
-        .column(instance::Column::State)
-        .filter(instance::Column::State.is_in(["unconfirmed", "correct", "incorrect"]))
-        .into_tuple()
-        .all(&state.db.conn)
-        .await?;
-    let in_slot = sea_orm::sea_query::Query::select()
-        .column(slot::Column::InstanceId)
-        .from(slot::Entity)
-        .and_where(slot::Column::Slot.eq("agreement"))
-        .to_owned();
-    let sources: std::collections::HashMap<i64, &'static str> = holders
-        .select_only()
-        .column(instance::Column::GraduateId)
-        .column(instance::Column::Vars)
-        .filter(instance::Column::Id.in_subquery(in_slot))
-        .into_tuple::<(i64, String)>()
-        .all(&state.db.conn)
-        .await?
-        .into_iter()
-        .map(|(g, vars)| {
-            let vars: Map<String, Value> = serde_json::from_str(&vars).unwrap_or_default();
-            (g, data_source(&vars))
+    // The management system's destinations in force (started by its intake, in the lists of
+    // the flows holding a destination: `idx_instances_*_initiator`, migration 13), with the
+    // graduate's confirmation. (`list || ''`: the list alone selects far more rows than the
+    // starter does, so no planner may read through a list's index instead.)
+    let snap = state.registry.snapshot();
+    let mut lists: Vec<String> = snap
+        .definitions()
+        .filter(|d| {
+            d.def
+                .slots
+                .iter()
+                .any(|(k, _)| gradflow_engine::definition::slot_name(&d.def, k) == "agreement")
         })
+        .filter_map(|d| d.def.list.clone())
         .collect();
+    lists.sort();
+    lists.dedup();
+    let mut delivered_values: Vec<sea_orm::Value> = vec![FLOW.into()];
+    delivered_values.append(&mut values);
+    delivered_values.extend(lists.iter().map(|l| sea_orm::Value::from(l.clone())));
+    let delivered = db
+        .conn
+        .query_all(db.stmt(
+            &format!(
+                "SELECT h.vars, c.state FROM instances h \
+                 JOIN slots s ON s.instance_id = h.id AND s.slot = 'agreement' \
+                 JOIN instances c ON c.graduate_id = h.graduate_id AND c.def_key = ? \
+                 AND c.state IN ('unconfirmed', 'correct', 'incorrect') \
+                 WHERE {holders} AND h.initiator_role = 'system' AND h.is_final = TRUE \
+                 AND (h.list || '') IN ({})",
+                vec!["?"; lists.len().max(1)].join(", ")
+            ),
+            delivered_values,
+        ))
+        .await?;
     let mut by: Vec<SourceCount> = ["登记系统", "就业管理系统上传", "就业管理系统接口"]
         .iter()
         .map(|s| SourceCount {
@@ -479,31 +513,35 @@ pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats>
             ..Default::default()
         })
         .collect();
-    let (mut unconfirmed, mut correct, mut incorrect) = (0, 0, 0);
-    for (g, st) in &confs {
-        let source = sources.get(g).copied().unwrap_or("登记系统");
-        let Some(row) = by.iter_mut().find(|b| b.data_source == source) else {
+    for r in delivered {
+        let vars: String = r.try_get("", "vars")?;
+        let st: String = r.try_get("", "state")?;
+        let vars: Map<String, Value> = serde_json::from_str(&vars).unwrap_or_default();
+        let source = data_source(&vars);
+        if source == "登记系统" {
             continue;
-        };
-        row.reported += 1;
-        match st.as_str() {
-            "unconfirmed" => {
-                unconfirmed += 1;
-                row.unconfirmed += 1
-            }
-            "correct" => {
-                correct += 1;
-                row.correct += 1
-            }
-            _ => {
-                incorrect += 1;
-                row.incorrect += 1
+        }
+        if let Some(row) = by.iter_mut().find(|b| b.data_source == source) {
+            row.reported += 1;
+            match st.as_str() {
+                "unconfirmed" => row.unconfirmed += 1,
+                "correct" => row.correct += 1,
+                _ => row.incorrect += 1,
             }
         }
     }
+    let reported = unconfirmed + correct + incorrect;
+    let others = |f: fn(&SourceCount) -> u64| by[1..].iter().map(f).sum::<u64>();
+    by[0] = SourceCount {
+        data_source: "登记系统".into(),
+        reported: reported.saturating_sub(others(|b| b.reported)),
+        unconfirmed: unconfirmed.saturating_sub(others(|b| b.unconfirmed)),
+        correct: correct.saturating_sub(others(|b| b.correct)),
+        incorrect: incorrect.saturating_sub(others(|b| b.incorrect)),
+    };
     Ok(ConfirmationStats {
         graduates,
-        unreported: graduates.saturating_sub(confs.len() as u64),
+        unreported: graduates.saturating_sub(reported),
         unconfirmed,
         correct,
         incorrect,

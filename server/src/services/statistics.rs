@@ -487,11 +487,30 @@ pub async fn table(
         .unwrap_or_else(|| crate::scope::current_cohort(state.clock.now()));
     let snap = state.registry.snapshot();
     let cols = columns(&snap, subject);
-    let mut keys: Vec<String> = flows(&snap, subject)
-        .iter()
-        .map(|d| d.def.key.clone())
-        .collect();
+    let defs = flows(&snap, subject);
+    let mut keys: Vec<String> = defs.iter().map(|d| d.def.key.clone()).collect();
     keys.push(ROSTER.to_string());
+    // A counter's type matters only where a type is counted (a destination in force, see
+    // [`place`]); everywhere else the types are summed in SQL (a province's destination
+    // statistics read a quarter of the rows). Every definition version of a key counts.
+    let mut typed: Vec<String> = Vec::new();
+    if subject == Subject::Destination {
+        for d in snap.definitions().filter(|d| keys.contains(&d.def.key)) {
+            for (name, st) in &d.def.states {
+                let holds = subject
+                    .slot()
+                    .is_some_and(|slot| st.holds.iter().any(|h| h == slot));
+                let key = format!("{}.{name}", d.def.key);
+                if d.def.list_type.is_some()
+                    && holds
+                    && st.kind == StateKind::Final
+                    && !typed.contains(&key)
+                {
+                    typed.push(key);
+                }
+            }
+        }
+    }
     let (scope_sql, mut values) = scope(c, q)?;
     // The school grain answers per school; a department narrowing needs the detail grain.
     let grain: i16 = if by == By::School && q.department.is_none() {
@@ -500,12 +519,22 @@ pub async fn table(
         1
     };
     let dim = by.column();
+    let type_code = if typed.is_empty() {
+        "''".to_string()
+    } else {
+        format!(
+            "CASE WHEN def_key || '.' || state IN ({}) THEN type_code ELSE '' END",
+            vec!["?"; typed.len()].join(", ")
+        )
+    };
     let sql = format!(
-        "SELECT {dim} AS k, def_key, state, type_code, CAST(SUM(n) AS BIGINT) AS n FROM stat_counts \
-         WHERE {scope_sql} AND grain = ? AND cohort = ? AND def_key IN ({}) \
-         GROUP BY {dim}, def_key, state, type_code",
+        "SELECT {dim} AS k, def_key, state, {type_code} AS type_code, CAST(SUM(n) AS BIGINT) AS n \
+         FROM stat_counts WHERE {scope_sql} AND grain = ? AND cohort = ? AND def_key IN ({}) \
+         GROUP BY 1, 2, 3, 4",
         vec!["?"; keys.len()].join(", ")
     );
+    // The placeholders in order: the type's (in the select list), the scope's, the rest.
+    values.splice(0..0, typed.into_iter().map(Value::from));
     values.push(grain.into());
     values.push(cohort.into());
     values.extend(keys.into_iter().map(Value::from));

@@ -68,11 +68,15 @@ fn own_tasks(c: &Caller) -> ApiResult<(String, Vec<Value>)> {
     })
 }
 
-/// The total of tasks matching `sql_where` over `from`, and the rows of page `page` (of
-/// `size`) in the order `sort` asks (ties by task id).
+/// What the inbox reads: a task with its instance and graduate (`t`, `i`, `g` in its filters).
+pub const INBOX_FROM: &str =
+    "FROM tasks t JOIN instances i ON i.id = t.instance_id JOIN graduates g ON g.id = t.graduate_id";
+
+/// The total of tasks matching `sql_where` (`joined`: it filters on `i` or `g` too), and the
+/// rows of page `page` (of `size`) in the order `sort` asks (ties by task id).
 pub async fn inbox_page(
     state: &AppState,
-    from: &str,
+    joined: bool,
     sql_where: &str,
     values: Vec<Value>,
     sort: Sort,
@@ -80,10 +84,13 @@ pub async fn inbox_page(
     size: u64,
 ) -> ApiResult<(i64, Vec<QueryResult>)> {
     let db = &state.db;
+    // Every task has its instance and graduate: only filters on them need the joins to count
+    // (the tasks alone are counted from `idx_tasks_school_counts`, migration 13).
+    let count_from = if joined { INBOX_FROM } else { "FROM tasks t" };
     let total_row = db
         .conn
         .query_one(db.stmt(
-            &format!("SELECT COUNT(*) AS n {from} WHERE {sql_where}"),
+            &format!("SELECT COUNT(*) AS n {count_from} WHERE {sql_where}"),
             values.clone(),
         ))
         .await
@@ -116,7 +123,7 @@ pub async fn inbox_page(
                  i.def_key, i.state, i.label, i.status_detail, i.initiator_role, i.department, \
                  i.row_version, i.employer_id, g.id AS graduate_id, g.name AS graduate_name, \
                  g.candidate_no, g.major, g.education_level \
-                 {from} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?"
+                 {INBOX_FROM} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?"
             ),
             page_values,
         ))

@@ -170,3 +170,39 @@ pub async fn recount_roster(
     }
     Ok(())
 }
+
+/// The statements rebuilding every counter from the rows it counts — the instances at both
+/// grains and every school's roster — for rows written in bulk outside transitions (the
+/// season generator, [`crate::season`]).
+pub fn rebuild(backend: DbBackend) -> Vec<Statement> {
+    const INTO: &str = "INSERT INTO stat_counts (province_code, school_id, cohort, grain, \
+                        department, major, education_level, def_key, state, type_code, n) ";
+    [
+        "DELETE FROM stat_counts".to_string(),
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
+             education_level, def_key, state, COALESCE(type_code, ''), COUNT(*) FROM instances \
+             GROUP BY province_code, school_id, cohort, department, major, education_level, \
+             def_key, state, COALESCE(type_code, '')"
+        ),
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', def_key, state, \
+             COALESCE(type_code, ''), COUNT(*) FROM instances \
+             GROUP BY province_code, school_id, cohort, def_key, state, COALESCE(type_code, '')"
+        ),
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
+             education_level, '{ROSTER}', 'on_roster', '', COUNT(*) FROM graduates \
+             WHERE removed = false \
+             GROUP BY province_code, school_id, cohort, department, major, education_level"
+        ),
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', '{ROSTER}', \
+             'on_roster', '', COUNT(*) FROM graduates WHERE removed = false \
+             GROUP BY province_code, school_id, cohort"
+        ),
+    ]
+    .iter()
+    .map(|sql| crate::db::portable(backend, sql, Vec::new()))
+    .collect()
+}

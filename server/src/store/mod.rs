@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
+pub mod bulk;
 pub mod counters;
 mod plan;
 
