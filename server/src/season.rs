@@ -218,6 +218,14 @@ fn level_name(level: Role) -> &'static str {
     }
 }
 
+/// The slots (shared names) an instance in `st` holds.
+fn holds_of(def: &Definition, st: &gradflow_engine::definition::StateDef) -> Vec<String> {
+    st.holds
+        .iter()
+        .map(|h| gradflow_engine::definition::slot_name(def, h).to_string())
+        .collect()
+}
+
 /// Every place of `def` reachable from a start, with the shortest way there.
 fn places(def: &Definition, two_level: bool) -> Vec<Place> {
     let facts = json!({
@@ -262,11 +270,7 @@ fn places(def: &Definition, two_level: bool) -> Vec<Place> {
         let Some(st) = def.state(&state) else {
             continue;
         };
-        let holds: Vec<String> = st
-            .holds
-            .iter()
-            .map(|h| gradflow_engine::definition::slot_name(def, h).to_string())
-            .collect();
+        let holds = holds_of(def, st);
         // Most of a season is in force (held after an approval, or registered by the school
         // directly); then what waits for a review; the rest is rarer.
         let last = steps.last().expect("a way has a first step");
@@ -455,7 +459,8 @@ struct Grad {
 struct Gen<'a> {
     opts: &'a Options,
     snap: &'a Snapshot,
-    flows: BTreeMap<String, Flow>,
+    /// Shared so that writing an instance borrows its flow while the generator changes.
+    flows: std::sync::Arc<BTreeMap<String, Flow>>,
     schools: Vec<SchoolInfo>,
     employers: Vec<EmployerInfo>,
     province_account: i64,
@@ -615,16 +620,15 @@ impl Gen<'_> {
     ) -> anyhow::Result<i64> {
         let id = self.next_instance;
         self.next_instance += 1;
-        let (def, def_id, params, params_text, number) = {
-            let f = &self.flows[flow_key];
-            (
-                f.def.clone(),
-                f.def_id.clone(),
-                f.params.clone(),
-                f.params_text.clone(),
-                f.number.clone(),
-            )
-        };
+        let flows = self.flows.clone();
+        let Flow {
+            def,
+            def_id,
+            params,
+            params_text,
+            number,
+            ..
+        } = &flows[flow_key];
         let s = &self.schools[g.school];
         let school_id = s.id;
         let department = s.departments[g.department].0.clone();
@@ -646,23 +650,34 @@ impl Gen<'_> {
             employer_id: e.map(|e| e.id),
             initiator: starter_actor.party(),
         };
-        // Where it stands was entered before now: within its timers' time (so that none is
-        // due yet), else up to 150 days ago; the steps before it hours to days apart.
-        let probe = apply::standing(
-            &def,
+        // What it holds there; its timers counted from now give their durations.
+        let apply::Standing {
+            tasks,
+            timers,
+            slots,
+        } = apply::standing(
+            def,
             &place.state,
             place.review.as_ref(),
             &parties,
-            &params,
+            params,
             self.now,
         )?;
-        let window = probe
-            .timers
+        // Where it stands was entered before now: within its timers' time (so that none is
+        // due yet), else up to 150 days ago; the steps before it hours to days apart.
+        let window = timers
             .iter()
             .map(|t| (t.due - self.now).num_seconds())
             .min()
             .map_or(150 * 86_400, |s| (s * 4 / 5).max(60));
         let entered = self.now - Duration::seconds(self.rng.gen_range(60..=window.max(61)));
+        let timers: Vec<apply::TimerSpec> = timers
+            .into_iter()
+            .map(|t| apply::TimerSpec {
+                due: t.due - (self.now - entered),
+                ..t
+            })
+            .collect();
         let mut at = Vec::with_capacity(place.steps.len());
         let mut t = entered;
         for _ in &place.steps {
@@ -670,21 +685,9 @@ impl Gen<'_> {
             t -= Duration::minutes(self.rng.gen_range(30..4_320));
         }
         at.reverse();
-        let apply::Standing {
-            tasks,
-            timers,
-            slots,
-        } = apply::standing(
-            &def,
-            &place.state,
-            place.review.as_ref(),
-            &parties,
-            &params,
-            entered,
-        )?;
-        let mut vars = self.vars(&def, g, e);
+        let mut vars = self.vars(def, g, e);
         vars.extend(extra);
-        if let Some((var, channel)) = &number {
+        if let Some((var, channel)) = number {
             let approved = place
                 .steps
                 .iter()
@@ -716,7 +719,7 @@ impl Gen<'_> {
             .map(str::to_string);
         rows.instances.push(instance::ActiveModel {
             id: Set(id),
-            def_id: Set(def_id),
+            def_id: Set(def_id.clone()),
             def_key: Set(def.key.clone()),
             module: Set(def.module.as_str().to_string()),
             list: Set(def.list.clone()),
@@ -729,7 +732,7 @@ impl Gen<'_> {
                 .as_ref()
                 .map(|r| serde_json::to_string(r).unwrap_or_default())),
             vars: Set(Value::Object(vars).to_string()),
-            params: Set(params_text),
+            params: Set(params_text.clone()),
             province_code: Set(self.opts.province.clone()),
             school_id: Set(school_id),
             department: Set(department.clone()),
@@ -851,11 +854,7 @@ impl Gen<'_> {
             state: r.target.clone(),
             review: None,
             steps,
-            holds: target
-                .holds
-                .iter()
-                .map(|h| gradflow_engine::definition::slot_name(def, h).to_string())
-                .collect(),
+            holds: holds_of(def, target),
             weight: 1,
         })
     }
@@ -972,32 +971,16 @@ impl Gen<'_> {
                 }
             }
         }
+        // Archive and hukou registrations where the school has the module.
         let s = &self.schools[g.school];
-        let (archive, hukou) = (s.archive, s.hukou);
-        if archive && self.rng.gen_range(0..100) < 75 {
-            if let Some(p) = self.choose("archive_registration", g, &held, false, false) {
-                self.instance(
-                    rows,
-                    "archive_registration",
-                    &p,
-                    g,
-                    None,
-                    Map::new(),
-                    &mut held,
-                )?;
-            }
-        }
-        if hukou && self.rng.gen_range(0..100) < 35 {
-            if let Some(p) = self.choose("hukou_registration", g, &held, false, false) {
-                self.instance(
-                    rows,
-                    "hukou_registration",
-                    &p,
-                    g,
-                    None,
-                    Map::new(),
-                    &mut held,
-                )?;
+        for (flow, on, percent) in [
+            ("archive_registration", s.archive, 75),
+            ("hukou_registration", s.hukou, 35),
+        ] {
+            if on && self.rng.gen_range(0..100) < percent {
+                if let Some(p) = self.choose(flow, g, &held, false, false) {
+                    self.instance(rows, flow, &p, g, None, Map::new(), &mut held)?;
+                }
             }
         }
         Ok(())
@@ -1284,7 +1267,7 @@ pub async fn generate(
 
     let big = &schools[0];
     let biggest_department = 0;
-    let mut summary = Summary {
+    let summary = Summary {
         big_school_id: big.id,
         school_account: big.account,
         department_account: big.departments[biggest_department].2,
@@ -1297,7 +1280,7 @@ pub async fn generate(
     let mut gen = Gen {
         opts,
         snap: &snap,
-        flows: flows(&snap, p),
+        flows: std::sync::Arc::new(flows(&snap, p)),
         schools,
         employers,
         province_account,
@@ -1305,7 +1288,7 @@ pub async fn generate(
         rng: StdRng::seed_from_u64(opts.seed.rotate_left(17)),
         next_instance: first_instance,
         serial: 0,
-        summary: Summary::default(),
+        summary,
     };
 
     // The graduates, batch by batch, each with their season.
@@ -1435,13 +1418,9 @@ pub async fn generate(
     txn.commit().await?;
     db.checkpoint().await?;
 
-    let g = gen.summary;
+    let mut summary = gen.summary;
     summary.graduates = done;
-    summary.instances = g.instances;
-    summary.history = g.history;
-    summary.tasks = g.tasks;
-    summary.states = g.states;
-    for (key, f) in &gen.flows {
+    for (key, f) in gen.flows.iter() {
         let reached = summary.states.get(key);
         for s in f.def.states.keys() {
             if reached.and_then(|r| r.get(s)).is_none() {

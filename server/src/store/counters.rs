@@ -133,29 +133,38 @@ pub(super) fn moved(
     Some(backend.build(&q))
 }
 
+const INTO: &str = "INSERT INTO stat_counts (province_code, school_id, cohort, grain, \
+                    department, major, education_level, def_key, state, type_code, n) ";
+
+/// The two inserts counting the roster (graduates not removed) at both grains, of the
+/// graduates `filter` selects (`AND …`, or nothing for every school).
+fn roster_counts(filter: &str) -> [String; 2] {
+    [
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
+             education_level, '{ROSTER}', 'on_roster', '', COUNT(*) FROM graduates \
+             WHERE removed = false{filter} \
+             GROUP BY province_code, school_id, cohort, department, major, education_level"
+        ),
+        format!(
+            "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', '{ROSTER}', \
+             'on_roster', '', COUNT(*) FROM graduates WHERE removed = false{filter} \
+             GROUP BY province_code, school_id, cohort"
+        ),
+    ]
+}
+
 /// The statements recounting school `school_id`'s roster (graduates not removed), at both
 /// grains.
 pub fn roster_recount(backend: DbBackend, school_id: i64) -> Vec<Statement> {
     let stmt = |sql: &str| crate::db::portable(backend, sql, vec![sea_orm::Value::from(school_id)]);
+    let [detail, school] = roster_counts(" AND school_id = ?");
     vec![
         stmt(&format!(
             "DELETE FROM stat_counts WHERE school_id = ? AND def_key = '{ROSTER}'"
         )),
-        stmt(&format!(
-            "INSERT INTO stat_counts (province_code, school_id, cohort, grain, department, \
-             major, education_level, def_key, state, type_code, n) \
-             SELECT province_code, school_id, cohort, 1, department, major, education_level, \
-             '{ROSTER}', 'on_roster', '', COUNT(*) FROM graduates \
-             WHERE school_id = ? AND removed = false \
-             GROUP BY province_code, school_id, cohort, department, major, education_level"
-        )),
-        stmt(&format!(
-            "INSERT INTO stat_counts (province_code, school_id, cohort, grain, department, \
-             major, education_level, def_key, state, type_code, n) \
-             SELECT province_code, school_id, cohort, 0, '', '', '', '{ROSTER}', \
-             'on_roster', '', COUNT(*) FROM graduates WHERE school_id = ? AND removed = false \
-             GROUP BY province_code, school_id, cohort"
-        )),
+        stmt(&detail),
+        stmt(&school),
     ]
 }
 
@@ -175,8 +184,7 @@ pub async fn recount_roster(
 /// grains and every school's roster — for rows written in bulk outside transitions (the
 /// season generator, [`crate::season`]).
 pub fn rebuild(backend: DbBackend) -> Vec<Statement> {
-    const INTO: &str = "INSERT INTO stat_counts (province_code, school_id, cohort, grain, \
-                        department, major, education_level, def_key, state, type_code, n) ";
+    let [roster_detail, roster_school] = roster_counts("");
     [
         "DELETE FROM stat_counts".to_string(),
         format!(
@@ -190,17 +198,8 @@ pub fn rebuild(backend: DbBackend) -> Vec<Statement> {
              COALESCE(type_code, ''), COUNT(*) FROM instances \
              GROUP BY province_code, school_id, cohort, def_key, state, COALESCE(type_code, '')"
         ),
-        format!(
-            "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
-             education_level, '{ROSTER}', 'on_roster', '', COUNT(*) FROM graduates \
-             WHERE removed = false \
-             GROUP BY province_code, school_id, cohort, department, major, education_level"
-        ),
-        format!(
-            "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', '{ROSTER}', \
-             'on_roster', '', COUNT(*) FROM graduates WHERE removed = false \
-             GROUP BY province_code, school_id, cohort"
-        ),
+        roster_detail,
+        roster_school,
     ]
     .iter()
     .map(|sql| crate::db::portable(backend, sql, Vec::new()))
