@@ -596,6 +596,87 @@ async fn counters_under_concurrency(backend: Backend) {
         .unwrap();
     assert_eq!(row["counts"], by_school["total"]["counts"], "{}", t.text);
     assert_eq!(row["graduates"], by_school["total"]["graduates"]);
+    list_totals_are_the_rows(&app, &[&w.school_tok, &prov], w.school_id).await;
+}
+
+/// Each management list's total (read from the counters where the filter allows, else
+/// counted) equals the items its pages hold, per status option, for every status, by school,
+/// and with a filter the counters do not count by (department), as each caller.
+async fn list_totals_are_the_rows(app: &App, callers: &[&str], school_id: i64) {
+    let dept = urlencoding(DEPT);
+    for tok in callers {
+        for list in [
+            "signing",
+            "supplement",
+            "termination",
+            "destination",
+            "confirmation",
+        ] {
+            let base = format!("/api/v1/lists/{list}?page_size=200");
+            let all = app.get(&format!("{base}&status=all"), tok).await;
+            assert_eq!(all.status, 200, "{}", all.text);
+            let items = all.body["items"].as_array().unwrap();
+            assert!(
+                all.body["total"].as_u64().unwrap() <= 200,
+                "one page holds them"
+            );
+            let mut by_label: BTreeMap<String, u64> = BTreeMap::new();
+            for i in items {
+                *by_label
+                    .entry(i["label"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+            assert_eq!(
+                all.body["total"],
+                items.len() as u64,
+                "{list}: {}",
+                all.text
+            );
+            for label in all.body["status_options"].as_array().unwrap() {
+                let label = label.as_str().unwrap();
+                let want = by_label.get(label).copied().unwrap_or(0);
+                for filter in [
+                    String::new(),
+                    format!("&school_id={school_id}"),
+                    format!("&department={dept}"),
+                ] {
+                    let path = format!("{base}&status={}{filter}", urlencoding(label));
+                    let r = app.get(&path, tok).await;
+                    assert_eq!(r.status, 200, "{path}: {}", r.text);
+                    let rows = r.body["items"].as_array().unwrap().len() as u64;
+                    assert_eq!(r.body["total"], rows, "{path}: {}", r.text);
+                    if !filter.contains("department") {
+                        assert_eq!(rows, want, "{path}: {}", r.text);
+                    }
+                }
+            }
+            // The default statuses (none: every one), summed over the labels they select.
+            let r = app.get(&base, tok).await;
+            let defaults = r.body["default_status"].as_array().unwrap();
+            let want: u64 = if defaults.is_empty() {
+                items.len() as u64
+            } else {
+                defaults
+                    .iter()
+                    .map(|l| by_label.get(l.as_str().unwrap()).copied().unwrap_or(0))
+                    .sum()
+            };
+            assert_eq!(r.body["total"], want, "{list} default: {}", r.text);
+            let other = app
+                .get(&format!("{base}&status=all&school_id=-5"), tok)
+                .await;
+            assert_eq!(other.body["total"], 0, "{}", other.text);
+        }
+    }
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 both_backends!(scripted_season, counters_under_concurrency);

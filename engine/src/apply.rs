@@ -953,15 +953,31 @@ fn intake_input(
         &intake.input
     };
     for (field, from) in mapping {
-        let given = from
-            .iter()
-            .filter_map(|k| source_vars.get(k))
-            .find(|v| !v.is_null() && v.as_str() != Some(""));
-        if let Some(v) = given {
+        if let Some(v) = mapped(source_vars, from) {
             input.insert(field.clone(), v.clone());
         }
     }
     Ok(Some(input))
+}
+
+/// The first of the source variables `from` names that holds a value (not null, not empty);
+/// `a.b` names field `b` of the object variable `a` (`source.channel`).
+fn mapped<'a>(source_vars: &'a Map<String, Value>, from: &[String]) -> Option<&'a Value> {
+    from.iter()
+        .filter_map(|k| {
+            let mut path = k.split('.');
+            let first = source_vars.get(path.next()?);
+            path.try_fold(first?, |v, p| v.get(p))
+        })
+        .find(|v| !v.is_null() && v.as_str() != Some(""))
+}
+
+/// The instance whose event a reaction answers: its id and, where the caller read them, its
+/// variables (what a reaction's `input` takes).
+#[derive(Debug, Clone, Copy)]
+pub struct EventSource<'a> {
+    pub id: i64,
+    pub vars: Option<&'a Map<String, Value>>,
 }
 
 /// The start form's input, validated (with the fields' defaults; `partial`: presence rules
@@ -1293,8 +1309,9 @@ pub fn react(
     ctx: &Ctx<'_>,
     inst: &Instance,
     event: &str,
-    source: Option<i64>,
+    source: Option<EventSource<'_>>,
 ) -> Result<Option<Outcome>, EngineError> {
+    let source_id = source.map(|s| s.id);
     let st = def
         .state(&inst.state)
         .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;
@@ -1306,12 +1323,28 @@ pub fn react(
                 r.states.contains(&inst.state)
             }
             && r.from.as_ref().is_none_or(|var| {
-                source.is_some() && inst.vars.get(var).and_then(Value::as_i64) == source
+                source_id.is_some() && inst.vars.get(var).and_then(Value::as_i64) == source_id
             })
     }) else {
         return Ok(None);
     };
     let mut vars = inst.vars.clone();
+    // The fields taken anew from the source, checked as the start form checks them.
+    if let Some(from) = source.and_then(|s| s.vars).filter(|_| !r.input.is_empty()) {
+        let taken: Map<String, Value> = r
+            .input
+            .iter()
+            .filter_map(|(field, names)| Some((field.clone(), mapped(from, names)?.clone())))
+            .collect();
+        let form = form_of(def, &def.start.form)?;
+        let (values, _) = validate(&form, &Value::Object(taken), ctx, true)?;
+        for field in r.input.keys() {
+            match values.get(field) {
+                Some(v) => vars.insert(field.clone(), v.clone()),
+                None => vars.remove(field),
+            };
+        }
+    }
     let target = if r.target == PREVIOUS_STATE {
         match vars.get(STATE_BEFORE_REACTION).and_then(Value::as_str) {
             Some(t) => t.to_string(),

@@ -709,7 +709,8 @@ pub struct IntakeDef {
     /// Only when the source's variable `field` holds one of the values `in`.
     #[serde(default)]
     pub when: Option<crate::form::Condition>,
-    /// Per start-form field, the source's variables giving its value (the first present).
+    /// Per start-form field, the source's variables giving its value (the first present;
+    /// `a.b`: field `b` of the object variable `a`, e.g. `source.channel`).
     /// Omitted: each start-form field from the source variable of the same name (data that
     /// arrives in the flow's own shape, e.g. the management system's flow-back).
     #[serde(default)]
@@ -778,6 +779,12 @@ pub struct ReactionDef {
     /// voided earlier. Absent: the event of any instance of the graduate.
     #[serde(default)]
     pub from: Option<String>,
+    /// Start-form fields the instance takes anew from the instance that emitted the event, as
+    /// an intake's `input` maps them (`source.channel`: a field of an object variable): a new
+    /// destination to confirm brings its own data source. A field the source gives no value
+    /// is removed.
+    #[serde(default)]
+    pub input: IndexMap<String, Vec<String>>,
 }
 
 /// A workflow definition as written in YAML.
@@ -806,6 +813,11 @@ pub struct Definition {
     /// and by the category its catalogue gives the type.
     #[serde(default)]
     pub list_type: Option<String>,
+    /// The start form's field the statistics' counters count an instance by, where that is not
+    /// its `list_type` (去向登记确认 by the data source of the destination it confirms): stored
+    /// with the instance as its type. Absent: `list_type`.
+    #[serde(default)]
+    pub count_by: Option<String>,
     /// Values a province may tune (`termination_cap`, `response_deadline`), read as `params.NAME`.
     #[serde(default)]
     pub params: IndexMap<String, ParamDef>,
@@ -894,6 +906,12 @@ impl Definition {
         } else {
             Err(errors)
         }
+    }
+
+    /// The start-form field an instance is counted by ([`Definition::count_by`], else
+    /// [`Definition::list_type`]).
+    pub fn counted_by(&self) -> Option<&str> {
+        self.count_by.as_deref().or(self.list_type.as_deref())
     }
 
     /// The code table of the [`Definition::list_type`] field (`destination_type`).
@@ -1053,6 +1071,29 @@ impl Definition {
                 ));
             }
         }
+        let start_form = self.start.form.as_ref().and_then(|f| self.forms.get(f));
+        if let Some(c) = &self.count_by {
+            if start_form.and_then(|f| f.field(c)).is_none() {
+                errs.push((
+                    format!("count_by：{c} 应为发起表单中的字段"),
+                    "count_by:".into(),
+                ));
+            }
+        }
+        // An intake's or a reaction's `input`: start-form fields, each from some variable.
+        let check_input = |input: &IndexMap<String, Vec<String>>,
+                           at: &str,
+                           event: &str,
+                           errs: &mut Vec<(String, String)>| {
+            for (field, from) in input {
+                if start_form.and_then(|f| f.field(field)).is_none() {
+                    errs.push((format!("{at}：{field} 不是发起表单中的字段"), event.into()));
+                }
+                if from.is_empty() {
+                    errs.push((format!("{at}：{field} 至少需要一个来源变量"), event.into()));
+                }
+            }
+        };
         check_form(&self.start.form, "start", &mut errs);
         check_target(&self.start.target, "start", &mut errs);
         for (role, t) in &self.start.target_by_role {
@@ -1208,31 +1249,18 @@ impl Definition {
                 check_target(&r.target, &at, &mut errs);
             }
             check_effects(&r.effects, &at, &mut errs);
+            check_input(&r.input, &at, &r.event, &mut errs);
             for s in r.states.iter().chain(&r.effects_in) {
                 if !self.states.contains_key(s) {
                     errs.push((format!("{at}：状态 {s} 未定义"), r.event.clone()));
                 }
             }
         }
-        let start_form = self.start.form.as_ref().and_then(|f| self.forms.get(f));
         for i in &self.intake {
             let at = format!("事件 {} 的来源登记（intake）", i.event);
             check_target(&i.target, &at, &mut errs);
             check_effects(&i.effects, &at, &mut errs);
-            for (field, from) in &i.input {
-                if start_form.and_then(|f| f.field(field)).is_none() {
-                    errs.push((
-                        format!("{at}：{field} 不是发起表单中的字段"),
-                        i.event.clone(),
-                    ));
-                }
-                if from.is_empty() {
-                    errs.push((
-                        format!("{at}：{field} 至少需要一个来源变量"),
-                        i.event.clone(),
-                    ));
-                }
-            }
+            check_input(&i.input, &at, &i.event, &mut errs);
             if let Some(action) = i.follow.as_ref().and_then(|f| f.action.as_ref()) {
                 let by_system = self.states.values().any(|s| {
                     s.actions

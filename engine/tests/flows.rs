@@ -254,14 +254,20 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                         .map(|o| o.unwrap_or_else(|| panic!("{at}: the intake did not apply")))
                 } else if let Some(event) = step.action.strip_prefix("on:") {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
-                    let source = Some(step.source.unwrap_or(SUBJECT_ID));
-                    let reacted = apply::react(&def, &ctx, cur, event, source)
-                        .unwrap_or_else(|e| panic!("{at}: {e}"));
-                    if step.ignored {
-                        assert!(reacted.is_none(), "{at}: reacted but should not");
-                        continue;
+                    // The step's input, when it has one, is the source's variables.
+                    let source_vars = merged(&step.input).as_object().cloned();
+                    let source = Some(apply::EventSource {
+                        id: step.source.unwrap_or(SUBJECT_ID),
+                        vars: source_vars.as_ref().filter(|v| !v.is_empty()),
+                    });
+                    match apply::react(&def, &ctx, cur, event, source) {
+                        Ok(reacted) if step.ignored => {
+                            assert!(reacted.is_none(), "{at}: reacted but should not");
+                            continue;
+                        }
+                        Ok(reacted) => Ok(reacted.unwrap_or_else(|| panic!("{at}: no reaction"))),
+                        Err(e) => Err(e),
                     }
-                    Ok(reacted.unwrap_or_else(|| panic!("{at}: no reaction")))
                 } else {
                     let cur = inst.as_ref().unwrap_or_else(|| panic!("{at}: no instance"));
                     apply::apply(&def, &ctx, cur, &step.action, &merged(&step.input))

@@ -16,6 +16,7 @@ mod m20261202_000010_list_order_indexes;
 mod m20261203_000011_last_mile;
 mod m20261204_000012_statistics;
 mod m20261205_000013_scale_indexes;
+mod m20261206_000014_list_counts;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_last_mile::Migration),
             Box::new(m20261204_000012_statistics::Migration),
             Box::new(m20261205_000013_scale_indexes::Migration),
+            Box::new(m20261206_000014_list_counts::Migration),
         ]
     }
 }
@@ -135,6 +137,70 @@ mod tests {
         assert_eq!(grams.len(), 3);
     }
 
+    /// The counters' recount by list and label (migration 14) over instances already there,
+    /// and back.
+    #[tokio::test]
+    async fn list_counts_are_recounted_from_the_instances() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(13)).await.unwrap();
+        for (id, state, label) in [
+            (1, "reviewing", "审核中"),
+            (2, "reviewing", "审核中"),
+            (3, "signed", "签约审核通过"),
+        ] {
+            db.execute_unprepared(&format!(
+                "INSERT INTO instances (id, def_id, def_key, module, list, state, label, vars, \
+                 params, province_code, school_id, department, graduate_id, initiator, \
+                 initiator_role, is_final, row_version, created_at, updated_at, cohort) \
+                 VALUES ({id}, 'online_signing@2', 'online_signing', 'employment', 'signing', \
+                 '{state}', '{label}', '{{}}', '{{}}', '32', 7, '文学院', {id}, 'g', 'graduate', \
+                 false, 1, '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', 2027)"
+            ))
+            .await
+            .unwrap();
+        }
+        let counts = |sql: &'static str| {
+            let db = &db;
+            async move {
+                db.query_all(Statement::from_string(DbBackend::Sqlite, sql))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.try_get::<String>("", "k").unwrap(),
+                            r.try_get::<i64>("", "n").unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        Migrator::up(&db, None).await.unwrap();
+        let by_label = "SELECT list || ':' || label || ':' || grain AS k, n FROM stat_counts \
+                        ORDER BY k";
+        assert_eq!(
+            counts(by_label).await,
+            [
+                ("signing:审核中:0".to_string(), 2),
+                ("signing:审核中:1".to_string(), 2),
+                ("signing:签约审核通过:0".to_string(), 1),
+                ("signing:签约审核通过:1".to_string(), 1),
+            ]
+        );
+        Migrator::down(&db, Some(1)).await.unwrap();
+        let by_state = "SELECT state || ':' || grain AS k, n FROM stat_counts ORDER BY k";
+        let narrow = counts(by_state).await;
+        assert_eq!(
+            narrow,
+            [
+                ("reviewing:0".to_string(), 2),
+                ("reviewing:1".to_string(), 2),
+                ("signed:0".to_string(), 1),
+                ("signed:1".to_string(), 1),
+            ]
+        );
+    }
+
     #[test]
     fn name_grams_are_distinct_bigrams() {
         assert_eq!(name_grams("有限有限"), vec!["有限", "限有"]);
@@ -173,6 +239,9 @@ mod tests {
             "idx_reports_province",
             "idx_verifications_number",
             "idx_transfer_numbers_school",
+            "idx_stat_counts_province",
+            "idx_stat_counts_province_list",
+            "idx_stat_counts_school_list",
         ] {
             assert!(
                 indexes.iter().any(|i| i == name),

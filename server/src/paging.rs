@@ -62,9 +62,27 @@ where
     E: sea_orm::EntityTrait,
     E::Model: Sync,
 {
-    use sea_orm::{PaginatorTrait, QuerySelect};
-    let (page, size) = page_params(page, size, paging)?;
+    use sea_orm::PaginatorTrait;
     let total = q.clone().count(conn).await?;
+    page_of(conn, q, total, page, size, paging).await
+}
+
+/// The page of `q` asked for (see [`page_params`]), with the whole query's `total` as the
+/// caller counted it.
+pub async fn page_of<E>(
+    conn: &crate::db::Conn,
+    q: sea_orm::Select<E>,
+    total: u64,
+    page: Option<u64>,
+    size: Option<u64>,
+    paging: &Paging,
+) -> ApiResult<Paged<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+{
+    use sea_orm::QuerySelect;
+    let (page, size) = page_params(page, size, paging)?;
     let rows = q.offset((page - 1) * size).limit(size).all(conn).await?;
     Ok(Paged {
         page,

@@ -712,8 +712,7 @@ impl Gen<'_> {
             .filter(|(_, d)| *d == "reject")
             .map(|(level, _)| format!("{}审核不通过", level_name(level)));
         let type_code = def
-            .list_type
-            .as_ref()
+            .counted_by()
             .and_then(|t| vars.get(t))
             .and_then(Value::as_str)
             .map(str::to_string);

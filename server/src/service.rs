@@ -830,6 +830,22 @@ pub async fn react_to_event(
         .filter(instance::Column::GraduateId.eq(graduate_id))
         .all(&state.db.conn)
         .await?;
+    // The instance that emitted the event: what reactions and intakes take from it.
+    let src = match source {
+        Some(id) => match rows.iter().find(|r| r.id == id) {
+            Some(r) => Some(r.clone()),
+            None => instance::Entity::find_by_id(id).one(&state.db.conn).await?,
+        },
+        None => None,
+    };
+    let src_vars: Option<Map<String, Value>> = match &src {
+        Some(s) => Some(serde_json::from_str(&s.vars).map_err(ApiError::internal)?),
+        None => None,
+    };
+    let from = source.map(|id| apply::EventSource {
+        id,
+        vars: src_vars.as_ref(),
+    });
     let actor = Actor::system();
     let action = format!("on:{event}");
     let mut n = 0;
@@ -846,13 +862,13 @@ pub async fn react_to_event(
             row,
             &action,
             false,
-            |ctx, inst| apply::react(&def.def, ctx, inst, event, source),
+            |ctx, inst| apply::react(&def.def, ctx, inst, event, from),
         )
         .await?;
         n += usize::from(reacted.is_some());
     }
-    if let Some(source) = source {
-        n += intake_event(state, &snap, graduate_id, event, source).await?;
+    if let (Some(src), Some(src_vars)) = (&src, &src_vars) {
+        n += intake_event(state, &snap, graduate_id, event, src, src_vars).await?;
     }
     Ok(n)
 }
@@ -914,17 +930,11 @@ async fn intake_event(
     snap: &Snapshot,
     graduate_id: i64,
     event: &str,
-    source: i64,
+    src: &instance::Model,
+    src_vars: &Map<String, Value>,
 ) -> ApiResult<usize> {
-    let Some(src) = instance::Entity::find_by_id(source)
-        .one(&state.db.conn)
-        .await?
-    else {
-        return Ok(0);
-    };
-    let src_vars: Map<String, Value> =
-        serde_json::from_str(&src.vars).map_err(ApiError::internal)?;
-    let src_title = pinned(snap, &src)
+    let source = src.id;
+    let src_title = pinned(snap, src)
         .map(|d| d.def.title.clone())
         .unwrap_or_else(|_| src.def_key.clone());
     let parties = Parties {
@@ -947,12 +957,12 @@ async fn intake_event(
             }
             if let Some(held) = held_slot(state, &def.def, graduate_id).await? {
                 if follows {
-                    n += usize::from(follow(state, snap, held, intake, &src, &src_vars).await?);
+                    n += usize::from(follow(state, snap, held, intake, src, src_vars).await?);
                 }
                 continue;
             }
             let from = IntakeSource {
-                vars: &src_vars,
+                vars: src_vars,
                 source: json!({"flow": src.def_key, "title": src_title, "instance_id": src.id}),
                 actor: Actor::system(),
             };

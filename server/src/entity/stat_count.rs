@@ -1,5 +1,6 @@
 //! Entity of the `stat_counts` table: how many instances stand in each state per school,
-//! cohort, department, major, education level, flow and destination type (migration 12).
+//! cohort, department, major, education level, flow, destination type, list and status label
+//! (migrations 12 and 14).
 
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
@@ -28,6 +29,12 @@ pub struct Model {
     pub state: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub type_code: String,
+    /// The instance's management list (empty for the roster's counts; migration 14).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub list: String,
+    /// The instance's status label in its own definition version (empty for the roster's).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub label: String,
     pub n: i64,
 }
 

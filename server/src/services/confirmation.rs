@@ -137,16 +137,24 @@ fn status_code(state: Option<&str>) -> &'static str {
 /// `vars.source.channel` (`upload` 就业管理系统上传, `interface` 就业管理系统接口); anything else was
 /// reported in this system (登记系统).
 pub fn data_source(vars: &Map<String, Value>) -> &'static str {
-    match vars
+    let channel = vars
         .get(gradflow_engine::apply::SOURCE)
         .and_then(|s| s.get("channel"))
         .and_then(Value::as_str)
-    {
-        Some("upload") => "就业管理系统上传",
-        Some("interface") => "就业管理系统接口",
-        _ => "登记系统",
-    }
+        .unwrap_or_default();
+    DATA_SOURCES
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map_or(DATA_SOURCES[0].1, |(_, s)| s)
 }
+
+/// The data sources of a destination: the management system's channel (the confirmation's
+/// `data_source`, code table `data_source`) and its name; the first, no channel.
+const DATA_SOURCES: [(&str, &str); 3] = [
+    ("", "登记系统"),
+    ("upload", "就业管理系统上传"),
+    ("interface", "就业管理系统接口"),
+];
 
 /// The fields of `def` an instance's data holds: for a typed flow its type's form, else every
 /// field of its forms, each once, files left out, only those with a value.
@@ -411,10 +419,9 @@ pub struct ConfirmationStats {
 
 /// 登记确认 statistics for school and department users (their school or department) and the
 /// province (its schools) with the employment module: per status, and per data source of the
-/// destination the graduate confirms. The totals are read from the statistics' counters
-/// (every cohort); only the destinations the employment management system delivered
-/// (instances its intake started) are read to count the two management-system sources, the
-/// rest are 登记系统's.
+/// destination the graduate confirms — all read from the statistics' counters (every cohort),
+/// which count each confirmation by the data source it took from its destination
+/// (`count_by: data_source`; none: 登记系统).
 pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats> {
     use crate::auth::AccountRole;
     use crate::store::counters::ROSTER;
@@ -422,17 +429,15 @@ pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats>
     // The handler admits reviewers only (`api::lists::reviewer`).
     c.require_view(Module::Employment)?;
     let a = &c.actor;
-    // The scope on `stat_counts` (grain 0 per school, 1 for a department) and on instances.
-    let (counters, holders, mut values): (&str, &str, Vec<sea_orm::Value>) = match c.role {
-        AccountRole::Admin => ("grain = 0", "TRUE", Vec::new()),
+    // The scope on `stat_counts`: grain 0 per school, 1 for a department.
+    let (counters, mut values): (&str, Vec<sea_orm::Value>) = match c.role {
+        AccountRole::Admin => ("grain = 0", Vec::new()),
         AccountRole::Province => (
             "province_code = ? AND grain = 0",
-            "h.province_code = ?",
             vec![a.province.clone().unwrap_or_default().into()],
         ),
         AccountRole::Department => (
             "school_id = ? AND grain = 1 AND department = ?",
-            "h.school_id = ? AND h.department = ?",
             vec![
                 a.school_id.unwrap_or(-1).into(),
                 a.department.clone().unwrap_or_default().into(),
@@ -440,111 +445,61 @@ pub async fn stats(state: &AppState, c: &Caller) -> ApiResult<ConfirmationStats>
         ),
         _ => (
             "school_id = ? AND grain = 0",
-            "h.school_id = ?",
             vec![a.school_id.unwrap_or(-1).into()],
         ),
     };
+    values.push(FLOW.into());
+    values.push(ROSTER.into());
     let db = &state.db;
-    let mut counter_values = values.clone();
-    counter_values.push(FLOW.into());
-    counter_values.push(ROSTER.into());
     let rows = db
         .conn
         .query_all(db.stmt(
             &format!(
-                "SELECT def_key, state, CAST(SUM(n) AS BIGINT) AS n FROM stat_counts \
-                 WHERE {counters} AND def_key IN (?, ?) GROUP BY def_key, state"
+                "SELECT def_key, state, type_code, CAST(SUM(n) AS BIGINT) AS n FROM stat_counts \
+                 WHERE {counters} AND def_key IN (?, ?) GROUP BY def_key, state, type_code"
             ),
-            counter_values,
+            values,
         ))
         .await?;
-    let (mut graduates, mut unconfirmed, mut correct, mut incorrect) = (0u64, 0u64, 0u64, 0u64);
-    for r in rows {
-        let def_key: String = r.try_get("", "def_key")?;
-        let st: String = r.try_get("", "state")?;
-        let n = r.try_get::<i64>("", "n")?.max(0) as u64;
-        match (def_key == ROSTER, st.as_str()) {
-            (true, _) => graduates += n,
-            (false, "unconfirmed") => unconfirmed += n,
-            (false, "correct") => correct += n,
-            (false, "incorrect") => incorrect += n,
-            _ => {}
-        }
-    }
-    // The management system's destinations in force (started by its intake, in the lists of
-    // the flows holding a destination: `idx_instances_*_initiator`, migration 13), with the
-    // graduate's confirmation. (`list || ''`: the list alone selects far more rows than the
-    // starter does, so no planner may read through a list's index instead.)
-    let snap = state.registry.snapshot();
-    let mut lists: Vec<String> = snap
-        .definitions()
-        .filter(|d| {
-            d.def
-                .slots
-                .iter()
-                .any(|(k, _)| gradflow_engine::definition::slot_name(&d.def, k) == "agreement")
-        })
-        .filter_map(|d| d.def.list.clone())
-        .collect();
-    lists.sort();
-    lists.dedup();
-    let mut delivered_values: Vec<sea_orm::Value> = vec![FLOW.into()];
-    delivered_values.append(&mut values);
-    delivered_values.extend(lists.iter().map(|l| sea_orm::Value::from(l.clone())));
-    let delivered = db
-        .conn
-        .query_all(db.stmt(
-            &format!(
-                "SELECT h.vars, c.state FROM instances h \
-                 JOIN slots s ON s.instance_id = h.id AND s.slot = 'agreement' \
-                 JOIN instances c ON c.graduate_id = h.graduate_id AND c.def_key = ? \
-                 AND c.state IN ('unconfirmed', 'correct', 'incorrect') \
-                 WHERE {holders} AND h.initiator_role = 'system' AND h.is_final = TRUE \
-                 AND (h.list || '') IN ({})",
-                vec!["?"; lists.len().max(1)].join(", ")
-            ),
-            delivered_values,
-        ))
-        .await?;
-    let mut by: Vec<SourceCount> = ["登记系统", "就业管理系统上传", "就业管理系统接口"]
+    let mut by: Vec<SourceCount> = DATA_SOURCES
         .iter()
-        .map(|s| SourceCount {
+        .map(|(_, s)| SourceCount {
             data_source: s.to_string(),
             ..Default::default()
         })
         .collect();
-    for r in delivered {
-        let vars: String = r.try_get("", "vars")?;
+    let mut graduates = 0u64;
+    for r in rows {
+        let def_key: String = r.try_get("", "def_key")?;
         let st: String = r.try_get("", "state")?;
-        let vars: Map<String, Value> = serde_json::from_str(&vars).unwrap_or_default();
-        let source = data_source(&vars);
-        if source == "登记系统" {
+        let code: String = r.try_get("", "type_code")?;
+        let n = r.try_get::<i64>("", "n")?.max(0) as u64;
+        if def_key == ROSTER {
+            graduates += n;
             continue;
         }
-        if let Some(row) = by.iter_mut().find(|b| b.data_source == source) {
-            row.reported += 1;
-            match st.as_str() {
-                "unconfirmed" => row.unconfirmed += 1,
-                "correct" => row.correct += 1,
-                _ => row.incorrect += 1,
-            }
+        // A code the table does not have counts where no channel was given.
+        let at = DATA_SOURCES
+            .iter()
+            .position(|(c, _)| *c == code)
+            .unwrap_or(0);
+        let row = &mut by[at];
+        match st.as_str() {
+            "unconfirmed" => row.unconfirmed += n,
+            "correct" => row.correct += n,
+            "incorrect" => row.incorrect += n,
+            _ => continue,
         }
+        row.reported += n;
     }
-    let reported = unconfirmed + correct + incorrect;
-    let others = |f: fn(&SourceCount) -> u64| by[1..].iter().map(f).sum::<u64>();
-    by[0] = SourceCount {
-        data_source: "登记系统".into(),
-        reported: reported.saturating_sub(others(|b| b.reported)),
-        unconfirmed: unconfirmed.saturating_sub(others(|b| b.unconfirmed)),
-        correct: correct.saturating_sub(others(|b| b.correct)),
-        incorrect: incorrect.saturating_sub(others(|b| b.incorrect)),
-    };
+    let sum = |f: fn(&SourceCount) -> u64| by.iter().map(f).sum::<u64>();
+    let reported = sum(|b| b.reported);
     Ok(ConfirmationStats {
         graduates,
         unreported: graduates.saturating_sub(reported),
-        unconfirmed,
-        correct,
-        incorrect,
+        unconfirmed: sum(|b| b.unconfirmed),
+        correct: sum(|b| b.correct),
+        incorrect: sum(|b| b.incorrect),
         by_source: by,
     })
 }

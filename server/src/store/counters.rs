@@ -1,8 +1,9 @@
-//! The statistics' counters (`stat_counts`, migration 12), kept in the transaction of the
-//! change they count, so that every counter always equals the recount of its rows.
+//! The statistics' counters (`stat_counts`, migrations 12 and 14), kept in the transaction of
+//! the change they count, so that every counter always equals the recount of its rows. The
+//! statistics read them, and so do the management lists' totals (`services::lists`).
 //!
 //! - An instance is counted under the key of its own row (school, cohort, department, major,
-//!   education level, flow, state, destination type) at two grains: per department, major and
+//!   education level, flow, state, destination type, list, status label) at two grains: per department, major and
 //!   education level (`1`), and per school (`0`). A transition moves one count from the old key
 //!   to the new one: one upsert adding each key's delta (`n + excluded.n`), nothing when the
 //!   key did not change.
@@ -21,11 +22,13 @@ use crate::entity::{instance, stat_count};
 pub const ROSTER: &str = "_roster";
 
 /// A counter's key: `(school, cohort, grain, department, major, education level, flow, state,
-/// type)` and the province the school is in.
+/// type, list, label)`.
 type Key = (
     i64,
     i32,
     i16,
+    String,
+    String,
     String,
     String,
     String,
@@ -40,6 +43,7 @@ fn keys_of(row: &instance::Model) -> [Key; 2] {
         row.state.clone(),
         row.type_code.clone().unwrap_or_default(),
     );
+    let (list, label) = (row.list.clone().unwrap_or_default(), row.label.clone());
     let detail = (
         row.school_id,
         row.cohort,
@@ -50,6 +54,8 @@ fn keys_of(row: &instance::Model) -> [Key; 2] {
         flow.clone(),
         state.clone(),
         ty.clone(),
+        list.clone(),
+        label.clone(),
     );
     let school = (
         row.school_id,
@@ -61,6 +67,8 @@ fn keys_of(row: &instance::Model) -> [Key; 2] {
         flow,
         state,
         ty,
+        list,
+        label,
     );
     [detail, school]
 }
@@ -98,9 +106,11 @@ pub(super) fn moved(
         C::DefKey,
         C::State,
         C::TypeCode,
+        C::List,
+        C::Label,
         C::N,
     ]);
-    for ((school, cohort, grain, dept, major, level, def_key, st, ty), d) in deltas {
+    for ((school, cohort, grain, dept, major, level, def_key, st, ty, list, label), d) in deltas {
         q.values_panic([
             new.province_code.clone().into(),
             school.into(),
@@ -112,6 +122,8 @@ pub(super) fn moved(
             def_key.into(),
             st.into(),
             ty.into(),
+            list.into(),
+            label.into(),
             d.into(),
         ]);
     }
@@ -126,6 +138,8 @@ pub(super) fn moved(
             C::DefKey,
             C::State,
             C::TypeCode,
+            C::List,
+            C::Label,
         ])
         .value(C::N, Expr::cust("stat_counts.n + excluded.n"))
         .to_owned(),
@@ -134,7 +148,8 @@ pub(super) fn moved(
 }
 
 const INTO: &str = "INSERT INTO stat_counts (province_code, school_id, cohort, grain, \
-                    department, major, education_level, def_key, state, type_code, n) ";
+                    department, major, education_level, def_key, state, type_code, list, label, \
+                    n) ";
 
 /// The two inserts counting the roster (graduates not removed) at both grains, of the
 /// graduates `filter` selects (`AND …`, or nothing for every school).
@@ -142,13 +157,13 @@ fn roster_counts(filter: &str) -> [String; 2] {
     [
         format!(
             "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
-             education_level, '{ROSTER}', 'on_roster', '', COUNT(*) FROM graduates \
+             education_level, '{ROSTER}', 'on_roster', '', '', '', COUNT(*) FROM graduates \
              WHERE removed = false{filter} \
              GROUP BY province_code, school_id, cohort, department, major, education_level"
         ),
         format!(
             "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', '{ROSTER}', \
-             'on_roster', '', COUNT(*) FROM graduates WHERE removed = false{filter} \
+             'on_roster', '', '', '', COUNT(*) FROM graduates WHERE removed = false{filter} \
              GROUP BY province_code, school_id, cohort"
         ),
     ]
@@ -189,14 +204,16 @@ pub fn rebuild(backend: DbBackend) -> Vec<Statement> {
         "DELETE FROM stat_counts".to_string(),
         format!(
             "{INTO}SELECT province_code, school_id, cohort, 1, department, major, \
-             education_level, def_key, state, COALESCE(type_code, ''), COUNT(*) FROM instances \
+             education_level, def_key, state, COALESCE(type_code, ''), COALESCE(list, ''), \
+             label, COUNT(*) FROM instances \
              GROUP BY province_code, school_id, cohort, department, major, education_level, \
-             def_key, state, COALESCE(type_code, '')"
+             def_key, state, COALESCE(type_code, ''), COALESCE(list, ''), label"
         ),
         format!(
             "{INTO}SELECT province_code, school_id, cohort, 0, '', '', '', def_key, state, \
-             COALESCE(type_code, ''), COUNT(*) FROM instances \
-             GROUP BY province_code, school_id, cohort, def_key, state, COALESCE(type_code, '')"
+             COALESCE(type_code, ''), COALESCE(list, ''), label, COUNT(*) FROM instances \
+             GROUP BY province_code, school_id, cohort, def_key, state, COALESCE(type_code, ''), \
+             COALESCE(list, ''), label"
         ),
         roster_detail,
         roster_school,

@@ -182,7 +182,17 @@ async fn react_in(
         guards: snapshot,
         tables: snapshot.code_lookup(),
     };
-    let Some(outcome) = apply::react(&def.def, &ctx, &inst, event, Some(source))? else {
+    let Some(outcome) = apply::react(
+        &def.def,
+        &ctx,
+        &inst,
+        event,
+        Some(apply::EventSource {
+            id: source,
+            vars: None,
+        }),
+    )?
+    else {
         return Ok(());
     };
     let numbers = draw_numbers(db, txn, &outcome, facts, now).await?;

@@ -91,8 +91,7 @@ pub(super) fn plan(
     };
     let type_code = def
         .def
-        .list_type
-        .as_ref()
+        .counted_by()
         .and_then(|t| outcome.vars.get(t))
         .and_then(Value::as_str)
         .map(str::to_string);
@@ -166,7 +165,9 @@ pub(super) fn plan(
             }
         }
     };
-    ops.extend(super::counters::moved(backend, current, &row).map(Op::Exec));
+    // Written last: a school's counters are rows every transition of its items in the same
+    // state updates, so their row locks (PostgreSQL) are held from here to the commit.
+    let counted = super::counters::moved(backend, current, &row);
     let seq = row.row_version;
     let decision = outcome.decision.as_ref();
     ops.push(Op::Exec(
@@ -364,6 +365,7 @@ pub(super) fn plan(
         });
         ops.push(Op::Exec(outbox::Entity::insert_many(rows).build(backend)));
     }
+    ops.extend(counted.map(Op::Exec));
     Ok(Plan {
         row,
         ops,
