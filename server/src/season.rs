@@ -13,14 +13,19 @@
 //! destination (at most one instance holds each of their slots, as the unique index wants),
 //! invitations they declined or let expire, sometimes a termination of their agreement, an
 //! archive and a hukou registration where the school has the module, a confirmation of a
-//! registered destination. Timers are due after the generation (the timer worker finds
-//! nothing to fire), so the season stands still for its benchmark.
+//! registered destination (未上报 where a termination ended it), now and then an agreement
+//! voided while its termination waits. One graduate in two hundred (`removed_per_mille`)
+//! has left the roster: each of their instances stands where the removal's reaction took it
+//! (已失效, with the state a restore returns it to). Timers are due after the generation (the
+//! timer worker finds nothing to fire), so the season stands still for its benchmark.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use gradflow_engine::apply::{self, Actor, Parties, ReviewPos};
-use gradflow_engine::definition::{Definition, EffectDef, Module, Role, StateKind};
+use gradflow_engine::definition::{
+    Definition, EffectDef, Module, Role, StateKind, STATE_BEFORE_REACTION,
+};
 use gradflow_engine::form::{Field, FieldKind};
 use gradflow_engine::registry::Snapshot;
 use rand::rngs::StdRng;
@@ -45,6 +50,8 @@ pub struct Options {
     pub big_school: usize,
     pub employers: usize,
     pub province: String,
+    /// Graduates per thousand who left the roster (their instances 已失效).
+    pub removed_per_mille: u32,
     /// The random generator's seed: the same options give the same season.
     pub seed: u64,
 }
@@ -57,6 +64,7 @@ impl Default for Options {
             big_school: 20_000,
             employers: 3_000,
             province: "32".into(),
+            removed_per_mille: 5,
             seed: 2026,
         }
     }
@@ -71,8 +79,8 @@ pub struct Summary {
     pub tasks: u64,
     /// Instances per flow and state.
     pub states: BTreeMap<String, BTreeMap<String, u64>>,
-    /// The states of each flow that no instance stands in (`flow.state`): those only a roster
-    /// removal reaches (`invalidated`: removals are not generated).
+    /// The states of each flow that no instance stands in (`flow.state`): at a small scale
+    /// the rarest, a termination's `obsolete` (its graduate removed while it waits).
     pub missed: Vec<String>,
     /// The first school's id, its account's id and its largest department's account id.
     pub big_school_id: i64,
@@ -84,6 +92,9 @@ pub struct Summary {
 
 /// Graduates written per transaction.
 const BATCH: usize = 5_000;
+
+/// The roster's removal of a graduate.
+const REMOVED: &str = "graduate.removed";
 
 /// Departments with their majors.
 const DEPARTMENTS: &[(&str, &[&str])] = &[
@@ -454,6 +465,9 @@ struct Grad {
     level: String,
     mode: String,
     cohort: i32,
+    /// Removed from the roster (学生名单管理's 删除): every instance that reacts to the removal
+    /// stands where `graduate.removed` took it.
+    removed: bool,
 }
 
 struct Gen<'a> {
@@ -594,6 +608,17 @@ impl Gen<'_> {
         Some((*pick(&mut self.rng, &candidates)).clone())
     }
 
+    /// The place of `flow` in state `state` for `g`'s school (its review mode), if one is
+    /// reachable.
+    fn place_at(&self, flow: &str, g: &Grad, state: &str) -> Option<Place> {
+        let f = self.flows.get(flow)?;
+        let two = self.schools[g.school].two_level[module_index(f.def.module)];
+        f.places[usize::from(two)]
+            .iter()
+            .find(|p| p.state == state)
+            .cloned()
+    }
+
     fn account_of(&self, role: Role, g: &Grad, e: Option<&EmployerInfo>) -> i64 {
         let s = &self.schools[g.school];
         match role {
@@ -618,6 +643,18 @@ impl Gen<'_> {
         extra: Map<String, Value>,
         held: &mut HashSet<String>,
     ) -> anyhow::Result<i64> {
+        // A removed graduate's instance stands where the removal took it, remembering where
+        // it stood (what a restore returns it to).
+        let mut extra = extra;
+        let removed_at;
+        let place = match g.removed.then(|| self.reacted(flow_key, place, REMOVED)) {
+            Some(Some(p)) => {
+                extra.insert(STATE_BEFORE_REACTION.into(), json!(place.state));
+                removed_at = p;
+                &removed_at
+            }
+            _ => place,
+        };
         let id = self.next_instance;
         self.next_instance += 1;
         let flows = self.flows.clone();
@@ -834,7 +871,9 @@ impl Gen<'_> {
             r.event == event
                 && r.target != gradflow_engine::definition::PREVIOUS_STATE
                 && if r.states.is_empty() {
-                    st.kind != StateKind::Final
+                    // As the engine reacts: every unfinished state, and the final ones that
+                    // hold a slot (an approved agreement).
+                    st.kind != StateKind::Final || !st.holds.is_empty()
                 } else {
                     r.states.contains(&p.state)
                 }
@@ -901,6 +940,7 @@ impl Gen<'_> {
         };
         let flow = pick(&mut self.rng, main).to_string();
         let mut holder: Option<(i64, String)> = None;
+        let mut ended_agreement: Option<(i64, String)> = None;
         if !flow.is_empty() {
             let e = (flow == "online_signing").then(|| employer(self));
             if let Some(mut p) = self.choose(&flow, g, &held, false, false) {
@@ -936,24 +976,57 @@ impl Gen<'_> {
                         if let Some(moved) = event.and_then(|ev| self.reacted(&flow, &p, &ev)) {
                             p = moved;
                         }
+                        // Now and then the school voids the agreement while its termination
+                        // waits: the termination ends (协议已作废或失效).
+                        let mut t = t;
+                        let waits = self.flows[key]
+                            .def
+                            .state(&t.state)
+                            .is_some_and(|st| st.kind != StateKind::Final);
+                        if waits && self.rng.gen_range(0..100) < 10 {
+                            let voided = self.place_at(&flow, g, "voided");
+                            let ended = self.reacted(key, &t, "agreement.voided");
+                            if let (Some(v), Some(e)) = (voided, ended) {
+                                p = v;
+                                t = e;
+                            }
+                        }
                         termination = Some((key, var, t));
                     }
                 }
                 let emp = e.map(|i| self.employers[i].clone());
                 let id = self.instance(rows, &flow, &p, g, emp.as_ref(), Map::new(), &mut held)?;
+                let ended = termination.is_some() && holds && p.holds.is_empty();
                 if let Some((key, var, t)) = termination {
                     let extra = Map::from_iter([(var, json!(id))]);
                     self.instance(rows, key, &t, g, emp.as_ref(), extra, &mut held)?;
                 }
                 if !p.holds.is_empty() && p.review.is_none() {
                     holder = Some((id, flow.clone()));
+                } else if ended {
+                    // Approved, then terminated: its confirmation (opened at the approval)
+                    // has nothing reported any more (未上报).
+                    ended_agreement = Some((id, flow.clone()));
                 }
             }
         }
-        // A registered destination the graduate confirms (or not yet).
-        if let Some((agreement, flow)) = holder {
+        // A registered destination the graduate confirms (or not yet); a terminated one's
+        // confirmation 未上报.
+        let confirmed = match (holder, ended_agreement) {
+            (Some(h), _) => Some((h, None)),
+            (None, Some(e)) => Some((e, Some("agreement.ended"))),
+            _ => None,
+        };
+        if let Some(((agreement, flow), event)) = confirmed {
             if self.rng.gen_range(0..100) < 60 {
-                if let Some(p) = self.choose("registration_confirmation", g, &held, false, false) {
+                let chosen = self.choose("registration_confirmation", g, &held, false, false);
+                let chosen = match event {
+                    Some(ev) => {
+                        chosen.and_then(|p| self.reacted("registration_confirmation", &p, ev))
+                    }
+                    None => chosen,
+                };
+                if let Some(p) = chosen {
                     let extra = Map::from_iter([(
                         "source".to_string(),
                         json!({"flow": flow, "instance_id": agreement}),
@@ -1318,6 +1391,8 @@ pub async fn generate(
             .collect();
             let candidate_no = format!("26{p}{:010}", index);
             let idn = id_number(index);
+            // A few left the roster (a school's 删除).
+            let removed = rng.gen_range(0..1000) < opts.removed_per_mille;
             let male = idn.as_bytes()[16] % 2 == 1;
             let dept_name = gen.schools[si].departments[department].0.clone();
             let school_id = gen.schools[si].id;
@@ -1345,8 +1420,8 @@ pub async fn generate(
                 hukou_in_school: Set(rng.gen_range(0..100) < 40),
                 email: Set(None),
                 mobile: Set(Some(format!("138{:08}", index))),
-                removed: Set(false),
-                removed_at: Set(None),
+                removed: Set(removed),
+                removed_at: Set(removed.then_some(now)),
                 basic_info_confirmed: Set(rng.gen_range(0..100) < 90),
                 updated_at: Set(now),
                 directed_employer: Set(
@@ -1382,6 +1457,7 @@ pub async fn generate(
                 level,
                 mode,
                 cohort,
+                removed,
             });
             index += 1;
             if batch.len() == BATCH {
