@@ -1146,17 +1146,16 @@ async fn every_state_and_action(backend: Backend) {
     let t = run.offline_termination("单位同意").await["body"]["id"]
         .as_i64()
         .unwrap();
+    let pending = run.state(t).await;
     remove_and_restore(&app, || async {
         assert_eq!(run.state(p).await, "invalidated");
-        assert_eq!(run.state(t).await, "obsolete");
+        assert_eq!(run.state(t).await, "invalidated");
     })
     .await;
     assert_eq!(run.state(p).await, "signed", "restored and re-synced");
-    assert_eq!(
-        run.state(t).await,
-        "obsolete",
-        "a termination does not come back"
-    );
+    assert_eq!(run.state(t).await, pending, "the termination comes back");
+    run.act(run.g(), t, "withdraw", json!({}), (200, "withdrawn"))
+        .await;
     run.act(
         &s,
         p,
@@ -1187,10 +1186,9 @@ async fn every_state_and_action(backend: Backend) {
         .as_i64()
         .unwrap();
     remove_and_restore(&app, || async {
-        for id in [o, pending_invite, a4] {
+        for id in [o, pending_invite, a4, t] {
             assert_eq!(run.state(id).await, "invalidated");
         }
-        assert_eq!(run.state(t).await, "obsolete");
         // Nothing moves for a graduate who left the roster.
         let r = act(&app, &g, o, "save", json!({})).await;
         assert_eq!(
@@ -1257,6 +1255,10 @@ async fn every_state_and_action(backend: Backend) {
     );
     assert_eq!(run.state(pending_invite).await, "invited");
     assert_eq!(run.state(a4).await, "signed");
+    // The employer's termination came back with them, waiting for the graduate's answer.
+    assert_eq!(run.state(t).await, "employer_requested");
+    run.act(&g, t, "decline", json!({}), (200, "declined"))
+        .await;
 
     // ---- The termination cap: the graduate's own applications count, the employer's not. ----
     let counted = app.get("/api/v1/instances?page_size=200", &g).await.body["items"]

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::definition::{
     slot_name, Definition, EffectDef, ReviewDef, Role, SlotPart, StateDef, StateKind, APPROVE,
-    PREVIOUS_STATE, REJECT, RETURN, STATE_BEFORE_REACTION,
+    PREVIOUS_STATE, REJECT, RETURN, STANDING_BEFORE_REACTION, STATE_BEFORE_REACTION,
 };
 use crate::duration::parse_duration;
 use crate::form::{CodeLookup, Field, FieldError, FieldKind, Form};
@@ -132,6 +132,10 @@ pub struct Instance {
     pub vars: Map<String, Value>,
     pub params: Map<String, Value>,
     pub parties: Parties,
+    /// The timers the instance has open, where the caller read them (a reaction records
+    /// what they had left, see [`STANDING_BEFORE_REACTION`]); empty otherwise.
+    #[serde(default)]
+    pub timers: Vec<TimerSpec>,
 }
 
 impl Instance {
@@ -1355,21 +1359,46 @@ pub fn react(
             STATE_BEFORE_REACTION.to_string(),
             Value::String(inst.state.clone()),
         );
+        let left: Map<String, Value> = inst
+            .timers
+            .iter()
+            .map(|t| {
+                (
+                    t.action.clone(),
+                    json!((t.due - ctx.now).num_seconds().max(0)),
+                )
+            })
+            .collect();
+        vars.insert(
+            STANDING_BEFORE_REACTION.to_string(),
+            json!({"review": inst.review, "timers_left": left}),
+        );
         r.target.clone()
     };
     if target == inst.state {
         return Ok(None);
     }
+    // Back where it stood: the review level it waited at, its timers with what they had left.
+    let mut standing = None;
     if r.target == PREVIOUS_STATE {
         vars.remove(STATE_BEFORE_REACTION);
+        standing = vars.remove(STANDING_BEFORE_REACTION);
     }
     let effects = if r.effects_in.is_empty() || r.effects_in.contains(&target) {
         r.effects.clone()
     } else {
         Vec::new()
     };
-    let entry = enter(def, &target, ctx.facts)?;
-    finish(
+    let mut entry = enter(def, &target, ctx.facts)?;
+    let stood: Option<ReviewPos> = standing
+        .as_ref()
+        .and_then(|s| serde_json::from_value(s["review"].clone()).ok());
+    if let (Some(pos), Some(stood)) = (entry.review.as_mut(), stood) {
+        if stood.levels == pos.levels && stood.index < pos.levels.len() {
+            *pos = stood;
+        }
+    }
+    let mut o = finish(
         def,
         ctx,
         &inst.parties,
@@ -1386,6 +1415,13 @@ pub fn react(
             status_detail: None,
             effects,
         },
-    )
-    .map(Some)
+    )?;
+    if let Some(left) = standing.as_ref().and_then(|s| s["timers_left"].as_object()) {
+        for t in &mut o.timers {
+            if let Some(secs) = left.get(&t.action).and_then(Value::as_i64) {
+                t.due = ctx.now + chrono::Duration::seconds(secs);
+            }
+        }
+    }
+    Ok(Some(o))
 }

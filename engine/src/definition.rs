@@ -857,6 +857,13 @@ pub const PREVIOUS_STATE: &str = "$previous";
 /// The instance variable in which a reaction records the state it left.
 pub const STATE_BEFORE_REACTION: &str = "_state_before_reaction";
 
+/// The instance variable in which a reaction records where in that state the instance stood:
+/// its review position (`review`: the level it waited at) and the seconds each of its timers
+/// had left (`timers_left`: action → seconds), so that `$previous` returns it there — a
+/// roster restore gives the school back the item the department approved, and an invitation
+/// the days it had left, not a fresh deadline (SPEC.md 3: the states are restored).
+pub const STANDING_BEFORE_REACTION: &str = "_standing_before_reaction";
+
 /// The standard review decisions.
 pub const APPROVE: &str = "approve";
 pub const RETURN: &str = "return";

@@ -73,6 +73,10 @@ pub fn vars_shape(def: &Definition, server: &BTreeMap<String, Shape>) -> BTreeMa
         crate::definition::STATE_BEFORE_REACTION.into(),
         Shape::text(),
     );
+    m.insert(
+        crate::definition::STANDING_BEFORE_REACTION.into(),
+        Shape::object([("review", Shape::Any), ("timers_left", Shape::Any)]),
+    );
     // A change applied for after registration waits here (`stage: true`) until its review.
     let staging = def
         .states

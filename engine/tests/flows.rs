@@ -329,6 +329,12 @@ fn flows_behave_as_their_cases_say_and_every_transition_is_covered() {
                                 .map(|i| i.params.clone())
                                 .unwrap_or_else(|| def.default_params()),
                             // A start within a case begins a new instance with its own initiator.
+                            // The timers it has open: those the step set, else those it kept.
+                            timers: if o.cancel_timers || !o.timers.is_empty() {
+                                o.timers.clone()
+                            } else {
+                                inst.as_ref().map(|i| i.timers.clone()).unwrap_or_default()
+                            },
                             parties: match inst.as_ref() {
                                 Some(i) if !begins => i.parties.clone(),
                                 _ => parties,

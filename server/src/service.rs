@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 pub use crate::definitions::{definition_unusable, pinned};
-use crate::entity::{instance, province_param, slot};
+use crate::entity::{instance, province_param, slot, timer};
 use crate::error::{ApiError, ApiResult};
 use crate::facts::{load_facts, student_snapshot, Facts};
 use crate::scope;
@@ -854,6 +854,18 @@ pub async fn react_to_event(
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
+        // What its timers have left, kept by a reaction that suspends it (a roster removal).
+        let timers: Vec<apply::TimerSpec> = timer::Entity::find()
+            .filter(timer::Column::InstanceId.eq(row.id))
+            .filter(timer::Column::State.eq(row.state.clone()))
+            .all(&state.db.conn)
+            .await?
+            .into_iter()
+            .map(|t| apply::TimerSpec {
+                action: t.action,
+                due: t.due_at,
+            })
+            .collect();
         let reacted = system_step(
             state,
             &snap,
@@ -862,7 +874,13 @@ pub async fn react_to_event(
             row,
             &action,
             false,
-            |ctx, inst| apply::react(&def.def, ctx, inst, event, from),
+            |ctx, inst| {
+                let inst = apply::Instance {
+                    timers: timers.clone(),
+                    ..inst.clone()
+                };
+                apply::react(&def.def, ctx, &inst, event, from)
+            },
         )
         .await?;
         n += usize::from(reacted.is_some());

@@ -38,6 +38,7 @@ pub fn to_engine(row: &instance::Model) -> ApiResult<Instance> {
         vars: parse(&row.vars)?,
         params: parse(&row.params)?,
         parties: parties_of(row),
+        timers: Vec::new(),
     })
 }
 
