@@ -165,9 +165,14 @@ async fn versions_overlays_and_reload(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let js = invite(&app, &w.employer2_tok, w.graduate).await;
-    // 张三 already holds an agreement: the overlay's guard (same script) still refuses.
-    assert_eq!(js.status, 422, "{}", js.text);
+    // The overlay's invitation runs the same guard: 王五 (training mode 21) cannot be invited.
+    let js = invite(&app, &w.employer2_tok, w.graduate_21).await;
+    assert_eq!(
+        (js.status, js.body["code"].as_str()),
+        (422, Some("directed_training_mode")),
+        "{}",
+        js.text
+    );
     let lisi = ok(
         &app,
         "/api/v1/admin/schools/1/graduates",
@@ -455,7 +460,7 @@ async fn the_guides_worked_example(backend: Backend) {
         &r,
         422,
         "directed_training_mode",
-        Some("你的培养方式为定向(不可网签)，不能申请求职创业补贴"),
+        Some("你的培养方式为定向（不可网签），不能申请求职创业补贴"),
     );
 
     // Apply, department then school; the school rejects with a reason.

@@ -1210,8 +1210,8 @@ async fn one_destination_across_flows(backend: Backend) {
         }
     };
 
-    // A pending destination: no supplement, no online signing (an invitation that came
-    // before cannot be accepted, a new one cannot be sent), nothing to terminate.
+    // A pending destination: no supplement, no online signing (an invitation, whether it came
+    // before or arrives now, can only be declined), nothing to terminate.
     let inv = support::world::invite(&app, &w.employer_tok, w.graduate).await;
     assert_eq!(inv.status, 201, "{}", inv.text);
     let inv_id = inv.body["id"].as_i64().unwrap();
@@ -1229,7 +1229,12 @@ async fn one_destination_across_flows(backend: Backend) {
         r.text
     );
     let r = support::world::invite(&app, &w.employer2_tok, w.graduate).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let late = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &g, late, "accept", json!({})).await;
     r.refused(422, "destination_registered");
+    let r = act(&app, &g, late, "decline", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let r = act(&app, &g, inv_id, "accept", json!({})).await;
     r.refused(422, "destination_registered");
     let letter = run.proof().await;

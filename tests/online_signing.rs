@@ -302,9 +302,20 @@ async fn one_agreement_rule(backend: Backend) {
             .status,
         200
     );
-    // Other employers can still invite, but with an agreement the guard refuses.
+    // Other employers can still invite (SPEC.md 4.1 rule 2): the invitation arrives, and with
+    // an agreement it can only be declined.
     let r = invite(&app, &w.employer2_tok, w.graduate).await;
-    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let c = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &w.graduate_tok, c, "accept", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("agreement_exists")),
+        "{}",
+        r.text
+    );
+    let r = act(&app, &w.graduate_tok, c, "decline", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 async fn concurrent_approvals(backend: Backend) {

@@ -98,9 +98,24 @@ async fn school_review(backend: Backend) {
         .collect();
     assert_eq!(names, ["edit", "withdraw"], "{}", r.text);
 
-    // One agreement at a time: no invitation, no second supplement, while this one is in review.
+    // One agreement at a time while this one is in review: an invitation arrives but cannot be
+    // accepted, and no second supplement.
     let r = invite(&app, &w.employer_tok, w.graduate).await;
-    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = act(
+        &app,
+        &w.graduate_tok,
+        r.body["id"].as_i64().unwrap(),
+        "accept",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("agreement_exists")),
+        "{}",
+        r.text
+    );
     // The image already belongs to the first supplement.
     let r = start(&app, &w.graduate_tok, agreement(&mine)).await;
     assert_eq!(

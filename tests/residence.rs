@@ -715,7 +715,7 @@ async fn direct_registration_and_import(backend: Backend) {
             "考生号*",
             "姓名*",
             "身份证号*",
-            "档案转送类型*",
+            "档案转递类型*",
             "接收单位名称*",
             "接收单位所在地区*",
             "接收单位详细地址*",
@@ -935,7 +935,7 @@ async fn direct_registration_and_import(backend: Backend) {
     .refused(403, "forbidden");
 }
 
-/// A paper supplement (补登) of 张三's, approved with 档案转送类型 and 户口迁移类型 签约单位接收.
+/// A paper supplement (补登) of 张三's, approved with 档案转递类型 and 户口迁移类型 签约单位接收.
 fn supplement(image: &str) -> Value {
     json!({
         "employer_name": "南京某某信息技术有限公司", "credit_code": "91350100M000100Y43", "employer_nature": "39",

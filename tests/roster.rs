@@ -452,9 +452,17 @@ async fn invalid_and_restore(backend: Backend) {
         .get(&format!("/api/v1/instances/{id}"), &w.school_tok)
         .await;
     assert_eq!(inst.body["state"], "signed");
-    // The agreement slot is held again: a second invitation is refused.
+    // The agreement slot is held again: a second invitation arrives but cannot be accepted.
     let r = invite(&app, &w.employer2_tok, w.graduate).await;
-    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let second = r.body["id"].as_i64().unwrap();
+    let r = act(&app, &w.graduate_tok, second, "accept", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("agreement_exists")),
+        "{}",
+        r.text
+    );
 }
 
 async fn first_login_and_cohorts(backend: Backend) {
@@ -861,7 +869,11 @@ async fn template(backend: Backend) {
             .iter()
             .any(|r| r[0] == col && r[1] == code && r[2] == name)
     };
-    assert!(has("培养方式", "22", "定向(可签约)"), "{:?}", &tables[..10]);
+    assert!(
+        has("培养方式", "22", "定向（可签约）"),
+        "{:?}",
+        &tables[..10]
+    );
     assert!(has("学历", "31", "本科"));
     assert!(has("性别", "2", "女"));
     assert!(tables

@@ -557,14 +557,25 @@ async fn every_state_and_action(backend: Backend) {
     )
     .await;
     let a3 = run.online_agreement(&e1).await;
-    // A second agreement is refused while one is valid: no invitation, no e-agreement.
+    // A second agreement is refused while one is valid: an invitation still arrives and is
+    // listed, but can only be declined; no e-agreement.
     let r = invite(&app, &e2, w.graduate).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("agreement_exists")),
-        "{}",
-        r.text
+    assert_eq!(r.status, 201, "{}", r.text);
+    let late = r.body["id"].as_i64().unwrap();
+    run.ids.insert(late);
+    let listed = app.get("/api/v1/tasks?page_size=200", &g).await.body;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["instance_id"] == late),
+        "{listed}"
     );
+    run.act(&g, late, "accept", json!({}), (422, "agreement_exists"))
+        .await;
+    run.act(&g, late, "decline", json!({}), (200, "declined"))
+        .await;
     run.start(
         "offline_signing",
         &g,
@@ -885,6 +896,18 @@ async fn every_state_and_action(backend: Backend) {
     let r = run.offline_termination("单位同意解约").await;
     let t = r["body"]["id"].as_i64().unwrap();
     assert_eq!(r["body"]["state"], "reviewing", "{r}");
+    // A two-party province attests the offline termination too (鉴证, SPEC.md 6.4).
+    let view = app.get(&format!("/api/v1/instances/{t}"), &s).await;
+    let labels: Vec<&str> = view.body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["label"].as_str())
+        .collect();
+    assert!(
+        labels.contains(&"鉴证通过") && labels.contains(&"鉴证不通过"),
+        "{labels:?}"
+    );
     run.act(&g, t, "edit", r["input"].clone(), (200, "reviewing"))
         .await;
     run.act(&g, t, "withdraw", json!({}), (200, "withdrawn"))

@@ -415,20 +415,20 @@ fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
     let dir = repo_tree();
     // The file as it was at version 1, written with fragments (version 2 moved its guard to
     // `start.available`, version 3 has `modify` emit `agreement.modified`, version 4 also
-    // `destination.changed`).
+    // `destination.changed`, version 5 has the guide's labels).
     let file = dir.path().join("workflows/offline_signing.yaml");
     let v4 = std::fs::read_to_string(&file).unwrap();
     let emit = "          # 来自签约: archive/hukou data registered from it follows the change.\n          - emit: {event: agreement.modified}\n";
     let changed = "          # 去向登记确认: a changed work place asks the graduate to confirm again.\n          - emit: {event: destination.changed, if_changed: [work_place]}\n";
     assert!(
-        v4.contains("version: 4\n")
+        v4.contains("version: 5\n")
             && v4.contains("  available: offline_signing/can_apply\n")
             && v4.contains(emit)
             && v4.contains(changed)
     );
     std::fs::write(
         &file,
-        v4.replace("version: 4\n", "version: 1\n")
+        v4.replace("version: 5\n", "version: 1\n")
             .replace(
                 "  available: offline_signing/can_apply\n",
                 "  guard: offline_signing/can_apply\n",
@@ -440,9 +440,21 @@ fn moving_lines_into_fragments_keeps_a_version_what_it_was() {
     // The shared signing reactions before a terminated agreement announced `agreement.ended`.
     let shared = dir.path().join("workflows/shared/signing.yaml");
     let ended = "    effects:\n      # 去向登记确认: the graduate's destination ended (no longer reported).\n      - emit: {event: agreement.ended}\n";
-    let text = std::fs::read_to_string(&shared).unwrap();
+    let mut text = std::fs::read_to_string(&shared).unwrap();
     assert!(text.contains(ended));
-    std::fs::write(&shared, text.replace(ended, "")).unwrap();
+    text = text.replace(ended, "");
+    // Its labels before they followed the guide (version 5, SPEC.md 6.4).
+    for (now, was) in [
+        ("label: 通讯地址,", "label: 单位所在地,"),
+        ("label: 详细通讯地址,", "label: 单位详细地址,"),
+        ("label: 档案转递类型,", "label: 档案转递方式,"),
+        ("label: 户口迁移类型,", "label: 户口迁移方式,"),
+        ("label: 协议补充内容,", "label: 协议补充条款,"),
+    ] {
+        assert!(text.contains(now), "{now}");
+        text = text.replace(now, was);
+    }
+    std::fs::write(&shared, text).unwrap();
     let stored = gradflow_engine::registry::SourceFile {
         path: "db:offline_signing@1".into(),
         text: before.into(),

@@ -876,7 +876,7 @@ pub fn validate(raw: &RawRow, codes: &dyn CodeLookup) -> Result<RosterRow, Vec<R
         c.err(
             "directed_employer",
             "required",
-            "培养方式为定向(不可网签)/委培(不可网签)时必须填写定向/委培单位",
+            "培养方式为定向（不可网签）/委培（不可网签）时必须填写定向/委培单位",
         );
     }
     if !c.errors.is_empty() {
