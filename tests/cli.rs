@@ -469,3 +469,75 @@ fn migrate_creates_the_sqlite_database() {
     );
     assert!(dir.path().join("gradflow.sqlite").exists());
 }
+
+/// `serve --demo`'s banner: each token in a column of its own (a Chinese label takes two
+/// columns), the address it really listens on (not `<addr>`), and 张三's gender as his ID
+/// number says (issue 18).
+#[test]
+fn the_demo_banner_is_aligned_and_names_its_address() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gradflow()
+        .env_remove("GRADFLOW_DATABASE_URL")
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--root")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut base = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(b) = line.strip_prefix("gradflow listening on ") {
+            base = b.to_string();
+            break;
+        }
+        lines.push(line);
+    }
+    let width = |s: &str| -> usize {
+        s.chars()
+            .map(|c| if c as u32 >= 0x2E80 { 2 } else { 1 })
+            .sum()
+    };
+    let columns: Vec<usize> = lines
+        .iter()
+        .filter_map(|l| l.find(" token: ").map(|i| width(&l[..i])))
+        .collect();
+    assert!(columns.len() >= 10, "{lines:?}");
+    assert!(
+        columns.iter().all(|c| *c == columns[0]),
+        "{columns:?}: {lines:#?}"
+    );
+    let try_line = lines.iter().find(|l| l.contains("Try:")).unwrap();
+    assert!(
+        try_line.contains(&format!("{base}/api/v1/me")) && !try_line.contains("<addr>"),
+        "{try_line}"
+    );
+    let school = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("school "))
+        .and_then(|l| l.split("token: ").nth(1))
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/api/v1/roster/graduates?q=26320102150001"))
+            .bearer_auth(&school)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let zhang = &body["items"][0];
+    let id = zhang["id_number"].as_str().unwrap();
+    let odd = (id.as_bytes()[16] - b'0') % 2 == 1;
+    assert_eq!(zhang["gender"], if odd { "男" } else { "女" }, "{zhang}");
+    assert_eq!(zhang["gender"], "男", "{zhang}");
+}

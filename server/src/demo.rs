@@ -17,7 +17,7 @@ const DEPARTMENTS: [&str; 2] = ["计算机科学与技术系", "外国语学院"
 const GRADUATES: [(&str, &str, &str, usize, &str, &str); 5] = [
     (
         "26320102150001",
-        "11010519491231002X",
+        "320102200005051237",
         "张三",
         0,
         "10",
@@ -134,7 +134,7 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
                     candidate_no: Set(cand.into()),
                     id_number: Set(idn.into()),
                     name: Set(name.into()),
-                    gender: Set(Some("男".into())),
+                    gender: Set(Some(gender_of(idn).into())),
                     ethnicity: Set(Some("汉族".into())),
                     political_status: Set(Some("共青团员".into())),
                     education_level: Set(level.into()),
@@ -297,10 +297,13 @@ pub async fn load(state: &State) -> anyhow::Result<()> {
             "session"
         };
         let token = issue_token(&state.db, acc.id, kind).await?;
-        println!("   {label:<48} token: {token}");
+        // Padded by display width: a Chinese character takes two columns.
+        let pad = 48usize.saturating_sub(unicode_width::UnicodeWidthStr::width(label.as_str()));
+        println!("   {label}{} token: {token}", " ".repeat(pad));
     }
+    let base = &state.config.public_url;
     println!(
-        "   Try: curl -H 'Authorization: Bearer <token>' http://<addr>/api/v1/me ; docs at /docs"
+        "   Try: curl -H 'Authorization: Bearer <token>' {base}/api/v1/me ; docs at {base}/docs"
     );
     Ok(())
 }
@@ -327,5 +330,17 @@ fn base(
         active: Set(true),
         created_at: Set(Utc::now()),
         ..Default::default()
+    }
+}
+
+/// The gender an ID number encodes (GB 11643: its 17th digit, odd for men).
+fn gender_of(id_number: &str) -> &'static str {
+    match id_number
+        .as_bytes()
+        .get(16)
+        .map(|d| d.wrapping_sub(b'0') % 2)
+    {
+        Some(1) => "男",
+        _ => "女",
     }
 }
