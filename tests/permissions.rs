@@ -133,6 +133,29 @@ async fn levels_and_switches(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["permissions"]["hukou"], "ro");
+    // The change is in the school's audit log, with the levels before and after.
+    let log = app
+        .get(
+            "/api/v1/audit-log?action=account.permissions",
+            &w.school_tok,
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    let target = dept_id.to_string();
+    let rec = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["target_id"] == target.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no record: {}", log.text));
+    assert_eq!(rec["target_kind"], "account");
+    assert_eq!(
+        rec["detail"]["after"],
+        json!({"employment": "rw", "archive": "rw", "hukou": "ro"}),
+        "{rec}"
+    );
+    assert!(rec["detail"]["before"].is_object(), "{rec}");
     let r = app
         .put(
             &format!("/api/v1/accounts/{dept_id}/permissions"),

@@ -800,6 +800,7 @@ impl AccountsApi {
         let target = service::find_managed_account(&state, &c, *id).await?;
         let m = service::set_module_levels(
             &state,
+            &c,
             target,
             &body.employment,
             &body.archive,

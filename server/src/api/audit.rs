@@ -27,6 +27,7 @@ pub struct AuditRecordView {
     /// The account that did it (0 for the administrator's token or the system).
     pub account_id: i64,
     /// What was done (`province.settings`, `school.settings.signing`, `account.create`,
+    /// `account.permissions`,
     /// `api_key.create`, `api_key.revoke`, `roster.import`, `roster.delete`,
     /// `roster.restore`, `warning.mark`, `warning.unmark`, or a flow's audited action such as
     /// `online_termination.force`).

@@ -320,22 +320,38 @@ pub async fn set_account_active(
     Ok(m)
 }
 
-/// Sets an account's module permission levels (each already checked: rw / ro / none).
+/// Sets an account's module permission levels (each already checked: rw / ro / none), audited
+/// in the same transaction (`account.permissions`, the levels before and after).
 pub async fn set_module_levels(
     state: &AppState,
+    c: &Caller,
     target: account::Model,
     employment: &str,
     archive: &str,
     hukou: &str,
 ) -> ApiResult<account::Model> {
+    let levels = |e: &str, a: &str, h: &str| json!({"employment": e, "archive": a, "hukou": h});
+    let before = levels(
+        &target.perm_employment,
+        &target.perm_archive,
+        &target.perm_hukou,
+    );
+    let now = state.clock.now();
+    let txn = state.db.begin_write().await.map_err(ApiError::from)?;
     let mut am: account::ActiveModel = target.into();
     am.perm_employment = Set(employment.to_string());
     am.perm_archive = Set(archive.to_string());
     am.perm_hukou = Set(hukou.to_string());
-    let m = am
-        .update(&state.db.writer().await)
-        .await
-        .map_err(ApiError::from)?;
+    let m = am.update(&txn).await.map_err(ApiError::from)?;
+    audit::commit(
+        txn,
+        c,
+        now,
+        "account.permissions",
+        ("account", m.id.to_string()),
+        json!({"before": before, "after": levels(employment, archive, hukou)}),
+    )
+    .await?;
     // Cached callers carry the old levels.
     state.auth.forget_all();
     Ok(m)
