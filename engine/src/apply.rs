@@ -1305,6 +1305,16 @@ fn take_action(
     )
 }
 
+/// Whether reaction `r` applies in state `state` (`st`): its listed states, or when it lists
+/// none every unfinished state and the final ones that hold a slot (an approved agreement).
+pub fn reacts_in(r: &crate::definition::ReactionDef, state: &str, st: &StateDef) -> bool {
+    if r.states.is_empty() {
+        st.kind != StateKind::Final || !st.holds.is_empty()
+    } else {
+        r.states.iter().any(|s| s == state)
+    }
+}
+
 /// Reacts to an event emitted elsewhere (e.g. `graduate.removed`), by the instance `source`
 /// (`None`: by no instance, e.g. the roster). `None` when the definition has no reaction for
 /// the event in the instance's current state (or from that source).
@@ -1321,11 +1331,7 @@ pub fn react(
         .ok_or_else(|| EngineError::Definition(format!("状态 {} 未定义", inst.state)))?;
     let Some(r) = def.reactions.iter().find(|r| {
         r.event == event
-            && if r.states.is_empty() {
-                st.kind != StateKind::Final || !st.holds.is_empty()
-            } else {
-                r.states.contains(&inst.state)
-            }
+            && reacts_in(r, &inst.state, st)
             && r.from.as_ref().is_none_or(|var| {
                 source_id.is_some() && inst.vars.get(var).and_then(Value::as_i64) == source_id
             })

@@ -79,8 +79,9 @@ pub struct Summary {
     pub tasks: u64,
     /// Instances per flow and state.
     pub states: BTreeMap<String, BTreeMap<String, u64>>,
-    /// The states of each flow that no instance stands in (`flow.state`): at a small scale
-    /// the rarest, a termination's `obsolete` (its graduate removed while it waits).
+    /// The states of each flow that no instance stands in (`flow.state`): at a small scale the
+    /// rarest may be (a termination's `obsolete` or `invalidated`: its agreement voided or its
+    /// graduate removed while it waits).
     pub missed: Vec<String>,
     /// The first school's id, its account's id and its largest department's account id.
     pub big_school_id: i64,
@@ -870,13 +871,7 @@ impl Gen<'_> {
         let r = def.reactions.iter().find(|r| {
             r.event == event
                 && r.target != gradflow_engine::definition::PREVIOUS_STATE
-                && if r.states.is_empty() {
-                    // As the engine reacts: every unfinished state, and the final ones that
-                    // hold a slot (an approved agreement).
-                    st.kind != StateKind::Final || !st.holds.is_empty()
-                } else {
-                    r.states.contains(&p.state)
-                }
+                && apply::reacts_in(r, &p.state, st)
         })?;
         let target = def.state(&r.target)?;
         let mut steps = p.steps.clone();

@@ -854,18 +854,27 @@ pub async fn react_to_event(
         if !def.def.reactions.iter().any(|r| r.event == event) {
             continue;
         }
-        // What its timers have left, kept by a reaction that suspends it (a roster removal).
-        let timers: Vec<apply::TimerSpec> = timer::Entity::find()
-            .filter(timer::Column::InstanceId.eq(row.id))
-            .filter(timer::Column::State.eq(row.state.clone()))
-            .all(&state.db.conn)
-            .await?
-            .into_iter()
-            .map(|t| apply::TimerSpec {
-                action: t.action,
-                due: t.due_at,
-            })
-            .collect();
+        // What its timers have left, kept by a reaction that suspends it (a roster removal);
+        // read only where its state sets timers.
+        let timed = def
+            .def
+            .state(&row.state)
+            .is_some_and(|s| !s.timers.is_empty());
+        let timers: Vec<apply::TimerSpec> = if timed {
+            timer::Entity::find()
+                .filter(timer::Column::InstanceId.eq(row.id))
+                .filter(timer::Column::State.eq(row.state.clone()))
+                .all(&state.db.conn)
+                .await?
+                .into_iter()
+                .map(|t| apply::TimerSpec {
+                    action: t.action,
+                    due: t.due_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let reacted = system_step(
             state,
             &snap,

@@ -3,10 +3,10 @@
 //! statistics read them, and so do the management lists' totals (`services::lists`).
 //!
 //! - An instance is counted under the key of its own row (school, cohort, department, major,
-//!   education level, flow, state, destination type, list, status label) at two grains: per department, major and
-//!   education level (`1`), and per school (`0`). A transition moves one count from the old key
-//!   to the new one: one upsert adding each key's delta (`n + excluded.n`), nothing when the
-//!   key did not change.
+//!   education level, flow, state, destination type, list, status label) at two grains: per
+//!   department, major and education level (`1`), and per school (`0`). A transition moves one
+//!   count from the old key to the new one: one upsert adding each key's delta
+//!   (`n + excluded.n`), nothing when the key did not change.
 //! - The roster's counts (`_roster`) are recounted for the school in the transaction of each
 //!   roster change (an import's batch, a removal, a restore, an edit): a school's roster is a
 //!   few thousand index entries, and a change of the roster is rare next to transitions.
